@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the system tools the tests use, when missing: OpenSSH server (the e2e test host),
+# sudo, git, nix (Debian's nix-bin: flake locks and nix-instantiate --parse), age (cross-checks
+# the SOPS engine), shellcheck (backup scripts), kubectl (kustomize builds).
+# Needs root for apt-get. Under CI=true a tool that cannot be installed is an error.
+set -euo pipefail
+
+declare -A pkg_of=(
+  [sshd]=openssh-server
+  [sudo]=sudo
+  [git]=git
+  [nix]=nix-bin
+  [nix-instantiate]=nix-bin
+  [age]=age
+  [age-keygen]=age
+  [shellcheck]=shellcheck
+  [kubectl]=kubernetes-client
+  [flock]=util-linux
+  [setsid]=util-linux
+)
+
+have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
+
+missing=()
+for tool in "${!pkg_of[@]}"; do
+  have "$tool" || missing+=("${pkg_of[$tool]}")
+done
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
+
+if ((${#missing[@]})); then
+  echo "install-test-tools: installing ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "install-test-tools: need root to apt-get install ${missing[*]}" >&2
+    [[ ${CI:-} == true ]] && exit 1
+    exit 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+    echo "install-test-tools: apt-get could not install ${missing[*]}" >&2
+    [[ ${CI:-} == true ]] && exit 1
+  fi
+fi
+
+# Debian's nix-bin ships without a daemon: tests run nix as the invoking user in single-user mode
+# with flakes on. They set NIX_CONFIG themselves; nothing more to do here.
+exit 0

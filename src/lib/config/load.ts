@@ -1,0 +1,104 @@
+import {existsSync, promises as fs} from 'node:fs'
+import path from 'node:path'
+import {LineCounter, parseDocument} from 'yaml'
+import type {z} from 'zod'
+
+import {ConfigError} from '../errors.js'
+import {homelabConfigSchema, type HomelabConfig, storageFileSchema, type StorageFile} from './schema.js'
+import {formatKeyPath, lineOfPath} from './yaml-location.js'
+
+/** The file name that marks a homelab repository's root. */
+export const CONFIG_FILE = 'homelab.yaml'
+
+/** A loaded homelab: its repository root and its validated configuration. */
+export interface Homelab {
+  /** Absolute path of the repository root (the folder holding homelab.yaml). */
+  root: string
+  config: HomelabConfig
+}
+
+/**
+ * Walks up from `cwd` to the first folder holding `homelab.yaml`.
+ * @throws ConfigError when there is none up to the file system root.
+ */
+export function findRepoRoot(cwd: string): string {
+  let dir = path.resolve(cwd)
+  for (;;) {
+    if (existsSync(path.join(dir, CONFIG_FILE))) return dir
+    const parent = path.dirname(dir)
+    if (parent === dir)
+      throw new ConfigError(`no ${CONFIG_FILE} in ${cwd} or any folder above it`, {
+        suggestions: ['run the command inside a homelab repository, pass --repo DIR, or create one with `homelab init`'],
+      })
+    dir = parent
+  }
+}
+
+/**
+ * Parses YAML text and validates it against a zod schema; every problem is reported as
+ * `<file>:<line>: <key.path>: <message>` (the first one in the error message, all in suggestions).
+ * @throws ConfigError for a YAML syntax error or a schema violation.
+ */
+export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: string, schema: S): z.infer<S> {
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, {lineCounter, prettyErrors: true})
+  if (doc.errors.length > 0) {
+    const err = doc.errors[0]
+    const line = err.linePos?.[0]?.line ?? 1
+    throw new ConfigError(`${file}:${line}: invalid YAML: ${err.message.split('\n')[0]}`, {
+      suggestions: [`fix the YAML syntax in ${file} at line ${line}`],
+    })
+  }
+
+  const result = schema.safeParse(doc.toJS() ?? {})
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const line = lineOfPath(doc, lineCounter, issue.path)
+      return `${file}:${line}: ${formatKeyPath(issue.path)}: ${issue.message}`
+    })
+    throw new ConfigError(lines[0], {suggestions: lines.slice(1)})
+  }
+
+  return result.data
+}
+
+/**
+ * Loads and validates `homelab.yaml` of the repository at or above `cwd` (or exactly at `repo`).
+ * @throws ConfigError naming file, line and key for any problem.
+ */
+export async function loadHomelab(options: {cwd: string; repo?: string}): Promise<Homelab> {
+  const root = options.repo ? path.resolve(options.repo) : findRepoRoot(options.cwd)
+  const file = path.join(root, CONFIG_FILE)
+  let text: string
+  try {
+    text = await fs.readFile(file, 'utf8')
+  } catch {
+    throw new ConfigError(`${file}: cannot read it`, {suggestions: ['pass --repo pointing at a homelab repository']})
+  }
+
+  return {config: parseYamlWithSchema(text, path.relative(options.cwd, file) || CONFIG_FILE, homelabConfigSchema), root}
+}
+
+/**
+ * Reads the storage file (app storage paths and extra backup sources) named by `homelab.yaml`.
+ * @throws ConfigError when it is missing, not JSON, or fails its schema.
+ */
+export async function loadStorageFile(homelab: Homelab): Promise<StorageFile> {
+  const rel = homelab.config.storage.file
+  let text: string
+  try {
+    text = await fs.readFile(path.join(homelab.root, rel), 'utf8')
+  } catch {
+    throw new ConfigError(`${rel}: missing (homelab.yaml storage.file names it)`, {
+      suggestions: ['create it with {"apps": [], "extraBackupSources": ["/etc/nixos"]}'],
+    })
+  }
+
+  // JSON is YAML: parsing it as YAML gives line numbers for schema errors.
+  return parseYamlWithSchema(text, rel, storageFileSchema)
+}
+
+/** Every Kopia backup source: each app's storage path, then the extra sources, in file order. */
+export function backupSources(storage: StorageFile): string[] {
+  return [...storage.apps.map((app) => app.path), ...storage.extraBackupSources]
+}

@@ -1,0 +1,106 @@
+import {z} from 'zod'
+
+/** A DNS-1123 label: lowercase alphanumerics and '-', at most 63 characters (Kubernetes names, hosts, apps). */
+export const dns1123Label = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits and -, at most 63)')
+
+const absolutePath = z.string().regex(/^\/\S*$/, 'must be an absolute path')
+const repoPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path inside the repository')
+
+/** One NixOS host the CLI deploys to. */
+export const hostSchema = z.strictObject({
+  /** The NixOS configuration name in the host flake (`nixosConfigurations.<name>`), usually the hostname. */
+  name: dns1123Label,
+  /** SSH target as `[user@]host[:port]`; `host` is resolved through `~/.ssh/config`. */
+  ssh: z.string().regex(/^([^@\s]+@)?[^@\s:]+(:\d{1,5})?$/, 'must be [user@]host[:port]'),
+  /** The host's bootstrap flake folder (holds flake.nix and flake.lock). */
+  flakeDir: absolutePath.default('/etc/nixos'),
+  /** The name of the flake input in the host flake that pins this repository. */
+  flakeInput: z.string().regex(/^[A-Za-z_][\w-]*$/, 'must be a flake input name').default('homelab'),
+})
+
+/** The `homelab.yaml` file: everything the CLI needs to know about one homelab. */
+export const homelabConfigSchema = z.strictObject({
+  /** Schema version of this file. */
+  version: z.literal(1),
+  /** Public DNS domain; app hostnames default to `<app>.<domain>`. */
+  domain: z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}$/, 'must be a domain name like example.org'),
+  hosts: z.array(hostSchema).min(1, 'must list at least one host'),
+  git: z
+    .strictObject({
+      remote: z.string().min(1).default('origin'),
+      branch: z.string().min(1).default('main'),
+    })
+    .prefault({}),
+  cluster: z.strictObject({
+    /** Flux cluster name: the folder under `flux/clusters/`. */
+    name: dns1123Label,
+    /** The folder Flux's root Kustomization reconciles, relative to the repository root. */
+    path: repoPath,
+  }),
+  storage: z.strictObject({
+    /** Host folder that holds every app's data (`<root>/<app>`). */
+    root: absolutePath.default('/srv'),
+    /**
+     * The single list of app storage paths and extra backup sources, as JSON so Nix reads it
+     * natively (`builtins.fromJSON`). Relative to the repository root.
+     */
+    file: repoPath.default('nixos/storage.json'),
+  }),
+  backup: z.strictObject({
+    /** systemd OnCalendar expression of the daily Kopia snapshot run. */
+    schedule: z.string().min(1).default('*-*-* 02:30:00'),
+    /** How often the Kopia repository is synced off-site, in hours. */
+    syncEveryHours: z.number().int().positive().default(6),
+    /** Hours past the schedule before a snapshot counts as stale. */
+    graceHours: z.number().positive().default(6),
+    offsite: z.strictObject({
+      /** Cloudflare R2 bucket name. */
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+      /** S3 endpoint host, `<account id>.r2.cloudflarestorage.com` for R2 (a bare host, no scheme). */
+      endpoint: z.string().min(1),
+      /** Object key prefix of the Kopia repository in the bucket. */
+      prefix: z.string().default(''),
+      /** SOPS file (repo-relative) holding `r2.access_key_id` and `r2.secret_access_key`. */
+      credentialsFile: repoPath,
+    }),
+  }),
+  /** Pinned SSH host keys (OpenSSH known_hosts format), relative to the repository root. */
+  knownHosts: repoPath.default('known_hosts'),
+})
+
+/** Parsed and defaulted `homelab.yaml`. */
+export type HomelabConfig = z.infer<typeof homelabConfigSchema>
+/** One entry of `hosts:` in `homelab.yaml`. */
+export type HostConfig = z.infer<typeof hostSchema>
+
+/** One app's host storage, as listed in the storage file. */
+export const storageAppSchema = z.strictObject({
+  name: dns1123Label,
+  /** Absolute host path, `<storage root>/<name>`. */
+  path: absolutePath,
+  /** Numeric owner of the folder (the container's runAsUser). */
+  uid: z.number().int().nonnegative().default(0),
+  gid: z.number().int().nonnegative().default(0),
+  /** Octal mode as a string, e.g. "0750". */
+  mode: z.string().regex(/^0[0-7]{3}$/).default('0750'),
+})
+
+/**
+ * The storage file (`nixos/storage.json` by default): the one list that both Nix (folders under
+ * the storage root, Kopia sources) and the CLI (validate, app new/remove, backup status) read.
+ * Backup sources are every app path plus `extraBackupSources`.
+ */
+export const storageFileSchema = z.strictObject({
+  $comment: z.string().optional(),
+  apps: z.array(storageAppSchema),
+  extraBackupSources: z.array(absolutePath).default([]),
+})
+
+export type StorageApp = z.infer<typeof storageAppSchema>
+export type StorageFile = z.infer<typeof storageFileSchema>

@@ -1,0 +1,43 @@
+/**
+ * The one error family of the CLI. Library code throws these; the base command
+ * (`src/base-command.ts`) turns them into a single clear line, the suggestions, and the
+ * exit code, also under `--json`.
+ *
+ * Exit codes: 1 failure or degraded state (default), 2 host unreachable, 3 usage error
+ * found after oclif's own parsing (a missing flag without a TTY, a bad value).
+ */
+export class HomelabError extends Error {
+  /** Process exit code this error maps to. oclif reads `exitCode` under `--json`. */
+  readonly exitCode: number
+  /** What the person can do next, one line each. */
+  readonly suggestions: string[]
+
+  constructor(message: string, options: {exitCode?: number; suggestions?: string[]; cause?: unknown} = {}) {
+    super(message, options.cause === undefined ? undefined : {cause: options.cause})
+    this.name = new.target.name
+    this.exitCode = options.exitCode ?? 1
+    this.suggestions = options.suggestions ?? []
+  }
+}
+
+/** Bad input from the person (a flag, an argument, a missing flag without a TTY). Exit 3. */
+export class UsageError extends HomelabError {
+  constructor(message: string, options: {suggestions?: string[]} = {}) {
+    super(message, {exitCode: 3, ...options})
+  }
+}
+
+/** A file the CLI reads is missing, unparsable or fails its schema; the message names file:line and key. */
+export class ConfigError extends HomelabError {}
+
+/** A host cannot be reached (DNS, TCP, SSH handshake, authentication). Exit 2. */
+export class HostUnreachableError extends HomelabError {
+  constructor(message: string, options: {suggestions?: string[]; cause?: unknown} = {}) {
+    super(message, {exitCode: 2, ...options})
+  }
+}
+
+/** True for errors the base command renders as one line (ours, and Node's system errors that name a path). */
+export function isHomelabError(err: unknown): err is HomelabError {
+  return err instanceof HomelabError
+}
