@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-tools.sh
 npm run --silent build
+export HOMELAB_TEST_BUILT=1
 exec npx vitest run "$@"

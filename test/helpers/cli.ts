@@ -1,0 +1,29 @@
+import {execa, type Result} from 'execa'
+import path from 'node:path'
+
+/** The repository root (where bin/ and package.json live). */
+export const REPO_ROOT = path.resolve(import.meta.dirname, '../..')
+
+/**
+ * Runs the `homelab` CLI as a separate process, as a person would: the built `bin/run.js` when
+ * HOMELAB_TEST_BUILT=1 (set by `npm test` after its build), else `bin/dev.js` (TypeScript
+ * sources through tsx) so a developer's test run needs no build.
+ *
+ * Never throws on a non-zero exit: assert on `exitCode`, `stdout`, `stderr`.
+ * NO_COLOR is set and CI is kept as given, so output is plain text.
+ */
+export async function runCli(
+  args: string[],
+  options: {cwd?: string; env?: Record<string, string | undefined>; input?: string; timeout?: number} = {},
+): Promise<Result<{reject: false}>> {
+  const entry = process.env.HOMELAB_TEST_BUILT === '1' ? 'bin/run.js' : 'bin/dev.js'
+  const env: Record<string, string | undefined> = {NO_COLOR: '1', ...options.env}
+  return execa(process.execPath, [...(entry === 'bin/dev.js' ? ['--import', 'tsx'] : []), path.join(REPO_ROOT, entry), ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env,
+    extendEnv: true,
+    input: options.input ?? '',
+    reject: false,
+    timeout: options.timeout ?? 120_000,
+  }) as Promise<Result<{reject: false}>>
+}
