@@ -9,5 +9,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // e2e suites start their own sshd on a free port; files still run in parallel workers.
     pool: 'forks',
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 })
