@@ -1,0 +1,169 @@
+# Kopia backups of the homelab host, and their off-site copy in Cloudflare R2.
+#
+#   kopia-backup.service (+ .timer)   one snapshot per backup source, daily at backup.json's
+#                                     `schedule` (Persistent: a missed run happens at boot)
+#   kopia-backup-source@<path>.service  the same for one source (`homelab backup run --source`);
+#                                     the instance is `systemd-escape --path <source>`
+#   kopia-r2-sync.service (+ .timer)  `kopia repository sync-to s3` to R2 every `syncEveryHours`
+#   homelab-backup-failed@<unit>.service  OnFailure= of the above: logs and marks the failure
+#   homelab-kopia                     kopia with the units' environment, for `homelab backup verify`
+#
+# Sources: every app path of ./storage.json + its extraBackupSources (the list the CLI reads).
+# Secrets (nixos/secrets/host-secrets.sops.yaml, sops-nix): kopia/repository_password,
+# r2/access_key_id, r2/secret_access_key, r2/account_id. They reach kopia through
+# sops.templates environment files (EnvironmentFile=), never argv.
+# Status: the scripts write <stateDir>/last-run.json, snapshots.json and last-sync.json, read by
+# `homelab backup status` (src/lib/backup/).
+{ config, lib, pkgs, ... }:
+let
+  cfg = config.homelab.backup;
+  settings = import ./backup-settings.nix { };
+
+  sourcesFile = pkgs.writeText "homelab-backup-sources" (lib.concatLines settings.sources);
+  kopiaConfigPath = "/var/lib/kopia/repository.config";
+
+  # Non-secret environment shared by the units and homelab-kopia.
+  commonEnvironment = {
+    KOPIA_CONFIG_PATH = kopiaConfigPath;
+    KOPIA_CACHE_DIRECTORY = "/var/cache/kopia";
+    KOPIA_LOG_DIR = "/var/log/kopia";
+    KOPIA_CHECK_FOR_UPDATES = "false";
+    KOPIA_REPOSITORY_PATH = settings.repositoryPath;
+    HOMELAB_BACKUP_STATE_DIR = settings.stateDir;
+    HOMELAB_BACKUP_SOURCES = "${sourcesFile}";
+  };
+
+  scriptPath = [ pkgs.kopia pkgs.jq pkgs.coreutils pkgs.findutils pkgs.gnugrep pkgs.util-linux ];
+  runScript = script: "${pkgs.bash}/bin/bash ${script}";
+
+  backupServiceConfig = {
+    Type = "oneshot";
+    EnvironmentFile = config.sops.templates."kopia-backup.env".path;
+    # 75: another run holds the lock; it is not a failure.
+    SuccessExitStatus = "75";
+    Nice = 10;
+    IOSchedulingClass = "idle";
+    StateDirectory = [ "homelab/backup" "kopia" ];
+    CacheDirectory = "kopia";
+    LogsDirectory = "kopia";
+  };
+
+  homelabKopia = pkgs.writeShellScriptBin "homelab-kopia" ''
+    ${lib.concatStrings (lib.mapAttrsToList (k: v: "export ${k}=${lib.escapeShellArg v}\n") commonEnvironment)}
+    export HOMELAB_KOPIA_ENV_FILE=${lib.escapeShellArg config.sops.templates."kopia-backup.env".path}
+    export PATH=${lib.makeBinPath scriptPath}:$PATH
+    exec ${runScript ../scripts/homelab-kopia.sh} "$@"
+  '';
+
+  sopsKey = name: {
+    sopsFile = cfg.secretsFile;
+    key = name;
+  };
+in
+{
+  options.homelab.backup = {
+    enable = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = "Kopia snapshots of every backup source and their sync to Cloudflare R2.";
+    };
+    secretsFile = lib.mkOption {
+      type = lib.types.path;
+      default = ./secrets/host-secrets.sops.yaml;
+      description = "SOPS file holding kopia/repository_password and r2/{access_key_id,secret_access_key,account_id}.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    sops.secrets."kopia/repository_password" = sopsKey "kopia/repository_password";
+    sops.secrets."r2/access_key_id" = sopsKey "r2/access_key_id";
+    sops.secrets."r2/secret_access_key" = sopsKey "r2/secret_access_key";
+    sops.secrets."r2/account_id" = sopsKey "r2/account_id";
+
+    # Environment files (root, 0400) rendered by sops-nix at activation.
+    sops.templates."kopia-backup.env".content = ''
+      KOPIA_PASSWORD=${config.sops.placeholder."kopia/repository_password"}
+    '';
+    sops.templates."kopia-r2-sync.env".content = ''
+      KOPIA_PASSWORD=${config.sops.placeholder."kopia/repository_password"}
+      AWS_ACCESS_KEY_ID=${config.sops.placeholder."r2/access_key_id"}
+      AWS_SECRET_ACCESS_KEY=${config.sops.placeholder."r2/secret_access_key"}
+      R2_ACCOUNT_ID=${config.sops.placeholder."r2/account_id"}
+    '';
+
+    environment.systemPackages = [ pkgs.kopia homelabKopia ];
+
+    systemd.services.kopia-backup = {
+      description = "Kopia snapshot of every homelab backup source";
+      wants = [ "local-fs.target" ];
+      after = [ "local-fs.target" ];
+      onFailure = [ "homelab-backup-failed@%p.service" ];
+      path = scriptPath;
+      environment = commonEnvironment;
+      serviceConfig = backupServiceConfig // {
+        ExecStart = runScript ../scripts/kopia-backup.sh;
+      };
+    };
+
+    systemd.timers.kopia-backup = {
+      description = "Daily Kopia snapshot of every homelab backup source";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = settings.schedule;
+        Persistent = true;
+      };
+    };
+
+    # One source: `systemctl start kopia-backup-source@$(systemd-escape --path /srv/app).service`.
+    systemd.services."kopia-backup-source@" = {
+      description = "Kopia snapshot of %f";
+      onFailure = [ "homelab-backup-failed@%p.service" ];
+      path = scriptPath;
+      environment = commonEnvironment;
+      serviceConfig = backupServiceConfig // {
+        ExecStart = "${runScript ../scripts/kopia-backup.sh} --source %f";
+      };
+    };
+
+    systemd.services.kopia-r2-sync = {
+      description = "Sync the Kopia repository to Cloudflare R2";
+      wants = [ "network-online.target" ];
+      after = [ "network-online.target" "kopia-backup.service" ];
+      onFailure = [ "homelab-backup-failed@%p.service" ];
+      path = scriptPath;
+      environment = commonEnvironment // {
+        R2_BUCKET = settings.bucket;
+        R2_PREFIX = settings.prefix;
+      };
+      serviceConfig = {
+        Type = "oneshot";
+        EnvironmentFile = config.sops.templates."kopia-r2-sync.env".path;
+        SuccessExitStatus = "75";
+        ExecStart = runScript ../scripts/kopia-r2-sync.sh;
+        StateDirectory = [ "homelab/backup" "kopia" ];
+        CacheDirectory = "kopia";
+        LogsDirectory = "kopia";
+      };
+    };
+
+    systemd.timers.kopia-r2-sync = {
+      description = "Sync the Kopia repository to Cloudflare R2 every ${toString settings.syncEveryHours} hours";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = settings.syncOnCalendar;
+        Persistent = true;
+        RandomizedDelaySec = "5m";
+      };
+    };
+
+    systemd.services."homelab-backup-failed@" = {
+      description = "Record the failure of %i";
+      path = [ pkgs.coreutils pkgs.util-linux ];
+      environment.HOMELAB_BACKUP_STATE_DIR = settings.stateDir;
+      serviceConfig = {
+        Type = "oneshot";
+        ExecStart = "${runScript ../scripts/homelab-backup-failed.sh} %i";
+      };
+    };
+  };
+}
