@@ -1,0 +1,123 @@
+import {existsSync, promises as fs} from 'node:fs'
+import path from 'node:path'
+import {LineCounter, parseDocument} from 'yaml'
+
+import {CONFIG_FILE} from '../../config/load.js'
+import {lineOfPath} from '../../config/yaml-location.js'
+import {ConfigError} from '../../errors.js'
+import type {Check} from '../check.js'
+import {describeObject, isFlux} from '../check.js'
+import {isRecord, lineOf, type ValidateContext} from '../context.js'
+import {FindingList} from '../finding.js'
+import {isUnder} from '../repo-files.js'
+
+/** Folder of the host bootstrap template, relative to the repository root. */
+export const HOST_BOOTSTRAP_TEMPLATE = 'templates/host-bootstrap'
+
+/**
+ * Check 7: `homelab.yaml` passes its schema (src/lib/config/schema.ts) and agrees with the tree:
+ * the cluster path exists and is `flux/clusters/<cluster.name>`-shaped, a Flux Kustomization
+ * reconciles it from a GitRepository on `git.branch`, the host bootstrap template is present,
+ * the storage file loads and every app path in it lies under the storage root (once), and the
+ * off-site credentials file exists.
+ */
+export const configCheck: Check = {
+  id: 'config',
+  title: 'homelab.yaml is valid and agrees with the tree',
+  async run(context) {
+    const out = new FindingList('config')
+    if (!existsSync(path.join(context.root, CONFIG_FILE))) {
+      out.error(CONFIG_FILE, 1, `missing: every homelab repository has one at its root (homelab init creates it)`)
+      return {findings: out.findings}
+    }
+
+    if (context.homelabError) {
+      addConfigError(out, context.homelabError, CONFIG_FILE)
+      return {findings: out.findings}
+    }
+
+    const homelab = context.homelab
+    if (!homelab) return {findings: out.findings}
+    const {config} = homelab
+    const configFile = context.yaml.find((f) => f.rel === CONFIG_FILE)
+    const at = (...keyPath: Array<string | number>) => (configFile?.docs[0] ? lineOfPath(configFile.docs[0], configFile.lineCounter, keyPath) : 1)
+
+    const clusterDir = path.join(context.root, config.cluster.path)
+    const clusterRel = path.posix.normalize(config.cluster.path).replace(/\/+$/, '')
+    if (!(await isDirectory(clusterDir))) out.error(CONFIG_FILE, at('cluster', 'path'), `cluster.path ${config.cluster.path} does not exist`)
+    else {
+      if (path.posix.basename(clusterRel) !== config.cluster.name)
+        out.error(CONFIG_FILE, at('cluster', 'name'), `cluster.name ${config.cluster.name} is not the last folder of cluster.path ${config.cluster.path}`)
+      checkRootKustomization(out, context, clusterRel, config.git.branch, at('cluster', 'path'))
+    }
+
+    if (!existsSync(path.join(context.root, HOST_BOOTSTRAP_TEMPLATE, 'flake.nix')))
+      out.error(`${HOST_BOOTSTRAP_TEMPLATE}/flake.nix`, 1, 'missing: the host bootstrap template (a new host\'s /etc/nixos flake) must be present')
+
+    const storageRel = config.storage.file
+    if (!existsSync(path.join(context.root, storageRel))) out.error(CONFIG_FILE, at('storage', 'file'), `storage.file ${storageRel} does not exist`)
+    else if (context.storageError) addConfigError(out, context.storageError, storageRel)
+    else if (context.storage) {
+      const text = await fs.readFile(path.join(context.root, storageRel), 'utf8')
+      const lineCounter = new LineCounter()
+      const doc = parseDocument(text, {lineCounter})
+      const names = new Set<string>()
+      const paths = new Set<string>()
+      for (const [i, app] of context.storage.apps.entries()) {
+        const line = lineOfPath(doc, lineCounter, ['apps', i, 'path'])
+        const normalized = path.posix.normalize(app.path).replace(/(.)\/+$/, '$1')
+        if (!isUnder(normalized, config.storage.root) || normalized === path.posix.normalize(config.storage.root))
+          out.error(storageRel, line, `app ${app.name}: path ${app.path} is not under the storage root ${config.storage.root}`)
+        if (names.has(app.name)) out.error(storageRel, lineOfPath(doc, lineCounter, ['apps', i, 'name']), `app ${app.name} is listed twice`)
+        if (paths.has(normalized)) out.error(storageRel, line, `app ${app.name}: path ${app.path} is listed twice`)
+        names.add(app.name)
+        paths.add(normalized)
+      }
+    }
+
+    const credentials = config.backup.offsite.credentialsFile
+    if (!existsSync(path.join(context.root, credentials)))
+      out.error(CONFIG_FILE, at('backup', 'offsite', 'credentialsFile'), `backup.offsite.credentialsFile ${credentials} does not exist`)
+    if (!existsSync(path.join(context.root, config.knownHosts)))
+      out.warning(CONFIG_FILE, at('knownHosts'), `knownHosts ${config.knownHosts} does not exist (homelab deploy pins host keys there)`)
+
+    return {findings: out.findings}
+  },
+}
+
+/** The root Flux Kustomization must reconcile the cluster path from a GitRepository that follows git.branch. */
+function checkRootKustomization(out: FindingList, context: ValidateContext, clusterRel: string, branch: string, line: number): void {
+  const root = context.objects.find(
+    (o) => isFlux(o, 'kustomize.toolkit.fluxcd.io', 'Kustomization') && isRecord(o.value.spec) && typeof o.value.spec.path === 'string' && path.posix.normalize(o.value.spec.path).replace(/\/+$/, '') === clusterRel,
+  )
+  if (!root) {
+    out.error(CONFIG_FILE, line, `no Flux Kustomization has spec.path ./${clusterRel} (the root Kustomization that reconciles the cluster)`)
+    return
+  }
+
+  const ref = isRecord(root.value.spec) && isRecord(root.value.spec.sourceRef) ? root.value.spec.sourceRef : {}
+  if (ref.kind !== 'GitRepository') return
+  const namespace = typeof ref.namespace === 'string' ? ref.namespace : root.namespace
+  const source = context.objects.find((o) => isFlux(o, 'source.toolkit.fluxcd.io', 'GitRepository') && o.name === ref.name && (o.namespace ?? 'default') === (namespace ?? 'default'))
+  if (!source) return // the kustomize check reports an unresolved sourceRef
+  const sourceRef = isRecord(source.value.spec) && isRecord(source.value.spec.ref) ? source.value.spec.ref : {}
+  if (sourceRef.branch !== branch)
+    out.error(
+      source.file.rel,
+      lineOf(source, ['spec', 'ref', 'branch']),
+      `${describeObject(source)}: spec.ref.branch ${String(sourceRef.branch ?? '(unset)')} differs from homelab.yaml git.branch ${branch}`,
+    )
+}
+
+/** Turns a ConfigError (`file:line: message`, more in suggestions) into findings. */
+function addConfigError(out: FindingList, error: ConfigError, fallbackFile: string): void {
+  for (const text of [error.message, ...error.suggestions]) {
+    const match = /^(\S+?):(\d+): (.*)$/.exec(text)
+    if (match) out.error(match[1], Number(match[2]), match[3])
+    else if (text === error.message) out.error(fallbackFile, 1, text)
+  }
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  return (await fs.stat(dir).catch(() => undefined))?.isDirectory() ?? false
+}

@@ -1,0 +1,31 @@
+import {isMap} from 'yaml'
+
+import type {Check} from '../check.js'
+import {describeObject} from '../check.js'
+import {lineOf} from '../context.js'
+import {FindingList} from '../finding.js'
+
+/**
+ * Check 1: every YAML file parses, and every Kubernetes object has a string `apiVersion`, `kind`
+ * and `metadata.name` (what the API server requires of a manifest).
+ */
+export const yamlCheck: Check = {
+  id: 'yaml',
+  title: 'YAML parses; every Kubernetes object has apiVersion, kind and metadata.name',
+  async run(context) {
+    const out = new FindingList('yaml')
+    for (const file of context.yaml) for (const err of file.syntaxErrors) out.error(file.rel, err.line, `invalid YAML: ${err.message}`)
+
+    for (const object of context.objects) {
+      const start = lineOf(object, [])
+      if (object.apiVersion === undefined) out.error(object.file.rel, start, `${describeObject(object)}: missing apiVersion`)
+      if (object.kind === undefined) out.error(object.file.rel, start, `${describeObject(object)}: missing kind`)
+      if (object.name === undefined) {
+        const metadata = object.doc.get('metadata', true)
+        out.error(object.file.rel, isMap(metadata) ? lineOf(object, ['metadata']) : start, `${describeObject(object)}: missing metadata.name`)
+      }
+    }
+
+    return {findings: out.findings}
+  },
+}

@@ -1,0 +1,52 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+
+/**
+ * Top-level folders of a homelab repository that hold the CLI itself or build output, not the
+ * homelab: validate never looks inside them. `test/` holds deliberately broken fixtures.
+ */
+export const IGNORED_TOP_DIRS: ReadonlySet<string> = new Set(['src', 'test', 'bench', 'dist', 'coverage', 'bin', '.homelab-state', 'result'])
+
+/** Folders ignored at any depth. */
+export const IGNORED_DIRS: ReadonlySet<string> = new Set(['.git', 'node_modules'])
+
+/**
+ * Lists every regular file of the homelab in `root`, as repository-relative POSIX paths, sorted.
+ * Skips {@link IGNORED_TOP_DIRS} at the top and {@link IGNORED_DIRS} anywhere; symlinks are not followed.
+ * @throws NodeJS.ErrnoException when `root` cannot be read
+ */
+export async function listRepoFiles(root: string): Promise<string[]> {
+  const out: string[] = []
+  async function walk(rel: string): Promise<void> {
+    const entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
+    await Promise.all(
+      entries.map(async (entry) => {
+        const child = rel ? `${rel}/${entry.name}` : entry.name
+        if (entry.isDirectory()) {
+          if (IGNORED_DIRS.has(entry.name) || (!rel && IGNORED_TOP_DIRS.has(entry.name))) return
+          await walk(child)
+        } else if (entry.isFile()) out.push(child)
+      }),
+    )
+  }
+
+  await walk('')
+  return out.sort()
+}
+
+/** True for `.yaml`/`.yml` files. */
+export function isYamlFile(rel: string): boolean {
+  return /\.ya?ml$/i.test(rel)
+}
+
+/** True for kustomize's own config files (`kustomization.yaml`, `kustomization.yml`, `Kustomization`). */
+export function isKustomizationFile(rel: string): boolean {
+  return ['kustomization.yaml', 'kustomization.yml', 'Kustomization'].includes(path.posix.basename(rel))
+}
+
+/** True when `child` (absolute POSIX path) equals `parent` or lies inside it. */
+export function isUnder(child: string, parent: string): boolean {
+  const c = path.posix.normalize(child).replace(/\/+$/, '') || '/'
+  const p = path.posix.normalize(parent).replace(/\/+$/, '') || '/'
+  return p === '/' || c === p || c.startsWith(`${p}/`)
+}
