@@ -8,7 +8,8 @@
 #   homelab-backup-failed@<unit>.service  OnFailure= of the above: logs and marks the failure
 #   homelab-kopia                     kopia with the units' environment, for `homelab backup verify`
 #
-# Sources: every app path of ./storage.json + its extraBackupSources (the list the CLI reads).
+# Sources: every app path of homelab.storageFile (./storage.json) + its extraBackupSources (the
+# list the CLI reads); schedule, repository, bucket: ./backup.json (via ./backup-settings.nix).
 # Secrets (nixos/secrets/host-secrets.sops.yaml, sops-nix): kopia/repository_password,
 # r2/access_key_id, r2/secret_access_key, r2/account_id. They reach kopia through
 # sops.templates environment files (EnvironmentFile=), never argv.
@@ -17,7 +18,8 @@
 { config, lib, pkgs, ... }:
 let
   cfg = config.homelab.backup;
-  settings = import ./backup-settings.nix { };
+  # Sources from the storage list the rest of the host module uses (homelab.storageFile).
+  settings = import ./backup-settings.nix { inherit (config.homelab) storageFile; };
 
   sourcesFile = pkgs.writeText "homelab-backup-sources" (lib.concatLines settings.sources);
   kopiaConfigPath = "/var/lib/kopia/repository.config";

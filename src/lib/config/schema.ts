@@ -53,19 +53,28 @@ export const homelabConfigSchema = z.strictObject({
     file: repoPath.default('nixos/storage.json'),
   }),
   backup: z.strictObject({
-    /** systemd OnCalendar expression of the daily Kopia snapshot run. */
-    schedule: z.string().min(1).default('*-*-* 02:30:00'),
-    /** How often the Kopia repository is synced off-site, in hours. */
-    syncEveryHours: z.number().int().positive().default(6),
+    /**
+     * The host's backup settings (schedule, syncEveryHours, repositoryPath, stateDir, bucket,
+     * prefix) as JSON, so Nix (nixos/backup.nix) and the CLI (src/lib/backup/settings.ts) read
+     * the same values. Relative to the repository root.
+     */
+    file: repoPath.default('nixos/backup.json'),
+    /** Optional here: the value lives in the backup file; when given it must equal it. */
+    schedule: z.string().min(1).optional(),
+    /** Optional here: the value lives in the backup file; when given it must equal it. */
+    syncEveryHours: z.number().int().positive().optional(),
     /** Hours past the schedule before a snapshot counts as stale. */
     graceHours: z.number().positive().default(6),
     offsite: z.strictObject({
-      /** Cloudflare R2 bucket name. */
-      bucket: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
+      /** Optional here: the value lives in the backup file; when given it must equal it. */
+      bucket: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+        .optional(),
       /** S3 endpoint host, `<account id>.r2.cloudflarestorage.com` for R2 (a bare host, no scheme). */
       endpoint: z.string().min(1),
-      /** Object key prefix of the Kopia repository in the bucket. */
-      prefix: z.string().default(''),
+      /** Optional here: the value lives in the backup file; when given it must equal it. */
+      prefix: z.string().optional(),
       /** SOPS file (repo-relative) holding `r2.access_key_id` and `r2.secret_access_key`. */
       credentialsFile: repoPath,
     }),
