@@ -1,0 +1,252 @@
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {type CheckId, validateRepo, type ValidateReport} from '../../../src/lib/validate/index.js'
+import {DEMO_RECIPIENT, sopsBlock, writeMinimalHomelab} from './minimal-homelab.js'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, {force: true, recursive: true})
+})
+
+async function homelab(): Promise<string> {
+  const dir = await writeMinimalHomelab()
+  dirs.push(dir)
+  return dir
+}
+
+/** Replaces `from` with `to` in a file of the homelab; fails the test when `from` is not there. */
+function edit(dir: string, rel: string, from: string, to: string): void {
+  const file = path.join(dir, rel)
+  const text = readFileSync(file, 'utf8')
+  expect(text, `${rel} holds ${JSON.stringify(from)}`).toContain(from)
+  writeFileSync(file, text.replace(from, to))
+}
+
+function validate(dir: string, searchPath = process.env.PATH): Promise<ValidateReport> {
+  return validateRepo({path: searchPath, root: dir})
+}
+
+/** Every finding of one check as `file:line: message` (warnings prefixed `warning: `). */
+function found(report: ValidateReport, check: CheckId): string[] {
+  const result = report.checks.find((c) => c.id === check)!
+  return result.findings.map((f) => `${f.file}:${f.line}: ${f.severity === 'warning' ? 'warning: ' : ''}${f.message}`)
+}
+
+/** The ids of the checks that failed. */
+function failed(report: ValidateReport): string[] {
+  return report.checks.filter((c) => c.status === 'failed').map((c) => c.id)
+}
+
+const APPS = 'flux/clusters/lab-0/manifests/apps'
+const CLUSTER = 'flux/clusters/lab-0/manifests/cluster'
+
+describe('validateRepo on the minimal homelab', () => {
+  it('passes every check, kubectl and nix included', async () => {
+    const report = await validate(await homelab())
+    expect(report.checks.map((c) => [c.id, c.status, c.findings])).toEqual(
+      ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config'].map((id) => [id, 'passed', []]),
+    )
+    expect(report).toMatchObject({errors: 0, ok: true, warnings: 0})
+  })
+})
+
+describe('check 1: yaml', () => {
+  it('reports a YAML syntax error with its line', async () => {
+    const dir = await homelab()
+    edit(dir, `${CLUSTER}/namespaces.yaml`, 'name: cloudflared', 'name: [cloudflared')
+    const report = await validate(dir)
+    expect(found(report, 'yaml')).toEqual([
+      `${CLUSTER}/namespaces.yaml:5: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]`,
+    ])
+    expect(report.ok).toBe(false)
+  })
+
+  it('reports an object without apiVersion, and one without metadata.name', async () => {
+    const dir = await homelab()
+    edit(dir, `${APPS}/demo/deployment.yaml`, 'apiVersion: apps/v1\n', '')
+    edit(dir, `${APPS}/demo/namespace.yaml`, '  name: demo\n', '  labels: {team: lab}\n')
+    const report = await validate(dir)
+    expect(found(report, 'yaml')).toEqual([
+      `${APPS}/demo/deployment.yaml:1: Deployment demo/demo: missing apiVersion`,
+      `${APPS}/demo/namespace.yaml:4: Namespace (document 1): missing metadata.name`,
+    ])
+  })
+})
+
+describe('check 2: kustomize', () => {
+  it('reports a missing kustomization resource, and the Flux Kustomization that no longer builds', async () => {
+    const dir = await homelab()
+    edit(dir, `${APPS}/demo/kustomization.yaml`, '- pvc.yaml', '- pvcs.yaml')
+    const findings = found(await validate(dir), 'kustomize')
+    expect(findings[0]).toBe(`${APPS}/demo/kustomization.yaml:6: resources entry pvcs.yaml: no such file or folder`)
+    expect(findings[1]).toMatch(
+      /^flux\/clusters\/lab-0\/apps.yaml:8: Kustomization flux-system\/apps: kubectl kustomize \.\/flux\/clusters\/lab-0\/manifests\/apps failed: accumulating resources: .*pvcs\.yaml/,
+    )
+    expect(findings).toHaveLength(2)
+  })
+
+  it('reports a spec.path that does not exist', async () => {
+    const dir = await homelab()
+    edit(dir, 'flux/clusters/lab-0/infrastructure.yaml', 'manifests/cluster', 'manifests/infra')
+    expect(found(await validate(dir), 'kustomize')).toEqual([
+      'flux/clusters/lab-0/infrastructure.yaml:8: Kustomization flux-system/infrastructure: spec.path ./flux/clusters/lab-0/manifests/infra does not exist',
+    ])
+  })
+
+  it('reports a dependsOn and a sourceRef that resolve to nothing', async () => {
+    const dir = await homelab()
+    edit(dir, 'flux/clusters/lab-0/apps.yaml', '- name: infrastructure', '- name: infra')
+    edit(dir, 'flux/clusters/lab-0/infrastructure.yaml', 'name: flux-system\n', 'name: flux\n')
+    const report = await validate(dir)
+    expect(found(report, 'kustomize')).toEqual([
+      'flux/clusters/lab-0/apps.yaml:11: Kustomization flux-system/apps: dependsOn flux-system/infra matches no Kustomization in the tree',
+      'flux/clusters/lab-0/infrastructure.yaml:12: Kustomization flux-system/infrastructure: sourceRef GitRepository flux-system/flux matches no object in the tree',
+    ])
+  })
+
+  it('says the builds were skipped when kubectl is not on PATH, never passes silently', async () => {
+    const report = await validate(await homelab(), '/nonexistent')
+    const check = report.checks.find((c) => c.id === 'kustomize')!
+    expect(check).toMatchObject({findings: [], skipped: 'kubectl not found: 3 Flux Kustomization path(s) not built', status: 'skipped'})
+    expect(report.ok).toBe(true)
+  })
+})
+
+describe('check 3: storage', () => {
+  it('reports a PVC whose volumeName matches no PV', async () => {
+    const dir = await homelab()
+    edit(dir, `${APPS}/demo/pvc.yaml`, 'volumeName: demo-data', 'volumeName: demo-dat')
+    expect(found(await validate(dir), 'storage')).toEqual([
+      `${APPS}/demo/pvc.yaml:8: PersistentVolumeClaim demo/demo-data: volumeName demo-dat matches no PersistentVolume`,
+    ])
+  })
+
+  it('reports a request larger than the PV, a missing access mode and a different storageClassName', async () => {
+    const dir = await homelab()
+    edit(dir, `${APPS}/demo/pvc.yaml`, 'storage: 10Gi', 'storage: 20Gi')
+    edit(dir, `${APPS}/demo/pvc.yaml`, '- ReadWriteOnce', '- ReadWriteMany')
+    edit(dir, `${APPS}/demo/pvc.yaml`, 'storageClassName: ""', 'storageClassName: local-path')
+    expect(found(await validate(dir), 'storage')).toEqual([
+      `${APPS}/demo/pvc.yaml:7: PersistentVolumeClaim demo/demo-data: storageClassName "local-path" differs from PersistentVolume demo-data's ""`,
+      `${APPS}/demo/pvc.yaml:10: PersistentVolumeClaim demo/demo-data: PersistentVolume demo-data does not offer access mode ReadWriteMany (it offers ReadWriteOnce)`,
+      `${APPS}/demo/pvc.yaml:13: PersistentVolumeClaim demo/demo-data: requests 20Gi but PersistentVolume demo-data holds 10Gi`,
+    ])
+  })
+
+  it('reports a PVC that binds to no PV', async () => {
+    const dir = await homelab()
+    edit(dir, `${APPS}/demo/pvc.yaml`, '  volumeName: demo-data\n', '')
+    edit(dir, `${CLUSTER}/persistent-volumes.yaml`, 'name: demo-data\n  hostPath', 'name: other\n  hostPath')
+    expect(found(await validate(dir), 'storage')).toEqual([
+      `${APPS}/demo/pvc.yaml:4: PersistentVolumeClaim demo/demo-data: binds to no PersistentVolume (set spec.volumeName and the PersistentVolume's claimRef)`,
+    ])
+  })
+
+  it('reports a hostPath outside the storage root and two PVs sharing a path', async () => {
+    const dir = await homelab()
+    const pvFile = path.join(dir, CLUSTER, 'persistent-volumes.yaml')
+    const pv = readFileSync(pvFile, 'utf8')
+    writeFileSync(pvFile, `${pv}---\n${pv.replace('name: demo-data\nspec', 'name: spare\nspec').replace('  claimRef:\n    namespace: demo\n    name: demo-data\n', '')}`)
+    edit(dir, `${CLUSTER}/persistent-volumes.yaml`, 'path: /srv/demo', 'path: /data/demo')
+    edit(dir, `${CLUSTER}/persistent-volumes.yaml`, 'path: /srv/demo', 'path: /data/demo/')
+    expect(found(await validate(dir), 'storage')).toEqual([
+      `${CLUSTER}/persistent-volumes.yaml:16: PersistentVolume demo-data: hostPath /data/demo is not under the storage root /srv`,
+      `${CLUSTER}/persistent-volumes.yaml:31: PersistentVolume spare: hostPath /data/demo/ is not under the storage root /srv`,
+      `${CLUSTER}/persistent-volumes.yaml:31: PersistentVolume spare: hostPath /data/demo is also used by PersistentVolume demo-data`,
+    ])
+  })
+})
+
+describe('check 4: backup', () => {
+  it('reports a hostPath under the storage root that is not a backup source', async () => {
+    const dir = await homelab()
+    edit(dir, `${CLUSTER}/persistent-volumes.yaml`, 'path: /srv/demo', 'path: /srv/demo2')
+    edit(dir, `${APPS}/demo/deployment.yaml`, '      volumes:\n', '      volumes:\n        - name: cache\n          hostPath:\n            path: /srv/cache\n')
+    const report = await validate(dir)
+    expect(found(report, 'backup')).toEqual([
+      `${CLUSTER}/persistent-volumes.yaml:16: PersistentVolume demo-data: hostPath /srv/demo2 is not a backup source (add it to nixos/storage.json)`,
+      `${APPS}/demo/deployment.yaml:25: Deployment demo/demo: hostPath /srv/cache is not a backup source (add it to nixos/storage.json)`,
+    ].sort())
+    expect(failed(report)).toEqual(['backup'])
+  })
+})
+
+describe('check 5: sops', () => {
+  it('reports a plaintext file that a creation rule matches, and its plaintext Secret data', async () => {
+    const dir = await homelab()
+    writeFileSync(
+      path.join(dir, APPS, 'demo/secret.sops.yaml'),
+      'apiVersion: v1\nkind: Secret\nmetadata:\n  name: demo-secrets\n  namespace: demo\nstringData:\n  password: hunter2\n',
+    )
+    expect(found(await validate(dir), 'sops')).toEqual([
+      `${APPS}/demo/secret.sops.yaml:1: not SOPS-encrypted, but creation rule 2 (.sops.yaml:4) matches ${APPS}/demo/secret.sops.yaml: encrypt it with sops`,
+      `${APPS}/demo/secret.sops.yaml:7: Secret demo/demo-secrets: plaintext stringData (password): encrypt the file with SOPS`,
+    ])
+  })
+
+  it('reports a plaintext Secret in flux/ that no creation rule matches', async () => {
+    const dir = await homelab()
+    writeFileSync(path.join(dir, APPS, 'demo/token.yaml'), 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: demo\ndata:\n  token: aHVudGVyMg==\n')
+    expect(found(await validate(dir), 'sops')).toEqual([`${APPS}/demo/token.yaml:7: Secret demo/token: plaintext data (token): encrypt the file with SOPS`])
+  })
+
+  it('reports a file encrypted to other recipients than its creation rule lists', async () => {
+    const dir = await homelab()
+    const other = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p'
+    const file = path.join(dir, 'nixos/secrets/host-secrets.sops.yaml')
+    const head = readFileSync(file, 'utf8').split('sops:\n')[0]
+    writeFileSync(file, head + (await sopsBlock([DEMO_RECIPIENT, other])).replace(DEMO_RECIPIENT, other).replace(/recipient: age1ql3z\S+\n(?=[\s\S]*recipient: age1ql3z)/, `recipient: ${other}\n`))
+    const text = readFileSync(file, 'utf8')
+    expect(text).not.toContain(DEMO_RECIPIENT)
+    expect(found(await validate(dir), 'sops')).toEqual([
+      `nixos/secrets/host-secrets.sops.yaml:7: recipients differ from creation rule 1 (.sops.yaml:2): not encrypted to ${DEMO_RECIPIENT}; encrypted to ${other} which the rule does not list (re-encrypt with sops updatekeys)`,
+    ])
+  })
+})
+
+describe('check 6: nix', () => {
+  it('reports a .nix syntax error with its line, in a file and in a template', async () => {
+    const dir = await homelab()
+    edit(dir, 'nixos/module.nix', 'lib.types.str; };', 'lib.types.str; ;')
+    edit(dir, 'templates/host-bootstrap/flake.nix', 'modules = [', 'modules = ')
+    expect(found(await validate(dir), 'nix')).toEqual([
+      "nixos/module.nix:3: syntax error, unexpected ';'",
+      `templates/host-bootstrap/flake.nix:4: syntax error, unexpected ']', expecting ';' (placeholders replaced by "placeholder")`,
+    ])
+  })
+
+  it('says it was skipped when nix-instantiate is not on PATH', async () => {
+    const report = await validate(await homelab(), '/nonexistent')
+    expect(report.checks.find((c) => c.id === 'nix')).toMatchObject({findings: [], skipped: 'nix-instantiate not found: 3 .nix file(s) not parsed', status: 'skipped'})
+  })
+})
+
+describe('check 7: config', () => {
+  it('reports a schema error in homelab.yaml with line and key', async () => {
+    const dir = await homelab()
+    edit(dir, 'homelab.yaml', 'ssh: admin@lab-0', 'ssh: "admin at lab-0"')
+    expect(found(await validate(dir), 'config')).toEqual(['homelab.yaml:5: hosts.0.ssh: must be [user@]host[:port]'])
+  })
+
+  it('reports a cluster path that does not exist and a missing host bootstrap template', async () => {
+    const dir = await homelab()
+    edit(dir, 'homelab.yaml', 'path: flux/clusters/lab-0', 'path: flux/clusters/lab-1')
+    rmSync(path.join(dir, 'templates/host-bootstrap'), {recursive: true})
+    expect(found(await validate(dir), 'config')).toEqual([
+      'homelab.yaml:11: cluster.path flux/clusters/lab-1 does not exist',
+      "templates/host-bootstrap/flake.nix:1: missing: the host bootstrap template (a new host's /etc/nixos flake) must be present",
+    ])
+  })
+
+  it('reports a storage path outside the storage root, and a Flux branch other than git.branch', async () => {
+    const dir = await homelab()
+    edit(dir, 'nixos/storage.json', '"path": "/srv/demo"', '"path": "/data/demo"')
+    edit(dir, 'flux/clusters/lab-0/flux-system-sync.yaml', 'branch: main', 'branch: dev')
+    expect(found(await validate(dir), 'config')).toEqual([
+      'flux/clusters/lab-0/flux-system-sync.yaml:10: GitRepository flux-system/flux-system: spec.ref.branch dev differs from homelab.yaml git.branch main',
+      'nixos/storage.json:3: app demo: path /data/demo is not under the storage root /srv',
+    ])
+  })
+})
