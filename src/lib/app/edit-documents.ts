@@ -1,0 +1,90 @@
+import {parseAllDocuments} from 'yaml'
+
+import {ConfigError} from '../errors.js'
+
+/**
+ * Edits of a multi-document YAML file (documents separated by `---` lines, YAML 1.2 §9.2) that
+ * keep every other byte: append one document, remove one document with its separator.
+ */
+
+/** One document of a multi-document file: its text chunk (separator line included) and parsed value. */
+export interface DocumentChunk {
+  /** Offsets of the chunk in the file: from its `---` line (if any) to the next `---` line. */
+  start: number
+  end: number
+  value: unknown
+}
+
+const SEPARATOR = /^---[ \t]*(#.*)?$/gm
+
+/**
+ * Splits `text` into document chunks at `---` lines and parses each.
+ * @throws ConfigError for bad YAML, or when a `---` line sits inside a block scalar (the split
+ *   would not match the parser's documents)
+ */
+export function documentChunks(text: string, file: string): DocumentChunk[] {
+  const docs = parseAllDocuments(text)
+  if (!Array.isArray(docs)) throw new ConfigError(`${file}: not a YAML stream`)
+  const broken = docs.find((d) => d.errors.length > 0)
+  if (broken) throw new ConfigError(`${file}: invalid YAML: ${broken.errors[0].message.split('\n')[0]}`)
+
+  const starts = [0, ...[...text.matchAll(SEPARATOR)].map((m) => m.index)].filter((v, i, a) => i === 0 || v !== a[i - 1])
+  const chunks = starts.map((start, i) => {
+    const end = starts[i + 1] ?? text.length
+    const parsed = parseAllDocuments(text.slice(start, end))
+    const values = Array.isArray(parsed) ? parsed.map((d) => d.toJS() as unknown).filter((v) => v !== null && v !== undefined) : []
+    if (values.length > 1) throw new ConfigError(`${file}: could not split its documents at --- lines`)
+    return {end, start, value: values[0] ?? null}
+  })
+  const withContent = docs.filter((d) => {
+    const v = d.toJS() as unknown
+    return v !== null && v !== undefined
+  }).length
+  if (chunks.filter((c) => c.value !== null).length !== withContent)
+    throw new ConfigError(`${file}: could not split its documents at --- lines (a --- inside a block scalar?)`)
+  return chunks
+}
+
+/**
+ * Appends `documentText` (one YAML document, ending in a newline) as the last document of the
+ * file, after a `---` line when the file already holds a document.
+ */
+export function appendDocument(text: string, documentText: string, file: string): string {
+  const chunks = documentChunks(text, file)
+  const hasDocument = chunks.some((c) => c.value !== null)
+  const base = text.length === 0 || text.endsWith('\n') ? text : text + '\n'
+  return base + (hasDocument ? '---\n' : '') + documentText
+}
+
+/**
+ * Removes the documents for which `match(value)` is true, each with the `---` line that starts it
+ * (the first document of a file takes the following separator instead).
+ * @returns the new text and how many documents were removed
+ */
+export function removeDocuments(text: string, file: string, match: (value: unknown) => boolean): {removed: number; text: string} {
+  const chunks = documentChunks(text, file)
+  let out = text
+  let removed = 0
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    const chunk = chunks[i]
+    if (!match(chunk.value)) continue
+    removed++
+    if (chunk.start === 0 && !text.startsWith('---') && i + 1 < chunks.length) {
+      // The first document has no separator of its own: drop the next one's `---` line with it.
+      const next = chunks[i + 1]
+      const sepEnd = text.indexOf('\n', next.start)
+      out = out.slice(0, chunk.start) + out.slice(sepEnd === -1 ? next.start : sepEnd + 1)
+    } else {
+      out = out.slice(0, chunk.start) + out.slice(chunk.end)
+    }
+  }
+
+  return {removed, text: out}
+}
+
+/** True when `value` is a Kubernetes object of `kind` named `name`. */
+export function isObject(value: unknown, kind: string, name?: string): value is {kind: string; metadata?: {name?: string; namespace?: string}; spec?: Record<string, unknown>} {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as {kind?: unknown; metadata?: {name?: unknown}}
+  return v.kind === kind && (name === undefined || v.metadata?.name === name)
+}

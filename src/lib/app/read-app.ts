@@ -1,0 +1,90 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {parseAllDocuments} from 'yaml'
+
+/** What an app folder declares, read from its manifests (Kubernetes core/v1 and apps/v1 fields). */
+export interface AppFolder {
+  /** Every file under the folder (repo-relative) with its text. */
+  files: {path: string; text: string}[]
+  /** Sub-folders (repo-relative), deepest last. */
+  dirs: string[]
+  /** The folder kustomization's `namespace:` (applies to every object), if any. */
+  namespace?: string
+  workloads: {kind: string; name: string; namespace?: string; image?: string; containerPort?: number}[]
+  services: {name: string; namespace?: string; port?: number}[]
+  claims: {name: string; namespace?: string}[]
+  /** True when the folder holds a SOPS file or a Secret. */
+  hasSecret: boolean
+}
+
+type K8sObject = {
+  kind?: string
+  metadata?: {name?: string; namespace?: string}
+  spec?: Record<string, unknown>
+  namespace?: string
+}
+
+async function walk(root: string, rel: string, files: AppFolder['files'], dirs: string[]): Promise<void> {
+  const entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const child = `${rel}/${entry.name}`
+    if (entry.isDirectory()) {
+      dirs.push(child)
+      await walk(root, child, files, dirs)
+    } else {
+      files.push({path: child, text: await fs.readFile(path.join(root, child), 'utf8')})
+    }
+  }
+}
+
+/**
+ * Reads every file of an app folder and the objects its YAML declares. Objects inherit the
+ * folder kustomization's `namespace:` when they have none.
+ * @param appDir repo-relative folder
+ * @throws NodeJS.ErrnoException when the folder cannot be read
+ */
+export async function readAppFolder(root: string, appDir: string): Promise<AppFolder> {
+  const files: AppFolder['files'] = []
+  const dirs: string[] = []
+  try {
+    await walk(root, appDir, files, dirs)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+  }
+
+  const folder: AppFolder = {claims: [], dirs, files, hasSecret: false, services: [], workloads: []}
+  const objects: K8sObject[] = []
+  for (const file of files) {
+    if (!/\.ya?ml$/.test(file.path)) continue
+    if (/\.sops\.ya?ml$/.test(file.path)) folder.hasSecret = true
+    const docs = parseAllDocuments(file.text)
+    if (!Array.isArray(docs)) continue
+    for (const doc of docs) if (doc.errors.length === 0) objects.push(doc.toJS() as K8sObject)
+  }
+
+  folder.namespace = objects.find((o) => o?.kind === 'Kustomization' && typeof o.namespace === 'string')?.namespace
+  const ns = (o: K8sObject) => o.metadata?.namespace ?? folder.namespace
+  for (const o of objects) {
+    if (!o || typeof o !== 'object' || !o.metadata?.name) continue
+    const {name} = o.metadata
+    if (o.kind === 'Deployment' || o.kind === 'StatefulSet' || o.kind === 'DaemonSet') {
+      const pod = (o.spec?.template as {spec?: {containers?: {image?: string; ports?: {containerPort?: number}[]}[]; volumes?: {persistentVolumeClaim?: {claimName?: string}}[]}})?.spec
+      const container = pod?.containers?.[0]
+      folder.workloads.push({containerPort: container?.ports?.[0]?.containerPort, image: container?.image, kind: o.kind, name, namespace: ns(o)})
+    } else if (o.kind === 'Service') {
+      const ports = (o.spec?.ports as {port?: number}[] | undefined) ?? []
+      folder.services.push({name, namespace: ns(o), port: ports[0]?.port})
+    } else if (o.kind === 'PersistentVolumeClaim') {
+      folder.claims.push({name, namespace: ns(o)})
+    } else if (o.kind === 'Secret') {
+      folder.hasSecret = true
+    }
+  }
+
+  return folder
+}
+
+/** The in-cluster host names of the folder's Services, as `<svc>.<ns>` (what tunnel routes point at). */
+export function serviceHosts(folder: AppFolder): Set<string> {
+  return new Set(folder.services.map((s) => `${s.name}.${s.namespace ?? 'default'}`))
+}

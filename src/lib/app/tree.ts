@@ -1,0 +1,179 @@
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {parseAllDocuments} from 'yaml'
+
+import type {Homelab} from '../config/load.js'
+import {storageFileSchema, type StorageFile} from '../config/schema.js'
+import {parseYamlWithSchema} from '../config/load.js'
+import {ConfigError} from '../errors.js'
+import {documentChunks, isObject} from './edit-documents.js'
+import {hasTunnelConfig, type IngressRule, readTunnelConfig} from './edit-cloudflared.js'
+import {isFolderEntry, kustomizationResources} from './edit-kustomization.js'
+
+/**
+ * The parts of a homelab's tree that `homelab app new|list|remove` read and edit, in the layout of
+ * the reference homelab (docs: contracts "The reference tree"). Paths are relative to the
+ * repository root, with `/`.
+ */
+export interface AppLayout {
+  /** `<cluster.path>/manifests/apps`: one folder per app. */
+  appsDir: string
+  /** `<appsDir>/kustomization.yaml`: lists every app folder. */
+  appsKustomization: string
+  /** `<cluster.path>/manifests/cluster/persistent-volumes.yaml`: one hostPath PersistentVolume per app. */
+  persistentVolumes: string
+  /** `<cluster.path>/manifests/cluster`: cluster-wide objects (namespaces, volumes). */
+  clusterDir: string
+  /** The storage file (homelab.yaml `storage.file`). */
+  storageFile: string
+  /** `<appsDir>/cloudflared`: the tunnel's Deployment and ConfigMap. */
+  tunnelDir: string
+}
+
+/** The layout for a homelab (from homelab.yaml `cluster.path` and `storage.file`). */
+export function appLayout(homelab: Homelab): AppLayout {
+  const cluster = homelab.config.cluster.path.replace(/\/+$/, '')
+  const appsDir = `${cluster}/manifests/apps`
+  return {
+    appsDir,
+    appsKustomization: `${appsDir}/kustomization.yaml`,
+    clusterDir: `${cluster}/manifests/cluster`,
+    persistentVolumes: `${cluster}/manifests/cluster/persistent-volumes.yaml`,
+    storageFile: homelab.config.storage.file,
+    tunnelDir: `${appsDir}/cloudflared`,
+  }
+}
+
+/** One hostPath PersistentVolume of persistent-volumes.yaml. */
+export interface TreeVolume {
+  name: string
+  hostPath?: string
+  capacity?: string
+  claimRef?: {namespace?: string; name?: string}
+}
+
+/** The tunnel's configuration files (absent when the tree has no cloudflared ConfigMap). */
+export interface TreeTunnel {
+  /** File holding the ConfigMap with `config.yaml`. */
+  configFile: string
+  /** File holding the cloudflared Deployment (may be the same file). */
+  deploymentFile?: string
+  rules: IngressRule[]
+}
+
+/** A snapshot of the shared files an app touches: their text (for edits) and what they say. */
+export interface AppTree {
+  root: string
+  layout: AppLayout
+  /** Text of each shared file read, by repo-relative path (the `before` of a change set). */
+  texts: Map<string, string>
+  /** Entries of the apps kustomization's `resources`. */
+  resources: string[]
+  volumes: TreeVolume[]
+  storage: StorageFile
+  tunnel?: TreeTunnel
+  /** Namespace objects declared under the cluster folder, by name → file. */
+  namespaces: Map<string, string>
+}
+
+/** Reads a repo file as text; undefined when missing. */
+export async function readText(root: string, rel: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path.join(root, rel), 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+async function yamlFilesIn(root: string, rel: string): Promise<string[]> {
+  try {
+    const names = await fs.readdir(path.join(root, rel))
+    return names.filter((n) => /\.ya?ml$/.test(n)).sort().map((n) => `${rel}/${n}`)
+  } catch {
+    return []
+  }
+}
+
+function objectsOf(text: string): unknown[] {
+  const docs = parseAllDocuments(text)
+  return Array.isArray(docs) ? docs.filter((d) => d.errors.length === 0).map((d) => d.toJS() as unknown) : []
+}
+
+/**
+ * Reads the tree's shared app files. Missing optional files (persistent-volumes.yaml, the tunnel)
+ * read as empty.
+ * @throws ConfigError when the apps kustomization or the storage file is missing or malformed
+ */
+export async function readAppTree(homelab: Homelab): Promise<AppTree> {
+  const {root} = homelab
+  const layout = appLayout(homelab)
+  const texts = new Map<string, string>()
+
+  const kustomization = await readText(root, layout.appsKustomization)
+  if (kustomization === undefined)
+    throw new ConfigError(`${layout.appsKustomization}: missing`, {suggestions: ['the apps Kustomization (cluster apps.yaml) points at this folder; create it with resources: []']})
+  texts.set(layout.appsKustomization, kustomization)
+  const resources = kustomizationResources(kustomization, layout.appsKustomization)
+
+  const storageText = await readText(root, layout.storageFile)
+  if (storageText === undefined) throw new ConfigError(`${layout.storageFile}: missing (homelab.yaml storage.file names it)`)
+  texts.set(layout.storageFile, storageText)
+  const storage = parseYamlWithSchema(storageText, layout.storageFile, storageFileSchema)
+
+  const volumes: TreeVolume[] = []
+  const pvText = await readText(root, layout.persistentVolumes)
+  if (pvText !== undefined) {
+    texts.set(layout.persistentVolumes, pvText)
+    for (const chunk of documentChunks(pvText, layout.persistentVolumes)) {
+      if (!isObject(chunk.value, 'PersistentVolume')) continue
+      const spec = (chunk.value.spec ?? {}) as {capacity?: {storage?: unknown}; claimRef?: {namespace?: string; name?: string}; hostPath?: {path?: string}}
+      volumes.push({
+        capacity: spec.capacity?.storage === undefined ? undefined : String(spec.capacity.storage),
+        claimRef: spec.claimRef,
+        hostPath: spec.hostPath?.path,
+        name: String(chunk.value.metadata?.name ?? ''),
+      })
+    }
+  }
+
+  let tunnel: TreeTunnel | undefined
+  for (const file of await yamlFilesIn(root, layout.tunnelDir)) {
+    const text = (await readText(root, file))!
+    if (hasTunnelConfig(text, file)) {
+      texts.set(file, text)
+      tunnel = {configFile: file, rules: readTunnelConfig(text, file).rules}
+    }
+  }
+
+  if (tunnel)
+    for (const file of await yamlFilesIn(root, layout.tunnelDir)) {
+      const text = texts.get(file) ?? (await readText(root, file))!
+      if (objectsOf(text).some((o) => isObject(o, 'Deployment', 'cloudflared'))) {
+        texts.set(file, text)
+        tunnel.deploymentFile = file
+      }
+    }
+
+  const namespaces = new Map<string, string>()
+  const folders = (await fs.readdir(path.join(root, layout.appsDir), {withFileTypes: true}).catch(() => []))
+    .filter((d) => d.isDirectory())
+    .map((d) => `${layout.appsDir}/${d.name}`)
+  for (const dir of [layout.clusterDir, ...folders])
+    for (const file of await yamlFilesIn(root, dir)) {
+      if (file.endsWith('.sops.yaml')) continue
+      for (const o of objectsOf((await readText(root, file))!)) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
+    }
+
+  return {layout, namespaces, resources, root, storage, texts, tunnel, volumes}
+}
+
+/** App folder names listed in the apps kustomization (entries that are folders, in file order). */
+export function appFolders(tree: AppTree): string[] {
+  return tree.resources.filter((r) => !/\.ya?ml$/.test(r)).map((r) => r.replace(/^\.\//, '').replace(/\/$/, ''))
+}
+
+/** True when the apps kustomization lists folder `name`. */
+export function listsApp(tree: AppTree, name: string): boolean {
+  return tree.resources.some((r) => isFolderEntry(r, name))
+}

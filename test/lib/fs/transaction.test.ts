@@ -1,0 +1,103 @@
+import {promises as fs} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {applyChanges, TransactionError} from '../../../src/lib/fs/transaction.js'
+
+let dir: string
+
+/** Every file under `root` (relative path → content), to compare trees byte for byte. */
+async function snapshot(root: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {}
+  for (const entry of await fs.readdir(root, {recursive: true, withFileTypes: true})) {
+    const full = path.join(entry.parentPath, entry.name)
+    out[path.relative(root, full) + (entry.isDirectory() ? '/' : '')] = entry.isDirectory() ? '' : await fs.readFile(full, 'utf8')
+  }
+
+  return out
+}
+
+beforeEach(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-tx-'))
+  await fs.writeFile(path.join(dir, 'a.txt'), 'a1\n')
+  await fs.writeFile(path.join(dir, 'b.txt'), 'b1\n', {mode: 0o600})
+  await fs.mkdir(path.join(dir, 'old'))
+  await fs.writeFile(path.join(dir, 'old', 'gone.txt'), 'gone\n')
+})
+
+afterEach(async () => {
+  await fs.rm(dir, {force: true, recursive: true})
+})
+
+describe('applyChanges', () => {
+  it('creates, changes and deletes files together, keeping modes and removing emptied folders', async () => {
+    await applyChanges(
+      [
+        {after: 'new\n', before: null, path: path.join(dir, 'app', 'sub', 'c.txt')},
+        {after: 'a2\n', before: 'a1\n', path: path.join(dir, 'a.txt')},
+        {after: 'b2\n', before: 'b1\n', path: path.join(dir, 'b.txt')},
+        {after: null, before: 'gone\n', path: path.join(dir, 'old', 'gone.txt')},
+      ],
+      {removeEmptyDirs: [path.join(dir, 'old')]},
+    )
+    expect(await snapshot(dir)).toEqual({'a.txt': 'a2\n', 'app/': '', 'app/sub/': '', 'app/sub/c.txt': 'new\n', 'b.txt': 'b2\n'})
+    expect((await fs.stat(path.join(dir, 'b.txt'))).mode & 0o777).toBe(0o600)
+  })
+
+  it('writes nothing when a file changed since the change set was prepared', async () => {
+    const before = await snapshot(dir)
+    await expect(
+      applyChanges([
+        {after: 'x\n', before: null, path: path.join(dir, 'new.txt')},
+        {after: 'a2\n', before: 'something else\n', path: path.join(dir, 'a.txt')},
+      ]),
+    ).rejects.toThrow('a.txt changed while the change was prepared; nothing was written')
+    expect(await snapshot(dir)).toEqual(before)
+  })
+
+  it('puts everything back when a rename fails half way (injected failure)', async () => {
+    const before = await snapshot(dir)
+    let renames = 0
+    const error = await applyChanges(
+      [
+        {after: 'new\n', before: null, path: path.join(dir, 'app', 'c.txt')},
+        {after: 'a2\n', before: 'a1\n', path: path.join(dir, 'a.txt')},
+        {after: null, before: 'gone\n', path: path.join(dir, 'old', 'gone.txt')},
+        {after: 'b2\n', before: 'b1\n', path: path.join(dir, 'b.txt')},
+      ],
+      {
+        fs: {
+          async rename(from, to) {
+            if (++renames === 4) throw Object.assign(new Error('EIO: i/o error, rename'), {code: 'EIO'})
+            await fs.rename(from, to)
+          },
+        },
+        root: dir,
+      },
+    ).catch((error_: unknown) => error_)
+    expect(error).toBeInstanceOf(TransactionError)
+    expect((error as Error).message).toBe('could not write b.txt: EIO: i/o error, rename; no file was changed')
+    expect(await snapshot(dir)).toEqual(before)
+    expect((await fs.stat(path.join(dir, 'b.txt'))).mode & 0o777).toBe(0o600)
+  })
+
+  it('puts everything back when a real write fails (a file where a folder must go)', async () => {
+    await fs.writeFile(path.join(dir, 'blocker'), 'not a folder\n')
+    const before = await snapshot(dir)
+    await expect(
+      applyChanges([
+        {after: 'a2\n', before: 'a1\n', path: path.join(dir, 'a.txt')},
+        {after: 'x\n', before: null, path: path.join(dir, 'newdir', 'x.txt')},
+        {after: 'y\n', before: null, path: path.join(dir, 'blocker', 'y.txt')},
+      ]),
+    ).rejects.toThrow(/could not write .*blocker\/y\.txt: .*; no file was changed/)
+    expect(await snapshot(dir)).toEqual(before)
+  })
+
+  it('refuses a folder where a file should be, before writing anything', async () => {
+    const before = await snapshot(dir)
+    await expect(applyChanges([{after: 'x', before: null, path: path.join(dir, 'old')}])).rejects.toThrow('is a folder where a file belongs')
+    expect(await snapshot(dir)).toEqual(before)
+  })
+})
