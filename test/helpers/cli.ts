@@ -1,8 +1,13 @@
 import {execa, type Result} from 'execa'
+import {createRequire} from 'node:module'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 
 /** The repository root (where bin/ and package.json live). */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..')
+
+/** tsx's loader as a file URL: `--import tsx` would resolve from the child's cwd, which may be outside the repo. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
 
 /**
  * Runs the `homelab` CLI as a separate process, as a person would: the built `bin/run.js` when
@@ -18,7 +23,7 @@ export async function runCli(
 ): Promise<Result<{reject: false}>> {
   const entry = process.env.HOMELAB_TEST_BUILT === '1' ? 'bin/run.js' : 'bin/dev.js'
   const env: Record<string, string | undefined> = {NO_COLOR: '1', ...options.env}
-  return execa(process.execPath, [...(entry === 'bin/dev.js' ? ['--import', 'tsx'] : []), path.join(REPO_ROOT, entry), ...args], {
+  return execa(process.execPath, [...(entry === 'bin/dev.js' ? ['--import', TSX_LOADER] : []), path.join(REPO_ROOT, entry), ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
     extendEnv: true,
