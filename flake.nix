@@ -1,0 +1,48 @@
+# The homelab flake. It is never cloned on the host: the host bootstrap flake in /etc/nixos
+# (reference copy: nixos/flake.nix) takes this repository as its input `homelab`, pins it in
+# /etc/nixos/flake.lock, and imports `nixosModules.default`.
+{
+  description = "azalab-0 homelab: NixOS host module (k3s, sops-nix, Kopia backups) and its Flux tree";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
+    sops-nix = {
+      url = "github:Mic92/sops-nix";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+    disko = {
+      url = "github:nix-community/disko";
+      inputs.nixpkgs.follows = "nixpkgs";
+    };
+  };
+
+  outputs =
+    { self, nixpkgs, sops-nix, disko, ... }:
+    {
+      # The host configuration. Wraps ./nixos/homelab-module.nix with the modules it needs and
+      # hands it this flake's own source and revision (a module cannot see `self` otherwise).
+      nixosModules.default = {
+        imports = [
+          sops-nix.nixosModules.sops
+          disko.nixosModules.disko
+          ./nixos/homelab-module.nix
+        ];
+        # Exposed read-only at /etc/homelab/source (the pinned source the host runs).
+        homelab.source = self.outPath;
+        # `nixos-version --configuration-revision` and `nixos-rebuild list-generations --json`
+        # report it; `homelab status` compares it with the commit Flux applied.
+        homelab.revision = self.rev or self.dirtyRev or "dirty";
+      };
+
+      # The reference host, without its generated hardware-configuration.nix: lets
+      # `nix build .#nixosConfigurations.azalab-0.config.system.build.toplevel` check the module
+      # on a machine that can fetch nixpkgs. The real host builds from /etc/nixos (nixos/flake.nix).
+      nixosConfigurations.azalab-0 = nixpkgs.lib.nixosSystem {
+        modules = [
+          self.nixosModules.default
+          ./nixos/configuration.nix
+          { nixpkgs.hostPlatform = "x86_64-linux"; }
+        ];
+      };
+    };
+}
