@@ -1,0 +1,345 @@
+/**
+ * The e2e test host: a real OpenSSH server on loopback, built per test run, that the CLI reaches
+ * exactly like the real homelab host (through `~/.ssh/config`, a pinned host key, key login and
+ * a real `sudo` password).
+ *
+ * ```ts
+ * const host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version'], env: {STANDIN_HELLO_VERSION: '2.12.2'}})
+ * const repo = await host.homelabRepo()            // temp copy of this repo, targeting the host
+ * const r = await runCli(['deploy', '--yes'], {cwd: repo.dir, env: {...host.env, HOMELAB_SUDO_PASSWORD: host.sudoPassword}})
+ * host.connections()                                // sshd "Connection from" lines so far
+ * await host.stop()                                 // kills sshd, removes the user, the sudoers file, the temp dirs
+ * ```
+ *
+ * What `startTestHost(options)` builds (needs root, `/usr/sbin/sshd`, `sudo`, `useradd`, `unshare`):
+ * - `sshd -D -E <sshdLog> -f <cfg>` on 127.0.0.1:`sshPort` (a free port) with a fresh ed25519
+ *   host key, LogLevel VERBOSE (count connections and logins with `connections()` / `logins()`),
+ *   key login only, `SetEnv PATH=<binDir>:…` so non-interactive commands find the stand-ins.
+ * - sshd runs in its own MOUNT NAMESPACE (`unshare --mount`): `/run` and `/nix/var/nix/profiles`
+ *   are bind mounts of per-run folders (`hostRoot/run`, `hostRoot/profiles`), so the NixOS paths
+ *   the stand-ins and the CLI use (`/run/current-system`, `/nix/var/nix/profiles/system`,
+ *   `/run/lock`) are private to this host and parallel test files never collide. `runOnHost(cmd)`
+ *   runs a root shell command inside that namespace (nsenter) to inspect or prepare it.
+ * - a non-root Unix user `user` (unique per run) with key login and the sudo password
+ *   `sudoPassword`; a sudoers drop-in `/etc/sudoers.d/<user>` grants ALL with the password and
+ *   sets `secure_path` to start with `binDir` (so `sudo nixos-rebuild` finds the stand-in).
+ * - `binDir`: the host PATH folder where `options.standIns` (file names in test/e2e/stand-ins/)
+ *   are copied. `options.env` (and later `setScenario(env)`) is written as shell assignments to
+ *   `hostRoot/scenario.env`, which the stand-ins source (sudo resets the environment).
+ * - the CLI side: `env` for runCli = {HOME: a temp home with `~/.ssh/config` (Host `alias` →
+ *   127.0.0.1, Port, User, IdentityFile ~/.ssh/id_ed25519), SSH_AUTH_SOCK unset (no agent), git
+ *   author/committer}. `knownHostsLine` is the host key as a known_hosts line for `[alias]:port`.
+ * - `homelabRepo(options)`: a temp copy of this repository (no node_modules/dist/.git) as a git
+ *   repo on branch main, whose homelab.yaml has one host `{name: options.hostName ?? 'testhost',
+ *   ssh: alias, flakeDir, flakeInput: homelab}` and whose `known_hosts` pins the host key (unless
+ *   `pinHostKey: false`); its remote `origin` is a local bare repo it was pushed to. With
+ *   `nixos: true` (default when the nixos-rebuild stand-in is installed) it also makes the host
+ *   flake dir (flake.nix with input `homelab = {url = "git+file://<bare>?ref=main"; flake = false;}`),
+ *   locks it with real nix as root, and switches generation 1 with the stand-in.
+ */
+import {execa} from 'execa'
+import {randomBytes} from 'node:crypto'
+import {type ChildProcess, spawn} from 'node:child_process'
+import {existsSync, promises as fs} from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {parseDocument} from 'yaml'
+
+import {REPO_ROOT} from '../../helpers/cli.js'
+
+export const STAND_INS_DIR = path.join(REPO_ROOT, 'test/e2e/stand-ins')
+/** Environment that lets nix run flakes as root in single-user mode on Debian's nix-bin. */
+export const NIX_ENV = {NIX_CONFIG: 'experimental-features = nix-command flakes\nwarn-dirty = false'}
+
+export interface TestHostOptions {
+  /** File names in test/e2e/stand-ins/ to install on the host PATH (binDir). */
+  standIns?: string[]
+  /** Scenario variables for the stand-ins (written to hostRoot/scenario.env). */
+  env?: Record<string, string>
+}
+
+export interface TestRepo {
+  /** The working copy (cwd for runCli). */
+  dir: string
+  /** The bare repo `origin` points at. */
+  remote: string
+  /** The host flake dir (holds flake.nix and flake.lock). */
+  flakeDir: string
+  /** `hosts[0].name` in homelab.yaml. */
+  hostName: string
+  /** Runs git in the working copy; returns trimmed stdout. */
+  git(args: string[]): Promise<string>
+  /** Writes a file, commits it (message), returns the new HEAD commit. */
+  commit(file: string, content: string, message: string): Promise<string>
+}
+
+export interface TestHost {
+  /** Host alias in ~/.ssh/config (and in homelab.yaml `ssh:`). */
+  alias: string
+  sshPort: number
+  user: string
+  sudoPassword: string
+  /** Per-run root folder of everything on the host side. */
+  hostRoot: string
+  /** Folder on the host PATH (and sudo's secure_path) holding the stand-ins. */
+  binDir: string
+  /** sshd's log file (LogLevel VERBOSE). */
+  sshdLog: string
+  /** The CLI's HOME (holds .ssh/config, .ssh/id_ed25519, .ssh/known_hosts when a test writes it). */
+  home: string
+  /** Environment for runCli. */
+  env: Record<string, string | undefined>
+  /** `[alias]:port ssh-ed25519 AAAA…` */
+  knownHostsLine: string
+  /** `SHA256:…` of the host key. */
+  hostKeyFingerprint: string
+  /** The remote user's ~/.ssh/authorized_keys. */
+  authorizedKeys: string
+  homelabRepo(options?: {hostName?: string; pinHostKey?: boolean; nixos?: boolean}): Promise<TestRepo>
+  /** Replaces the stand-ins' scenario variables. */
+  setScenario(env: Record<string, string>): Promise<void>
+  /** Runs `sh -c cmd` as root inside the host's mount namespace; returns trimmed stdout, throws on failure. */
+  runOnHost(cmd: string): Promise<string>
+  /** Number of TCP connections sshd accepted so far ("Connection from" lines). */
+  connections(): Promise<number>
+  /** Number of successful logins so far ("Accepted publickey" lines). */
+  logins(): Promise<number>
+  stop(): Promise<void>
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+async function run(cmd: string, args: string[], options: {input?: string; cwd?: string; env?: Record<string, string>} = {}): Promise<string> {
+  const r = await execa(cmd, args, {input: options.input, cwd: options.cwd, env: options.env, reject: false})
+  if (r.exitCode !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.exitCode}): ${r.stderr || r.stdout}`)
+  return String(r.stdout).trim()
+}
+
+function shellAssignments(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([k, v]) => `${k}='${v.replaceAll("'", `'\\''`)}'\n`)
+    .join('')
+}
+
+/** Starts a per-run SSH test host; see the file header. Throws when a needed tool is missing. */
+export async function startTestHost(options: TestHostOptions = {}): Promise<TestHost> {
+  if (process.getuid?.() !== 0) throw new Error('the e2e test host needs root (sshd, useradd, sudoers)')
+  for (const tool of ['/usr/sbin/sshd', 'sudo', 'useradd', 'unshare', 'nsenter', 'ssh-keygen']) {
+    if (tool.startsWith('/') ? !existsSync(tool) : (await execa('sh', ['-c', `command -v ${tool}`], {reject: false})).exitCode !== 0)
+      throw new Error(`the e2e test host needs ${tool} (scripts/install-test-tools.sh installs it)`)
+  }
+
+  const id = randomBytes(4).toString('hex')
+  const user = `hlt${id}`
+  const alias = `hl-${id}`
+  const sudoPassword = `pw-${randomBytes(6).toString('hex')}`
+  const hostRoot = await fs.mkdtemp(path.join(os.tmpdir(), `homelab-host-${id}-`))
+  await fs.chmod(hostRoot, 0o755)
+  const binDir = path.join(hostRoot, 'bin')
+  const runDir = path.join(hostRoot, 'run')
+  const profilesDir = path.join(hostRoot, 'profiles')
+  const userHome = path.join(hostRoot, 'home', user)
+  const home = path.join(hostRoot, 'client-home')
+  const sshdLog = path.join(hostRoot, 'sshd.log')
+  const sudoersFile = `/etc/sudoers.d/${user}`
+  for (const dir of [binDir, path.join(runDir, 'sshd'), path.join(runDir, 'lock'), profilesDir, path.join(home, '.ssh'), path.dirname(userHome)])
+    await fs.mkdir(dir, {recursive: true})
+  await fs.chmod(path.join(runDir, 'lock'), 0o1777)
+  await fs.chmod(path.join(home, '.ssh'), 0o700)
+
+  let sshd: ChildProcess | undefined
+  let userCreated = false
+  const stop = async () => {
+    // Processes started on the host side by deploys (detached activations, rollback timers)
+    // record their pid under /run/homelab; the test user's own processes are found by uid.
+    const pids = new Set<number>()
+    const pidDir = path.join(runDir, 'homelab')
+    for (const f of existsSync(pidDir) ? await fs.readdir(pidDir) : []) {
+      if (f.endsWith('.pid')) pids.add(Number((await fs.readFile(path.join(pidDir, f), 'utf8')).trim()))
+    }
+
+    if (userCreated) {
+      const ps = await execa('ps', ['-o', 'pid=', '-u', user], {reject: false})
+      for (const p of String(ps.stdout).split('\n')) if (p.trim()) pids.add(Number(p.trim()))
+    }
+
+    for (const pid of pids) if (pid > 1) try { process.kill(pid, 'SIGKILL') } catch {}
+    if (sshd?.pid && sshd.exitCode === null) {
+      sshd.kill('SIGTERM')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+
+    await fs.rm(sudoersFile, {force: true})
+    if (userCreated) await execa('userdel', [user], {reject: false})
+    await fs.rm(hostRoot, {recursive: true, force: true})
+  }
+
+  try {
+    // The remote user: key login, a sudo password, sudo with the password and our PATH first.
+    await run('useradd', ['-m', '-d', userHome, '-s', '/bin/bash', user])
+    userCreated = true
+    await run('chpasswd', [], {input: `${user}:${sudoPassword}\n`})
+    const securePath = `${binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`
+    const sudoers = `Defaults:${user} secure_path="${securePath}", !lecture\n${user} ALL=(ALL:ALL) ALL\n`
+    await fs.writeFile(`${sudoersFile}.tmp`, sudoers, {mode: 0o440})
+    await run('visudo', ['-cf', `${sudoersFile}.tmp`])
+    await fs.rename(`${sudoersFile}.tmp`, sudoersFile)
+
+    // Client key and host key.
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `homelab-e2e-${id}`, '-f', path.join(home, '.ssh/id_ed25519')])
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(hostRoot, 'ssh_host_ed25519_key')])
+    const hostPub = (await fs.readFile(path.join(hostRoot, 'ssh_host_ed25519_key.pub'), 'utf8')).trim().split(/\s+/)
+    const hostKeyFingerprint = (await run('ssh-keygen', ['-l', '-E', 'sha256', '-f', path.join(hostRoot, 'ssh_host_ed25519_key.pub')])).split(/\s+/)[1]
+    const authorizedKeys = path.join(userHome, '.ssh/authorized_keys')
+    await fs.mkdir(path.dirname(authorizedKeys), {recursive: true})
+    await fs.copyFile(path.join(home, '.ssh/id_ed25519.pub'), authorizedKeys)
+    await run('chown', ['-R', `${user}:${user}`, userHome])
+
+    // Stand-ins and their scenario.
+    for (const name of options.standIns ?? []) {
+      await fs.copyFile(path.join(STAND_INS_DIR, name), path.join(binDir, name))
+      await fs.chmod(path.join(binDir, name), 0o755)
+    }
+
+    const setScenario = async (env: Record<string, string>) => fs.writeFile(path.join(hostRoot, 'scenario.env'), shellAssignments(env))
+    await setScenario(options.env ?? {})
+
+    const sshPort = await freePort()
+    const cfg = path.join(hostRoot, 'sshd_config')
+    await fs.writeFile(
+      cfg,
+      [
+        `Port ${sshPort}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${path.join(hostRoot, 'ssh_host_ed25519_key')}`,
+        'PidFile none',
+        'LogLevel VERBOSE',
+        'UsePAM no',
+        'StrictModes no',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'PermitRootLogin no',
+        `AllowUsers ${user}`,
+        'AuthorizedKeysFile .ssh/authorized_keys',
+        `SetEnv PATH=${securePath}`,
+        'MaxSessions 64',
+        'MaxStartups 64',
+        'X11Forwarding no',
+        'PrintMotd no',
+        '',
+      ].join('\n'),
+    )
+    // Own mount namespace: /run and the system profiles are this host's alone.
+    const script = `mount --bind '${runDir}' /run && mount --bind '${profilesDir}' /nix/var/nix/profiles && exec /usr/sbin/sshd -D -E '${sshdLog}' -f '${cfg}'`
+    await fs.mkdir('/nix/var/nix/profiles', {recursive: true})
+    sshd = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {stdio: ['ignore', 'ignore', 'pipe']})
+    let sshdErr = ''
+    sshd.stderr?.on('data', (d) => (sshdErr += String(d)))
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      const log = existsSync(sshdLog) ? await fs.readFile(sshdLog, 'utf8') : ''
+      if (log.includes('Server listening on')) break
+      if (sshd.exitCode !== null || Date.now() > deadline) throw new Error(`sshd did not start: ${sshdErr}${log}`)
+      await new Promise((r) => setTimeout(r, 30))
+    }
+
+    const sshdPid = sshd.pid!
+    await fs.writeFile(
+      path.join(home, '.ssh/config'),
+      `Host ${alias}\n  HostName 127.0.0.1\n  Port ${sshPort}\n  User ${user}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n`,
+    )
+    const env: Record<string, string | undefined> = {
+      HOME: home,
+      SSH_AUTH_SOCK: undefined,
+      XDG_CONFIG_HOME: undefined,
+      GIT_AUTHOR_NAME: 'homelab e2e',
+      GIT_AUTHOR_EMAIL: 'e2e@homelab.test',
+      GIT_COMMITTER_NAME: 'homelab e2e',
+      GIT_COMMITTER_EMAIL: 'e2e@homelab.test',
+    }
+    const gitEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>
+
+    const runOnHost = async (cmd: string) => run('nsenter', ['-t', String(sshdPid), '-m', '--', 'sh', '-c', cmd], {env: {...NIX_ENV, PATH: securePath}})
+    const countLines = async (needle: string) => (await fs.readFile(sshdLog, 'utf8')).split('\n').filter((l) => l.includes(needle)).length
+
+    const homelabRepo = async (repoOptions: {hostName?: string; pinHostKey?: boolean; nixos?: boolean} = {}): Promise<TestRepo> => {
+      const base = await fs.mkdtemp(path.join(hostRoot, 'repo-'))
+      const dir = path.join(base, 'homelab')
+      const remote = path.join(base, 'remote.git')
+      const flakeDir = path.join(base, 'host-flake')
+      const hostName = repoOptions.hostName ?? 'testhost'
+      const skip = new Set(['node_modules', 'dist', '.git', 'oclif.manifest.json', 'coverage'])
+      await fs.cp(REPO_ROOT, dir, {recursive: true, filter: (src) => !skip.has(path.basename(src)) || path.dirname(src) !== REPO_ROOT})
+      const doc = parseDocument(await fs.readFile(path.join(dir, 'homelab.yaml'), 'utf8'))
+      doc.set('hosts', [{name: hostName, ssh: alias, flakeDir, flakeInput: 'homelab'}])
+      await fs.writeFile(path.join(dir, 'homelab.yaml'), doc.toString())
+      const knownHosts = String(doc.get('knownHosts') ?? 'known_hosts')
+      await fs.writeFile(path.join(dir, knownHosts), repoOptions.pinHostKey === false ? '' : `${`[${alias}]:${sshPort}`} ${hostPub[0]} ${hostPub[1]}\n`)
+      const git = async (args: string[]) => run('git', args, {cwd: dir, env: gitEnv})
+      await git(['init', '-q', '-b', 'main'])
+      await git(['add', '-A'])
+      await git(['commit', '-q', '-m', 'homelab e2e copy'])
+      await run('git', ['init', '-q', '--bare', '-b', 'main', remote])
+      await git(['remote', 'add', 'origin', remote])
+      await git(['push', '-q', 'origin', 'main'])
+      await git(['branch', '-q', '--set-upstream-to', 'origin/main'])
+      const commit = async (file: string, content: string, message: string) => {
+        await fs.mkdir(path.dirname(path.join(dir, file)), {recursive: true})
+        await fs.writeFile(path.join(dir, file), content)
+        await git(['add', file])
+        await git(['commit', '-q', '-m', message])
+        return git(['rev-parse', 'HEAD'])
+      }
+
+      if (repoOptions.nixos ?? (options.standIns ?? []).includes('nixos-rebuild')) {
+        await fs.mkdir(flakeDir, {recursive: true})
+        await fs.writeFile(
+          path.join(flakeDir, 'flake.nix'),
+          `# Host bootstrap flake of the e2e test host (homelab pinned like /etc/nixos does it).\n{\n  inputs.homelab = { url = "git+file://${remote}?ref=main"; flake = false; };\n  outputs = { self, homelab }: { };\n}\n`,
+        )
+        await runOnHost(`cd '${flakeDir}' && nix flake lock '${flakeDir}' 2>&1 && nixos-rebuild switch --flake '${flakeDir}#${hostName}' 2>&1`)
+      }
+
+      return {commit, dir, flakeDir, git, hostName, remote}
+    }
+
+    return {
+      alias,
+      authorizedKeys,
+      binDir,
+      async connections() {
+        return countLines('Connection from ')
+      },
+      env,
+      home,
+      homelabRepo,
+      hostKeyFingerprint,
+      hostRoot,
+      knownHostsLine: `[${alias}]:${sshPort} ${hostPub[0]} ${hostPub[1]}`,
+      async logins() {
+        return countLines('Accepted publickey for ')
+      },
+      runOnHost,
+      setScenario,
+      sshdLog,
+      sshPort,
+      stop,
+      sudoPassword,
+      user,
+    }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
