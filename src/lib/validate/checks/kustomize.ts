@@ -126,7 +126,7 @@ function checkSourceRef(
   kinds: string[],
   objects: KubeObject[],
 ): void {
-  const line = lineOf(object, keyPath)
+  const line = lineOf(object, [...keyPath, 'name'])
   if (!isRecord(ref) || typeof ref.name !== 'string' || typeof ref.kind !== 'string') {
     out.error(object.file.rel, line, `${describeObject(object)}: ${keyPath.join('.')} needs kind and name`)
     return
