@@ -1,0 +1,114 @@
+import {execa} from 'execa'
+import {promises as fs} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {Homelab} from '../../../src/lib/config/load.js'
+import {homelabConfigSchema} from '../../../src/lib/config/schema.js'
+import {gatherStatus} from '../../../src/lib/status/gather.js'
+import {renderStatus} from '../../../src/ui/status.js'
+import {Chalk} from 'chalk'
+import {azalabFixture} from '../flux/fixtures.js'
+
+let dir: string
+let commits: string[] = []
+let homelab: Homelab
+
+async function git(cwd: string, ...args: string[]): Promise<string> {
+  const r = await execa('git', args, {cwd, env: {GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e'}})
+  return String(r.stdout).trim()
+}
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-status-'))
+  await git(dir, 'init', '-q', '--bare', '-b', 'main', 'origin.git')
+  const repo = path.join(dir, 'repo')
+  await git(dir, 'clone', '-q', 'origin.git', 'repo')
+  await git(repo, 'checkout', '-q', '-b', 'main')
+  for (const subject of ['Initial tree', 'Add vaultwarden', 'Bump immich to 1.140', 'Add tuwunel']) {
+    await git(repo, 'commit', '-q', '--allow-empty', '-m', subject)
+    commits.push(await git(repo, 'rev-parse', 'HEAD'))
+  }
+  await git(repo, 'push', '-q', 'origin', 'main')
+  await git(repo, 'commit', '-q', '--allow-empty', '-m', 'Local only')
+  const config = homelabConfigSchema.parse({
+    backup: {offsite: {bucket: 'azalab-kopia', credentialsFile: 'x.sops.yaml', endpoint: 'e'}}, cluster: {name: 'azalab-0', path: 'flux/clusters/azalab-0'},
+    domain: 'aza.network', hosts: [{name: 'azalab-0', ssh: 'aiden@azalab-0'}], storage: {}, version: 1,
+  })
+  homelab = {config, root: repo}
+})
+
+afterAll(async () => {
+  await fs.rm(dir, {force: true, recursive: true})
+})
+
+function fakeHost(fixture: string, options: {failedUnits?: string; configRev?: string} = {}) {
+  const commands: string[] = []
+  const flakeLock = JSON.stringify({nodes: {homelab: {locked: {lastModified: 1_795_000_000, rev: commits[2]}}, root: {inputs: {homelab: 'homelab'}}}, root: 'root', version: 7})
+  return {
+    commands,
+    async exec(command: string) {
+      commands.push(command)
+      if (command.includes('kubectl get')) return {exitCode: 0, stderr: '', stdout: azalabFixture(fixture, {commit: commits[1], previous: commits[0]})}
+      if (command.startsWith('nixos-rebuild')) return {exitCode: 0, stderr: '', stdout: JSON.stringify([{configurationRevision: commits[0], current: true, date: '2026-11-24 07:02:41', generation: 42, kernelVersion: '6.12.59', nixosVersion: '25.11.20251122.5c6d7e8', specialisations: []}])}
+      const out = [
+        '@@homelab uptime', '273645.12 1000.5', '@@homelab rc 0',
+        '@@homelab configuration-revision', options.configRev ?? commits[0], '@@homelab rc 0',
+        '@@homelab flake-lock', flakeLock, '@@homelab rc 0',
+        '@@homelab failed-units', options.failedUnits ?? '', '@@homelab rc 0',
+        '@@homelab disk', 'Filesystem 1024-blocks Used Available Capacity Mounted on', '/dev/sda2 1000000 530000 470000 53% /', '@@homelab rc 0',
+      ]
+      return {exitCode: 0, stderr: '', stdout: out.join('\n') + '\n'}
+    },
+    sudo: async () => ({exitCode: 1, stderr: 'no', stdout: ''}),
+  }
+}
+
+const NOW = new Date('2026-11-24T08:00:00Z')
+const plain = new Chalk({level: 0})
+
+describe('gatherStatus', () => {
+  it('source behind the remote by N named commits; drift of all three; host facts; three channels', async () => {
+    const host = fakeHost('healthy')
+    const report = await gatherStatus({connection: host, homelab, host: homelab.config.hosts[0], now: NOW})
+    expect(host.commands).toHaveLength(3)
+    expect(report.source).toMatchObject({commit: commits[1], localHead: expect.any(String), remoteHead: commits[3], state: 'behind'})
+    expect(report.source?.behind).toEqual({commits: [{commit: commits[3], subject: 'Add tuwunel'}, {commit: commits[2], subject: 'Bump immich to 1.140'}], count: 2})
+    expect(report.drift).toEqual({
+      agree: false, branchRef: 'origin/main',
+      fluxApplied: {behind: 2, commit: commits[1]}, hostConfiguration: {behind: 3, commit: commits[0]}, remote: {behind: 0, commit: commits[3]},
+    })
+    expect(report.system.flakeLock).toMatchObject({behindHead: 2, commit: commits[2], input: 'homelab'})
+    expect(report.system.node).toEqual({kubeletVersion: 'v1.33.5+k3s1', message: 'kubelet is posting ready status', name: 'azalab-0', ready: 'True'})
+    expect(report.verdict).toBe('healthy')
+    expect(report.errors).toEqual([])
+    const text = renderStatus(report, plain, NOW)
+    expect(text).toContain(`Source  GitRepository flux-system/flux-system serves main@${commits[1].slice(0, 7)}: behind origin/main by 2 commits`)
+    expect(text).toContain(`${commits[3].slice(0, 7)} Add tuwunel`)
+    expect(text).toContain(`Drift   origin/main ${commits[3].slice(0, 7)}  ·  Flux applied ${commits[1].slice(0, 7)} (2 behind)  ·  host built from ${commits[0].slice(0, 7)} (3 behind)`)
+  })
+
+  it('degraded: failures first, failed units, problems listed', async () => {
+    const report = await gatherStatus({connection: fakeHost('stalled', {failedUnits: 'kopia-backup.service loaded failed failed Kopia'}), fetch: false, homelab, host: homelab.config.hosts[0], now: NOW})
+    expect(report.verdict).toBe('degraded')
+    expect(report.objects.map((o) => `${o.name}:${o.health}`)).toEqual(['infrastructure:stalled', 'apps:ready', 'flux-system:ready'])
+    expect(report.problems).toEqual(['Kustomization flux-system/infrastructure: stalled (BuildFailed)', 'failed units: kopia-backup.service'])
+  })
+
+  it('fetch failure is a source state with the message', async () => {
+    const report = await gatherStatus({connection: fakeHost('fetch-failure'), fetch: false, homelab, host: homelab.config.hosts[0], now: NOW})
+    expect(report.source?.state).toBe('fetch-failing')
+    expect(report.source?.message).toContain('knownhosts: key mismatch')
+    expect(renderStatus(report, plain, NOW)).toContain('fetch failing: failed to checkout and determine revision')
+  })
+
+  it('a kubectl failure is an error entry and degrades, other facts still shown', async () => {
+    const host = fakeHost('healthy')
+    const connection = {...host, exec: async (c: string) => (c.includes('kubectl') ? {exitCode: 1, stderr: 'The connection to the server 127.0.0.1:6443 was refused', stdout: ''} : host.exec(c))}
+    const report = await gatherStatus({connection, fetch: false, homelab, host: homelab.config.hosts[0], now: NOW})
+    expect(report.errors.map((e) => e.fact)).toEqual(['flux'])
+    expect(report.verdict).toBe('degraded')
+    expect(report.system.uptimeSeconds).toBe(273_645)
+  })
+})
