@@ -44,14 +44,20 @@ export async function listApps(options: {homelab: Homelab; tree?: AppTree}): Pro
     const storageEntry = tree.storage.apps.find((a) => a.name === name)
     const volumePath = pv?.hostPath ?? null
     const hosts = serviceHosts(folder)
+    const routes = (tree.tunnel?.rules ?? []).filter((r) => r.hostname && routesTo(r, hosts))
+    // The Service the tunnel routes to, else the one named like the workload or the app, else the first.
+    const service =
+      folder.services.find((s) => routes.some((r) => routesTo(r, new Set([`${s.name}.${s.namespace ?? 'default'}`])))) ??
+      folder.services.find((s) => s.name === workload?.name || s.name === name) ??
+      folder.services[0]
     out.push({
       backedUp: volumePath !== null ? sources.some((s) => volumePath === s || volumePath.startsWith(s.endsWith('/') ? s : s + '/')) : storageEntry !== undefined,
-      hostnames: (tree.tunnel?.rules ?? []).filter((r) => r.hostname && routesTo(r, hosts)).map((r) => r.hostname!),
+      hostnames: routes.map((r) => r.hostname!),
       image: workload?.image ?? null,
       kind: workload?.kind ?? null,
       name,
-      namespace: workload?.namespace ?? folder.services[0]?.namespace ?? folder.namespace ?? null,
-      port: folder.services[0]?.port ?? workload?.containerPort ?? null,
+      namespace: workload?.namespace ?? service?.namespace ?? folder.namespace ?? null,
+      port: service?.port ?? workload?.containerPort ?? null,
       secret: folder.hasSecret,
       volume: pv ? {path: pv.hostPath ?? '', size: pv.capacity ?? null} : null,
     })

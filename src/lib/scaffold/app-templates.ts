@@ -83,6 +83,9 @@ export interface RenderedApp {
   secretPlaintext?: string
 }
 
+/** Stringify options that keep the templates' own flow style (`["ALL"]`, not `[ "ALL" ]`). */
+const TO_STRING = {flowCollectionPadding: false} as const
+
 function parseRendered(text: string, source: string): Document {
   const doc = parseDocument(text)
   if (doc.errors.length > 0) throw new ConfigError(`${source}: rendered template is not YAML: ${doc.errors[0].message.split('\n')[0]}`)
@@ -150,9 +153,9 @@ export function renderApp(
   for (const file of written)
     if (!listed.includes(file)) throw new ConfigError(`${path.join(options.templatesDir, 'kustomization.yaml')}: resources must list ${file}`)
 
-  files.set('kustomization.yaml', kustomization.toString())
+  files.set('kustomization.yaml', kustomization.toString(TO_STRING))
   if (options.includeNamespace) files.set('namespace.yaml', checkYaml(render('namespace.yaml'), 'namespace.yaml'))
-  files.set(workloadFile, workload.toString())
+  files.set(workloadFile, workload.toString(TO_STRING))
   if (spec.port !== undefined) files.set('service.yaml', checkYaml(render('service.yaml'), 'service.yaml'))
   if (spec.storage !== undefined) files.set('pvc.yaml', checkYaml(render('pvc.yaml'), 'pvc.yaml'))
 
@@ -167,7 +170,7 @@ export function renderApp(
     const secret = parseRendered(render('secret.yaml'), 'secret.yaml')
     const data = secret.createNode(Object.fromEntries(spec.secretKeys.map((k) => [k, options.secretValues!.get(k) ?? '']))) as YAMLMap
     secret.set('stringData', data)
-    result.secretPlaintext = secret.toString()
+    result.secretPlaintext = secret.toString(TO_STRING)
   }
 
   return result
