@@ -1,0 +1,310 @@
+// The bundled azalab-0 homelab, checked as it is committed (read only, never modified): every
+// .nix file parses (real nix-instantiate), the three Flux paths build (real kubectl kustomize),
+// PVCs bind to their hostPath PVs, the Cloudflare Tunnel routes reach real Services, workloads
+// are pinned, probed and non-root, and the SOPS files decrypt with the demo identity (checked
+// with sops-age, independently of the project's own engine) to the keys the workloads read.
+// A missing tool skips its test locally and FAILS under CI=true.
+import {execFileSync} from 'node:child_process'
+import {createHash} from 'node:crypto'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+import {parseAllDocuments, parse as parseYaml} from 'yaml'
+import {describe, expect, it} from 'vitest'
+
+import {parseQuantity} from '../../src/lib/validate/quantity.js'
+import {isSopsFile, readSopsMetadata} from '../../src/lib/sops/index.js'
+import {placeholdersOf, renderTemplate} from '../../src/lib/templates/render.js'
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+const CLUSTER = 'flux/clusters/azalab-0'
+const APPS = `${CLUSTER}/manifests/apps`
+const DEMO_RECIPIENT = 'age1p9pavucvd0gxvghyyll588f336xm5wk8ptg9gyl9py0dynh6w5dqd9laf6'
+const APP_NAMES = ['libsql', 'immich', 'kopia', 'vaultwarden', 'tuwunel', 'zeroclaw']
+/** Public hostname → [namespace, Service, port] (docs/reference-homelab.md). */
+const ROUTES: Record<string, [string, string, number]> = {
+  'db.aza.network': ['libsql', 'libsql', 8080],
+  'photos.aza.network': ['immich', 'immich-server', 2283],
+  'kopia.aza.network': ['kopia', 'kopia', 51515],
+  'vault.aza.network': ['vaultwarden', 'vaultwarden', 80],
+  'matrix.aza.network': ['tuwunel', 'tuwunel', 8008],
+}
+
+type Obj = {apiVersion: string; kind: string; metadata: {name: string; namespace?: string; annotations?: Record<string, string>}; [key: string]: any}
+
+const CI = process.env.CI === 'true'
+
+function have(tool: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore'})
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A test that needs `tool`: skipped locally when it is missing, failing under CI=true. */
+function withTool(tool: string, name: string, fn: () => void | Promise<void>, timeout = 120_000) {
+  const present = have(tool)
+  it.skipIf(!present && !CI)(name, async () => {
+    if (!present) throw new Error(`${tool} is not installed (scripts/install-test-tools.sh installs it)`)
+    await fn()
+  }, timeout)
+}
+
+let built: Record<string, Obj[]> | undefined
+/** `kubectl kustomize <dir>` of the bundled tree, parsed (cached per dir). */
+function kustomize(rel: string): Obj[] {
+  built ??= {}
+  built[rel] ??= parseAllDocuments(execFileSync('kubectl', ['kustomize', path.join(ROOT, rel)], {encoding: 'utf8', maxBuffer: 64 << 20}))
+    .map((d) => d.toJS() as Obj)
+    .filter(Boolean)
+  return built[rel]
+}
+
+const read = (rel: string) => readFileSync(path.join(ROOT, rel), 'utf8')
+const storage = () => JSON.parse(read('nixos/storage.json')) as {apps: Array<{name: string; path: string; uid: number; gid: number; mode: string}>; extraBackupSources: string[]}
+
+/** Pod templates of every workload: [object, pod spec]. */
+function podSpecs(objects: Obj[]): Array<[Obj, any]> {
+  return objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind)).map((o) => [o, o.spec.template.spec])
+}
+
+function nixFiles(): string[] {
+  const out = ['flake.nix']
+  for (const dir of ['nixos', 'templates/host-bootstrap'])
+    for (const f of readdirSync(path.join(ROOT, dir))) if (f.endsWith('.nix')) out.push(`${dir}/${f}`)
+  return out
+}
+
+describe('reference homelab: Nix', () => {
+  withTool('nix-instantiate', 'every .nix file parses (templates with placeholders filled)', () => {
+    const files = nixFiles()
+    expect(files).toEqual(expect.arrayContaining(['flake.nix', 'nixos/homelab-module.nix', 'nixos/disko.nix', 'nixos/configuration.nix', 'nixos/flake.nix', 'nixos/backup.nix', 'templates/host-bootstrap/flake.nix', 'templates/host-bootstrap/configuration.nix']))
+    for (const rel of files) {
+      const template = rel.startsWith('templates/')
+      const text = read(rel)
+      const input = template ? renderTemplate(text, Object.fromEntries(placeholdersOf(text).map((p) => [p, 'sample'])), rel) : undefined
+      try {
+        execFileSync('nix-instantiate', ['--parse', template ? '-' : path.join(ROOT, rel)], {input, stdio: ['pipe', 'ignore', 'pipe']})
+      } catch (error) {
+        throw new Error(`${rel} does not parse: ${String((error as {stderr?: Buffer}).stderr ?? error)}`)
+      }
+    }
+  })
+
+  it('the flake exports nixosModules.default with the three inputs and the revision', () => {
+    const flake = read('flake.nix')
+    expect(flake).toContain('github:NixOS/nixpkgs/nixos-25.11')
+    expect(flake).toContain('github:Mic92/sops-nix')
+    expect(flake).toContain('github:nix-community/disko')
+    expect(flake).toMatch(/nixosModules\.default\s*=/)
+    expect(flake).toContain('./nixos/homelab-module.nix')
+    expect(flake).toContain('self.rev or self.dirtyRev or "dirty"')
+  })
+
+  it('the host module keeps the operator policy (firewall, SSH, sops-nix, user, storage, source)', () => {
+    const module = read('nixos/homelab-module.nix')
+    expect(module).toContain('imports = [ ./backup.nix ];')
+    expect(module).toMatch(/allowedTCPPorts = \[ 22 6443 \];/)
+    expect(module).toContain('PasswordAuthentication = false;')
+    expect(module).toContain('age.keyFile = "/var/lib/sops-nix/key.txt";')
+    expect(module).toContain('defaultSopsFile = ./secrets/host-secrets.sops.yaml;')
+    expect(module).toContain('extraGroups = [ "wheel" "networkmanager" "docker" ];')
+    expect(module).toContain('shell = pkgs.fish;')
+    expect(module).toContain('builtins.fromJSON (builtins.readFile cfg.storageFile)')
+    expect(module).toContain('environment.etc."homelab/source"')
+    expect(module).toContain('system.configurationRevision')
+    expect(module).toContain('"--disable=traefik"')
+    expect(module).toMatch(/adminUser = mkOption \{[^}]*default = "aiden";/s)
+  })
+
+  it('the host bootstrap flake (reference copy and template) takes the repository as input `homelab`', () => {
+    for (const rel of ['nixos/flake.nix', 'templates/host-bootstrap/flake.nix']) {
+      const text = read(rel)
+      expect(text, rel).toMatch(/homelab = \{\s*url = /)
+      expect(text, rel).toContain('homelab.nixosModules.default')
+      expect(text, rel).toContain('./hardware-configuration.nix')
+    }
+  })
+
+  it('the template documents exactly the placeholders it uses', () => {
+    const used = new Set(['flake.nix', 'configuration.nix'].flatMap((f) => placeholdersOf(read(`templates/host-bootstrap/${f}`))))
+    expect([...used].sort()).toEqual(['adminUser', 'domain', 'homelabFlakeUrl', 'hostName', 'sshPubKey'])
+    const readme = read('templates/host-bootstrap/README.md')
+    expect(placeholdersOf(readme)).toEqual([])
+    for (const name of used) expect(readme, name).toContain(`| \`${name}\` |`)
+  })
+})
+
+describe('reference homelab: Flux', () => {
+  withTool('kubectl', 'the cluster root, manifests/cluster and manifests/apps build', () => {
+    const root = kustomize(CLUSTER)
+    const git = root.find((o) => o.kind === 'GitRepository')!
+    expect(git.apiVersion).toBe('source.toolkit.fluxcd.io/v1')
+    expect(git.metadata).toMatchObject({name: 'flux-system', namespace: 'flux-system'})
+    expect(git.spec).toMatchObject({interval: '1m', ref: {branch: 'main'}, secretRef: {name: 'flux-system'}})
+    expect(git.spec.url).toMatch(/^ssh:\/\/git@/)
+
+    const ks = Object.fromEntries(root.filter((o) => o.kind === 'Kustomization').map((o) => [o.metadata.name, o]))
+    expect(Object.keys(ks).sort()).toEqual(['apps', 'flux-system', 'infrastructure'])
+    for (const k of Object.values(ks)) {
+      expect(k.apiVersion).toBe('kustomize.toolkit.fluxcd.io/v1')
+      expect(k.spec.sourceRef).toEqual({kind: 'GitRepository', name: 'flux-system'})
+      expect(k.spec.prune).toBe(true)
+      expect(existsSync(path.join(ROOT, k.spec.path, 'kustomization.yaml')), k.spec.path).toBe(true)
+    }
+
+    expect(ks['flux-system'].spec.path).toBe(`./${CLUSTER}`)
+    expect(ks.infrastructure.spec.path).toBe(`./${CLUSTER}/manifests/cluster`)
+    expect(ks.apps.spec.path).toBe(`./${APPS}`)
+    expect(ks.apps.spec.dependsOn).toEqual([{name: 'infrastructure'}])
+    expect(ks.apps.spec.decryption).toEqual({provider: 'sops', secretRef: {name: 'sops-age'}})
+
+    expect(kustomize(`${CLUSTER}/manifests/cluster`).map((o) => `${o.kind}/${o.metadata.name}`)).toContain('Namespace/cloudflared')
+    expect(kustomize(APPS).length).toBeGreaterThan(30)
+  })
+
+  withTool('kubectl', 'every PVC binds to its hostPath PV, and every PV path is an app folder of storage.json', () => {
+    const pvs = kustomize(`${CLUSTER}/manifests/cluster`).filter((o) => o.kind === 'PersistentVolume')
+    const pvcs = kustomize(APPS).filter((o) => o.kind === 'PersistentVolumeClaim')
+    const apps = storage().apps
+    expect(pvs.map((pv) => pv.metadata.name).sort()).toEqual(APP_NAMES.map((a) => `${a}-data`).sort())
+    expect(apps.map((a) => a.name).sort()).toEqual([...APP_NAMES].sort())
+
+    for (const pv of pvs) {
+      const app = apps.find((a) => a.path === pv.spec.hostPath.path)
+      expect(app, `${pv.metadata.name}: hostPath ${pv.spec.hostPath.path} is not in nixos/storage.json`).toBeDefined()
+      expect(pv.metadata.name).toBe(`${app!.name}-data`)
+      expect(pv.spec.hostPath).toEqual({path: `/srv/${app!.name}`, type: 'Directory'})
+      expect(pv.spec).toMatchObject({accessModes: ['ReadWriteOnce'], persistentVolumeReclaimPolicy: 'Retain', storageClassName: ''})
+      expect(pv.spec.claimRef).toEqual({name: `${app!.name}-data`, namespace: app!.name})
+    }
+
+    expect(pvcs).toHaveLength(pvs.length)
+    for (const pvc of pvcs) {
+      const pv = pvs.find((p) => p.metadata.name === pvc.spec.volumeName)
+      const id = `${pvc.metadata.namespace}/${pvc.metadata.name}`
+      expect(pv, `${id}: no PersistentVolume ${pvc.spec.volumeName}`).toBeDefined()
+      expect(pv!.spec.claimRef, id).toEqual({name: pvc.metadata.name, namespace: pvc.metadata.namespace})
+      expect(pvc.spec.storageClassName, id).toBe('')
+      expect(pvc.spec.accessModes, id).toEqual(['ReadWriteOnce'])
+      expect(parseQuantity(pv!.spec.capacity.storage)! >= parseQuantity(pvc.spec.resources.requests.storage)!, id).toBe(true)
+    }
+  })
+
+  withTool('kubectl', 'every workload is pinned, probed, resource-requested and non-root, in its own namespace', () => {
+    const objects = kustomize(APPS)
+    const namespaces = new Set([...objects, ...kustomize(`${CLUSTER}/manifests/cluster`)].filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name))
+    const specs = podSpecs(objects)
+    expect(new Set(specs.map(([o]) => o.metadata.namespace))).toEqual(new Set([...APP_NAMES, 'cloudflared']))
+    for (const [object, pod] of specs) {
+      const id = `${object.kind} ${object.metadata.namespace}/${object.metadata.name}`
+      expect(namespaces.has(object.metadata.namespace!), `${id}: namespace not defined`).toBe(true)
+      expect(pod.securityContext?.runAsNonRoot, `${id}: runAsNonRoot`).toBe(true)
+      expect(pod.securityContext?.runAsUser, `${id}: runAsUser`).toBeGreaterThan(0)
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+        expect(c.image, `${id}/${c.name}`).toMatch(/^[\w.\-/]+(:[\w.-]+)(@sha256:[0-9a-f]{64})?$/)
+        expect(c.image, `${id}/${c.name}`).not.toMatch(/:(latest|main|release)$/)
+        expect(c.resources?.requests?.cpu && c.resources?.requests?.memory, `${id}/${c.name}: resource requests`).toBeTruthy()
+        expect(c.securityContext?.allowPrivilegeEscalation, `${id}/${c.name}`).toBe(false)
+      }
+
+      for (const c of pod.containers) expect(c.readinessProbe, `${id}/${c.name}: readinessProbe`).toBeDefined()
+      // Root only in init containers that create folders, with nothing but the file capabilities.
+      for (const c of pod.initContainers ?? [])
+        if (c.securityContext?.runAsUser === 0) expect(c.securityContext.capabilities).toEqual({add: ['CHOWN', 'DAC_OVERRIDE', 'FOWNER'], drop: ['ALL']})
+    }
+  })
+
+  withTool('kubectl', 'each app PVC is used by its workloads and owned by the uid storage.json gives the folder', () => {
+    const objects = kustomize(APPS)
+    for (const app of storage().apps) {
+      const users = podSpecs(objects).filter(([o, pod]) => o.metadata.namespace === app.name && pod.volumes?.some((v: any) => v.persistentVolumeClaim?.claimName === `${app.name}-data`))
+      expect(users.length, app.name).toBeGreaterThan(0)
+      // The workload that owns the folder root runs as its owner (others use subPaths they prepare).
+      expect(users.some(([, pod]) => pod.securityContext.runAsUser === app.uid), `${app.name}: no workload runs as uid ${app.uid}`).toBe(true)
+    }
+  })
+
+  withTool('kubectl', 'the Cloudflare Tunnel routes each hostname to a real Service port, catch-all last', () => {
+    const objects = kustomize(APPS)
+    const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'cloudflared' && o.metadata.namespace === 'cloudflared')!
+    const config = parseYaml(configMap.data['config.yaml'])
+    const ingress = config.ingress as Array<{hostname?: string; service: string}>
+    expect(ingress.at(-1)).toEqual({service: 'http_status:404'})
+    expect(ingress.slice(0, -1).every((r) => r.hostname)).toBe(true)
+    expect(Object.fromEntries(ingress.filter((r) => r.hostname).map((r) => [r.hostname, r.service]))).toEqual(
+      Object.fromEntries(Object.entries(ROUTES).map(([host, [ns, svc, port]]) => [host, `http://${svc}.${ns}.svc.cluster.local:${port}`])),
+    )
+    for (const [host, [ns, name, port]] of Object.entries(ROUTES)) {
+      const service = objects.find((o) => o.kind === 'Service' && o.metadata.namespace === ns && o.metadata.name === name)
+      expect(service, host).toBeDefined()
+      expect(service!.spec.ports.map((p: {port: number}) => p.port), host).toContain(port)
+    }
+
+    const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'cloudflared')!
+    expect(deployment.spec.template.metadata.annotations['checksum/config']).toBe(createHash('sha256').update(configMap.data['config.yaml']).digest('hex'))
+    expect(config['credentials-file']).toBe('/etc/cloudflared/creds/credentials.json')
+  })
+})
+
+describe('reference homelab: SOPS files', () => {
+  const sopsFiles = [
+    'nixos/secrets/host-secrets.sops.yaml',
+    `${APPS}/secrets.sops.yaml`,
+    ...APP_NAMES.map((a) => `${APPS}/${a}/secret.sops.yaml`),
+  ]
+
+  it('every secret file is SOPS-encrypted to the demo recipient', () => {
+    for (const rel of sopsFiles) {
+      const text = read(rel)
+      expect(isSopsFile(text), rel).toBe(true)
+      expect(readSopsMetadata(text, rel)?.recipients, rel).toEqual([DEMO_RECIPIENT])
+      expect(text, rel).not.toMatch(/stringData:\s*\n\s+[\w.-]+: (?!ENC\[)/)
+    }
+  })
+
+  it('they decrypt with the demo identity (sops-age) to the keys the host and the workloads read', async () => {
+    const {decryptSops} = await import('sops-age')
+    const secretKey = read('test/fixtures/keys/demo.agekey').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!
+    const decrypt = (rel: string) => decryptSops(read(rel), {fileType: 'yaml', secretKey})
+
+    const host = await decrypt('nixos/secrets/host-secrets.sops.yaml')
+    expect(Object.keys(host.kopia)).toEqual(['repository_password'])
+    expect(Object.keys(host.r2).sort()).toEqual(['access_key_id', 'account_id', 'secret_access_key'])
+
+    const secrets = new Map<string, Record<string, string>>()
+    for (const rel of sopsFiles.slice(1)) {
+      const secret = await decrypt(rel)
+      expect(secret.kind, rel).toBe('Secret')
+      secrets.set(`${secret.metadata.namespace}/${secret.metadata.name}`, secret.stringData)
+    }
+
+    expect(JSON.parse(secrets.get('cloudflared/tunnel-credentials')!['credentials.json'])).toMatchObject({TunnelID: expect.any(String)})
+    expect(secrets.get('kopia/kopia-secret')!.KOPIA_PASSWORD).toBe(host.kopia.repository_password)
+
+    // Every secretKeyRef / envFrom / secret volume of the workloads resolves.
+    const workloads = [...APP_NAMES, 'cloudflared'].flatMap((app) =>
+      readdirSync(path.join(ROOT, APPS, app))
+        .filter((f) => f.endsWith('.yaml') && !f.endsWith('.sops.yaml') && f !== 'kustomization.yaml')
+        .flatMap((f) => parseAllDocuments(read(`${APPS}/${app}/${f}`)).map((d) => d.toJS() as Obj)),
+    )
+    let refs = 0
+    for (const [object, pod] of podSpecs(workloads)) {
+      const ns = object.metadata.namespace
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+        for (const e of c.env ?? [])
+          if (e.valueFrom?.secretKeyRef) {
+            refs++
+            expect(secrets.get(`${ns}/${e.valueFrom.secretKeyRef.name}`)?.[e.valueFrom.secretKeyRef.key], `${ns}/${e.name}`).toEqual(expect.any(String))
+          }
+
+        for (const e of c.envFrom ?? []) if (e.secretRef) expect(secrets.has(`${ns}/${e.secretRef.name}`), `${ns}/${e.secretRef.name}`).toBe(true)
+      }
+
+      for (const v of pod.volumes ?? []) if (v.secret) expect(secrets.has(`${ns}/${v.secret.secretName}`), `${ns}/${v.secret.secretName}`).toBe(true)
+    }
+
+    expect(refs).toBeGreaterThan(4)
+  })
+})
