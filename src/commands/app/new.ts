@@ -154,7 +154,7 @@ Without --port the app gets no Service, probe or hostname. Without a terminal (o
     const result: AppNewResult = {
       changed,
       created,
-      dryRun: flags['dry-run'],
+      dryRun: Boolean(flags['dry-run']),
       hostname: spec.hostname ?? null,
       hostPath: plan.hostPath ?? null,
       image: spec.image,

@@ -60,7 +60,7 @@ The data under <storage root>/NAME on the host is kept; the output says how to d
       changed,
       deleteDataCommand: plan.keptData.length > 0 && ssh ? `ssh ${ssh} sudo rm -rf ${plan.keptData.join(' ')}` : null,
       deleted,
-      dryRun: flags['dry-run'],
+      dryRun: Boolean(flags['dry-run']),
       hostnames: plan.hostnames,
       keptData: plan.keptData,
       name,
