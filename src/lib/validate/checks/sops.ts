@@ -11,7 +11,7 @@ import {FindingList} from '../finding.js'
  * Check 5: every file that a `.sops.yaml` creation rule matches (path relative to the repository
  * root, first rule wins, as sops does) is a SOPS file whose age recipients are exactly the
  * rule's; and no Kubernetes Secret anywhere in `flux/` holds a plaintext `data`/`stringData`
- * value (every value must be an `ENC[...]` string).
+ * value (every value must be an `ENC[...]` string, or empty: sops leaves empty values as they are).
  */
 export const sopsCheck: Check = {
   id: 'sops',
@@ -62,7 +62,7 @@ export const sopsCheck: Check = {
       for (const field of ['data', 'stringData']) {
         const values = object.value[field]
         if (!isRecord(values)) continue
-        const plain = Object.entries(values).filter(([, v]) => !(typeof v === 'string' && v.startsWith('ENC[')))
+        const plain = Object.entries(values).filter(([, v]) => !(typeof v === 'string' && (v === '' || v.startsWith('ENC['))))
         if (plain.length === 0) continue
         out.error(
           object.file.rel,
