@@ -1,0 +1,20 @@
+/**
+ * Kopia backups of the host and their off-site copy: settings (nixos/backup.json + homelab.yaml),
+ * the host's status files, the judged status (`readBackupStatus`, also used by `homelab status`),
+ * and the R2 check.
+ */
+export {type BackupHost, type HostExecOptions, type HostExecResult, shellQuote, systemdEscapePath} from './host.js'
+export {checkOffsite, endpointUrl, type OffsiteCheckOptions, type OffsiteCredentials, OffsiteCredentialsError, type OffsiteStatus} from './offsite.js'
+export {schedulePeriodSeconds} from './schedule.js'
+export {type BackupFile, backupFileSchema, type BackupSettings, loadBackupSettings} from './settings.js'
+export {type HostBackupState, type LastRun, type LastSync, readHostBackupState} from './state-files.js'
+export {
+  type BackupStatus,
+  evaluateBackupStatus,
+  formatAge,
+  readBackupStatus,
+  type SourceState,
+  type SourceStatus,
+  type SyncState,
+} from './status.js'
+export {parseTimers, type TimerTimes} from './timers.js'
