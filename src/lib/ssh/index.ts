@@ -1,0 +1,24 @@
+/** SSH transport (owner: deploy): one ssh2 connection per host, pinned host keys, sudo. */
+export {hostKeyNames, parseSshSpec, resolveSshTarget, type SshTarget} from './config.js'
+export {
+  connectHost,
+  type ConnectHostOptions,
+  type ExecOptions,
+  type ExecResult,
+  type HostConnection,
+  type HostKeyQuestion,
+  type RemoteProcess,
+} from './connection.js'
+export {HostKeyChangedError, RemoteTimeoutError, SudoPasswordError, UnknownHostKeyError} from './errors.js'
+export {
+  checkHostKey,
+  entryMatches,
+  fingerprint,
+  hashHostName,
+  type HostKeyCheck,
+  type KnownHostEntry,
+  knownHostName,
+  knownHostsLine,
+  parseKnownHosts,
+} from './known-hosts.js'
+export {lineSplitter, shellJoin, shellQuote} from './shell.js'

@@ -1,0 +1,138 @@
+// The SSH transport against the real e2e host (real sshd, real sudo): host-key pinning in the
+// repo and in ~/.ssh/known_hosts (hashed), refusal of changed/unknown keys before credentials,
+// parallel channels on one connection with live lines, sudo with a password on stdin.
+import {execFileSync} from 'node:child_process'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {loadHomelab} from '../../src/lib/config/load.js'
+import {connectHost, HostKeyChangedError, SudoPasswordError, UnknownHostKeyError} from '../../src/lib/ssh/index.js'
+import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
+
+let host: TestHost
+let repo: TestRepo
+
+beforeAll(async () => {
+  host = await startTestHost()
+  repo = await host.homelabRepo({nixos: false})
+})
+afterAll(async () => host?.stop())
+
+const homelab = () => loadHomelab({cwd: repo.dir})
+const knownHostsFile = () => path.join(repo.dir, 'known_hosts')
+
+describe('ssh transport on the e2e host', () => {
+  it('connects with the pinned key, runs channels in parallel on ONE connection, streams lines', async () => {
+    const before = await host.connections()
+    const conn = await connectHost({env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'})
+    expect(conn.hostKeyFingerprint).toBe(host.hostKeyFingerprint)
+    const lines: string[] = []
+    const started = Date.now()
+    const [a, b, c] = await Promise.all([
+      conn.exec('sleep 1; echo one', {}),
+      conn.exec('sleep 1; echo two >&2; exit 3', {}),
+      conn.exec('for i in 1 2 3; do echo line$i; done', {onStdout: (l) => lines.push(l)}),
+    ])
+    expect(Date.now() - started).toBeLessThan(1900) // parallel, not 2 s in a row
+    expect(a).toEqual({exitCode: 0, stderr: '', stdout: 'one\n'})
+    expect(b.exitCode).toBe(3)
+    expect(b.stderr).toBe('two\n')
+    expect(c.exitCode).toBe(0)
+    expect(lines).toEqual(['line1', 'line2', 'line3'])
+    await conn.close()
+    expect((await host.connections()) - before).toBe(1)
+  })
+
+  it('asks for the sudo password once, sends it on stdin only, runs as root', async () => {
+    let asked = 0
+    const conn = await connectHost({
+      askSudoPassword: async () => {
+        asked++
+        return host.sudoPassword
+      },
+      env: host.env,
+      homeDir: host.home,
+      homelab: await homelab(),
+      host: 'testhost',
+    })
+    expect(await conn.sudoNeedsPassword()).toBe(true)
+    const [r1, r2] = await Promise.all([conn.sudo('id -u; ps -o args= -p $$'), conn.sudo('cat', {stdin: 'data on stdin\n'})])
+    expect(r1.stdout.split('\n')[0]).toBe('0')
+    expect(r1.stdout).not.toContain(host.sudoPassword)
+    expect(r2.stdout).toBe('data on stdin\n')
+    expect(asked).toBe(1)
+    await conn.close()
+  })
+
+  it('a wrong sudo password is one clear error, not a hang', async () => {
+    const conn = await connectHost({askSudoPassword: async () => 'wrong', env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'})
+    const error = await conn.sudo('true').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(SudoPasswordError)
+    expect((error as Error).message).toBe(`sudo on testhost for ${host.user}: the password was rejected`)
+    expect((error as Error).message).not.toContain('wrong')
+    await conn.close()
+  })
+
+  it('refuses a CHANGED host key before sending credentials, naming both fingerprints', async () => {
+    const original = await fs.readFile(knownHostsFile(), 'utf8')
+    const other = path.join(host.hostRoot, 'other_key')
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other])
+    const otherPub = (await fs.readFile(`${other}.pub`, 'utf8')).split(' ')
+    const otherFp = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${other}.pub`], {encoding: 'utf8'}).split(' ')[1]
+    await fs.writeFile(knownHostsFile(), `[${host.alias}]:${host.sshPort} ${otherPub[0]} ${otherPub[1]}\n`)
+    const keyLines = async () => (await fs.readFile(host.sshdLog, 'utf8')).split('\n').filter((l) => l.includes('publickey')).length
+    const before = await keyLines()
+    try {
+      const error = await connectHost({env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'}).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(HostKeyChangedError)
+      expect((error as Error).message).toContain(`expected ssh-ed25519 ${otherFp}`)
+      expect((error as Error).message).toContain(`received ssh-ed25519 ${host.hostKeyFingerprint}`)
+      await new Promise((r) => setTimeout(r, 200))
+      expect(await keyLines()).toBe(before) // sshd never saw a key offered: no credential was sent
+    } finally {
+      await fs.writeFile(knownHostsFile(), original)
+    }
+  })
+
+  it('refuses an unknown host key without --accept-new-host-key; with it, pins it in the repo', async () => {
+    const original = await fs.readFile(knownHostsFile(), 'utf8')
+    await fs.writeFile(knownHostsFile(), '# pinned keys\n')
+    try {
+      const error = await connectHost({env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'}).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(UnknownHostKeyError)
+      expect((error as Error).message).toContain(host.hostKeyFingerprint)
+      expect(await fs.readFile(knownHostsFile(), 'utf8')).toBe('# pinned keys\n')
+
+      let asked = ''
+      const refused = await connectHost({askHostKey: async (q) => ((asked = q.fingerprint), false), env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'}).catch((e: unknown) => e)
+      expect(asked).toBe(host.hostKeyFingerprint)
+      expect(refused).toBeInstanceOf(UnknownHostKeyError)
+
+      const conn = await connectHost({acceptNewHostKey: true, env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'})
+      expect(conn.pinnedHostKey?.line).toBe(host.knownHostsLine)
+      await conn.close()
+      expect(await fs.readFile(knownHostsFile(), 'utf8')).toBe(`# pinned keys\n${host.knownHostsLine}\n`)
+    } finally {
+      await fs.writeFile(knownHostsFile(), original)
+    }
+  })
+
+  it('also trusts a hashed entry in ~/.ssh/known_hosts (ssh-keygen -H)', async () => {
+    const original = await fs.readFile(knownHostsFile(), 'utf8')
+    await fs.writeFile(knownHostsFile(), '')
+    const userFile = path.join(host.home, '.ssh/known_hosts')
+    await fs.writeFile(userFile, `${host.knownHostsLine.replace(`[${host.alias}]`, '[127.0.0.1]')}\n`)
+    execFileSync('ssh-keygen', ['-q', '-H', '-f', userFile])
+    try {
+      expect(await fs.readFile(userFile, 'utf8')).toMatch(/^\|1\|/)
+      const conn = await connectHost({env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'})
+      expect(conn.pinnedHostKey).toBeUndefined()
+      await conn.close()
+    } finally {
+      await fs.writeFile(knownHostsFile(), original)
+      await fs.rm(userFile, {force: true})
+      await fs.rm(`${userFile}.old`, {force: true})
+    }
+  })
+})
