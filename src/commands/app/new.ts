@@ -51,7 +51,7 @@ export default class AppNew extends HomelabCommand {
 
 Every change is prepared in memory and written together: any error leaves every file as it was. The workload gets resource requests, a readiness probe on the port and runs as non-root (--uid/--gid, default 1000) unless --root.
 
-Without --port the app gets no Service, probe or hostname. Without a terminal (or with --yes) nothing is asked: flags and defaults only; --image is then required. Secret values are asked hidden in a terminal, or read as dotenv (KEY=VALUE lines) from stdin with --secrets-from-stdin; they never appear in argv, logs or output.`
+In a terminal every flag not given is asked. Without a terminal (or with --yes) nothing is asked: flags and defaults only; --image is then required. Without --port the app gets no Service, probe or hostname; with one, the hostname defaults to NAME.<domain>. Secret values are asked hidden in a terminal, or read as dotenv (KEY=VALUE lines) from stdin with --secrets-from-stdin; they never appear in argv, logs or output.`
 
   static override examples = [
     {
@@ -77,11 +77,11 @@ Without --port the app gets no Service, probe or hostname. Without a terminal (o
   static override flags = {
     image: Flags.string({description: 'container image, e.g. ghcr.io/owner/app:1.2.3 (required)'}),
     port: Flags.integer({description: 'container port the Service, the readiness probe and the tunnel route use (0 or absent: none)'}),
-    storage: Flags.string({description: 'volume size under <storage root>/NAME, backed up (0: no volume)', default: '10Gi'}),
-    mount: Flags.string({description: 'where the volume is mounted in the container', default: '/data'}),
+    storage: Flags.string({description: 'volume size under <storage root>/NAME, backed up (0: no volume) [default: 10Gi]'}),
+    mount: Flags.string({description: 'where the volume is mounted in the container [default: /data]'}),
     hostname: Flags.string({description: 'public hostname through the Cloudflare Tunnel (default NAME.<domain> when there is a port)', exclusive: ['no-hostname']}),
     'no-hostname': Flags.boolean({description: 'no public route'}),
-    kind: Flags.string({description: 'workload kind', options: [...WORKLOAD_KINDS], default: 'deployment'}),
+    kind: Flags.string({description: 'workload kind [default: deployment]', options: [...WORKLOAD_KINDS]}),
     env: Flags.string({description: 'plain environment variable NAME=VALUE (repeatable)', multiple: true, default: []}),
     secret: Flags.string({description: 'secret environment variable NAME, value asked hidden or read from stdin (repeatable)', multiple: true, default: []}),
     'secrets-from-stdin': Flags.boolean({description: 'read secret values as dotenv (KEY=VALUE lines) from stdin'}),
@@ -100,24 +100,31 @@ Without --port the app gets no Service, probe or hostname. Without a terminal (o
     const prompts = interactive ? await import('@inquirer/prompts') : undefined
 
     const name = checkName(args.name)
-    const image = checkImage(
-      await this.valueOrPrompt(flags.image, 'image', () => prompts!.input({message: 'Container image', required: true}), interactive),
-    )
-    let portFlag = flags.port
-    if (portFlag === undefined && prompts) {
-      const answer = await prompts.input({message: 'Container port (empty: none)', validate: (v) => v === '' || /^\d+$/.test(v) || 'a number'})
-      portFlag = answer === '' ? 0 : Number(answer)
-    }
+    const {readAppTree} = await import('../../lib/app/tree.js')
+    const {checkAppNameFree, checkNewApp, planNewApp} = await import('../../lib/app/plan-new.js')
+    const tree = await readAppTree(homelab)
+    checkAppNameFree(homelab, name, tree)
 
-    const port = checkPort(portFlag ?? 0)
-    const storage = checkStorage(flags.storage)
+    // Each flag not given is asked in a terminal (unless --yes), else takes its default.
+    const ask = async <T,>(value: T | undefined, fallback: T, question: (p: NonNullable<typeof prompts>) => Promise<T>): Promise<T> =>
+      value !== undefined ? value : prompts ? question(prompts) : fallback
+    const image = checkImage(
+      await this.valueOrPrompt(flags.image, 'image', () => prompts!.input({message: 'Container image (e.g. ghcr.io/owner/app:1.2.3)', required: true}), interactive),
+    )
+    const port = checkPort(
+      await ask(flags.port, 0, async (p) => Number((await p.input({message: 'Container port (empty: none)', validate: (v) => v === '' || /^\d+$/.test(v) || 'a number'})) || 0)),
+    )
+    const storage = checkStorage(await ask(flags.storage, '10Gi', (p) => p.input({default: '10Gi', message: `Volume size under ${homelab.config.storage.root}/${name} (0: none)`})))
+    const mount = checkMount(storage === undefined ? (flags.mount ?? '/data') : await ask(flags.mount, '/data', (p) => p.input({default: '/data', message: 'Mount path in the container'})))
+    const kind = checkKind(
+      await ask(flags.kind, 'deployment', (p) => p.select({choices: WORKLOAD_KINDS.map((k) => ({value: k})), default: 'deployment', message: 'Workload kind'})),
+    )
     let hostname: string | undefined
-    if (!flags['no-hostname']) {
-      if (flags.hostname !== undefined) hostname = checkHostname(flags.hostname)
-      else if (port !== undefined) {
-        const fallback = `${name}.${homelab.config.domain}`
-        hostname = checkHostname(prompts ? await prompts.input({default: fallback, message: 'Public hostname (empty: none)'}) || fallback : fallback)
-      }
+    if (flags.hostname !== undefined) hostname = checkHostname(flags.hostname)
+    else if (!flags['no-hostname'] && port !== undefined && tree.tunnel) {
+      const fallback = `${name}.${homelab.config.domain}`
+      const answer = await ask<string>(undefined, fallback, (p) => p.input({default: fallback, message: 'Public hostname through the tunnel (-: none)'}))
+      hostname = answer === '-' ? undefined : checkHostname(answer)
     }
 
     const stdinValues = flags['secrets-from-stdin'] && !flags['dry-run'] ? parseDotenv(await readStdin()) : undefined
@@ -127,21 +134,17 @@ Without --port the app gets no Service, probe or hostname. Without a terminal (o
       gid: checkId(flags.gid, 'gid'),
       hostname,
       image,
-      kind: checkKind(flags.kind),
-      mount: checkMount(flags.mount),
+      kind,
+      mount,
       name,
       namespace: checkName(flags.namespace ?? name, '--namespace'),
       port,
-      root: flags.root,
+      root: Boolean(flags.root),
       secretKeys,
       storage,
       uid: checkId(flags.uid, 'uid'),
     }
 
-    const {planNewApp} = await import('../../lib/app/plan-new.js')
-    const {readAppTree} = await import('../../lib/app/tree.js')
-    const {checkNewApp} = await import('../../lib/app/plan-new.js')
-    const tree = await readAppTree(homelab)
     // Refuse a clash before asking for any secret value.
     await checkNewApp(homelab, spec, tree)
 

@@ -29,6 +29,16 @@ export interface NewAppPlan {
 }
 
 /**
+ * Fails when the apps folder already has `name` (a folder or an apps kustomization entry).
+ * @throws UsageError "app NAME exists already (<folder>)"
+ */
+export function checkAppNameFree(homelab: Homelab, name: string, tree: AppTree): void {
+  const appDir = `${tree.layout.appsDir}/${name}`
+  if (existsSync(path.join(homelab.root, appDir)) || listsApp(tree, name))
+    throw new UsageError(`app ${name} exists already (${appDir})`, {suggestions: [`pick another name, or remove it first: homelab app remove ${name}`]})
+}
+
+/**
  * Checks a new app against the tree (name free, storage path free, hostname free, a creation rule
  * for its Secret, a tunnel for its hostname); every failure is one line and nothing is written.
  * @throws UsageError naming the clash and what to do
@@ -36,8 +46,7 @@ export interface NewAppPlan {
 export async function checkNewApp(homelab: Homelab, spec: AppSpec, tree: AppTree): Promise<void> {
   const {layout} = tree
   const appDir = `${layout.appsDir}/${spec.name}`
-  if (existsSync(path.join(homelab.root, appDir)) || listsApp(tree, spec.name))
-    throw new UsageError(`app ${spec.name} exists already (${appDir})`, {suggestions: [`pick another name, or remove it first: homelab app remove ${spec.name}`]})
+  checkAppNameFree(homelab, spec.name, tree)
 
   if (spec.storage !== undefined) {
     const hostPath = path.posix.join(homelab.config.storage.root, spec.name)
