@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use, when missing: OpenSSH server (the e2e test host),
 # sudo, git, nix (Debian's nix-bin: flake locks and nix-instantiate --parse), age (cross-checks
-# the SOPS engine), shellcheck (backup scripts), kubectl (kustomize builds).
+# the SOPS engine), shellcheck and jq (backup scripts), kubectl (kustomize builds).
 # Needs root for apt-get. Under CI=true a tool that cannot be installed is an error.
 set -euo pipefail
 
@@ -15,6 +15,7 @@ declare -A pkg_of=(
   [age-keygen]=age
   [shellcheck]=shellcheck
   [kubectl]=kubernetes-client
+  [jq]=jq
   [flock]=util-linux
   [setsid]=util-linux
 )

@@ -1,0 +1,226 @@
+import {execa} from 'execa'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {loadBackupSettings} from '../../src/lib/backup/index.js'
+import {loadHomelab} from '../../src/lib/config/load.js'
+import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
+import {installBackupStandIns} from '../helpers/backup-units.js'
+import {REPO_ROOT} from '../helpers/cli.js'
+
+const SCRIPTS = ['kopia-backup.sh', 'kopia-r2-sync.sh', 'homelab-backup-failed.sh', 'homelab-kopia.sh'].map((s) => path.join(REPO_ROOT, 'scripts', s))
+const STAND_INS = ['kopia', 'systemctl', 'journalctl'].map((s) => path.join(REPO_ROOT, 'test/e2e/stand-ins', s))
+
+describe('backup scripts and Nix files are well-formed', () => {
+  it('shellcheck passes on the scripts and the stand-ins', async () => {
+    await requireTools(['shellcheck'])
+    const r = await execa('shellcheck', ['--severity=style', ...SCRIPTS, ...STAND_INS], {reject: false})
+    expect(r.stdout + r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+  })
+
+  it('every script starts with set -euo pipefail and says what it does', async () => {
+    for (const file of SCRIPTS) {
+      const text = await fs.readFile(file, 'utf8')
+      expect(text, file).toMatch(/^#!\/usr\/bin\/env bash\n(#.*\n)+set -euo pipefail\n/)
+    }
+  })
+
+  it('the stand-ins say what they stand in for', async () => {
+    for (const file of STAND_INS) expect(await fs.readFile(file, 'utf8')).toContain(`stand-in for ${path.basename(file)}`)
+  })
+
+  it('nixos/backup.nix and backup-settings.nix parse (nix-instantiate --parse)', async () => {
+    await requireTools(['nix-instantiate'])
+    for (const file of ['nixos/backup.nix', 'nixos/backup-settings.nix']) {
+      const r = await execa('nix-instantiate', ['--parse', path.join(REPO_ROOT, file)], {reject: false})
+      expect(r.stderr, file).toBe('')
+      expect(r.exitCode).toBe(0)
+    }
+  })
+
+  it('Nix derives the same sources, schedule and bucket as the CLI (one place per value)', async () => {
+    await requireTools(['nix-instantiate'])
+    const r = await execa('nix-instantiate', ['--eval', '--strict', '--json', '-E', `import ${path.join(REPO_ROOT, 'nixos/backup-settings.nix')} {}`])
+    const nix = JSON.parse(r.stdout)
+    const cli = await loadBackupSettings(await loadHomelab({cwd: REPO_ROOT}))
+    expect(nix.sources).toEqual(cli.sources)
+    expect(nix.sources).toContain('/etc/nixos')
+    expect({bucket: nix.bucket, prefix: nix.prefix, schedule: nix.schedule, stateDir: nix.stateDir, syncEveryHours: nix.syncEveryHours}).toEqual({
+      bucket: cli.bucket,
+      prefix: cli.prefix,
+      schedule: cli.schedule,
+      stateDir: cli.stateDir,
+      syncEveryHours: cli.syncEveryHours,
+    })
+    expect(nix.schedule).toBe('*-*-* 02:30:00')
+    expect(nix.syncOnCalendar).toBe('*-*-* 00/6:00:00')
+  })
+
+  it('backup.nix keeps secrets out of argv: EnvironmentFile from sops templates, OnFailure, Persistent, flock', async () => {
+    const nix = await fs.readFile(path.join(REPO_ROOT, 'nixos/backup.nix'), 'utf8')
+    for (const key of ['kopia/repository_password', 'r2/access_key_id', 'r2/secret_access_key', 'r2/account_id'])
+      expect(nix).toContain(`sops.secrets."${key}"`)
+    expect(nix).toContain('EnvironmentFile = config.sops.templates."kopia-backup.env".path')
+    expect(nix).toContain('EnvironmentFile = config.sops.templates."kopia-r2-sync.env".path')
+    expect(nix).toContain('OnCalendar = settings.schedule')
+    expect(nix.match(/Persistent = true/g)).toHaveLength(2)
+    expect(nix.match(/onFailure = \[ "homelab-backup-failed@%p.service" \]/g)).toHaveLength(3)
+    const sync = await fs.readFile(path.join(REPO_ROOT, 'scripts/kopia-r2-sync.sh'), 'utf8')
+    expect(sync).toContain('flock -n 9')
+    expect(sync).not.toMatch(/--access-key|--secret-access-key|--password/)
+  })
+})
+
+describe('the scripts against the stand-in kopia', () => {
+  let fx: BackupFixture
+  let binDir: string
+  let env: Record<string, string>
+  let kopiaState: string
+
+  beforeAll(async () => {
+    await requireTools(['jq', 'flock'])
+    fx = await makeBackupFixture()
+    binDir = path.join(fx.hostDir, 'bin')
+    await installBackupStandIns(binDir)
+    kopiaState = path.join(fx.hostDir, 'kopia', 'kopia-standin')
+    await fs.mkdir(kopiaState, {recursive: true})
+    await fs.writeFile(path.join(fx.hostDir, 'sources'), fx.sources.join('\n') + '\n')
+    env = {
+      AWS_ACCESS_KEY_ID: 'AKIATEST',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
+      HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
+      KOPIA_CONFIG_PATH: path.join(fx.hostDir, 'kopia', 'repository.config'),
+      KOPIA_PASSWORD: 'correct horse $battery',
+      KOPIA_REPOSITORY_PATH: path.join(fx.hostDir, 'repository'),
+      PATH: `${binDir}:${process.env.PATH}`,
+      R2_ACCOUNT_ID: 'abc123',
+      R2_BUCKET: 'azalab-kopia',
+      R2_PREFIX: 'kopia/',
+    }
+  })
+  afterAll(async () => fx?.remove())
+
+  const run = (script: string, args: string[] = [], extra: Record<string, string> = {}) =>
+    execa('bash', [path.join(REPO_ROOT, 'scripts', script), ...args], {env: {...env, ...extra}, extendEnv: false, reject: false})
+  const readJson = async (name: string) => JSON.parse(await fs.readFile(path.join(fx.stateDir, name), 'utf8'))
+
+  it('kopia-backup creates the repository, snapshots every source and writes last-run.json + snapshots.json', async () => {
+    const r = await run('kopia-backup.sh')
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toContain('creating the repository')
+    const lastRun = await readJson('last-run.json')
+    expect(lastRun).toMatchObject({error: null, result: 'success', version: 1})
+    expect(lastRun.sources.map((s: {path: string}) => s.path)).toEqual(fx.sources)
+    for (const s of lastRun.sources) {
+      expect(s).toMatchObject({errors: 0, exitCode: 0, error: null, files: 2, dirs: 2})
+      expect(s.snapshotId).toMatch(/^[0-9a-f]{32}$/)
+      expect(s.size).toBeGreaterThan(1000)
+    }
+
+    expect(Date.parse(lastRun.end)).toBeGreaterThanOrEqual(Date.parse(lastRun.start))
+    const list = await readJson('snapshots.json')
+    expect(list).toHaveLength(4)
+    expect(list[0].stats.fileCount).toBe(2)
+    // Atomic writes leave no temp files behind; status files are world-readable.
+    const files = await fs.readdir(fx.stateDir)
+    expect(files.filter((f) => f.startsWith('.last') || f.startsWith('.snap'))).toEqual([])
+    expect((await fs.stat(path.join(fx.stateDir, 'last-run.json'))).mode & 0o777).toBe(0o644)
+  })
+
+  it('records a missing source folder and failed entries, exits 1, result partial', async () => {
+    await fs.writeFile(path.join(kopiaState, 'fail-create'), `${fx.sources[0]}\n`)
+    await fs.rename(fx.sources[1], `${fx.sources[1]}.away`)
+    const r = await run('kopia-backup.sh')
+    await fs.rename(`${fx.sources[1]}.away`, fx.sources[1])
+    await fs.rm(path.join(kopiaState, 'fail-create'))
+    expect(r.exitCode).toBe(1)
+    const lastRun = await readJson('last-run.json')
+    expect(lastRun.result).toBe('partial')
+    expect(lastRun.sources[0]).toMatchObject({errors: 1, exitCode: 1, error: expect.stringContaining('fatal error')})
+    expect(lastRun.sources[1]).toMatchObject({error: `source folder ${fx.sources[1]} is missing`, exitCode: null, snapshotId: null})
+    expect(lastRun.sources[2]).toMatchObject({error: null, exitCode: 0})
+  })
+
+  it('--source snapshots one source and keeps the others; an unknown source is a usage error', async () => {
+    const before = await readJson('last-run.json')
+    const r = await run('kopia-backup.sh', ['--source', `${fx.sources[0]}/`])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const after = await readJson('last-run.json')
+    expect(after.sources).toHaveLength(4)
+    expect(after.sources.find((s: {path: string}) => s.path === fx.sources[0])).toMatchObject({errors: 0, exitCode: 0})
+    expect(after.sources.find((s: {path: string}) => s.path === fx.sources[1])).toEqual(before.sources[1])
+    const bad = await run('kopia-backup.sh', ['--source', '/nowhere'])
+    expect(bad.exitCode).toBe(2)
+    expect(bad.stderr).toContain('/nowhere is not a backup source')
+  })
+
+  it('a wrong repository password fails the run with one clear error in last-run.json', async () => {
+    const r = await run('kopia-backup.sh', [], {KOPIA_PASSWORD: 'wrong'})
+    expect(r.exitCode).toBe(1)
+    const lastRun = await readJson('last-run.json')
+    expect(lastRun).toMatchObject({error: expect.stringContaining('invalid repository password'), result: 'failed'})
+  })
+
+  it('kopia-r2-sync syncs to <account>.r2.cloudflarestorage.com and writes last-sync.json', async () => {
+    const r = await run('kopia-r2-sync.sh')
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toContain('Destination: S3: abc123.r2.cloudflarestorage.com azalab-kopia')
+    expect(await readJson('last-sync.json')).toMatchObject({
+      bucket: 'azalab-kopia',
+      endpoint: 'abc123.r2.cloudflarestorage.com',
+      error: null,
+      exitCode: 0,
+      prefix: 'kopia/',
+      result: 'success',
+      version: 1,
+    })
+  })
+
+  it('a failed sync is recorded with kopia\'s error; the script exits 1', async () => {
+    await fs.writeFile(path.join(kopiaState, 'fail-sync'), 'The AWS Access Key Id you provided does not exist in our records.\n')
+    const r = await run('kopia-r2-sync.sh')
+    await fs.rm(path.join(kopiaState, 'fail-sync'))
+    expect(r.exitCode).toBe(1)
+    expect(await readJson('last-sync.json')).toMatchObject({error: expect.stringContaining('Access Key Id'), exitCode: 1, result: 'failed'})
+  })
+
+  it('two syncs never overlap: the second exits 75 (not a failure) and leaves last-sync.json alone', async () => {
+    await fs.writeFile(path.join(kopiaState, 'sync-delay'), '2')
+    const first = run('kopia-r2-sync.sh')
+    await new Promise((r) => setTimeout(r, 700))
+    const before = await fs.readFile(path.join(fx.stateDir, 'last-sync.json'), 'utf8')
+    const second = await run('kopia-r2-sync.sh')
+    expect(second.exitCode).toBe(75)
+    expect(second.stderr).toContain('another sync holds')
+    expect(await fs.readFile(path.join(fx.stateDir, 'last-sync.json'), 'utf8')).toBe(before)
+    expect((await first).exitCode).toBe(0)
+    await fs.rm(path.join(kopiaState, 'sync-delay'))
+  })
+
+  it('missing secrets fail at once, naming the variable, never printing values', async () => {
+    const r = await run('kopia-r2-sync.sh', [], {AWS_SECRET_ACCESS_KEY: ''})
+    expect(r.exitCode).not.toBe(0)
+    expect(r.stderr).toContain('AWS_SECRET_ACCESS_KEY is not set')
+    expect(r.stderr + r.stdout).not.toContain('correct horse')
+  })
+
+  it('homelab-backup-failed leaves a mark; homelab-kopia reads the env file without expanding it', async () => {
+    const r = await run('homelab-backup-failed.sh', ['kopia-r2-sync'])
+    expect(r.exitCode).toBe(0)
+    const mark = JSON.parse(await fs.readFile(path.join(fx.stateDir, 'failures/kopia-r2-sync.json'), 'utf8'))
+    expect(mark).toMatchObject({unit: 'kopia-r2-sync', version: 1})
+    const envFile = path.join(fx.hostDir, 'kopia.env')
+    await fs.writeFile(envFile, 'KOPIA_PASSWORD=correct horse $battery\n', {mode: 0o600})
+    const {KOPIA_PASSWORD: _omit, ...withoutPassword} = env
+    const k = await execa('bash', [path.join(REPO_ROOT, 'scripts/homelab-kopia.sh'), 'snapshot', 'list', '--json'], {
+      env: {...withoutPassword, HOMELAB_KOPIA_ENV_FILE: envFile},
+      extendEnv: false,
+      reject: false,
+    })
+    expect(k.exitCode, k.stderr).toBe(0)
+    expect(JSON.parse(k.stdout).length).toBeGreaterThanOrEqual(4)
+  })
+})
