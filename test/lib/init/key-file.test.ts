@@ -1,0 +1,37 @@
+import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import path from 'node:path'
+import {afterEach, describe, expect, it} from 'vitest'
+
+import {appendIdentity, operatorKeyFile} from '../../../src/lib/init/key-file.js'
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, {force: true, recursive: true})
+})
+
+describe('operatorKeyFile', () => {
+  it('follows sops: SOPS_AGE_KEY_FILE, then XDG_CONFIG_HOME, then ~/.config', () => {
+    expect(operatorKeyFile({env: {SOPS_AGE_KEY_FILE: '/k/keys.txt', XDG_CONFIG_HOME: '/x'}, homeDir: '/home/me'})).toBe('/k/keys.txt')
+    expect(operatorKeyFile({env: {XDG_CONFIG_HOME: '/x'}, homeDir: '/home/me'})).toBe('/x/sops/age/keys.txt')
+    expect(operatorKeyFile({env: {SOPS_AGE_KEY_FILE: '', XDG_CONFIG_HOME: ''}, homeDir: '/home/me'})).toBe('/home/me/.config/sops/age/keys.txt')
+  })
+})
+
+describe('appendIdentity', () => {
+  it('creates folders 0700 and the file 0600 in age-keygen format, then appends after a missing final newline', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'homelab-keyfile-'))
+    dirs.push(dir)
+    const file = path.join(dir, 'a/b/keys.txt')
+    const now = new Date('2026-11-24T08:00:00.123Z')
+    await appendIdentity({file, identity: 'AGE-SECRET-KEY-1AAA', now, recipient: 'age1aaa'})
+    expect(statSync(path.join(dir, 'a')).mode & 0o777).toBe(0o700)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    expect(readFileSync(file, 'utf8')).toBe('# created: 2026-11-24T08:00:00Z\n# public key: age1aaa\nAGE-SECRET-KEY-1AAA\n')
+
+    writeFileSync(file, 'AGE-SECRET-KEY-1OLD', {mode: 0o644})
+    await appendIdentity({comment: 'homelab lab', file, identity: 'AGE-SECRET-KEY-1NEW', now, recipient: 'age1new'})
+    expect(readFileSync(file, 'utf8')).toBe('AGE-SECRET-KEY-1OLD\n# homelab lab\n# created: 2026-11-24T08:00:00Z\n# public key: age1new\nAGE-SECRET-KEY-1NEW\n')
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+  })
+})
