@@ -17,7 +17,7 @@ const SOURCE_ROOT = fileURLToPath(new URL('../..', import.meta.url))
  * `--json` prints the {@link InitResult}: `{dir, recipient, keyFile, files, branch, sshKeyFound}`.
  */
 export default class Init extends HomelabCommand {
-  static override summary = 'Create a new homelab repository: host module, Flux tree, SOPS rules and a new age identity.'
+  static override summary = 'Create a new homelab repository with its own age identity.'
 
   static override description = `Fills DIR (new or empty; default: the current folder) with a homelab that passes homelab validate:
 homelab.yaml, the NixOS host module and its host bootstrap flake, nixos/storage.json with no apps,

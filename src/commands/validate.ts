@@ -16,7 +16,7 @@ import {renderValidateReport} from '../ui/validate-report.js'
  * `ok` is false (any error finding), also under `--json`.
  */
 export default class Validate extends HomelabCommand {
-  static override summary = 'Check the homelab repository offline: YAML, kustomizations, storage, backups, secrets, Nix, homelab.yaml.'
+  static override summary = 'Check the homelab offline and report every problem as file:line.'
 
   static override description = `Runs seven checks on the repository without touching the host, and reports every problem as file:line, grouped by check:
   yaml       every YAML file parses; every Kubernetes object has apiVersion, kind and metadata.name
