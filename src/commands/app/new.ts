@@ -40,6 +40,8 @@ export interface AppNewResult {
   changed: string[]
   /** Unified diff of every file (only with --dry-run; the Secret's content is not shown). */
   diff?: string
+  /** The tunnel (ID or name from config.yaml) that needs a DNS route for the hostname; null without a hostname. */
+  tunnel: string | null
   /** What to run next. */
   next: string
 }
@@ -168,6 +170,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
       port: spec.port ?? null,
       secretKeys: spec.secretKeys,
       storage: spec.storage ?? null,
+      tunnel: plan.tunnel ?? null,
     }
     const c = colors()
 
@@ -240,7 +243,7 @@ function renderNewSummary(r: AppNewResult, ssh: string | undefined, c: ReturnTyp
   for (const f of r.created) lines.push(`  ${c.green('created')}  ${f}`)
   for (const f of r.changed) lines.push(`  ${c.yellow('changed')}  ${f}`)
   if (r.hostPath) lines.push(`Volume: ${r.storage} at ${r.hostPath} on the host${ssh ? ` (${ssh.replace(/^.*@/, '')})` : ''}, a Kopia backup source once deployed.`)
-  if (r.hostname) lines.push(`Route: https://${r.hostname} → ${r.name}.${r.namespace}:${r.port} (DNS: cloudflared tunnel route dns <tunnel> ${r.hostname}).`)
+  if (r.hostname) lines.push(`Route: https://${r.hostname} → ${r.name}.${r.namespace}:${r.port} (DNS record: cloudflared tunnel route dns ${r.tunnel ?? '<tunnel>'} ${r.hostname}).`)
   if (r.secretKeys.length > 0) lines.push(`Secret: ${r.secretKeys.join(', ')} encrypted in ${r.created.find((f) => f.endsWith('.sops.yaml'))}.`)
   lines.push(`Next: commit, then ${c.bold('homelab deploy')}.`)
   return lines.join('\n')

@@ -26,6 +26,8 @@ export interface NewAppPlan {
   appDir: string
   /** Repo-relative path of the Secret file, when the app has secret keys. */
   secretFile?: string
+  /** The tunnel (config.yaml `tunnel:`) the hostname is routed through, when there is one. */
+  tunnel?: string
 }
 
 /**
@@ -141,5 +143,5 @@ export async function planNewApp(options: {homelab: Homelab; spec: AppSpec; secr
     if (after !== before) files.push({after, before, path: rel})
   }
 
-  return {appDir, hostPath, secretFile, set: {files, removeEmptyDirs: [], root: homelab.root}, spec}
+  return {appDir, hostPath, secretFile, set: {files, removeEmptyDirs: [], root: homelab.root}, spec, tunnel: spec.hostname ? tree.tunnel?.tunnel : undefined}
 }

@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {HomelabError, UsageError} from '../errors.js'
+import {UsageError} from '../errors.js'
 
 /**
  * The app's SOPS Secret, through the SOPS engine (`src/lib/sops/`): the creation rule check made
@@ -22,15 +22,12 @@ export async function checkSecretRule(options: {root: string; file: string}): Pr
     })
 }
 
-type Encrypt = (options: {configDir?: string; file: string; plaintext: string}) => Promise<string>
-
 /**
  * Encrypts the plaintext Secret YAML in memory with the creation rule matching `file` and returns
  * the SOPS file text (nothing is written; the plaintext never touches the disk).
- * @throws HomelabError when the engine fails (its message never includes a value)
+ * @throws SopsConfigError / SopsError from the engine (`encryptDocumentText`; messages never include a value)
  */
 export async function encryptSecret(options: {root: string; file: string; plaintext: string}): Promise<string> {
-  const sops = (await import('../sops/index.js')) as unknown as {encryptDocumentText?: Encrypt}
-  if (typeof sops.encryptDocumentText !== 'function') throw new HomelabError('this build of homelab cannot encrypt SOPS files yet (encryptDocumentText missing)')
-  return sops.encryptDocumentText({configDir: options.root, file: path.join(options.root, options.file), plaintext: options.plaintext})
+  const {encryptDocumentText} = await import('../sops/index.js')
+  return encryptDocumentText({configDir: options.root, file: path.join(options.root, options.file), plaintext: options.plaintext})
 }

@@ -1,6 +1,6 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {parseAllDocuments} from 'yaml'
+import {parse, parseAllDocuments} from 'yaml'
 
 import type {Homelab} from '../config/load.js'
 import {storageFileSchema, type StorageFile} from '../config/schema.js'
@@ -59,6 +59,8 @@ export interface TreeTunnel {
   /** File holding the cloudflared Deployment (may be the same file). */
   deploymentFile?: string
   rules: IngressRule[]
+  /** The `tunnel:` of config.yaml (tunnel ID or name), when set. */
+  tunnel?: string
 }
 
 /** A snapshot of the shared files an app touches: their text (for edits) and what they say. */
@@ -142,7 +144,9 @@ export async function readAppTree(homelab: Homelab): Promise<AppTree> {
     const text = (await readText(root, file))!
     if (hasTunnelConfig(text, file)) {
       texts.set(file, text)
-      tunnel = {configFile: file, rules: readTunnelConfig(text, file).rules}
+      const {config, rules} = readTunnelConfig(text, file)
+      const id = (parse(config) as {tunnel?: unknown} | null)?.tunnel
+      tunnel = {configFile: file, rules, tunnel: typeof id === 'string' ? id : undefined}
     }
   }
 

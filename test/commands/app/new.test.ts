@@ -124,6 +124,7 @@ describe('homelab app new, list and remove through the CLI', () => {
         port: 80,
         secretKeys: [],
         storage: null,
+        tunnel: '3f6c2a1e-9b4d-4e2a-8c7f-5d1b0e9a4c21',
       })
 
       const list = await runCli(['app', 'list', '--json', '--repo', copy])
