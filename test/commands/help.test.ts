@@ -1,0 +1,51 @@
+import {readdirSync} from 'node:fs'
+import path from 'node:path'
+import {describe, expect, it} from 'vitest'
+
+import {REPO_ROOT, runCli} from '../helpers/cli.js'
+
+/** Every command id, from the files in src/commands (`app/new.ts` → `app new`, `secrets/index.ts` → `secrets`). */
+function commandFiles(dir = path.join(REPO_ROOT, 'src/commands'), prefix: string[] = []): Array<{id: string; file: string}> {
+  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => {
+    if (entry.isDirectory()) return commandFiles(path.join(dir, entry.name), [...prefix, entry.name])
+    if (!entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) return []
+    const name = entry.name.slice(0, -3)
+    const id = (name === 'index' ? prefix : [...prefix, name]).join(' ')
+    return [{file: path.join(dir, entry.name), id}]
+  })
+}
+
+const commands = commandFiles()
+
+describe('homelab --help', () => {
+  it('finds the commands', () => {
+    expect(commands.map((c) => c.id)).toEqual(expect.arrayContaining(['init', 'validate']))
+  })
+
+  it('lists every command with its one-line summary', async () => {
+    const result = await runCli(['--help'])
+    expect(result.exitCode).toBe(0)
+    const help = result.stdout.replace(/\n {4,}/g, ' ') // oclif wraps long summaries onto indented lines
+    for (const {file, id} of commands) {
+      const {default: command} = (await import(file)) as {default: {summary?: string}}
+      expect(command.summary, `${id}: static summary`).toMatch(/\S/)
+      expect(command.summary!.includes('\n'), `${id}: summary is one line`).toBe(false)
+      const firstWords = command.summary!.split(/\s+/).slice(0, 4).join(' ')
+      expect(help, `${id} in homelab --help`).toMatch(new RegExp(`^ {2}${escape(id)} {2,}${escape(firstWords)}`, 'm'))
+    }
+  })
+
+  it('shows EXAMPLES with at least two examples in every command\'s --help', async () => {
+    const results = await Promise.all(commands.map(async ({id}) => ({id, result: await runCli([...id.split(' '), '--help'])})))
+    for (const {id, result} of results) {
+      expect(result.exitCode, `${id} --help: ${result.stderr}`).toBe(0)
+      expect(result.stdout, `${id} --help`).toMatch(/^EXAMPLES$/m)
+      const examples = result.stdout.split(/^EXAMPLES$/m)[1].match(new RegExp(`^\\s+\\$ homelab ${escape(id)}\\b`, 'gm')) ?? []
+      expect(examples.length, `${id}: examples`).toBeGreaterThanOrEqual(2)
+    }
+  })
+})
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
