@@ -124,4 +124,37 @@ describe('app new then app remove on a copy of the bundled homelab', () => {
     ).rejects.toThrow(/^could not write .*: ENOSPC: no space left on device, rename; no file was changed$/)
     expect(await treeSnapshot(root)).toEqual(before)
   })
+
+  it('an app in a namespace another app declares gets no Namespace of its own, and remove leaves that namespace alone', async () => {
+    const before = await treeSnapshot(root)
+    const plan = await planNewApp({homelab, spec: specOf({image: 'ghcr.io/tursodatabase/libsql-admin:0.1', hostname: 'dbadmin.aza.network', name: 'libsql-admin', namespace: 'libsql', port: 8081, storage: '1Gi'})})
+    await writeChangeSet(plan.set)
+    const built = objects(await kustomizeBuild(root, `${APPS}/libsql-admin`))
+    expect(built).toEqual([
+      {kind: 'Service', name: 'libsql-admin'},
+      {kind: 'PersistentVolumeClaim', name: 'libsql-admin-data'},
+      {kind: 'Deployment', name: 'libsql-admin'},
+    ])
+    const cm = await fs.readFile(path.join(root, APPS, 'cloudflared/configmap.yaml'), 'utf8')
+    expect(cm).toContain('service: http://libsql-admin.libsql.svc.cluster.local:8081')
+    await writeChangeSet((await planRemoveApp({homelab, name: 'libsql-admin'})).set)
+    expect(await treeSnapshot(root)).toEqual(before)
+  })
+
+  it('removes a bundled app (libsql) completely: folder, entry, PersistentVolume, storage entry, route; validate finds nothing new', async () => {
+    const errorsBefore = await validateErrors()
+    const plan = await planRemoveApp({homelab, name: 'libsql'})
+    expect(plan.hostnames).toEqual(['db.aza.network'])
+    expect(plan.volumes).toEqual(['libsql-data'])
+    expect(plan.keptData).toEqual(['/srv/libsql'])
+    await writeChangeSet(plan.set)
+    await expect(fs.stat(path.join(root, APPS, 'libsql'))).rejects.toThrow('ENOENT')
+    expect((await loadStorageFile(homelab)).apps.map((a) => a.name)).not.toContain('libsql')
+    const cluster = objects(await kustomizeBuild(root, 'flux/clusters/azalab-0/manifests/cluster'))
+    expect(cluster.map((o) => o.name)).not.toContain('libsql-data')
+    expect(await fs.readFile(path.join(root, APPS, 'cloudflared/configmap.yaml'), 'utf8')).not.toContain('db.aza.network')
+    expect((await listApps({homelab})).map((a) => a.name)).not.toContain('libsql')
+    const after = await validateErrors()
+    expect(after.filter((e) => !errorsBefore.includes(e))).toEqual([])
+  })
 })
