@@ -11,8 +11,8 @@ import type {BackupLine, DriftEntry, ObjectStatus, SourceStatus, StatusReport} f
 /** Disk use at or above this percentage of the storage root degrades the verdict. */
 export const DISK_FULL_PERCENT = 90
 
-/** Reads the backup lines; injected so status works before/without the backup reader. */
-export type BackupReader = (options: {connection: RemoteRunner; homelab: Homelab; now: Date}) => Promise<BackupLine[]>
+/** Reads the backup lines at `now` (over the same connection); injected so status works without the backup reader. */
+export type BackupReader = (now: Date) => Promise<BackupLine[]>
 
 const normalizePath = (p: string) => p.replace(/^\.\//, '').replace(/\/+$/, '')
 
@@ -63,7 +63,7 @@ export async function gatherStatus(options: {
     readHostFacts({connection, flakeDir: host.flakeDir, flakeInput: host.flakeInput, storageRoot: homelab.config.storage.root, timeoutMs: options.timeoutMs}),
     readLocalGit({branch: homelab.config.git.branch, cwd: homelab.root, fetch: options.fetch, remote: homelab.config.git.remote}),
     options.readBackups
-      ? options.readBackups({connection, homelab, now}).catch((error: Error) => {
+      ? options.readBackups(now).catch((error: Error) => {
           errors.push({fact: 'backups', message: error.message})
           return null
         })

@@ -1,0 +1,122 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * bench/status: `homelab status` against the e2e test host with 30 Kustomizations, against the
+ * same queries run by hand: one `ssh host CMD` per query, in sequence (each its own SSH
+ * handshake). Prints both medians, the ratio (target <= 0.4x) and the SSH logins per status run
+ * (target exactly 1, counted from sshd's log).
+ *
+ * The CLI is measured as built: the sources are compiled with tsc into a temp folder (the repo's
+ * dist/ is left alone) and run with bin/run.js, like an installed homelab. Both sides include
+ * the local `git fetch`.
+ *
+ * Usage: node --import tsx bench/status.ts [--runs N] (needs root, like the e2e tests)
+ */
+import {execa} from 'execa'
+import {promises as fs} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {REPO_ROOT} from '../test/helpers/cli.js'
+import {startTestHost} from '../test/e2e/host/test-host.js'
+
+const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5
+const KUSTOMIZATIONS = 30
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+async function buildCli(): Promise<string> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-bench-cli-'))
+  await execa('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', path.join(root, 'dist')], {cwd: REPO_ROOT, reject: false})
+  await fs.cp(path.join(REPO_ROOT, 'bin'), path.join(root, 'bin'), {recursive: true})
+  await fs.copyFile(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'))
+  await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'))
+  await execa('npx', ['oclif', 'manifest'], {cwd: root, reject: false})
+  return root
+}
+
+/** healthy.json with the Kustomizations grown to `count` (apps copies app-NN). */
+async function fixture(commit: string, count: number): Promise<string> {
+  const text = (await fs.readFile(path.join(REPO_ROOT, 'test/fixtures/flux/azalab-0/healthy.json'), 'utf8'))
+    .replaceAll('{{ .fluxns }}', 'flux-system')
+    .replaceAll('{{ .commit }}', commit)
+    .replaceAll('{{ .previous }}', commit)
+  const list = JSON.parse(text) as {items: Array<{kind: string; metadata: {name: string}}>}
+  const apps = list.items.find((i) => i.kind === 'Kustomization' && i.metadata.name === 'apps')!
+  const existing = list.items.filter((i) => i.kind === 'Kustomization').length
+  for (let n = 1; n <= count - existing; n++) list.items.push({...structuredClone(apps), metadata: {...structuredClone(apps.metadata), name: `app-${String(n).padStart(2, '0')}`}})
+  return JSON.stringify(list)
+}
+
+const host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'k3s', 'kubectl', 'systemctl']})
+try {
+  const [repo, cliRoot] = await Promise.all([host.homelabRepo({nixos: true}), buildCli()])
+  const head = await repo.git(['rev-parse', 'HEAD'])
+  const objects = path.join(host.hostRoot, 'flux-objects.json')
+  await fs.writeFile(objects, await fixture(head, KUSTOMIZATIONS))
+  await host.setScenario({STANDIN_KUBECTL_OBJECTS: objects, STANDIN_KUBECTL_STATE: path.join(host.hostRoot, 'kubectl-state')})
+  const env = {...host.env, HOMELAB_SUDO_PASSWORD: host.sudoPassword, NO_COLOR: '1'}
+  const knownHosts = path.join(host.home, '.ssh/known_hosts')
+  await fs.writeFile(knownHosts, `${host.knownHostsLine}\n`)
+
+  // What homelab status asks, one query per ssh call, as done by hand.
+  const kube = (what: string) => `sudo -S -p '' env KUBECONFIG=/etc/rancher/k3s/k3s.yaml k3s kubectl get ${what} -A -o json`
+  const queries: Array<{cmd: string; sudo?: boolean}> = [
+    {cmd: kube('gitrepositories.source.toolkit.fluxcd.io'), sudo: true},
+    {cmd: kube('kustomizations.kustomize.toolkit.fluxcd.io'), sudo: true},
+    {cmd: kube('helmreleases.helm.toolkit.fluxcd.io'), sudo: true},
+    {cmd: kube('nodes'), sudo: true},
+    {cmd: 'nixos-rebuild list-generations --json'},
+    {cmd: 'nixos-version --configuration-revision'},
+    {cmd: `cat ${repo.flakeDir}/flake.lock`},
+    {cmd: 'cat /proc/uptime'},
+    {cmd: 'systemctl list-units --state=failed --no-legend --plain --no-pager'},
+    {cmd: 'df -Pk /srv'},
+  ]
+  const byHand = async () => {
+    const start = performance.now()
+    await execa('git', ['fetch', '--quiet', 'origin', 'main'], {cwd: repo.dir, env})
+    for (const q of queries) {
+      const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, q.cmd], {
+        env, input: q.sudo ? `${host.sudoPassword}\n` : '', reject: false,
+      })
+      if (r.exitCode !== 0) throw new Error(`ssh ${q.cmd}: ${r.stderr}`)
+    }
+    return performance.now() - start
+  }
+
+  const status = async () => {
+    const before = await host.logins()
+    const start = performance.now()
+    const r = await execa(process.execPath, [path.join(cliRoot, 'bin/run.js'), 'status'], {cwd: repo.dir, env, reject: false})
+    const ms = performance.now() - start
+    if (r.exitCode !== 0) throw new Error(`homelab status exited ${r.exitCode}: ${r.stderr}\n${r.stdout}`)
+    if (!r.stdout.includes('app-27')) throw new Error('status did not list the 30 Kustomizations')
+    return {logins: (await host.logins()) - before, ms}
+  }
+
+  await byHand()
+  await status() // warm-up (file cache, compile cache)
+  const hand: number[] = []
+  const cli: number[] = []
+  const logins: number[] = []
+  for (let i = 0; i < runs; i++) {
+    hand.push(await byHand())
+    const s = await status()
+    cli.push(s.ms)
+    logins.push(s.logins)
+  }
+
+  const h = median(hand)
+  const c = median(cli)
+  console.log(`bench/status: ${KUSTOMIZATIONS} Kustomizations, ${runs} runs each, medians`)
+  console.log(`  by hand: ${queries.length} x ssh host CMD in sequence + git fetch   ${h.toFixed(0)} ms`)
+  console.log(`  homelab status (built CLI, one connection)              ${c.toFixed(0)} ms`)
+  console.log(`  ratio ${(c / h).toFixed(2)}x (target <= 0.40x)`)
+  console.log(`  SSH logins per status run: ${[...new Set(logins)].join(', ')} (target exactly 1)`)
+  await fs.rm(cliRoot, {force: true, recursive: true})
+} finally {
+  await host.stop()
+}
