@@ -1,0 +1,75 @@
+import {Args} from '@oclif/core'
+import os from 'node:os'
+import path from 'node:path'
+
+import {HomelabCommand} from '../../base-command.js'
+import {HomelabError} from '../../lib/errors.js'
+
+/** `homelab secrets edit --json` result. */
+export interface SecretsEditResult {
+  file: string
+  /** `unchanged`: nothing written; `updated`: re-encrypted; `created`: a new file. */
+  status: 'created' | 'unchanged' | 'updated'
+}
+
+export default class SecretsEdit extends HomelabCommand {
+  static override summary = 'Edit a SOPS file in your editor; it is re-encrypted when you save a change.'
+
+  static override description = `Decrypts FILE (MAC verified) into a private folder (mode 0700, on /dev/shm when present), opens $VISUAL or $EDITOR (default vi) on it, and encrypts it back only when the text changed, with the same data key: lines of unchanged values stay byte-identical. A missing FILE is created with its .sops.yaml creation rule.
+
+The private folder is removed afterwards whatever happens, also on Ctrl-C. When the edited text is not valid YAML you are offered to reopen the editor; without a terminal the command fails and nothing is written.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> nixos/secrets/host-secrets.sops.yaml', description: 'Edit the host secrets.'},
+    {command: 'EDITOR=nano <%= config.bin %> <%= command.id %> flux/clusters/azalab-0/manifests/apps/vaultwarden/secret.sops.yaml', description: 'Create or edit an app secret with nano.'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override args = {
+    file: Args.string({description: 'SOPS file (created with its creation rule when missing)', required: true}),
+  }
+
+  async run(): Promise<SecretsEditResult> {
+    const {args} = await this.parse(SecretsEdit)
+    const {loadIdentities} = await import('../../lib/sops/index.js')
+    const {editSopsFile, removePrivateDir} = await import('../../lib/sops/edit-session.js')
+    const {execa} = await import('execa')
+    const editor = process.env.VISUAL || process.env.EDITOR || 'vi'
+    const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
+    let privateDir: string | undefined
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (privateDir) removePrivateDir(privateDir)
+      process.exit(signal === 'SIGINT' ? 130 : 143)
+    }
+
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+    for (const s of signals) process.on(s, onSignal)
+    try {
+      const result = await editSopsFile({
+        displayName: args.file,
+        file: path.resolve(args.file),
+        identities,
+        onInvalid: async (message) => {
+          this.warn(message)
+          if (!this.canPrompt()) return false
+          const {confirm} = await import('@inquirer/prompts')
+          return confirm({default: true, message: 'Reopen the editor? (no discards the edit)'})
+        },
+        onPrivateDir(dir) {
+          privateDir = dir
+        },
+        async runEditor(tempFile) {
+          const quoted = `'${tempFile.replaceAll("'", "'\\''")}'`
+          const run = await execa(`${editor} ${quoted}`, {reject: false, shell: true, stdio: 'inherit'})
+          if (run.exitCode !== 0) throw new HomelabError(`the editor (${editor}) exited with ${run.exitCode ?? run.signal}; nothing was written`)
+        },
+      })
+      if (!this.jsonEnabled())
+        this.log(result.status === 'unchanged' ? `${args.file}: no change; nothing written` : `${args.file}: ${result.status === 'created' ? 'created' : 'updated'}`)
+      return {file: args.file, status: result.status}
+    } finally {
+      for (const s of signals) process.off(s, onSignal)
+    }
+  }
+}
