@@ -84,8 +84,8 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
     hostname: Flags.string({description: 'public hostname through the Cloudflare Tunnel (default NAME.<domain> when there is a port)', exclusive: ['no-hostname']}),
     'no-hostname': Flags.boolean({description: 'no public route'}),
     kind: Flags.string({description: 'workload kind [default: deployment]', options: [...WORKLOAD_KINDS]}),
-    env: Flags.string({description: 'plain environment variable NAME=VALUE (repeatable)', multiple: true, default: []}),
-    secret: Flags.string({description: 'secret environment variable NAME, value asked hidden or read from stdin (repeatable)', multiple: true, default: []}),
+    env: Flags.string({description: 'plain environment variable NAME=VALUE (repeatable)', multiple: true}),
+    secret: Flags.string({description: 'secret environment variable NAME, value asked hidden or read from stdin (repeatable)', multiple: true}),
     'secrets-from-stdin': Flags.boolean({description: 'read secret values as dotenv (KEY=VALUE lines) from stdin'}),
     namespace: Flags.string({description: 'Kubernetes namespace (default: NAME)'}),
     uid: Flags.integer({description: 'owner uid of the host folder, and the container runAsUser', default: 1000}),
@@ -130,9 +130,9 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
     }
 
     const stdinValues = flags['secrets-from-stdin'] && !flags['dry-run'] ? parseDotenv(await readStdin()) : undefined
-    const secretKeys = checkSecretKeys(flags.secret.length === 0 && stdinValues ? [...stdinValues.keys()] : flags.secret)
+    const secretKeys = checkSecretKeys((flags.secret ?? []).length === 0 && stdinValues ? [...stdinValues.keys()] : (flags.secret ?? []))
     const spec: AppSpec = {
-      env: parseEnvFlags(flags.env),
+      env: parseEnvFlags(flags.env ?? []),
       gid: checkId(flags.gid, 'gid'),
       hostname,
       image,
