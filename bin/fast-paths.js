@@ -1,5 +1,5 @@
 // Start-up fast paths of bin/run.js for `homelab --version` and the root help (`homelab`,
-// `homelab --help`, `homelab help`): they print what oclif would print, from package.json and
+// `homelab --help`): they print what oclif would print, from package.json and
 // the oclif manifests, without loading @oclif/core (whose import alone costs about as much as
 // starting node). Anything unusual (no manifest, a plugin without one, a summary that oclif
 // would lay out differently) returns false and oclif handles the call as usual.
@@ -15,7 +15,7 @@ import path from 'node:path'
 export function tryFastPath(root, argv) {
   try {
     if (argv.length === 1 && argv[0] === '--version') return printVersion(root)
-    if (argv.length === 0 || (argv.length === 1 && (argv[0] === '--help' || argv[0] === 'help'))) return printRootHelp(root)
+    if (argv.length === 0 || (argv.length === 1 && argv[0] === '--help')) return printRootHelp(root)
   } catch {
     // fall through to oclif, which reports problems properly
   }
