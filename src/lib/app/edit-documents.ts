@@ -57,11 +57,19 @@ export function appendDocument(text: string, documentText: string, file: string)
 }
 
 /**
- * Removes the documents for which `match(value)` is true, each with the `---` line that starts it
- * (the first document of a file takes the following separator instead).
+ * Removes the documents for which `match(value)` is true, each with the `---` line that starts it.
+ * The first document of a file has no separator of its own: the next document's `---` line goes
+ * with it instead, and the comment lines above it are kept (they usually describe the whole file)
+ * except those from a line starting with `# <label>` on (the document's own comment), where
+ * `label(value)` names it.
  * @returns the new text and how many documents were removed
  */
-export function removeDocuments(text: string, file: string, match: (value: unknown) => boolean): {removed: number; text: string} {
+export function removeDocuments(
+  text: string,
+  file: string,
+  match: (value: unknown) => boolean,
+  label: (value: unknown) => string | undefined = () => undefined,
+): {removed: number; text: string} {
   const chunks = documentChunks(text, file)
   let out = text
   let removed = 0
@@ -69,17 +77,34 @@ export function removeDocuments(text: string, file: string, match: (value: unkno
     const chunk = chunks[i]
     if (!match(chunk.value)) continue
     removed++
-    if (chunk.start === 0 && !text.startsWith('---') && i + 1 < chunks.length) {
-      // The first document has no separator of its own: drop the next one's `---` line with it.
-      const next = chunks[i + 1]
-      const sepEnd = text.indexOf('\n', next.start)
-      out = out.slice(0, chunk.start) + out.slice(sepEnd === -1 ? next.start : sepEnd + 1)
+    if (chunk.start === 0 && !text.startsWith('---')) {
+      const keep = leadingComments(text.slice(chunk.start, chunk.end), label(chunk.value))
+      // Everything from chunk.end on in `out` is what follows; drop its `---` line when there is one.
+      let rest = out.slice(chunk.end)
+      if (/^---/.test(rest)) rest = rest.includes('\n') ? rest.slice(rest.indexOf('\n') + 1) : ''
+      out = keep + rest
     } else {
       out = out.slice(0, chunk.start) + out.slice(chunk.end)
     }
   }
 
   return {removed, text: out}
+}
+
+/** The comment (and blank) lines that open `chunk`, cut at the last line starting with `# <label>`. */
+function leadingComments(chunk: string, label: string | undefined): string {
+  const lines = chunk.split('\n')
+  let n = 0
+  while (n < lines.length - 1 && /^\s*(#.*)?$/.test(lines[n])) n++
+  let cut = n
+  if (label !== undefined)
+    for (let i = n - 1; i >= 0; i--)
+      if (lines[i].startsWith(`# ${label}:`) || lines[i].startsWith(`# ${label} `) || lines[i] === `# ${label}`) {
+        cut = i
+        break
+      }
+
+  return lines.slice(0, cut).map((l) => l + '\n').join('')
 }
 
 /** True when `value` is a Kubernetes object of `kind` named `name`. */

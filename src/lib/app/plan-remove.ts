@@ -61,7 +61,12 @@ export async function planRemoveApp(options: {homelab: Homelab; name: string; tr
   const bound = tree.volumes.filter((v) => v.claimRef && claims.has(`${v.claimRef.namespace}/${v.claimRef.name}`))
   if (bound.length > 0 && tree.texts.has(layout.persistentVolumes)) {
     const names = new Set(bound.map((v) => v.name))
-    const {text} = removeDocuments(textOf(layout.persistentVolumes), layout.persistentVolumes, (value) => isObject(value, 'PersistentVolume') && names.has(String(value.metadata?.name)))
+    const {text} = removeDocuments(
+      textOf(layout.persistentVolumes),
+      layout.persistentVolumes,
+      (value) => isObject(value, 'PersistentVolume') && names.has(String(value.metadata?.name)),
+      () => name,
+    )
     edited.set(layout.persistentVolumes, text)
   }
 

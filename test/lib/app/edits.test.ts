@@ -69,8 +69,11 @@ describe('multi-document files', () => {
     const three = appendDocument(PVS, PV('wiki'), 'pv.yaml')
     const middle = removeDocuments(three, 'pv.yaml', (v) => isObject(v, 'PersistentVolume', 'immich-data')).text
     expect(documentChunks(middle, 'pv.yaml').map((c) => (c.value as {metadata: {name: string}}).metadata.name)).toEqual(['libsql-data', 'wiki-data'])
-    const first = removeDocuments(three, 'pv.yaml', (v) => isObject(v, 'PersistentVolume', 'libsql-data')).text
-    expect(first.startsWith(`# immich: data`)).toBe(true)
+    const first = removeDocuments(three, 'pv.yaml', (v) => isObject(v, 'PersistentVolume', 'libsql-data'), () => 'libsql').text
+    expect(first.startsWith('# Header comment of the file\n# immich: data\n')).toBe(true)
+    expect(documentChunks(first, 'pv.yaml').map((c) => (c.value as {metadata: {name: string}}).metadata.name)).toEqual(['immich-data', 'wiki-data'])
+    const unlabelled = removeDocuments(three, 'pv.yaml', (v) => isObject(v, 'PersistentVolume', 'libsql-data')).text
+    expect(unlabelled.startsWith('# Header comment of the file\n# libsql: data\n# immich: data\n')).toBe(true)
   })
 
   it('appends to an empty file without a separator', () => {
