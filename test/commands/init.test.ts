@@ -73,6 +73,16 @@ describe('homelab init', () => {
     expect(validate.exitCode).toBe(0)
   })
 
+  it('gives a homelab that homelab app new extends and that still validates', async () => {
+    const {env, repo} = sandbox()
+    expect((await runCli(['init', repo, ...ACCEPTANCE], {env})).exitCode).toBe(0)
+    const app = await runCli(['app', 'new', 'wiki', '--image', 'ghcr.io/requarks/wiki:2.5', '--port', '3000', '--storage', '5Gi', '--yes'], {cwd: repo, env})
+    expect(app.exitCode, app.stderr).toBe(0)
+    const validate = await runCli(['validate'], {cwd: repo, env})
+    expect(validate.stdout).toMatch(/^valid: 7 checks, 7 passed/m)
+    expect(validate.exitCode).toBe(0)
+  })
+
   it('appends to $SOPS_AGE_KEY_FILE, keeping the identities already there, and --json reports the result', async () => {
     const {env, repo} = sandbox()
     const keyFile = path.join(path.dirname(repo), 'keys', 'operator.txt')
