@@ -3,8 +3,10 @@
  * the host's status files, the judged status (`readBackupStatus`, also used by `homelab status`),
  * and the R2 check.
  */
-export {type BackupHost, type HostExecOptions, type HostExecResult, shellQuote, systemdEscapePath} from './host.js'
+export {type BackupHost, type HostExecOptions, type HostExecResult, pickHost, shellQuote, systemdEscapePath} from './host.js'
+export {loadR2Credentials, type R2Credentials} from './credentials.js'
 export {checkOffsite, endpointUrl, type OffsiteCheckOptions, type OffsiteCredentials, OffsiteCredentialsError, type OffsiteStatus} from './offsite.js'
+export {backupUnitFor, runBackupUnit, type UnitRunResult} from './run-unit.js'
 export {schedulePeriodSeconds} from './schedule.js'
 export {type BackupFile, backupFileSchema, type BackupSettings, loadBackupSettings} from './settings.js'
 export {type HostBackupState, type LastRun, type LastSync, readHostBackupState} from './state-files.js'
@@ -18,3 +20,4 @@ export {
   type SyncState,
 } from './status.js'
 export {parseTimers, type TimerTimes} from './timers.js'
+export {type SourceVerify, verifyBackups, type VerifyReport} from './verify.js'

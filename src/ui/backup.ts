@@ -1,0 +1,129 @@
+import type {ChalkInstance} from 'chalk'
+
+import type {BackupStatus, SourceState} from '../lib/backup/status.js'
+import type {OffsiteStatus} from '../lib/backup/offsite.js'
+import type {UnitRunResult} from '../lib/backup/run-unit.js'
+import type {VerifyReport} from '../lib/backup/verify.js'
+import {formatAge} from '../lib/backup/status.js'
+import {renderTable} from './table.js'
+
+/** 1536 → "1.5 KiB" (binary units); null → "-". */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return '-'
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let value = bytes
+  let unit = 0
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024
+    unit++
+  }
+
+  return unit === 0 ? `${value} B` : `${value.toFixed(value >= 100 ? 0 : 1)} ${units[unit]}`
+}
+
+const when = (iso: string | null, now: number) => (iso ? `${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (${formatAge((now - Date.parse(iso)) / 1000)} ago)` : 'never')
+const next = (iso: string | null, now: number) => (iso ? `${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} (in ${formatAge((Date.parse(iso) - now) / 1000)})` : 'unknown')
+
+function stateCell(state: SourceState | string, c: ChalkInstance): string {
+  if (state === 'ok') return c.green('ok')
+  if (state === 'stale') return c.yellow('stale')
+  return c.red(state)
+}
+
+/** `homelab backup status` as text: a table of sources (problems first), the R2 sync, the timers, the problems. */
+export function renderBackupStatus(status: BackupStatus, c: ChalkInstance): string {
+  const now = Date.parse(status.checkedAt)
+  const order: Record<string, number> = {failed: 0, never: 1, uncovered: 2, stale: 3, ok: 4}
+  const sources = [...status.sources].sort((a, b) => order[a.state] - order[b.state])
+  const rows = sources.map((s) => [
+    s.path,
+    stateCell(s.state, c),
+    s.lastSnapshot ? s.lastSnapshot.time.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-',
+    s.lastSnapshot ? formatAge(s.lastSnapshot.ageSeconds) : '-',
+    formatBytes(s.lastSnapshot?.size),
+    s.lastSnapshot?.files === null || s.lastSnapshot?.files === undefined ? '-' : String(s.lastSnapshot.files),
+    s.lastSnapshot ? String(s.lastSnapshot.errors) : '-',
+  ])
+  const lines = [renderTable(['SOURCE', 'STATE', 'LAST SNAPSHOT', 'AGE', 'SIZE', 'FILES', 'ERRORS'], rows), '']
+  const sync = status.sync
+  const syncText =
+    sync.state === 'never' ? c.red('never ran') : `${stateCell(sync.state, c)}, last ${sync.result ?? '-'} ${when(sync.end, now)}${sync.error ? `: ${sync.error}` : ''}`
+  lines.push(`R2 sync     ${syncText} → s3://${sync.bucket}/${sync.prefix}`)
+  lines.push(`Schedule    snapshots ${status.schedule} (stale after ${formatAge(status.staleAfterSeconds)}), sync every ${status.syncEveryHours}h`)
+  lines.push(`Next runs   kopia-backup ${next(status.timers.backup.next, now)}; kopia-r2-sync ${next(status.timers.sync.next, now)}`)
+  lines.push('')
+  if (status.ok) lines.push(`${c.green('✓')} every source is backed up and synced off-site`)
+  else {
+    lines.push(`${c.red('✗')} ${status.problems.length} problem${status.problems.length === 1 ? '' : 's'}:`)
+    for (const p of status.problems) lines.push(`  - ${p}`)
+  }
+
+  return lines.join('\n')
+}
+
+/** `homelab backup offsite` as text. */
+export function renderOffsite(status: OffsiteStatus & {credentialsFile: string}, c: ChalkInstance): string {
+  const b = status.blobs
+  const lines = [
+    `Bucket      s3://${status.bucket}/${status.prefix} at ${status.endpoint} (credentials from ${status.credentialsFile})`,
+    `Reachable   ${status.reachable ? c.green('yes') : c.red('no')}`,
+    `Blobs       ${b.total} (${formatBytes(b.totalBytes)}): kopia.repository ${b.repository ? 'present' : c.red('missing')}, ${b.packs} p packs, ${b.metadataPacks} q packs`,
+    `Newest      ${status.newestBlob ? `${status.newestBlob.key} written ${status.newestBlob.lastModified} (${formatAge(status.newestBlob.ageSeconds)} ago; limit ${formatAge(status.maxAgeSeconds)})` : '-'}`,
+    '',
+  ]
+  if (status.ok) lines.push(`${c.green('✓')} the off-site copy is there and fresh`)
+  else {
+    lines.push(`${c.red('✗')} ${status.problems.length} problem${status.problems.length === 1 ? '' : 's'}:`)
+    for (const p of status.problems) lines.push(`  - ${p}`)
+  }
+
+  return lines.join('\n')
+}
+
+/** The end of `homelab backup run|sync`: the unit's result and the new snapshots or the sync result. */
+export function renderUnitRun(result: UnitRunResult, c: ChalkInstance): string {
+  const lines: string[] = []
+  const verdict = result.result === 'success' ? c.green('succeeded') : result.result === 'skipped' ? c.yellow('skipped: another run holds the lock') : c.red('failed')
+  lines.push(`${result.unit} ${verdict} (${formatAge(result.durationMs / 1000)})`)
+  if (result.snapshots.length > 0) {
+    lines.push('')
+    lines.push(
+      renderTable(
+        ['SOURCE', 'SNAPSHOT', 'SIZE', 'FILES', 'ERRORS', 'RESULT'],
+        result.snapshots.map((s) => [
+          s.path,
+          s.snapshotId ?? '-',
+          formatBytes(s.size),
+          s.files === null ? '-' : String(s.files),
+          s.errors === null ? '-' : String(s.errors),
+          s.error ? c.red(s.error) : c.green('ok'),
+        ]),
+      ),
+    )
+  }
+
+  if (result.sync) {
+    const s = result.sync
+    lines.push(`R2 sync ${s.result === 'success' ? c.green('success') : c.red('failed')} to s3://${s.bucket}/${s.prefix} at ${s.endpoint}${s.error ? `: ${s.error}` : ''}`)
+  }
+
+  return lines.join('\n')
+}
+
+/** `homelab backup verify` as text: one row per source. */
+export function renderVerify(report: VerifyReport, c: ChalkInstance): string {
+  const rows = report.sources.map((s) => [
+    s.path,
+    s.ok ? c.green('ok') : c.red('failed'),
+    s.verify ? `${s.verify.errorCount} errors, ${s.verify.readFiles ?? '?'} of ${s.verify.expectedFiles ?? '?'} files read` : '-',
+    s.restore.state === 'match'
+      ? `${s.restore.file} (${formatBytes(s.restore.bytes)}) sha256 ${s.restore.sha256?.slice(0, 12)}… matches`
+      : s.restore.state === 'skipped'
+        ? c.yellow(`skipped: ${s.restore.detail}`)
+        : c.red(`${s.restore.state}: ${s.restore.detail}`),
+  ])
+  const lines = [renderTable(['SOURCE', 'RESULT', 'KOPIA VERIFY', `TEST RESTORE`], rows), '']
+  lines.push(report.ok ? `${c.green('✓')} every source verified (${report.percent}% of file contents read)` : `${c.red('✗')} ${report.problems.length} problem(s):`)
+  for (const p of report.problems) lines.push(`  - ${p}`)
+  return lines.join('\n')
+}
