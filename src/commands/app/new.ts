@@ -226,7 +226,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
 
     if (!prompts)
       throw new UsageError(`--secret ${keys[0]} needs a value: pass --secrets-from-stdin (KEY=VALUE lines on stdin) or run in a terminal`)
-    for (const key of keys) out.set(key, await prompts.password({mask: true, message: `Value of ${key}`, validate: (v) => v !== '' || 'must not be empty'}))
+    for (const key of keys) out.set(key, await prompts.password({message: `Value of ${key} (hidden)`, validate: (v) => v !== '' || 'must not be empty'}))
     return out
   }
 }
