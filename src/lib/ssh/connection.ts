@@ -131,7 +131,9 @@ async function openClient(
   options: ConnectHostOptions & {hostName: string; repoKnownHosts: string; homeDir: string; env: Record<string, string | undefined>},
   sock?: NodeJS.ReadableStream,
 ): Promise<OpenedClient> {
-  const {Client, utils} = await import('ssh2')
+  // ssh2 is CommonJS: Node's ESM loader does not see every named export (utils), so use the default.
+  const ssh2 = await import('ssh2')
+  const {Client, utils} = (ssh2 as unknown as {default?: typeof ssh2}).default ?? ssh2
   const names = hostKeyNames(target)
   const entries = await readKnownHosts([
     options.repoKnownHosts,
@@ -339,7 +341,8 @@ export async function connectHost(options: ConnectHostOptions): Promise<HostConn
       exitCode = code ?? (signal ? 128 + 9 : 255)
     })
     const exited = new Promise<ExecResult>((resolve, reject) => {
-      stream.on('close', () => {
+      stream.on('close', (code?: number | null, signal?: string) => {
+        if (exitCode === undefined && code !== undefined) exitCode = code ?? (signal ? 128 + 9 : 255)
         outLines.flush()
         errLines.flush()
         if (exitCode === undefined) {

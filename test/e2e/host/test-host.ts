@@ -275,6 +275,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
 
     const homelabRepo = async (repoOptions: {hostName?: string; pinHostKey?: boolean; nixos?: boolean} = {}): Promise<TestRepo> => {
       const base = await fs.mkdtemp(path.join(hostRoot, 'repo-'))
+      await fs.chmod(base, 0o755) // the host user reads the flake dir, like /etc/nixos
       const dir = path.join(base, 'homelab')
       const remote = path.join(base, 'remote.git')
       const flakeDir = path.join(base, 'host-flake')

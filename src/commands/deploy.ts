@@ -1,0 +1,115 @@
+import {Flags} from '@oclif/core'
+
+import {HomelabCommand} from '../base-command.js'
+import type {DeployHostResult, PlannedStep, PreflightResult, RebuildAction} from '../lib/deploy/index.js'
+import {UsageError} from '../lib/errors.js'
+import {colors} from '../ui/color.js'
+
+/**
+ * `homelab deploy --json` output. `hosts[]` is one {@link DeployHostResult} per host:
+ * `{host, ok, action, previousGeneration, generation, previousSystem, newSystem, changed,
+ * pinnedRev, configurationRevision, nixVersion, flakeUpdateCommand, closureChanges[{name, from[],
+ * to[], sizeKiB, line}], activation: "setsid"|"systemd-run"|"none", magicRollback, connections,
+ * steps[{step, ms, ok}], error?{step, message, lastLines[], stillOnPreviousGeneration,
+ * flakeLockRestored, exitCode}}`. With --dry-run, `plan` lists every step's commands instead.
+ */
+export interface DeployResult {
+  commit: string
+  branch: string
+  pushed: boolean
+  dryRun: boolean
+  action: RebuildAction
+  preflight: PreflightResult
+  hosts: DeployHostResult[]
+  plan?: Record<string, PlannedStep[]>
+}
+
+export default class Deploy extends HomelabCommand {
+  static override summary = 'Push the branch, update the host flake input and run nixos-rebuild over one SSH connection, with rollback.'
+
+  static override description = `Steps, each timed and shown live:
+  1. preflight (here): the repository validates, the tracked tree is clean (--allow-dirty), HEAD is on the configured branch; push it (--no-push: verify the remote has it)
+  2. connect (host key pinned in known_hosts), take the host lock (flock under /run/lock; a second deploy fails at once naming the holder)
+  3. as root: update the flake input (nix flake update <input> on Nix >= 2.19, nix flake lock --update-input <input> before), check flake.lock pins the pushed commit
+  4. nixos-rebuild build, show nix store diff-closures against the running system, ask (--yes skips), then nixos-rebuild <action> detached on the host (systemd-run, or setsid when there is no systemd) while its output is followed; any failure from here puts the previous flake.lock back
+  5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
+  6. report the old and new generation, the pinned commit and every step's time
+Several hosts run in parallel, each line prefixed by its host, with a summary table.
+Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 usage.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'Deploy the pushed branch to every host, asking before activating.'},
+    {command: '<%= config.bin %> <%= command.id %> --host azalab-0 --yes', description: 'One host, no questions (CI).'},
+    {command: '<%= config.bin %> <%= command.id %> --dry-run', description: 'Print every step and remote command; contact nothing.'},
+    {command: 'echo "$SUDO_PW" | <%= config.bin %> <%= command.id %> --yes --sudo-password-stdin --json', description: 'Non-interactive, sudo password on stdin, JSON report.'},
+  ]
+
+  static override enableJsonFlag = true
+
+  static override flags = {
+    host: Flags.string({description: 'deploy only this host (name in homelab.yaml; default: all, in parallel)'}),
+    action: Flags.string({description: 'what nixos-rebuild does after the build', options: ['switch', 'boot', 'test', 'dry-activate'], default: 'switch'}),
+    yes: Flags.boolean({char: 'y', description: 'activate without asking (needed without a terminal)', default: false}),
+    'dry-run': Flags.boolean({description: 'print every step and remote command; contact nothing', default: false}),
+    'allow-dirty': Flags.boolean({description: 'deploy even with uncommitted changes (the pushed commit is what deploys)', default: false}),
+    validate: Flags.boolean({description: 'run the validate checks first (--no-validate: skip them, e.g. right after homelab validate)', default: true, allowNo: true}),
+    push: Flags.boolean({description: 'push the branch first (--no-push: only verify the remote has HEAD)', default: true, allowNo: true}),
+    'confirm-timeout': Flags.integer({description: 'seconds the host waits for the confirmation before rolling back (switch)', default: 60, min: 5}),
+    'accept-new-host-key': Flags.boolean({description: 'pin an unknown host key into known_hosts without asking', default: false}),
+    'sudo-password-stdin': Flags.boolean({description: 'read the sudo password from the first line of stdin', default: false}),
+  }
+
+  async run(): Promise<DeployResult> {
+    const {flags} = await this.parse(Deploy)
+    const c = colors()
+    const out = (line: string) => !this.jsonEnabled() && this.log(line)
+    const action = flags.action as RebuildAction
+    if (!flags['dry-run'] && !flags.yes && !this.canPrompt())
+      throw new UsageError('--yes is required when not running in a terminal (deploy asks before activating)')
+    const homelab = await this.homelab(flags.repo)
+    const deploy = await import('../lib/deploy/index.js')
+    const ui = await import('../ui/deploy.js')
+    const hosts = deploy.selectHosts(homelab, flags.host)
+    const holder = deploy.lockHolder(process.env)
+
+    const started = performance.now()
+    const pre = await deploy.preflight({allowDirty: flags['allow-dirty'], dryRun: flags['dry-run'], env: process.env, homelab, push: flags.push, validate: flags.validate})
+    out(ui.renderPreflight(pre, homelab.config.git.remote, c, Math.round(performance.now() - started)))
+    const base = {action, branch: pre.branch, commit: pre.commit, dryRun: flags['dry-run'], preflight: pre, pushed: pre.pushed}
+
+    if (flags['dry-run']) {
+      const plan: NonNullable<DeployResult['plan']> = {}
+      out(`dry run: ${action} of ${pre.commit.slice(0, 12)} (${pre.branch}); nothing is contacted. Would push ${homelab.config.git.remote} ${pre.branch}, then:`)
+      for (const host of hosts) {
+        plan[host.name] = deploy.planHost({action, confirmTimeoutSeconds: flags['confirm-timeout'], holder, host})
+        out(ui.renderPlan(host.name, plan[host.name], c))
+      }
+
+      return {...base, hosts: [], plan}
+    }
+
+    const {deployCallbacks, readStdinLine} = await import('../ui/deploy-callbacks.js')
+    const stdinPassword = flags['sudo-password-stdin'] ? await readStdinLine(process.stdin) : undefined
+    const width = hosts.length > 1 ? Math.max(...hosts.map((h) => h.name.length)) : 0
+    const results = await deploy.deployHosts({
+      ...deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: flags.yes}),
+      acceptNewHostKey: flags['accept-new-host-key'],
+      action,
+      commit: pre.commit,
+      confirmTimeoutSeconds: flags['confirm-timeout'],
+      env: process.env,
+      holder,
+      homelab,
+      hosts,
+      onEvent: (e) => {
+        const line = ui.renderEvent(e, c, width)
+        if (line !== undefined) out(line)
+      },
+    })
+    for (const r of results) out(ui.renderHostReport(r, c))
+    if (results.length > 1) out(`\n${ui.renderSummary(results, c)}`)
+    const result = {...base, hosts: results}
+    ui.failIfAny(results, result)
+    return result
+  }
+}

@@ -1,0 +1,402 @@
+import {randomBytes} from 'node:crypto'
+
+import type {Homelab} from '../config/load.js'
+import type {HostConfig} from '../config/schema.js'
+import {HomelabError} from '../errors.js'
+import {connectHost, type ExecResult, type HostConnection, type RemoteProcess} from '../ssh/index.js'
+import {currentGeneration, flakeUpdateCommand, type Generation, parseDiffClosures, parseGenerations, parseNixVersion, readFlakePin} from './nix.js'
+import {
+  buildCommand,
+  cancelDetached,
+  CURRENT_SYSTEM,
+  DETECT_SYSTEMD,
+  type DetachMode,
+  dropLockBackup,
+  EXIT_MARKER,
+  flakeUpdateAsRoot,
+  followCommand,
+  LOCK_BUSY_EXIT,
+  lockCommand,
+  lockHolderCommand,
+  lockPath,
+  rebuildCommand,
+  restoreFlakeLock,
+  RESULT_MARKER,
+  rollbackScript,
+  startDetached,
+  diffClosuresCommand,
+} from './remote.js'
+import type {DeployCallbacks, DeployFailure, DeployHostResult, DeployStepName, RebuildAction, StepTiming} from './types.js'
+
+/** A deploy step failed; carries where and the last remote lines. */
+export class DeployStepError extends HomelabError {
+  constructor(
+    readonly step: DeployStepName,
+    message: string,
+    readonly lastLines: string[] = [],
+    options: {exitCode?: number; suggestions?: string[]; cause?: unknown} = {},
+  ) {
+    super(message, options)
+  }
+}
+
+/** Another deploy holds the host lock. */
+export class DeployLockedError extends DeployStepError {}
+
+const STEP_TITLES: Record<DeployStepName, string> = {
+  activate: 'activate (detached on the host)',
+  approve: 'approve the change',
+  'arm-rollback': 'arm magic rollback',
+  build: 'nixos-rebuild build',
+  'closure-diff': 'closure change (nix store diff-closures)',
+  confirm: 'confirm on a new connection',
+  connect: 'connect',
+  'flake-update': 'update flake input',
+  inspect: 'inspect host',
+  lock: 'take host lock',
+  rollback: 'switch to the previous generation',
+}
+
+/** Options of {@link deployHost}. */
+export interface DeployHostOptions extends DeployCallbacks {
+  homelab: Homelab
+  host: HostConfig
+  /** The pushed commit the host must pin (ignored for rollback). */
+  commit: string
+  action: RebuildAction | 'rollback'
+  confirmTimeoutSeconds: number
+  acceptNewHostKey?: boolean
+  env?: Record<string, string | undefined>
+  homeDir?: string
+  holder: string
+}
+
+/** Runs remote commands for one step: times it, streams lines as events, keeps the last lines. */
+class StepContext {
+  readonly timings: StepTiming[] = []
+  lastLines: string[] = []
+  current: DeployStepName = 'connect'
+  private started = 0
+
+  constructor(private readonly options: DeployHostOptions) {}
+
+  begin(step: DeployStepName): void {
+    this.current = step
+    this.lastLines = []
+    this.started = performance.now()
+    this.options.onEvent?.({host: this.options.host.name, step, title: STEP_TITLES[step], type: 'step'})
+  }
+
+  end(detail?: string): void {
+    const ms = Math.round(performance.now() - this.started)
+    this.timings.push({ms, ok: true, step: this.current})
+    this.options.onEvent?.({detail, host: this.options.host.name, ms, step: this.current, type: 'step-done'})
+  }
+
+  fail(): void {
+    this.timings.push({ms: Math.round(performance.now() - this.started), ok: false, step: this.current})
+  }
+
+  line(stream: 'stdout' | 'stderr', text: string, show = true): void {
+    this.lastLines.push(text)
+    if (this.lastLines.length > 15) this.lastLines.shift()
+    if (show) this.options.onEvent?.({host: this.options.host.name, step: this.current, stream, text, type: 'line'})
+  }
+
+  info(text: string): void {
+    this.options.onEvent?.({host: this.options.host.name, text, type: 'info'})
+  }
+
+  /** exec options that stream both outputs live. */
+  streaming(filter?: (line: string) => boolean) {
+    return {
+      onStderr: (l: string) => this.line('stderr', l),
+      onStdout: (l: string) => this.line('stdout', l, filter ? filter(l) : true),
+    }
+  }
+
+  check(result: ExecResult, what: string): ExecResult {
+    if (result.exitCode !== 0) {
+      const tail = [...result.stdout.split('\n'), ...result.stderr.split('\n')].filter((l) => l.trim() !== '')
+      if (this.lastLines.length === 0) this.lastLines = tail.slice(-15)
+      throw new DeployStepError(this.current, `${this.options.host.name}: ${what} failed (exit ${result.exitCode})`, this.lastLines)
+    }
+
+    return result
+  }
+}
+
+function memoize<A extends unknown[], T>(fn: ((...args: A) => Promise<T>) | undefined): ((...args: A) => Promise<T>) | undefined {
+  if (!fn) return undefined
+  let cached: Promise<T> | undefined
+  return (...args: A) => (cached ??= fn(...args))
+}
+
+/**
+ * Deploys (or rolls back) ONE host over ONE SSH connection, plus one new connection to confirm:
+ * lock (flock under /run/lock, non-blocking), inspect (Nix version, flake.lock, generations,
+ * running system, systemd; in parallel), flake input update as root by Nix version, check the
+ * pin equals `commit`, `nixos-rebuild build`, `nix store diff-closures` (approve callback), magic
+ * rollback armed before a switch (`--confirm-timeout`), activation detached from the session
+ * (systemd-run, else setsid+nohup) with its log followed live, confirmation on a new connection
+ * (configuration revision = commit), report. Any failure after the flake update puts the previous
+ * flake.lock back. Never throws: failures are in `result.error` (step, last lines, whether the
+ * host still runs its previous generation).
+ */
+export async function deployHost(options: DeployHostOptions): Promise<DeployHostResult> {
+  const {host} = options
+  const ctx = new StepContext(options)
+  const isRollback = options.action === 'rollback'
+  const result: DeployHostResult = {
+    action: options.action,
+    activation: 'none',
+    closureChanges: [],
+    connections: 0,
+    host: host.name,
+    magicRollback: 'not-armed',
+    ok: false,
+    steps: ctx.timings,
+  }
+  const runId = `${new Date().toISOString().replaceAll(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`
+  const askSudoPassword = memoize(options.askSudoPassword)
+  const connectOptions = {
+    acceptNewHostKey: options.acceptNewHostKey,
+    askHostKey: options.askHostKey,
+    askPassphrase: options.askPassphrase,
+    askSudoPassword,
+    env: options.env,
+    homeDir: options.homeDir,
+    homelab: options.homelab,
+    host,
+  }
+
+  let conn: HostConnection | undefined
+  let lock: RemoteProcess | undefined
+  let lockUpdated = false
+  let previousSystem: string | undefined
+  let detach: DetachMode = 'setsid'
+  const rollbackName = `homelab-rollback-${runId}`
+
+  try {
+    // 1. connect
+    ctx.begin('connect')
+    conn = await connectHost(connectOptions)
+    result.connections++
+    if (conn.pinnedHostKey) ctx.info(`pinned new host key ${conn.hostKeyFingerprint} in ${conn.pinnedHostKey.file}`)
+    ctx.end(`${conn.target.user}@${conn.target.hostName}:${conn.target.port} ${conn.hostKeyFingerprint}`)
+
+    // 2. lock
+    ctx.begin('lock')
+    const lockFile = lockPath(host.flakeDir)
+    lock = await takeLock(conn, lockFile, options.holder, ctx)
+    ctx.end(lockFile)
+
+    // 3. inspect, in parallel: nix version, flake.lock, generations, running system, systemd, sudo
+    ctx.begin('inspect')
+    const c = conn
+    const [nixVersionOut, lockText, generationsOut, currentOut, systemdOut] = await Promise.all([
+      c.exec('nix --version'),
+      c.exec(`cat ${host.flakeDir}/flake.lock`),
+      c.exec('nixos-rebuild list-generations --json'),
+      c.exec(CURRENT_SYSTEM),
+      c.exec(DETECT_SYSTEMD),
+      c.sudoNeedsPassword(),
+    ])
+    ctx.check(generationsOut, 'nixos-rebuild list-generations --json')
+    ctx.check(currentOut, 'reading /run/current-system')
+    const generations = parseGenerations(generationsOut.stdout)
+    const previous = currentGeneration(generations)
+    result.previousGeneration = previous?.generation
+    previousSystem = currentOut.stdout.trim()
+    result.previousSystem = previousSystem
+    detach = systemdOut.stdout.trim() === 'systemd' ? 'systemd-run' : 'setsid'
+    let updateCommand = ''
+    if (!isRollback) {
+      ctx.check(nixVersionOut, 'nix --version')
+      ctx.check(lockText, `reading ${host.flakeDir}/flake.lock`)
+      const version = parseNixVersion(nixVersionOut.stdout)
+      if (!version) throw new DeployStepError('inspect', `${host.name}: cannot read the Nix version from "${nixVersionOut.stdout.trim()}"`)
+      result.nixVersion = version.text
+      updateCommand = flakeUpdateCommand(version, host.flakeDir, host.flakeInput)
+      result.flakeUpdateCommand = updateCommand
+      if (!readFlakePin(lockText.stdout, host.flakeInput))
+        throw new DeployStepError('inspect', `${host.name}: ${host.flakeDir}/flake.lock has no input "${host.flakeInput}"`, [], {
+          suggestions: [`check flakeInput of ${host.name} in homelab.yaml against the inputs of ${host.flakeDir}/flake.nix`],
+        })
+    } else if (!generations.some((g) => previous && g.generation < previous.generation)) {
+      throw new DeployStepError('inspect', `${host.name}: no generation before ${previous?.generation ?? 'the current one'} to roll back to`)
+    }
+
+    ctx.end(`generation ${previous?.generation ?? '?'}${result.nixVersion ? `, nix ${result.nixVersion}` : ''}, activation via ${detach}`)
+
+    let action: RebuildAction | 'rollback' = options.action
+    if (!isRollback) {
+      // 4. flake update as root, then check the pin
+      ctx.begin('flake-update')
+      lockUpdated = true
+      ctx.check(await conn.sudo(flakeUpdateAsRoot(host.flakeDir, updateCommand), ctx.streaming()), updateCommand)
+      const after = ctx.check(await conn.exec(`cat ${host.flakeDir}/flake.lock`), 'reading flake.lock')
+      const pin = readFlakePin(after.stdout, host.flakeInput)
+      result.pinnedRev = pin?.rev
+      if (pin?.rev !== options.commit)
+        throw new DeployStepError('flake-update', `${host.name}: flake.lock pins ${host.flakeInput} at ${pin?.rev ?? 'no commit'}, not the pushed ${options.commit}`, ctx.lastLines, {
+          suggestions: [`check that the input's URL in ${host.flakeDir}/flake.nix points at the remote you push to, and its branch`],
+        })
+      ctx.end(`${host.flakeInput} → ${pin.rev.slice(0, 12)}`)
+
+      // 5. build, closure diff, approval
+      ctx.begin('build')
+      const build = ctx.check(await conn.sudo(buildCommand(host.flakeDir, host.name), ctx.streaming((l) => !l.startsWith(RESULT_MARKER))), 'nixos-rebuild build')
+      const newSystem = build.stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER))?.slice(RESULT_MARKER.length + 1).trim()
+      if (!newSystem) throw new DeployStepError('build', `${host.name}: nixos-rebuild build printed no result`, ctx.lastLines)
+      result.newSystem = newSystem
+      ctx.end(newSystem)
+
+      ctx.begin('closure-diff')
+      const diff = ctx.check(await conn.sudo(diffClosuresCommand(previousSystem, newSystem), ctx.streaming()), 'nix store diff-closures')
+      result.closureChanges = parseDiffClosures(diff.stdout)
+      result.changed = newSystem !== previousSystem
+      ctx.end(result.changed ? `${result.closureChanges.length} change(s)` : 'no change: the host already runs this system')
+
+      if (options.approve && result.changed) {
+        ctx.begin('approve')
+        const ok = await options.approve({changes: result.closureChanges, diffText: diff.stdout, host: host.name, newSystem, previousSystem})
+        if (!ok) throw new DeployStepError('approve', `${host.name}: not approved; nothing was activated`, [], {exitCode: 1})
+        ctx.end()
+      }
+
+      if (!result.changed && (action === 'switch' || action === 'test')) action = 'dry-activate'
+    }
+
+    // 6. arm magic rollback (switch), activate detached, follow
+    if (action === 'switch' && result.changed) {
+      ctx.begin('arm-rollback')
+      ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(previousSystem), detach, options.confirmTimeoutSeconds)), 'arming the rollback timer')
+      result.magicRollback = 'armed-not-confirmed'
+      ctx.end(`rolls back in ${options.confirmTimeoutSeconds} s unless confirmed`)
+    }
+
+    if (action !== 'dry-activate' || options.action === 'dry-activate') {
+      ctx.begin(isRollback ? 'rollback' : 'activate')
+      const name = `homelab-deploy-${runId}`
+      const rebuild = rebuildCommand(action, host.flakeDir, host.name)
+      ctx.check(await conn.sudo(startDetached(name, rebuild, detach)), `starting ${rebuild}`)
+      result.activation = detach
+      let exitLine = ''
+      const follow = await conn.exec(followCommand(name), {
+        onStderr: (l) => ctx.line('stderr', l),
+        onStdout: (l) => (l.startsWith(EXIT_MARKER) ? (exitLine = l) : ctx.line('stdout', l)),
+      })
+      ctx.check(follow, `following ${rebuild}`)
+      const code = Number(exitLine.slice(EXIT_MARKER.length + 1))
+      if (code !== 0) throw new DeployStepError(ctx.current, `${host.name}: ${rebuild} failed (exit ${code})`, ctx.lastLines)
+      ctx.end(rebuild)
+    } else {
+      ctx.info('nothing to activate: the built system is the running one')
+    }
+
+    // 7. confirm on a NEW connection: the system answers and runs what we deployed
+    if (action !== 'dry-activate') {
+      ctx.begin('confirm')
+      const confirm = await confirmHost({...connectOptions, commit: action === 'switch' || action === 'test' ? options.commit : undefined, ctx, detach, rollbackName: result.magicRollback === 'armed-not-confirmed' ? rollbackName : undefined})
+      result.connections++
+      result.generation = confirm.generation?.generation
+      result.configurationRevision = confirm.revision
+      if (result.magicRollback === 'armed-not-confirmed') result.magicRollback = 'armed-and-confirmed'
+      ctx.end(`generation ${result.generation ?? '?'} answers, configuration revision ${confirm.revision || '(empty)'}`)
+    } else {
+      result.generation = result.previousGeneration
+      result.configurationRevision = previous?.configurationRevision
+    }
+
+    if (lockUpdated) await conn.sudo(dropLockBackup(host.flakeDir))
+    result.ok = true
+  } catch (error) {
+    ctx.fail()
+    result.error = await describeFailure(error, ctx, {conn, flakeDir: host.flakeDir, lockUpdated, previousSystem})
+    if (result.error.step === 'confirm' && result.magicRollback === 'armed-not-confirmed')
+      result.error.message += `; the host switches back to generation ${result.previousGeneration ?? 'previous'} within ${options.confirmTimeoutSeconds} s of the switch (magic rollback)`
+  } finally {
+    lock?.end()
+    await lock?.exited.catch(() => {})
+    await conn?.close()
+  }
+
+  return result
+}
+
+async function takeLock(conn: HostConnection, lockFile: string, holder: string, ctx: StepContext): Promise<RemoteProcess> {
+  let resolveLocked: () => void
+  const locked = new Promise<void>((resolve) => {
+    resolveLocked = resolve
+  })
+  const proc = await conn.spawn(lockCommand(lockFile, holder), {onStdout: (l) => l === 'locked' && resolveLocked()})
+  const outcome = await Promise.race([locked.then(() => undefined), proc.exited])
+  if (outcome === undefined) return proc
+  if (outcome.exitCode === LOCK_BUSY_EXIT) {
+    const who = (await conn.exec(lockHolderCommand(lockFile))).stdout.trim()
+    throw new DeployLockedError('lock', `${conn.host.name}: another deploy is running (${lockFile} held by ${who || 'an unknown holder'})`, [], {
+      suggestions: ['wait for it to finish, then run again'],
+    })
+  }
+
+  return ctx.check(outcome, `flock ${lockFile}`) as never
+}
+
+/** Confirms on a new connection; cancels the rollback timer when everything matches. */
+async function confirmHost(options: Parameters<typeof connectHost>[0] & {commit?: string; ctx: StepContext; detach: DetachMode; rollbackName?: string}): Promise<{generation?: Generation; revision: string}> {
+  let conn: HostConnection
+  try {
+    conn = await connectHost({...options, acceptNewHostKey: false})
+  } catch (error) {
+    throw new DeployStepError('confirm', `${typeof options.host === 'string' ? options.host : options.host.name}: the confirmation connection failed: ${(error as Error).message}`)
+  }
+
+  try {
+    const [rev, gens] = await Promise.all([conn.exec('nixos-version --configuration-revision'), conn.exec('nixos-rebuild list-generations --json')])
+    options.ctx.check(rev, 'nixos-version --configuration-revision')
+    options.ctx.check(gens, 'nixos-rebuild list-generations --json')
+    const revision = rev.stdout.trim()
+    if (options.commit && revision !== options.commit)
+      throw new DeployStepError('confirm', `${conn.host.name}: the running system reports configuration revision ${revision || '(empty)'}, not ${options.commit}`, [], {
+        suggestions: ['set system.configurationRevision to the homelab flake\'s rev in the host module'],
+      })
+    if (options.rollbackName) options.ctx.check(await conn.sudo(cancelDetached(options.rollbackName, options.detach)), 'cancelling the rollback timer')
+    return {generation: currentGeneration(parseGenerations(gens.stdout)), revision}
+  } finally {
+    await conn.close()
+  }
+}
+
+async function describeFailure(
+  error: unknown,
+  ctx: StepContext,
+  state: {conn?: HostConnection; flakeDir: string; lockUpdated: boolean; previousSystem?: string},
+): Promise<DeployFailure> {
+  const err = error instanceof HomelabError ? error : new HomelabError(String((error as Error)?.message ?? error))
+  const failure: DeployFailure = {
+    exitCode: err.exitCode,
+    lastLines: error instanceof DeployStepError ? error.lastLines : ctx.lastLines,
+    message: err.message,
+    step: error instanceof DeployStepError ? error.step : ctx.current,
+  }
+  if (state.conn && state.lockUpdated) {
+    try {
+      const r = await state.conn.sudo(restoreFlakeLock(state.flakeDir), {timeoutMs: 30_000})
+      failure.flakeLockRestored = r.exitCode === 0
+    } catch {
+      failure.flakeLockRestored = false
+    }
+  }
+
+  if (state.conn && state.previousSystem) {
+    try {
+      const r = await state.conn.exec(CURRENT_SYSTEM, {timeoutMs: 10_000})
+      if (r.exitCode === 0) failure.stillOnPreviousGeneration = r.stdout.trim() === state.previousSystem
+    } catch {}
+  } else if (!state.previousSystem) {
+    failure.stillOnPreviousGeneration = true // nothing was changed before inspecting
+  }
+
+  return failure
+}

@@ -1,0 +1,71 @@
+import type {HostConfig} from '../config/schema.js'
+import {shellJoin} from '../ssh/shell.js'
+import {NIX_FLAGS} from './nix.js'
+import {
+  buildCommand,
+  cancelDetached,
+  CURRENT_SYSTEM,
+  DETECT_SYSTEMD,
+  diffClosuresCommand,
+  flakeUpdateAsRoot,
+  followCommand,
+  lockCommand,
+  lockPath,
+  rebuildCommand,
+  rollbackScript,
+  startDetached,
+} from './remote.js'
+import type {RebuildAction} from './types.js'
+
+/** One planned step: what it does and the exact remote commands (`sudo` = run as root through sudo). */
+export interface PlannedStep {
+  step: string
+  /** `local`: on this machine; `host`: on the main connection; `confirm`: on the new connection. */
+  where: 'local' | 'host' | 'confirm'
+  commands: string[]
+}
+
+/**
+ * The steps and remote commands of a deploy (or rollback) of one host, for `--dry-run`: nothing
+ * is contacted. Values only known at run time appear as `<…>` placeholders.
+ */
+export function planHost(options: {host: HostConfig; action: RebuildAction | 'rollback'; confirmTimeoutSeconds: number; holder: string}): PlannedStep[] {
+  const {host} = options
+  const sudo = (cmd: string) => `sudo -S -p '' -- sh -c ${shellJoin([cmd])}`
+  const name = 'homelab-deploy-<run id>'
+  const rollbackName = 'homelab-rollback-<run id>'
+  const steps: PlannedStep[] = [
+    {commands: [`ssh ${host.ssh} (resolved through ~/.ssh/config; host key checked against known_hosts)`], step: 'connect', where: 'host'},
+    {commands: [lockCommand(lockPath(host.flakeDir), options.holder)], step: 'lock', where: 'host'},
+    {
+      commands: ['nix --version', `cat ${host.flakeDir}/flake.lock`, 'nixos-rebuild list-generations --json', CURRENT_SYSTEM, DETECT_SYSTEMD, 'sudo -n true'],
+      step: 'inspect',
+      where: 'host',
+    },
+  ]
+  if (options.action === 'rollback') {
+    steps.push(
+      {commands: [sudo(startDetached(name, rebuildCommand('rollback'), 'setsid')), followCommand(name)], step: 'rollback', where: 'host'},
+      {commands: ['nixos-version --configuration-revision', 'nixos-rebuild list-generations --json'], step: 'confirm', where: 'confirm'},
+    )
+    return steps
+  }
+
+  const nix219 = shellJoin(['nix', ...NIX_FLAGS, 'flake', 'update', host.flakeInput, '--flake', host.flakeDir])
+  const nixOld = shellJoin(['nix', ...NIX_FLAGS, 'flake', 'lock', '--update-input', host.flakeInput, host.flakeDir])
+  steps.push(
+    {commands: [`${sudo(flakeUpdateAsRoot(host.flakeDir, nix219))}   (Nix >= 2.19)`, `${sudo(flakeUpdateAsRoot(host.flakeDir, nixOld))}   (older Nix)`, `cat ${host.flakeDir}/flake.lock`], step: 'flake-update', where: 'host'},
+    {commands: [sudo(buildCommand(host.flakeDir, host.name))], step: 'build', where: 'host'},
+    {commands: [sudo(diffClosuresCommand('<running system>', '<built system>'))], step: 'closure-diff', where: 'host'},
+  )
+  if (options.action === 'switch')
+    steps.push({commands: [sudo(startDetached(rollbackName, rollbackScript('<running system>'), 'setsid', options.confirmTimeoutSeconds)) + '   (systemd-run --on-active when the host has systemd)'], step: 'arm-rollback', where: 'host'})
+  steps.push({commands: [sudo(startDetached(name, rebuildCommand(options.action, host.flakeDir, host.name), 'setsid')), followCommand(name)], step: 'activate', where: 'host'})
+  if (options.action !== 'dry-activate')
+    steps.push({
+      commands: ['nixos-version --configuration-revision', 'nixos-rebuild list-generations --json', ...(options.action === 'switch' ? [sudo(cancelDetached(rollbackName, 'setsid'))] : [])],
+      step: 'confirm',
+      where: 'confirm',
+    })
+  return steps
+}

@@ -1,0 +1,106 @@
+import type {HostConfig} from '../config/schema.js'
+import type {HostKeyQuestion} from '../ssh/index.js'
+import type {ClosureChange} from './nix.js'
+import type {DetachMode} from './remote.js'
+
+/** What `nixos-rebuild` does after the build. */
+export type RebuildAction = 'switch' | 'boot' | 'test' | 'dry-activate'
+
+/** The named steps of a host deploy, in order. */
+export type DeployStepName =
+  | 'connect'
+  | 'lock'
+  | 'inspect'
+  | 'flake-update'
+  | 'build'
+  | 'closure-diff'
+  | 'approve'
+  | 'arm-rollback'
+  | 'activate'
+  | 'confirm'
+  | 'rollback'
+
+/** Something happening during a deploy, for live rendering. `host` is the homelab.yaml name. */
+export type DeployEvent =
+  | {type: 'step'; host: string; step: DeployStepName; title: string}
+  | {type: 'step-done'; host: string; step: DeployStepName; ms: number; detail?: string}
+  | {type: 'line'; host: string; step: DeployStepName; stream: 'stdout' | 'stderr'; text: string}
+  | {type: 'info'; host: string; text: string}
+
+/** Callbacks a command gives the deploy library (the library itself never prompts). */
+export interface DeployCallbacks {
+  onEvent?(event: DeployEvent): void
+  /** Asked after the closure diff; true goes on. Absent = go on (the command enforces --yes). */
+  approve?(info: {host: string; changes: ClosureChange[]; diffText: string; previousSystem: string; newSystem: string}): Promise<boolean>
+  askHostKey?(question: HostKeyQuestion): Promise<boolean>
+  askSudoPassword?(info: {host: string; user: string}): Promise<string>
+  askPassphrase?(identityFile: string): Promise<string | undefined>
+}
+
+/** Time one step took. */
+export interface StepTiming {
+  step: DeployStepName
+  /** Wall time in milliseconds. */
+  ms: number
+  ok: boolean
+}
+
+/** Where a failed host deploy stopped. */
+export interface DeployFailure {
+  step: DeployStepName
+  message: string
+  /** The last remote output lines of the failing step (at most 15). */
+  lastLines: string[]
+  /** True when the host still runs the system it ran before the deploy; undefined when unknown. */
+  stillOnPreviousGeneration?: boolean
+  /** True when the previous flake.lock was put back. */
+  flakeLockRestored?: boolean
+  exitCode: number
+}
+
+/**
+ * Outcome for one host (`homelab deploy --json` → `hosts[]`):
+ * generations are `nixos-rebuild list-generations` numbers; `pinnedRev` is what the host's
+ * flake.lock pins for the input after the update; `configurationRevision` is what the running
+ * system reports (`nixos-version --configuration-revision`) on the confirm connection.
+ */
+export interface DeployHostResult {
+  host: string
+  ok: boolean
+  action: RebuildAction | 'rollback'
+  previousGeneration?: number
+  generation?: number
+  previousSystem?: string
+  newSystem?: string
+  /** False when the built system equals the running one (nothing activated). */
+  changed?: boolean
+  pinnedRev?: string
+  configurationRevision?: string
+  nixVersion?: string
+  /** The flake update command that ran (by Nix version). */
+  flakeUpdateCommand?: string
+  closureChanges: ClosureChange[]
+  /** How the activation was detached from the SSH session; `none` when nothing was activated. */
+  activation: DetachMode | 'none'
+  /** Whether magic rollback was armed (switch only) and then confirmed (cancelled). */
+  magicRollback: 'armed-and-confirmed' | 'armed-not-confirmed' | 'not-armed'
+  /** SSH connections opened for this host: 1 for the steps + 1 for the confirmation. */
+  connections: number
+  steps: StepTiming[]
+  error?: DeployFailure
+}
+
+/** Options for deploying to several hosts. */
+export interface DeployOptions extends DeployCallbacks {
+  hosts: HostConfig[]
+  /** The commit every host must end up pinning. */
+  commit: string
+  action: RebuildAction
+  /** Seconds the magic rollback waits for the confirmation (switch only). */
+  confirmTimeoutSeconds: number
+  acceptNewHostKey?: boolean
+  env?: Record<string, string | undefined>
+  homeDir?: string
+  /** Who holds the lock, written on the host: `user@machine pid N`. */
+  holder: string
+}

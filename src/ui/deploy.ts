@@ -1,0 +1,104 @@
+import type {ChalkInstance} from 'chalk'
+
+import type {DeployEvent, DeployHostResult, PlannedStep, PreflightResult} from '../lib/deploy/index.js'
+import {HomelabError} from '../lib/errors.js'
+import {renderTable} from './table.js'
+
+/** Milliseconds as `850 ms` or `12.3 s`. */
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`
+}
+
+/**
+ * Renders one live deploy event as a line (undefined = nothing to print). With several hosts
+ * every line starts with the host name, padded to `hostWidth`.
+ */
+export function renderEvent(event: DeployEvent, c: ChalkInstance, prefixWidth: number): string | undefined {
+  const prefix = prefixWidth > 0 ? `${c.cyan(event.host.padEnd(prefixWidth))} │ ` : ''
+  switch (event.type) {
+    case 'step':
+      return `${prefix}${c.bold('▸')} ${event.step}: ${event.title}`
+    case 'step-done':
+      return `${prefix}${c.green('✓')} ${event.step}${event.detail ? `  ${c.dim(event.detail)}` : ''}  ${c.dim(`(${formatMs(event.ms)})`)}`
+    case 'line':
+      return `${prefix}    ${c.dim('│')} ${event.text}`
+    case 'info':
+      return `${prefix}  ${c.yellow('!')} ${event.text}`
+  }
+}
+
+/** The preflight line: validation, tree, push. */
+export function renderPreflight(p: PreflightResult, remote: string, c: ChalkInstance, ms: number): string {
+  const push = p.pushed ? `pushed ${remote}/${p.branch}` : `${remote}/${p.branch} verified at HEAD`
+  return `${c.green('✓')} preflight  validate ${p.validate}, ${p.dirty.length > 0 ? `${p.dirty.length} uncommitted change(s) allowed` : 'tree clean'}, ${push}  ${c.dim(`(${formatMs(ms)})`)}`
+}
+
+/** The report of one host: generations, commit, activation, step times; or where it failed. */
+export function renderHostReport(r: DeployHostResult, c: ChalkInstance): string {
+  const lines: string[] = []
+  const steps = r.steps.map((s) => `${s.step} ${formatMs(s.ms)}${s.ok ? '' : ' ✗'}`).join(', ')
+  if (r.ok) {
+    const gen = r.changed === false ? `generation ${r.generation} (unchanged: the host already ran this system)` : `generation ${r.previousGeneration ?? '?'} → ${r.generation ?? '?'}`
+    lines.push(`${c.green('✓')} ${c.bold(r.host)}: ${r.action === 'rollback' ? 'rolled back, ' : ''}${gen}`)
+    if (r.pinnedRev) lines.push(`  pinned commit          ${r.pinnedRev}`)
+    if (r.configurationRevision !== undefined) lines.push(`  configuration revision ${r.configurationRevision || '(empty)'}`)
+    if (r.closureChanges.length > 0) lines.push(`  closure                ${r.closureChanges.length} change(s)`)
+    lines.push(`  activation             ${r.activation === 'none' ? 'none' : `detached via ${r.activation}`}; magic rollback ${r.magicRollback}`)
+  } else if (r.error) {
+    lines.push(`${c.red('✗')} ${c.bold(r.host)}: step ${r.error.step} failed: ${r.error.message}`)
+    if (r.error.lastLines.length > 0) lines.push('  last remote lines:', ...r.error.lastLines.map((l) => `    ${c.dim('│')} ${l}`))
+    const still =
+      r.error.stillOnPreviousGeneration === undefined
+        ? 'unknown (the host could not be asked)'
+        : r.error.stillOnPreviousGeneration
+          ? `yes (generation ${r.previousGeneration ?? '?'})`
+          : 'NO: it runs the new system'
+    lines.push(`  still on its previous generation: ${still}`)
+    if (r.error.flakeLockRestored !== undefined) lines.push(`  previous flake.lock put back: ${r.error.flakeLockRestored ? 'yes' : 'NO'}`)
+  }
+
+  lines.push(`  steps                  ${steps}`)
+  return lines.join('\n')
+}
+
+/** The summary table for several hosts, failures first. */
+export function renderSummary(results: DeployHostResult[], c: ChalkInstance): string {
+  const sorted = [...results].sort((a, b) => Number(a.ok) - Number(b.ok))
+  return renderTable(
+    ['HOST', 'RESULT', 'GENERATION', 'COMMIT', 'TIME'],
+    sorted.map((r) => [
+      r.host,
+      r.ok ? c.green('ok') : c.red(`failed at ${r.error?.step}`),
+      r.ok ? `${r.previousGeneration ?? '?'} → ${r.generation ?? '?'}` : `${r.previousGeneration ?? '?'}${r.error?.stillOnPreviousGeneration ? ' (kept)' : ''}`,
+      (r.configurationRevision || r.pinnedRev || '').slice(0, 12),
+      formatMs(r.steps.reduce((sum, s) => sum + s.ms, 0)),
+    ]),
+  )
+}
+
+/** `--dry-run`: every step and remote command, per host. */
+export function renderPlan(host: string, steps: PlannedStep[], c: ChalkInstance): string {
+  const lines = [`${c.bold(host)}:`]
+  for (const s of steps) {
+    lines.push(`  ${c.bold('▸')} ${s.step}${s.where === 'confirm' ? ' (on a new connection)' : ''}`)
+    for (const cmd of s.commands) lines.push(`      $ ${cmd}`)
+  }
+
+  return lines.join('\n')
+}
+
+/**
+ * Throws for the failed hosts (the highest exit code among them); the whole result rides on the
+ * error as `result`, so `--json` prints it inside `error` with the exit code kept.
+ */
+export function failIfAny(results: DeployHostResult[], result: unknown): void {
+  const failed = results.filter((r) => !r.ok)
+  if (failed.length === 0) return
+  const first = failed[0].error!
+  const exitCode = Math.max(...failed.map((r) => r.error?.exitCode ?? 1))
+  const error = new HomelabError(`${failed.map((r) => `${r.host}: ${r.error?.step} failed`).join('; ')} (${first.message})`, {
+    exitCode,
+    suggestions: first.stillOnPreviousGeneration ? ['the host still runs its previous generation'] : [],
+  })
+  throw Object.assign(error, {result})
+}
