@@ -3,7 +3,7 @@ import type {HostConfig} from '../config/schema.js'
 import {appliedRevision, assessHealth, sortFailuresFirst} from '../flux/health.js'
 import {getFluxState, type RemoteRunner} from '../flux/kubectl.js'
 import {shortCommit} from '../flux/revision.js'
-import type {FluxState, GitRepositoryObject, KustomizationObject} from '../flux/types.js'
+import type {FluxState, GitRepositoryObject, HelmReleaseObject, KustomizationObject} from '../flux/types.js'
 import {type HostFacts, readHostFacts} from './host-facts.js'
 import {type LocalGit, readLocalGit} from './local-git.js'
 import type {BackupLine, DriftEntry, ObjectStatus, SourceStatus, StatusReport} from './types.js'
@@ -92,7 +92,7 @@ export async function buildReport(input: {
 
   const source = sourceObj ? await sourceStatus(sourceObj, git) : null
   const objects: ObjectStatus[] = flux
-    ? [...sortFailuresFirst(flux.kustomizations), ...sortFailuresFirst(flux.helmReleases)].map((o) => {
+    ? sortFailuresFirst<KustomizationObject | HelmReleaseObject>([...flux.kustomizations, ...flux.helmReleases]).map((o) => {
         const h = assessHealth(o)
         return {
           appliedCommit: o.kind === 'Kustomization' ? (o.lastAppliedRevision?.commit ?? null) : null,

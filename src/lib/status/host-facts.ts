@@ -103,7 +103,8 @@ export function parseDf(stdout: string, path: string): NonNullable<SystemStatus[
 
 /**
  * Reads the host facts over `connection` in parallel (two channels: list-generations, and one
- * script for uptime, configuration revision, flake.lock, failed units and disk use).
+ * script for uptime, configuration revision, flake.lock, failed units and disk use; flake.lock
+ * again through sudo when the SSH user may not read it).
  * Never throws for one fact: each unreadable fact is null and listed in `errors`.
  */
 export async function readHostFacts(options: {connection: RemoteRunner; flakeDir: string; flakeInput: string; storageRoot: string; timeoutMs?: number}): Promise<HostFacts> {
@@ -145,6 +146,13 @@ export async function readHostFacts(options: {connection: RemoteRunner; flakeDir
     } catch (error) {
       return fail(fact, `${what}: ${(error as Error).message}`)
     }
+  }
+
+  // The host flake folder may be root-only: read flake.lock through sudo then.
+  const lock = sections.get('flake-lock')
+  if (lock && lock.exitCode !== 0 && /permission denied/i.test(lock.output)) {
+    const viaSudo = await connection.sudo(`cat ${shellQuote(`${options.flakeDir}/flake.lock`)}`, {timeoutMs: options.timeoutMs}).catch((error: Error) => ({exitCode: -1, stderr: error.message, stdout: ''}))
+    sections.set('flake-lock', {exitCode: viaSudo.exitCode ?? -1, output: viaSudo.exitCode === 0 ? viaSudo.stdout : viaSudo.stderr || viaSudo.stdout})
   }
 
   return {

@@ -15,7 +15,7 @@ export interface StatusReport {
   problems: string[]
   host: {name: string; ssh: string}
   source: SourceStatus | null
-  /** Kustomizations then HelmReleases, failures first. */
+  /** Kustomizations and HelmReleases, failures first (stalled, failed, dependency-not-ready, progressing, waiting, ready), then by namespace and name. */
   objects: ObjectStatus[]
   drift: DriftStatus
   system: SystemStatus

@@ -43,14 +43,18 @@ afterAll(async () => {
   await fs.rm(dir, {force: true, recursive: true})
 })
 
-function fakeHost(fixture: string, options: {failedUnits?: string; configRev?: string} = {}) {
+function fakeHost(fixture: string, options: {failedUnits?: string; configRev?: string; helmReleases?: boolean} = {}) {
   const commands: string[] = []
   const flakeLock = JSON.stringify({nodes: {homelab: {locked: {lastModified: 1_795_000_000, rev: commits[2]}}, root: {inputs: {homelab: 'homelab'}}}, root: 'root', version: 7})
   return {
     commands,
     async exec(command: string) {
       commands.push(command)
-      if (command.includes('kubectl get')) return {exitCode: 0, stderr: '', stdout: azalabFixture(fixture, {commit: commits[1], previous: commits[0]})}
+      if (command.includes('kubectl get')) {
+        const list = JSON.parse(azalabFixture(fixture, {commit: commits[1], previous: commits[0]}))
+        if (options.helmReleases) list.items.push(...JSON.parse(azalabFixture('helmreleases')).items)
+        return {exitCode: 0, stderr: '', stdout: JSON.stringify(list)}
+      }
       if (command.startsWith('nixos-rebuild')) return {exitCode: 0, stderr: '', stdout: JSON.stringify([{configurationRevision: commits[0], current: true, date: '2026-11-24 07:02:41', generation: 42, kernelVersion: '6.12.59', nixosVersion: '25.11.20251122.5c6d7e8', specialisations: []}])}
       const out = [
         '@@homelab uptime', '273645.12 1000.5', '@@homelab rc 0',
@@ -94,6 +98,17 @@ describe('gatherStatus', () => {
     expect(report.verdict).toBe('degraded')
     expect(report.objects.map((o) => `${o.name}:${o.health}`)).toEqual(['infrastructure:stalled', 'apps:ready', 'flux-system:ready'])
     expect(report.problems).toEqual(['Kustomization flux-system/infrastructure: stalled (BuildFailed)', 'failed units: kopia-backup.service'])
+  })
+
+  it('HelmReleases and Kustomizations sorted together, failures first; suspended marked', async () => {
+    const report = await gatherStatus({connection: fakeHost('healthy', {helmReleases: true}), fetch: false, homelab, host: homelab.config.hosts[0], now: NOW})
+    expect(report.objects.map((o) => `${o.kind}/${o.name}:${o.health}${o.suspended ? ':suspended' : ''}`)).toEqual([
+      'HelmRelease/podinfo:failed', 'HelmRelease/cert-manager:ready', 'Kustomization/apps:ready', 'Kustomization/flux-system:ready', 'Kustomization/infrastructure:ready', 'HelmRelease/weave-gitops:ready:suspended',
+    ])
+    expect(report.objects[0]).toMatchObject({appliedCommit: null, appliedRevision: 'podinfo@6.7.1', reason: 'UpgradeFailed'})
+    const text = renderStatus(report, plain, NOW)
+    expect(text).toMatch(/‖ +HelmRelease +weave-gitops\/weave-gitops \(suspended\) +True +InstallSucceeded +weave-gitops@4.0.36/)
+    expect(report.problems).toEqual(['HelmRelease podinfo/podinfo: failed (UpgradeFailed)'])
   })
 
   it('fetch failure is a source state with the message', async () => {
