@@ -32,7 +32,8 @@ export async function installBackupUnits(options: {binDir: string; hostDir: stri
   const secretsDir = path.join(options.hostDir, 'secrets-rendered')
   const kopiaDir = path.join(options.hostDir, 'kopia')
   const kopiaStandInDir = path.join(kopiaDir, 'kopia-standin')
-  for (const dir of [path.join(systemdDir, 'units'), secretsDir, kopiaStandInDir]) await fs.mkdir(dir, {recursive: true})
+  for (const dir of [path.join(systemdDir, 'units'), path.join(systemdDir, 'state'), path.join(systemdDir, 'journal'), secretsDir, kopiaStandInDir])
+    await fs.mkdir(dir, {mode: 0o755, recursive: true})
   await fs.chmod(secretsDir, 0o700)
 
   const kopiaPassword = `pw with $pecial 'chars' ${Date.now()}`
