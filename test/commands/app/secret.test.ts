@@ -32,7 +32,7 @@ async function validateErrors(): Promise<string[]> {
 describe('homelab app new with a volume, a secret and a hostname', () => {
   it('encrypts the Secret with the creation rule (the engine and sops-age decrypt it), builds, validates, and app remove restores the tree', async () => {
     const before = await treeSnapshot(root)
-    const errorsBefore = await validateErrors()
+    expect(await validateErrors()).toEqual([])
     const env = {SOPS_AGE_KEY_FILE: KEY_FILE}
     const secrets = 'ADMIN_TOKEN=s3cret-admin-token\nDB_PASSWORD="pa ss#word"\n'
     const result = await runCli(
@@ -70,7 +70,8 @@ describe('homelab app new with a volume, a secret and a hostname', () => {
     expect(container.volumeMounts).toEqual([{mountPath: '/wiki/data', name: 'data'}])
     await kustomizeBuild(root, 'flux/clusters/azalab-0/manifests/cluster')
     await kustomizeBuild(root, `${APPS}/cloudflared`)
-    expect(await validateErrors()).toEqual(errorsBefore)
+    expect(await validateErrors()).toEqual([])
+    await kustomizeBuild(root, APPS)
 
     const list = JSON.parse((await runCli(['app', 'list', '--json', '--repo', root])).stdout).apps.find((a: {name: string}) => a.name === 'wiki')
     expect(list).toEqual({
