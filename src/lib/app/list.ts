@@ -22,7 +22,7 @@ export interface AppSummary {
   hostnames: string[]
   /** True when the app's volume path (or the app's storage-file entry) is a Kopia backup source. */
   backedUp: boolean
-  /** True when the folder holds a SOPS file or a Secret. */
+  /** True when the folder holds a SOPS file or a Secret, or its workload reads a Secret. */
   secret: boolean
 }
 

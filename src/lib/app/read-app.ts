@@ -13,7 +13,7 @@ export interface AppFolder {
   workloads: {kind: string; name: string; namespace?: string; image?: string; containerPort?: number}[]
   services: {name: string; namespace?: string; port?: number}[]
   claims: {name: string; namespace?: string}[]
-  /** True when the folder holds a SOPS file or a Secret. */
+  /** True when the folder holds a SOPS file or a Secret, or a workload reads a Secret. */
   hasSecret: boolean
 }
 
@@ -71,6 +71,8 @@ export async function readAppFolder(root: string, appDir: string): Promise<AppFo
       const pod = (o.spec?.template as {spec?: {containers?: {image?: string; ports?: {containerPort?: number}[]}[]; volumes?: {persistentVolumeClaim?: {claimName?: string}}[]}})?.spec
       const container = pod?.containers?.[0]
       folder.workloads.push({containerPort: container?.ports?.[0]?.containerPort, image: container?.image, kind: o.kind, name, namespace: ns(o)})
+      // A Secret kept elsewhere (e.g. the tunnel credentials) still counts: the pod reads one.
+      if (/"(secretName|secretRef|secretKeyRef)"/.test(JSON.stringify(pod ?? {}))) folder.hasSecret = true
     } else if (o.kind === 'Service') {
       const ports = (o.spec?.ports as {port?: number}[] | undefined) ?? []
       folder.services.push({name, namespace: ns(o), port: ports[0]?.port})
