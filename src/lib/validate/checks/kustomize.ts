@@ -99,6 +99,9 @@ export function kubectlError(stderr: string, root: string): string {
   const klog = /err="((?:[^"\\]|\\.)*)"/.exec(stderr)
   let message = klog ? klog[1].replace(/\\(.)/g, '$1') : (stderr.split('\n').find((l) => l.trim()) ?? 'unknown error').replace(/^error: /, '')
   message = message.split(`${root}/`).join('')
+  // kustomize repeats a missing resource three times over; name it once.
+  const missing = /lstat ([^:']+): no such file or directory/.exec(message)
+  if (missing && message.startsWith('accumulating resources')) return `${missing[1]} not found`
   return message.length > 400 ? `${message.slice(0, 400)}…` : message
 }
 
