@@ -106,4 +106,11 @@ describe('a broken copy of the bundled homelab', () => {
     edit(dir, 'homelab.yaml', (t) => t.replace('path: flux/clusters/azalab-0', 'path: flux/clusters/azalab-1'))
     expect(found(await validate(dir), 'config')).toEqual([`homelab.yaml:${lineOf(dir, 'homelab.yaml', 'path: flux/clusters/azalab-1')}: cluster.path flux/clusters/azalab-1 does not exist`])
   })
+
+  it('7 config: a host configuration whose domain differs from homelab.yaml', async () => {
+    const dir = copy()
+    const rel = 'nixos/configuration.nix'
+    edit(dir, rel, (t) => t.replace('domain = "aza.network";', 'domain = "example.org";'))
+    expect(found(await validate(dir), 'config')).toEqual([`${rel}:${lineOf(dir, rel, 'domain = "example.org";')}: homelab.domain "example.org" differs from homelab.yaml domain aza.network`])
+  })
 })

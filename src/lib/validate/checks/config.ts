@@ -18,8 +18,8 @@ export const HOST_BOOTSTRAP_TEMPLATE = 'templates/host-bootstrap'
  * Check 7: `homelab.yaml` passes its schema (src/lib/config/schema.ts) and agrees with the tree:
  * the cluster path exists and is `flux/clusters/<cluster.name>`-shaped, a Flux Kustomization
  * reconciles it from a GitRepository on `git.branch`, the host bootstrap template is present,
- * the storage file loads and every app path in it lies under the storage root (once), and the
- * off-site credentials file exists.
+ * the storage file loads and every app path in it lies under the storage root (once), the host
+ * name and domain in nixos/configuration.nix match, and the off-site credentials file exists.
  */
 export const configCheck: Check = {
   id: 'config',
@@ -75,6 +75,8 @@ export const configCheck: Check = {
       }
     }
 
+    await checkHostConfiguration(out, context, config.hosts.map((h) => h.name), config.domain)
+
     const credentials = config.backup.offsite.credentialsFile
     if (!existsSync(path.join(context.root, credentials)))
       out.error(CONFIG_FILE, at('backup', 'offsite', 'credentialsFile'), `backup.offsite.credentialsFile ${credentials} does not exist`)
@@ -107,6 +109,30 @@ function checkRootKustomization(out: FindingList, context: ValidateContext, clus
       lineOf(source, ['spec', 'ref', 'branch']),
       `${describeObject(source)}: spec.ref.branch ${String(sourceRef.branch ?? '(unset)')} differs from homelab.yaml git.branch ${branch}`,
     )
+}
+
+/** The NixOS values of the host that homelab.yaml repeats (nixos/configuration.nix, homelab-module.nix options). */
+export const HOST_CONFIGURATION = 'nixos/configuration.nix'
+
+/**
+ * `homelab.hostName` and `homelab.domain` in nixos/configuration.nix must be a host name of
+ * homelab.yaml and its domain: the CLI deploys by those names, the host builds from this file.
+ * Read textually (`hostName = "…";`), no evaluation; absent values are not checked.
+ */
+async function checkHostConfiguration(out: FindingList, context: ValidateContext, hostNames: string[], domain: string): Promise<void> {
+  const text = await fs.readFile(path.join(context.root, HOST_CONFIGURATION), 'utf8').catch(() => undefined)
+  if (text === undefined) return
+  const lines = text.split('\n')
+  const find = (option: string) => {
+    const index = lines.findIndex((l) => new RegExp(`^\\s*(homelab\\.)?${option}\\s*=\\s*"[^"]*"\\s*;`).test(l))
+    return index === -1 ? undefined : {line: index + 1, value: /"([^"]*)"/.exec(lines[index])![1]}
+  }
+
+  const host = find('hostName')
+  if (host && !hostNames.includes(host.value))
+    out.error(HOST_CONFIGURATION, host.line, `homelab.hostName "${host.value}" is not a host of homelab.yaml (hosts: ${hostNames.join(', ')})`)
+  const zone = find('domain')
+  if (zone && zone.value !== domain) out.error(HOST_CONFIGURATION, zone.line, `homelab.domain "${zone.value}" differs from homelab.yaml domain ${domain}`)
 }
 
 /** Turns a ConfigError (`file:line: message`, more in suggestions) into findings. */
