@@ -149,7 +149,7 @@ export function renderStatus(report: StatusReport, c: ChalkInstance, now: Date):
 
   if (report.errors.length > 0) {
     lines.push('', c.yellow('Could not read'))
-    for (const e of report.errors) lines.push(`  ${e.fact}: ${clip(e.message, 140)}`)
+    for (const e of report.errors) lines.push(`  ${e.fact}: ${clip(e.message, 220)}`)
   }
 
   return lines.join('\n')

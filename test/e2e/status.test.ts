@@ -1,5 +1,8 @@
+import {execa} from 'execa'
 import {promises as fs} from 'node:fs'
+import {createRequire} from 'node:module'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
@@ -112,7 +115,7 @@ describe('homelab status (e2e)', () => {
     expect(text.stdout).toContain('degraded')
     expect(text.stdout).toContain('✗ Kustomization flux-system/infrastructure: stalled (BuildFailed)')
     expect(text.stdout).toContain('✗ failed units: kopia-backup.service')
-    const rows = text.stdout.split('\n').filter((l) => /Kustomization +flux-system\//.test(l))
+    const rows = text.stdout.split('\n').filter((l) => /^\S +Kustomization +flux-system\//.test(l))
     expect(rows[0]).toMatch(/✗ +Kustomization +flux-system\/infrastructure +False +BuildFailed/)
 
     const r = await runCli(['status', '--json', '--no-fetch'], {cwd: repo.dir, env: cliEnv()})
@@ -137,9 +140,33 @@ describe('homelab status (e2e)', () => {
     await scenario('healthy', {commit: head}, {STANDIN_KUBECTL_UNREACHABLE: '1'})
     const down = await runCli(['status', '--no-fetch'], {cwd: repo.dir, env: cliEnv()})
     expect(down.exitCode).toBe(1)
-    expect(down.stdout).toContain('flux: k3s kubectl get nodes,gitrepositories.source.toolkit.fluxcd.io,… on the host failed'.split(',')[0])
+    expect(down.stdout).toContain('flux: k3s kubectl get nodes,gitrepositories,kustomizations,helmreleases on the host failed: The connection to the server 127.0.0.1:6443 was refused')
     expect(down.stdout).toContain('The connection to the server 127.0.0.1:6443 was refused')
     expect(down.stdout).toMatch(/uptime +\d/)
+  })
+
+  it('--watch refreshes over the same connection until interrupted', async () => {
+    const head = await repo.git(['rev-parse', 'HEAD'])
+    await scenario('healthy', {commit: head})
+    const before = await host.logins()
+    // As runCli does, but keeping the subprocess to interrupt it.
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+    const entry = process.env.HOMELAB_TEST_BUILT === '1' ? [path.join(REPO_ROOT, 'bin/run.js')] : ['--import', tsx, path.join(REPO_ROOT, 'bin/dev.js')]
+    const run = execa(process.execPath, [...entry, 'status', '--watch', '--interval', '1', '--no-fetch'], {
+      cwd: repo.dir, env: {NO_COLOR: '1', ...cliEnv()}, reject: false, timeout: 60_000,
+    })
+    let out = ''
+    run.stdout!.on('data', (d: Buffer) => {
+      out += String(d)
+      if ((out.match(/refreshed /g) ?? []).length === 2) run.kill('SIGINT')
+    })
+    const r = await run
+    expect(r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+    expect((String(r.stdout).match(/^testhost \(hl-[0-9a-f]+\): healthy$/gm) ?? []).length).toBeGreaterThanOrEqual(2)
+    expect(String(r.stdout)).toContain('every 1s; Ctrl-C to stop')
+    expect(await host.logins()).toBe(before + 1)
+    expect((await calls()).filter((a) => a[0] === 'get').length).toBeGreaterThanOrEqual(2)
   })
 
   it('host unreachable: exit 2, also under --json', async () => {

@@ -66,7 +66,8 @@ export async function runKubectl(connection: RemoteRunner, args: string[], optio
 
   if (result.exitCode !== 0) {
     const line = result.stderr.trim().split('\n').find((l) => l.trim() !== '') ?? `exit status ${result.exitCode}`
-    throw new KubectlError(`k3s kubectl ${args.slice(0, 2).join(' ')} on the host failed: ${line}`, {
+    const what = args.slice(0, 2).map((a, i) => (i === 1 ? a.split(',').map((r) => r.split('.')[0]).join(',') : a)).join(' ')
+    throw new KubectlError(`k3s kubectl ${what} on the host failed: ${line}`, {
       suggestions: ['check that k3s is running on the host (`systemctl status k3s`) and Flux is installed (`flux check`)'],
     })
   }
