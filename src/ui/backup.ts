@@ -47,7 +47,11 @@ export function renderBackupStatus(status: BackupStatus, c: ChalkInstance): stri
   const lines = [renderTable(['SOURCE', 'STATE', 'LAST SNAPSHOT', 'AGE', 'SIZE', 'FILES', 'ERRORS'], rows), '']
   const sync = status.sync
   const syncText =
-    sync.state === 'never' ? c.red('never ran') : `${stateCell(sync.state, c)}, last ${sync.result ?? '-'} ${when(sync.end, now)}${sync.error ? `: ${sync.error}` : ''}`
+    sync.state === 'never'
+      ? c.red('never ran')
+      : sync.state === 'failed'
+        ? `${c.red('failed')} ${when(sync.end, now)}${sync.error ? `: ${sync.error}` : ''}`
+        : `${stateCell(sync.state, c)}, last success ${when(sync.end, now)}`
   lines.push(`R2 sync     ${syncText} → s3://${sync.bucket}/${sync.prefix}`)
   lines.push(`Schedule    snapshots ${status.schedule} (stale after ${formatAge(status.staleAfterSeconds)}), sync every ${status.syncEveryHours}h`)
   lines.push(`Next runs   kopia-backup ${next(status.timers.backup.next, now)}; kopia-r2-sync ${next(status.timers.sync.next, now)}`)

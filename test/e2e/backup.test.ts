@@ -189,3 +189,24 @@ describe('homelab backup on the e2e host', () => {
     expect(String(bad.stdout)).toMatch(/test restore of (top\.bin|data\/file\.txt) mismatch: restored sha256 [0-9a-f]{64} differs/)
   })
 })
+
+describe('homelab backup: errors', () => {
+  it('a unit that is not installed is one clear error (host not deployed with backup.nix)', async () => {
+    const unitFile = path.join(units.systemdDir, 'units/kopia-r2-sync.service')
+    const saved = await fs.readFile(unitFile, 'utf8')
+    await fs.rm(unitFile)
+    try {
+      const r = await cli(['backup', 'sync'])
+      expect(r.exitCode).toBe(1)
+      expect(String(r.stderr)).toContain('kopia-r2-sync.service is not installed on the host')
+    } finally {
+      await fs.writeFile(unitFile, saved)
+    }
+  })
+
+  it('run without HOMELAB_SUDO_PASSWORD fails at once naming it (exit 3), never waits on a prompt', async () => {
+    const r = await cli(['backup', 'run'], {HOMELAB_SUDO_PASSWORD: undefined})
+    expect(r.exitCode).toBe(3)
+    expect(String(r.stderr)).toContain('set HOMELAB_SUDO_PASSWORD when not running in a terminal')
+  })
+})

@@ -40,7 +40,8 @@ export function backupUnitFor(source: string | undefined): string {
  *
  * @param options.unit "kopia-backup.service", "kopia-backup-source@….service" or "kopia-r2-sync.service"
  * @param options.onLine each journal line as it arrives
- * @throws HomelabError when the wrapper itself fails (sudo refused, no systemctl); the transport's errors
+ * @throws HomelabError when the unit is not installed (systemctl exit 5) or the wrapper itself fails
+ *   (sudo refused, no systemctl); the transport's errors
  */
 export async function runBackupUnit(options: {connection: BackupHost; settings: BackupSettings; unit: string; onLine?(line: string): void}): Promise<UnitRunResult> {
   const unit = shellQuote(options.unit)
@@ -72,6 +73,11 @@ export async function runBackupUnit(options: {connection: BackupHost; settings: 
   const sinceMs = Number(marker?.[2] ?? Math.floor(started / 1000)) * 1000
   const statusLine = tail.find((l) => l.startsWith('ExecMainStatus='))
   const execMainStatus = statusLine && statusLine.length > 'ExecMainStatus='.length ? Number(statusLine.split('=')[1]) : null
+  // systemctl(1): exit 5 is "unit not installed".
+  if (exitCode === 5)
+    throw new HomelabError(`${options.unit} is not installed on the host`, {
+      suggestions: ['nixos/backup.nix declares it: deploy the host with `homelab deploy` first'],
+    })
   const result: UnitRunResult['result'] = execMainStatus === 75 ? 'skipped' : exitCode === 0 ? 'success' : 'failed'
 
   const state = await readHostBackupState({connection: options.connection, stateDir: options.settings.stateDir, storageRoot: options.settings.storageRoot})
