@@ -40,11 +40,9 @@ export default class SecretsRotate extends HomelabCommand {
       files = await listSopsFiles(homelab.root)
     }
 
-    const result: SecretsRotateResult = {files: []}
-    for (const file of files) {
-      const r = await rotateSopsFile({displayName: file, file: path.resolve(base, file), identities})
-      result.files.push({file, recipients: r.recipients})
-    }
+    const {mapLimit} = await import('../../lib/sops/pool.js')
+    const rotated = await mapLimit(files, 16, (file) => rotateSopsFile({displayName: file, file: path.resolve(base, file), identities}))
+    const result: SecretsRotateResult = {files: rotated.map((r, i) => ({file: files[i], recipients: r.recipients}))}
 
     if (!this.jsonEnabled()) this.log(files.length === 0 ? 'no SOPS file found' : `rotated the data key of ${files.length} file${files.length === 1 ? '' : 's'}`)
     return result

@@ -2,6 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
 import {HomelabError} from '../errors.js'
+import {generateX25519, recipientOf} from './x25519-native.js'
 
 /** An age X25519 identity and where it came from. */
 export interface AgeIdentity {
@@ -74,7 +75,6 @@ export function defaultKeyFile(options: LoadIdentitiesOptions): string {
  * @throws AgeIdentityError naming `source:line` for a malformed line (the line itself is not shown).
  */
 export async function parseIdentities(text: string, source: string): Promise<AgeIdentity[]> {
-  const {identityToRecipient} = await import('age-encryption')
   const out: AgeIdentity[] = []
   for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim()
@@ -85,7 +85,7 @@ export async function parseIdentities(text: string, source: string): Promise<Age
       })
     let recipient: string
     try {
-      recipient = await identityToRecipient(line)
+      recipient = recipientOf(line)
     } catch {
       throw new AgeIdentityError(`${source}:${i + 1}: malformed age identity`)
     }
@@ -97,13 +97,12 @@ export async function parseIdentities(text: string, source: string): Promise<Age
 }
 
 /**
- * Generates a new age X25519 identity (typage `generateX25519Identity`), readable by age 1.x and sops.
+ * Generates a new age X25519 identity (the encoding age-keygen writes; tests check typage and the
+ * age CLI agree), readable by age 1.x and sops.
  * @returns the identity and its recipient, source `generated`.
  */
 export async function generateIdentity(): Promise<AgeIdentity> {
-  const {generateX25519Identity, identityToRecipient} = await import('age-encryption')
-  const identity = await generateX25519Identity()
-  return {identity, recipient: await identityToRecipient(identity), source: 'generated'}
+  return {...generateX25519(), source: 'generated'}
 }
 
 /**

@@ -60,6 +60,40 @@ export function bech32Decode(s: string): {hrp: string; bytes: Buffer} {
   return {bytes: Buffer.from(out), hrp}
 }
 
+/** Encodes bytes as Bech32 (BIP 173) with the human-readable part `hrp` (lower case). */
+export function bech32Encode(hrp: string, bytes: Uint8Array): string {
+  const words: number[] = []
+  let acc = 0
+  let bits = 0
+  for (const b of bytes) {
+    acc = ((acc << 8) | b) & 0xff_ff
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      words.push((acc >> bits) & 31)
+    }
+  }
+
+  if (bits > 0) words.push((acc << (5 - bits)) & 31)
+  const expanded = [...[...hrp].map((c) => c.charCodeAt(0) >> 5), 0, ...[...hrp].map((c) => c.charCodeAt(0) & 31)]
+  const mod = polymod([...expanded, ...words, 0, 0, 0, 0, 0, 0]) ^ 1
+  const checksum = Array.from({length: 6}, (_v, i) => (mod >> (5 * (5 - i))) & 31)
+  return `${hrp}1${[...words, ...checksum].map((w) => CHARSET[w]).join('')}`
+}
+
+/** The recipient (`age1…`) of an X25519 identity (`AGE-SECRET-KEY-1…`), natively. @throws Error for a malformed identity */
+export function recipientOf(identity: string): string {
+  return new NativeX25519Identity(identity).recipient
+}
+
+/** A new X25519 identity and its recipient, natively (same encoding as age-keygen). */
+export function generateX25519(): {identity: string; recipient: string} {
+  const {privateKey} = generateKeyPairSync('x25519')
+  const scalar = privateKey.export({format: 'der', type: 'pkcs8'}).subarray(PKCS8_PREFIX.length)
+  const identity = bech32Encode('age-secret-key-', scalar).toUpperCase()
+  return {identity, recipient: recipientOf(identity)}
+}
+
 /** typage's Stanza shape (args on the first line, binary body). */
 export interface StanzaLike {
   args: string[]
@@ -77,13 +111,17 @@ const b64nopad = (b: Uint8Array) => Buffer.from(b).toString('base64').replace(/=
 export class NativeX25519Identity {
   private readonly privateKey: KeyObject
   private readonly publicRaw: Buffer
+  /** The matching recipient, `age1…`. */
+  readonly recipient: string
 
   /** @throws Error when `identity` is not an X25519 age identity */
   constructor(identity: string) {
+    if (!identity.startsWith('AGE-SECRET-KEY-1')) throw new Error('invalid age identity')
     const {bytes, hrp} = bech32Decode(identity)
     if (hrp !== 'age-secret-key-' || bytes.length !== 32) throw new Error('invalid age identity')
     this.privateKey = createPrivateKey({format: 'der', key: Buffer.concat([PKCS8_PREFIX, bytes]), type: 'pkcs8'})
     this.publicRaw = createPublicKey(this.privateKey).export({format: 'der', type: 'spki'}).subarray(SPKI_PREFIX.length)
+    this.recipient = bech32Encode('age', this.publicRaw)
   }
 
   /** The 32-byte file key from the first X25519 stanza this identity opens, else null (typage Identity). */

@@ -1,6 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {type Document, isMap, isScalar, type Scalar} from 'yaml'
 
+import {unwrapDataKey, wrapDataKey} from '../age/data-key.js'
 import type {AgeIdentity} from '../age/identities.js'
 import {decryptParts, encryptValue, parseEnc, type SopsValueType} from './cipher.js'
 import {SopsError} from './errors.js'
@@ -213,7 +214,6 @@ function decryptComment(slot: CommentVisit, dataKey: Uint8Array, ivs: Map<string
  * @throws SopsError when no identity matches (lists the file's recipients) or no stanza opens
  */
 export async function openDataKey(metadata: SopsMetadata, identities: readonly AgeIdentity[], file: string): Promise<Uint8Array> {
-  const {unwrapDataKey} = await import('../age/data-key.js')
   const mine = new Map(identities.map((id) => [id.recipient, id]))
   const noMatch = () =>
     new SopsError(`no age identity matches the recipients of ${file}: ${metadata.recipients.join(', ') || '(none: the file has no age recipient)'}`, {
@@ -263,7 +263,6 @@ export async function openDataKey(metadata: SopsMetadata, identities: readonly A
  * @returns the stanzas per group, in the given order
  */
 export async function wrapForGroups(dataKey: Uint8Array, groups: readonly (readonly string[])[], shamirThreshold?: number, keep?: readonly AgeStanza[]): Promise<AgeStanza[][]> {
-  const {wrapDataKey} = await import('../age/data-key.js')
   const reuse = new Map((keep ?? []).map((s) => [s.recipient, s]))
   const parts = groups.length > 1 ? shamirSplit(dataKey, groups.length, shamirThreshold ?? groups.length) : [dataKey]
   return Promise.all(

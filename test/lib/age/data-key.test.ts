@@ -86,3 +86,25 @@ describe('identities', () => {
     }
   })
 })
+
+describe('native key encoding', () => {
+  it('recipients and generated identities agree with typage and the age CLI', async () => {
+    const {recipientOf} = await import('../../../src/lib/age/x25519-native.js')
+    for (let i = 0; i < 5; i++) {
+      const id = await generateX25519Identity()
+      expect(recipientOf(id)).toBe(await identityToRecipient(id))
+      const mine = await generateIdentity()
+      expect(await identityToRecipient(mine.identity)).toBe(mine.recipient)
+    }
+
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-age-'))
+    try {
+      const mine = await generateIdentity()
+      await fs.writeFile(path.join(dir, 'k'), formatIdentity(mine, new Date()))
+      const pub = await execa('age-keygen', ['-y', path.join(dir, 'k')])
+      expect(pub.stdout.trim()).toBe(mine.recipient)
+    } finally {
+      await fs.rm(dir, {force: true, recursive: true})
+    }
+  })
+})
