@@ -74,7 +74,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
 
     const started = performance.now()
     const pre = await deploy.preflight({allowDirty: flags['allow-dirty'], dryRun: flags['dry-run'], env: process.env, homelab, push: flags.push, validate: flags.validate})
-    out(ui.renderPreflight(pre, homelab.config.git.remote, c, Math.round(performance.now() - started)))
+    out(ui.renderPreflight(pre, homelab.config.git.remote, c, Math.round(performance.now() - started), flags['dry-run']))
     const base = {action, branch: pre.branch, commit: pre.commit, dryRun: flags['dry-run'], preflight: pre, pushed: pre.pushed}
 
     if (flags['dry-run']) {

@@ -4,6 +4,14 @@ import type {DeployEvent, DeployHostResult, PlannedStep, PreflightResult} from '
 import {HomelabError} from '../lib/errors.js'
 import {renderTable} from './table.js'
 
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001B\[[0-9;]*[A-Za-z]/g
+
+/** Text without ANSI escape sequences. */
+export function stripAnsi(text: string): string {
+  return text.replaceAll(ANSI, '')
+}
+
 /** Milliseconds as `850 ms` or `12.3 s`. */
 export function formatMs(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`
@@ -21,15 +29,16 @@ export function renderEvent(event: DeployEvent, c: ChalkInstance, prefixWidth: n
     case 'step-done':
       return `${prefix}${c.green('✓')} ${event.step}${event.detail ? `  ${c.dim(event.detail)}` : ''}  ${c.dim(`(${formatMs(event.ms)})`)}`
     case 'line':
-      return `${prefix}    ${c.dim('│')} ${event.text}`
+      // Remote tools colour some output (nix diff-closures): keep it only when colour is on.
+      return `${prefix}    ${c.dim('│')} ${c.level === 0 ? stripAnsi(event.text) : event.text}`
     case 'info':
       return `${prefix}  ${c.yellow('!')} ${event.text}`
   }
 }
 
 /** The preflight line: validation, tree, push. */
-export function renderPreflight(p: PreflightResult, remote: string, c: ChalkInstance, ms: number): string {
-  const push = p.pushed ? `pushed ${remote}/${p.branch}` : `${remote}/${p.branch} verified at HEAD`
+export function renderPreflight(p: PreflightResult, remote: string, c: ChalkInstance, ms: number, dryRun = false): string {
+  const push = dryRun ? 'not pushed (dry run)' : p.pushed ? `pushed ${remote}/${p.branch}` : `${remote}/${p.branch} verified at HEAD`
   return `${c.green('✓')} preflight  validate ${p.validate}, ${p.dirty.length > 0 ? `${p.dirty.length} uncommitted change(s) allowed` : 'tree clean'}, ${push}  ${c.dim(`(${formatMs(ms)})`)}`
 }
 
@@ -46,7 +55,7 @@ export function renderHostReport(r: DeployHostResult, c: ChalkInstance): string 
     lines.push(`  activation             ${r.activation === 'none' ? 'none' : `detached via ${r.activation}`}; magic rollback ${r.magicRollback}`)
   } else if (r.error) {
     lines.push(`${c.red('✗')} ${c.bold(r.host)}: step ${r.error.step} failed: ${r.error.message}`)
-    if (r.error.lastLines.length > 0) lines.push('  last remote lines:', ...r.error.lastLines.map((l) => `    ${c.dim('│')} ${l}`))
+    if (r.error.lastLines.length > 0) lines.push('  last remote lines:', ...r.error.lastLines.map((l) => `    ${c.dim('│')} ${c.level === 0 ? stripAnsi(l) : l}`))
     const still =
       r.error.stillOnPreviousGeneration === undefined
         ? 'unknown (the host could not be asked)'
@@ -54,6 +63,7 @@ export function renderHostReport(r: DeployHostResult, c: ChalkInstance): string 
           ? `yes (generation ${r.previousGeneration ?? '?'})`
           : 'NO: it runs the new system'
     lines.push(`  still on its previous generation: ${still}`)
+    for (const s of r.error.suggestions) lines.push(`  ${c.yellow('→')} ${s}`)
     if (r.error.flakeLockRestored !== undefined) lines.push(`  previous flake.lock put back: ${r.error.flakeLockRestored ? 'yes' : 'NO'}`)
   }
 
@@ -98,7 +108,7 @@ export function failIfAny(results: DeployHostResult[], result: unknown): void {
   const exitCode = Math.max(...failed.map((r) => r.error?.exitCode ?? 1))
   const error = new HomelabError(`${failed.map((r) => `${r.host}: ${r.error?.step} failed`).join('; ')} (${first.message})`, {
     exitCode,
-    suggestions: first.stillOnPreviousGeneration ? ['the host still runs its previous generation'] : [],
+    suggestions: [...first.suggestions, ...(first.stillOnPreviousGeneration ? ['the host still runs its previous generation'] : [])],
   })
   throw Object.assign(error, {result})
 }

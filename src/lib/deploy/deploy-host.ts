@@ -98,7 +98,8 @@ class StepContext {
   }
 
   line(stream: 'stdout' | 'stderr', text: string, show = true): void {
-    this.lastLines.push(text)
+    // eslint-disable-next-line no-control-regex
+    this.lastLines.push(text.replaceAll(/\u001B\[[0-9;]*[A-Za-z]/g, ''))
     if (this.lastLines.length > 15) this.lastLines.shift()
     if (show) this.options.onEvent?.({host: this.options.host.name, step: this.current, stream, text, type: 'line'})
   }
@@ -349,7 +350,7 @@ async function confirmHost(options: Parameters<typeof connectHost>[0] & {commit?
   try {
     conn = await connectHost({...options, acceptNewHostKey: false})
   } catch (error) {
-    throw new DeployStepError('confirm', `${typeof options.host === 'string' ? options.host : options.host.name}: the confirmation connection failed: ${(error as Error).message}`)
+    throw new DeployStepError('confirm', `${typeof options.host === 'string' ? options.host : options.host.name}: the confirmation connection failed: ${(error as Error).message}`, [], {exitCode: 2})
   }
 
   try {
@@ -379,6 +380,7 @@ async function describeFailure(
     lastLines: error instanceof DeployStepError ? error.lastLines : ctx.lastLines,
     message: err.message,
     step: error instanceof DeployStepError ? error.step : ctx.current,
+    suggestions: err.suggestions,
   }
   if (state.conn && state.lockUpdated) {
     try {

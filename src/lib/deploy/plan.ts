@@ -17,7 +17,7 @@ import {
 } from './remote.js'
 import type {RebuildAction} from './types.js'
 
-/** One planned step: what it does and the exact remote commands (`sudo` = run as root through sudo). */
+/** One planned step: what it does and the exact remote commands (`[root] ` = run as root through sudo). */
 export interface PlannedStep {
   step: string
   /** `local`: on this machine; `host`: on the main connection; `confirm`: on the new connection. */
@@ -31,7 +31,8 @@ export interface PlannedStep {
  */
 export function planHost(options: {host: HostConfig; action: RebuildAction | 'rollback'; confirmTimeoutSeconds: number; holder: string}): PlannedStep[] {
   const {host} = options
-  const sudo = (cmd: string) => `sudo -S -p '' -- sh -c ${shellJoin([cmd])}`
+  // Shown unquoted: at run time each runs as `sudo -k -S -p '' -- sh -c '<command>'` (or `sudo -n`).
+  const sudo = (cmd: string) => `[root] ${cmd}`
   const name = 'homelab-deploy-<run id>'
   const rollbackName = 'homelab-rollback-<run id>'
   const steps: PlannedStep[] = [

@@ -56,6 +56,8 @@ export interface DeployFailure {
   /** True when the previous flake.lock was put back. */
   flakeLockRestored?: boolean
   exitCode: number
+  /** What to do next, from the error. */
+  suggestions: string[]
 }
 
 /**

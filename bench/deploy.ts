@@ -1,0 +1,140 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * bench/deploy: `homelab deploy` with nothing new against the e2e test host (real sshd, sudo with
+ * a password, git, nix; stand-ins for nixos-rebuild/nixos-version), measured three ways in the
+ * same run:
+ *   - the CLI's wall time (built CLI, bin/run.js, `--yes --no-validate --sudo-password-stdin`);
+ *   - the remote commands' own time: the same commands run on the host directly (as root in its
+ *     namespace, no SSH), in sequence, plus the local `git push`;
+ *   - the same flow done by hand as separate `ssh host CMD` invocations, one per step, in sequence.
+ * Prints the medians, the CLI overhead (wall minus remote commands; target <= 1.0 s) and the ratio
+ * CLI / separate invocations (target <= 0.5x). Validation is left out on both sides (--no-validate).
+ *
+ * Usage: bench/deploy [--runs N]   (needs root, like the e2e tests)
+ */
+import {execa} from 'execa'
+import {promises as fs} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import {NIX_FLAGS} from '../src/lib/deploy/nix.js'
+import {buildCommand, CURRENT_SYSTEM, DETECT_SYSTEMD, diffClosuresCommand, lockPath} from '../src/lib/deploy/remote.js'
+import {shellJoin} from '../src/lib/ssh/shell.js'
+import {startTestHost} from '../test/e2e/host/test-host.js'
+import {REPO_ROOT} from '../test/helpers/cli.js'
+
+const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+async function buildCli(): Promise<string> {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-bench-cli-'))
+  await execa('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', path.join(root, 'dist')], {cwd: REPO_ROOT, reject: false})
+  await fs.cp(path.join(REPO_ROOT, 'bin'), path.join(root, 'bin'), {recursive: true})
+  await fs.copyFile(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'))
+  await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'))
+  await execa('npx', ['oclif', 'manifest'], {cwd: root, reject: false})
+  return root
+}
+
+const host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version']})
+try {
+  const [repo, cliRoot] = await Promise.all([host.homelabRepo({nixos: true}), buildCli()])
+  const env = {...host.env, NO_COLOR: '1'}
+  const knownHosts = path.join(host.home, '.ssh/known_hosts')
+  await fs.writeFile(knownHosts, `${host.knownHostsLine}\n`)
+  const flake = repo.flakeDir
+  const lock = lockPath(flake)
+
+  // The remote commands of a deploy with nothing new, in the CLI's order (root ones marked).
+  const steps: Array<{cmd: string; root?: boolean}> = [
+    {cmd: `flock -n ${lock} true`},
+    {cmd: 'nix --version'},
+    {cmd: `cat ${flake}/flake.lock`},
+    {cmd: 'nixos-rebuild list-generations --json'},
+    {cmd: CURRENT_SYSTEM},
+    {cmd: DETECT_SYSTEMD},
+    {cmd: 'true', root: true}, // the sudo password check
+    {cmd: `cp -p ${flake}/flake.lock ${flake}/flake.lock.bench && ${shellJoin(['nix', ...NIX_FLAGS, 'flake', 'lock', '--update-input', 'homelab', flake])}`, root: true},
+    {cmd: `cat ${flake}/flake.lock`},
+    {cmd: buildCommand(flake, repo.hostName), root: true},
+    {cmd: `${diffClosuresCommand('$(readlink -f /run/current-system)', '$(readlink -f /run/current-system)')}`, root: true},
+  ]
+
+  const gitPush = async () => execa('git', ['push', '--quiet', 'origin', 'main'], {cwd: repo.dir, env})
+
+  const remoteOnly = async () => {
+    const start = performance.now()
+    await gitPush()
+    for (const s of steps) await host.runOnHost(s.cmd)
+    return performance.now() - start
+  }
+
+  const byHand = async () => {
+    const start = performance.now()
+    await gitPush()
+    for (const s of steps) {
+      const cmd = s.root ? `sudo -k -S -p '' -- sh -c ${shellJoin([s.cmd])}` : s.cmd
+      const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, cmd], {
+        env,
+        input: s.root ? `${host.sudoPassword}\n` : '',
+        reject: false,
+      })
+      if (r.exitCode !== 0) throw new Error(`ssh ${cmd}: ${r.stderr}`)
+    }
+
+    return performance.now() - start
+  }
+
+  const cli = async () => {
+    const before = await host.connections()
+    const start = performance.now()
+    const r = await execa(process.execPath, [path.join(cliRoot, 'bin/run.js'), 'deploy', '--yes', '--no-validate', '--sudo-password-stdin', '--json'], {
+      cwd: repo.dir,
+      env,
+      input: `${host.sudoPassword}\n`,
+      reject: false,
+    })
+    const ms = performance.now() - start
+    if (r.exitCode !== 0) throw new Error(`homelab deploy exited ${r.exitCode}: ${r.stderr}\n${r.stdout}`)
+    const json = JSON.parse(r.stdout) as {hosts: Array<{changed: boolean; steps: Array<{step: string; ms: number}>}>}
+    if (json.hosts[0].changed !== false) throw new Error('the bench deploy was expected to have nothing new')
+    return {connections: (await host.connections()) - before, ms}
+  }
+
+  // First deploy: a change, so that every later one has nothing new.
+  await repo.commit('nixos/README-bench.md', 'bench\n', 'bench change')
+  const first = await execa(process.execPath, [path.join(cliRoot, 'bin/run.js'), 'deploy', '--yes', '--no-validate', '--sudo-password-stdin'], {cwd: repo.dir, env, input: `${host.sudoPassword}\n`, reject: false})
+  if (first.exitCode !== 0) throw new Error(`first deploy failed: ${first.stdout}\n${first.stderr}`)
+  await cli() // warm-up
+  await byHand()
+
+  const hand: number[] = []
+  const remote: number[] = []
+  const wall: number[] = []
+  const conns = new Set<number>()
+  for (let i = 0; i < runs; i++) {
+    remote.push(await remoteOnly())
+    hand.push(await byHand())
+    const c = await cli()
+    wall.push(c.ms)
+    conns.add(c.connections)
+  }
+
+  const w = median(wall)
+  const r = median(remote)
+  const h = median(hand)
+  console.log(`bench/deploy: a deploy with nothing new, ${runs} runs each, medians`)
+  console.log(`  remote commands' own time (${steps.length} commands on the host + git push)   ${r.toFixed(0)} ms`)
+  console.log(`  by hand: ${steps.length} x ssh host CMD in sequence + git push                  ${h.toFixed(0)} ms`)
+  console.log(`  homelab deploy (built CLI, one connection)                          ${w.toFixed(0)} ms`)
+  console.log(`  CLI overhead (wall minus remote commands) ${(w - r).toFixed(0)} ms (target <= 1000 ms)`)
+  console.log(`  ratio CLI / separate invocations ${(w / h).toFixed(2)}x (target <= 0.50x)`)
+  console.log(`  SSH connections per deploy: ${[...conns].join(', ')} (nothing activated, so no confirm connection)`)
+  await fs.rm(cliRoot, {force: true, recursive: true})
+} finally {
+  await host.stop()
+}

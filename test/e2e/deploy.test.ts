@@ -1,0 +1,296 @@
+// `homelab deploy` / `homelab rollback` end to end on the e2e test host: real sshd (connections
+// counted from its VERBOSE log), real sudo with a password, real git (a local bare repo is the
+// remote), real nix 2.x (Debian's nix-bin: the flake update goes through the `nix flake lock
+// --update-input` branch of the version switch for real, and `nix store diff-closures` compares
+// real store paths). Only nixos-rebuild and nixos-version are stand-ins (test/e2e/stand-ins/).
+// The host has no systemd, so activation and the magic-rollback timer run detached with
+// setsid+nohup; the tests assert that this is the path that ran.
+import {execa} from 'execa'
+import {promises as fs} from 'node:fs'
+import path from 'node:path'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {runCli} from '../helpers/cli.js'
+import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
+
+let host: TestHost
+let repo: TestRepo
+
+beforeAll(async () => {
+  host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version']})
+  repo = await host.homelabRepo({hostName: 'azalab-0'})
+})
+afterAll(async () => host?.stop())
+
+const deploy = (args: string[], options: {password?: string | null; timeout?: number} = {}) =>
+  runCli(['deploy', '--repo', repo.dir, ...args, ...(options.password === null ? [] : ['--sudo-password-stdin'])], {
+    env: host.env,
+    input: options.password === null ? '' : `${options.password ?? host.sudoPassword}\n`,
+    timeout: options.timeout ?? 120_000,
+  })
+const running = () => host.runOnHost('readlink -f /run/current-system')
+const flakeLock = () => fs.readFile(path.join(repo.flakeDir, 'flake.lock'), 'utf8')
+const generations = async () => JSON.parse(await host.runOnHost('nixos-rebuild list-generations --json')) as Array<{generation: number; current: boolean; configurationRevision: string}>
+const currentGen = async () => (await generations()).find((g) => g.current)!
+type HostJson = {ok: boolean; previousGeneration: number; generation: number; changed: boolean; pinnedRev: string; configurationRevision: string; activation: string; magicRollback: string; connections: number; nixVersion: string; flakeUpdateCommand: string; closureChanges: Array<{name: string; from: string[]; to: string[]}>; steps: Array<{step: string; ms: number; ok: boolean}>; error?: {step: string; message: string; lastLines: string[]; stillOnPreviousGeneration: boolean; flakeLockRestored: boolean}}
+
+describe('homelab deploy on the e2e host', () => {
+  it('--dry-run prints every step and remote command and makes no connection', async () => {
+    const before = await host.connections()
+    const remoteHead = await repo.git(['ls-remote', 'origin', 'refs/heads/main'])
+    const commit = await repo.commit('README.md', 'dry run change\n', 'dry run change')
+    const r = await deploy(['--dry-run', '--no-validate'], {password: null})
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout).toContain(`dry run: switch of ${commit.slice(0, 12)} (main); nothing is contacted`)
+    for (const s of ['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm (on a new connection)'])
+      expect(r.stdout).toContain(`▸ ${s}`)
+    expect(r.stdout).toContain(`[root] cp -p ${repo.flakeDir}/flake.lock ${repo.flakeDir}/flake.lock.homelab-deploy-backup && nix --extra-experimental-features 'nix-command flakes' flake lock --update-input homelab ${repo.flakeDir}   (older Nix)`)
+    expect(r.stdout).toContain('✓ preflight  validate skipped (--no-validate), tree clean, not pushed (dry run)')
+    expect(r.stdout).toContain(`nixos-rebuild build --flake '${repo.flakeDir}#azalab-0'`)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(await host.connections()).toBe(before) // sshd's log shows no connection
+    expect(await repo.git(['ls-remote', 'origin', 'refs/heads/main'])).toBe(remoteHead) // nothing pushed
+  })
+
+  it('happy path: validates, pushes, locks, updates the input with the old-Nix command, builds, diffs, switches detached, confirms on ONE new connection', async () => {
+    await host.setScenario({STANDIN_HELLO_SIZE: '300000', STANDIN_HELLO_VERSION: '2.12.2'})
+    const commit = await repo.commit('nixos/README-deploy-test.md', 'happy path\n', 'happy path change')
+    const before = {connections: await host.connections(), gen: await currentGen(), lock: await flakeLock(), logins: await host.logins(), system: await running()}
+    const r = await deploy(['--yes', '--confirm-timeout', '30'])
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0)
+    const out = r.stdout
+    expect(out).toMatch(/✓ preflight {2}validate (passed|skipped[^,]*), tree clean, pushed origin\/main/)
+    expect(out).toContain('✓ inspect  generation 1, nix 2.8.0, activation via setsid')
+    expect(out).toContain("• Updated input 'homelab':") // real nix's own output, streamed live
+    expect(out).toContain(`✓ flake-update  homelab → ${commit.slice(0, 12)}`)
+    expect(out).toMatch(/│ hello: 2\.12\.1 → 2\.12\.2, \+195\.3 KiB/) // real nix store diff-closures
+    expect(out).toContain('│ activating the configuration...') // followed from the detached run's log
+    expect(out).toContain(`✓ azalab-0: generation ${before.gen.generation} → ${before.gen.generation + 1}`)
+    expect(out).toContain(`  pinned commit          ${commit}`)
+    expect(out).toContain(`  configuration revision ${commit}`)
+    expect(out).toContain('activation             detached via setsid; magic rollback armed-and-confirmed')
+    for (const step of ['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm']) expect(out).toMatch(new RegExp(`steps .*${step} \\d`))
+
+    // One SSH connection for all the steps plus one that confirms, counted in sshd's log.
+    expect((await host.connections()) - before.connections).toBe(2)
+    expect((await host.logins()) - before.logins).toBe(2)
+    // The host runs the new generation, built from the pushed commit; the lock and backup are gone.
+    const now = await currentGen()
+    expect(now.generation).toBe(before.gen.generation + 1)
+    expect(now.configurationRevision).toBe(commit)
+    expect(await running()).not.toBe(before.system)
+    expect(JSON.parse(await flakeLock()).nodes.homelab.locked.rev).toBe(commit)
+    expect(await host.runOnHost(`ls ${repo.flakeDir}`)).not.toContain('homelab-deploy-backup')
+    // The magic rollback timer was cancelled: no rollback happens later.
+    expect(await host.runOnHost('ls /run/homelab')).not.toMatch(/rollback.*\.pid/)
+  })
+
+  it('a deploy with nothing new: --json shape, one connection, nothing activated', async () => {
+    const before = await host.connections()
+    const gen = await currentGen()
+    const r = await deploy(['--yes', '--json', '--no-validate'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const json = JSON.parse(r.stdout) as {commit: string; branch: string; pushed: boolean; dryRun: boolean; action: string; hosts: HostJson[]}
+    expect(json).toMatchObject({action: 'switch', branch: 'main', dryRun: false, pushed: true})
+    expect(json.hosts).toHaveLength(1)
+    expect(json.hosts[0]).toMatchObject({
+      activation: 'none',
+      changed: false,
+      configurationRevision: json.commit,
+      connections: 1,
+      flakeUpdateCommand: `nix --extra-experimental-features 'nix-command flakes' flake lock --update-input homelab ${repo.flakeDir}`,
+      generation: gen.generation,
+      magicRollback: 'not-armed',
+      nixVersion: '2.8.0',
+      ok: true,
+      pinnedRev: json.commit,
+      previousGeneration: gen.generation,
+    })
+    expect(json.hosts[0].steps.map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff'])
+    expect((await host.connections()) - before).toBe(1)
+  })
+
+  it('a failing rebuild stops at build, keeps the previous generation and puts the previous flake.lock back', async () => {
+    await host.setScenario({STANDIN_BUILD_FAIL: '1'})
+    await repo.commit('nixos/README-deploy-test.md', 'build fails\n', 'change that fails to build')
+    const before = {gen: await currentGen(), lock: await flakeLock(), system: await running()}
+    const r = await deploy(['--yes', '--no-validate', '--json'])
+    await host.setScenario({})
+    expect(r.exitCode).toBe(1)
+    const error = JSON.parse(r.stdout).error as {exitCode: number; message: string; result: {hosts: HostJson[]}}
+    expect(error.exitCode).toBe(1)
+    expect(error.message).toContain('azalab-0: build failed')
+    const h = error.result.hosts[0]
+    expect(h.error).toMatchObject({flakeLockRestored: true, step: 'build', stillOnPreviousGeneration: true})
+    expect(h.error!.lastLines.join('\n')).toContain('stand-in build failure')
+    expect(await flakeLock()).toBe(before.lock)
+    expect(await running()).toBe(before.system)
+    expect((await currentGen()).generation).toBe(before.gen.generation)
+  })
+
+  it('nix failing (a broken host flake.nix) names the step with nix\'s own error and changes nothing', async () => {
+    const flakeNix = path.join(repo.flakeDir, 'flake.nix')
+    const good = await fs.readFile(flakeNix, 'utf8')
+    await fs.writeFile(flakeNix, good.replace('outputs =', 'outputs = = '))
+    const before = {lock: await flakeLock(), system: await running()}
+    try {
+      const r = await deploy(['--yes', '--no-validate'])
+      expect(r.exitCode).toBe(1)
+      expect(r.stdout).toContain('✗ azalab-0: step flake-update failed')
+      expect(r.stdout).toMatch(/│ error: syntax error/)
+      expect(r.stdout).toContain('still on its previous generation: yes')
+      expect(r.stdout).toContain('previous flake.lock put back: yes')
+      expect(r.stderr).toContain('azalab-0: flake-update failed')
+      expect(await flakeLock()).toBe(before.lock)
+      expect(await running()).toBe(before.system)
+    } finally {
+      await fs.writeFile(flakeNix, good)
+    }
+  })
+
+  it('a wrong sudo password is one clear error, sent on stdin only, and the host is untouched', async () => {
+    const before = {lock: await flakeLock(), system: await running()}
+    const r = await deploy(['--yes', '--no-validate'], {password: 'not-the-password'})
+    expect(r.exitCode).toBe(1)
+    expect(r.stdout).toContain(`✗ azalab-0: step inspect failed: sudo on azalab-0 for ${host.user}: the password was rejected`)
+    expect(`${r.stdout}${r.stderr}`).not.toContain('not-the-password')
+    expect(await fs.readFile(host.sshdLog, 'utf8')).not.toContain('not-the-password')
+    expect(await flakeLock()).toBe(before.lock)
+    expect(await running()).toBe(before.system)
+    // Without a TTY and without a password source it fails at once naming the flag.
+    const none = await deploy(['--yes', '--no-validate'], {password: null})
+    expect(none.exitCode).toBe(3)
+    expect(none.stdout).toContain('--sudo-password-stdin')
+  })
+
+  it('without a TTY, --yes is required before anything is contacted', async () => {
+    const before = await host.connections()
+    const r = await deploy(['--no-validate'])
+    expect(r.exitCode).toBe(3)
+    expect(r.stderr).toContain('--yes is required when not running in a terminal')
+    expect(await host.connections()).toBe(before)
+  })
+
+  it('two deploys at once: the second fails at once naming the holder of the host lock', async () => {
+    await host.setScenario({STANDIN_ACTIVATION_SECONDS: '4'})
+    await repo.commit('nixos/README-deploy-test.md', 'slow activation\n', 'slow activation')
+    const first = deploy(['--yes', '--no-validate'])
+    // Wait until the first one holds the lock (its holder file appears on the host).
+    const deadline = Date.now() + 60_000
+    const held = async () => (await host.runOnHost('for l in /run/lock/homelab-deploy-*.lock; do flock -n "$l" true || echo held; done')).includes('held')
+    while (!(await held()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    const started = Date.now()
+    const second = await deploy(['--yes', '--no-validate', '--no-push'])
+    const firstResult = await first
+    await host.setScenario({})
+    expect(second.exitCode, second.stdout + second.stderr).toBe(1)
+    expect(second.stdout).toMatch(/✗ azalab-0: step lock failed: azalab-0: another deploy is running \(\/run\/lock\/homelab-deploy-.*\.lock held by \S+@\S+ pid \d+ since /)
+    expect(Date.now() - started).toBeLessThan(15_000)
+    expect(firstResult.exitCode, firstResult.stdout).toBe(0)
+  })
+
+  it('a lost confirmation rolls back: the new system breaks SSH login, the armed timer switches back', async () => {
+    await host.setScenario({STANDIN_SWITCH_BREAKS_SSH: host.authorizedKeys})
+    const commit = await repo.commit('nixos/README-deploy-test.md', 'breaks ssh\n', 'config that drops the admin key')
+    const before = {gen: await currentGen(), system: await running()}
+    const r = await deploy(['--yes', '--no-validate', '--confirm-timeout', '5'])
+    expect(r.exitCode).toBe(2)
+    expect(r.stdout).toContain('✗ azalab-0: step confirm failed: azalab-0: the confirmation connection failed')
+    expect(r.stdout).toContain(`switches back to generation ${before.gen.generation} within 5 s`)
+    // Right after: the host runs the new (broken) generation; then the timer rolls it back.
+    const deadline = Date.now() + 30_000
+    while ((await running()) !== before.system && Date.now() < deadline) await new Promise((res) => setTimeout(res, 250))
+    await host.setScenario({})
+    expect(await running()).toBe(before.system)
+    expect((await currentGen()).configurationRevision).not.toBe(commit)
+    expect(await host.runOnHost('cat /run/homelab/homelab-rollback-*.log')).toContain('Done. The new configuration is')
+    await fs.access(host.authorizedKeys) // the admin key is back with the old generation
+  })
+
+  it('homelab rollback switches to the previous generation with the same checks and reports both', async () => {
+    const r0 = await deploy(['--yes', '--no-validate'])
+    expect(r0.exitCode, r0.stdout).toBe(0)
+    const gens = await generations()
+    const current = gens.find((g) => g.current)!
+    const before = await host.connections()
+    const r = await runCli(['rollback', '--repo', repo.dir, '--yes', '--sudo-password-stdin', '--json'], {env: host.env, input: `${host.sudoPassword}\n`})
+    expect(r.exitCode, r.stderr).toBe(0)
+    const h = (JSON.parse(r.stdout) as {hosts: HostJson[]}).hosts[0]
+    expect(h).toMatchObject({activation: 'setsid', ok: true, previousGeneration: current.generation})
+    expect(h.generation).toBeLessThan(current.generation)
+    expect(h.steps.map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'rollback', 'confirm'])
+    expect((await currentGen()).generation).toBe(h.generation)
+    expect((await host.connections()) - before).toBe(2)
+  })
+
+})
+
+describe('host keys through the CLI', () => {
+  it('a CHANGED host key is refused before any credential, with expected and received fingerprints (exit 2)', async () => {
+    const kh = path.join(repo.dir, 'known_hosts')
+    const original = await fs.readFile(kh, 'utf8')
+    const other = path.join(host.hostRoot, 'other-key')
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other])
+    const [type, b64] = (await fs.readFile(`${other}.pub`, 'utf8')).split(' ')
+    const otherFp = (await execa('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${other}.pub`])).stdout.split(' ')[1]
+    await fs.writeFile(kh, `[${host.alias}]:${host.sshPort} ${type} ${b64}\n`)
+    const keyLines = async () => (await fs.readFile(host.sshdLog, 'utf8')).split('\n').filter((l) => l.includes('publickey')).length
+    const before = await keyLines()
+    try {
+      const r = await deploy(['--yes', '--no-validate', '--allow-dirty', '--no-push'])
+      expect(r.exitCode).toBe(2)
+      expect(r.stdout).toContain('HOST KEY CHANGED')
+      expect(r.stdout).toContain(`expected ssh-ed25519 ${otherFp}`)
+      expect(r.stdout).toContain(`received ssh-ed25519 ${host.hostKeyFingerprint}`)
+      await new Promise((res) => setTimeout(res, 200))
+      expect(await keyLines()).toBe(before)
+    } finally {
+      await fs.writeFile(kh, original)
+    }
+  })
+
+  it('an UNKNOWN host key without a TTY is refused naming its fingerprint and --accept-new-host-key; with the flag it is pinned', async () => {
+    const kh = path.join(repo.dir, 'known_hosts')
+    const original = await fs.readFile(kh, 'utf8')
+    await fs.writeFile(kh, '')
+    try {
+      const r = await deploy(['--yes', '--no-validate', '--allow-dirty', '--no-push'])
+      expect(r.exitCode).toBe(2)
+      expect(r.stdout).toContain(`unknown host key ssh-ed25519 ${host.hostKeyFingerprint}; refused`)
+      expect(r.stdout).toContain('run again with --accept-new-host-key to pin it in known_hosts')
+      expect(await fs.readFile(kh, 'utf8')).toBe('')
+      const ok = await deploy(['--yes', '--no-validate', '--allow-dirty', '--no-push', '--accept-new-host-key'])
+      expect(ok.exitCode, ok.stdout).toBe(0)
+      expect(ok.stdout).toContain(`pinned new host key ${host.hostKeyFingerprint}`)
+      expect(await fs.readFile(kh, 'utf8')).toBe(`${host.knownHostsLine}\n`)
+    } finally {
+      await fs.writeFile(kh, original)
+    }
+  })
+})
+
+describe('several hosts', () => {
+  it('several hosts run in parallel with prefixed lines and a summary table; --host picks one', async () => {
+    // A second homelab.yaml host on the same machine with its own flake dir.
+    const second = path.join(path.dirname(repo.flakeDir), 'host-flake-2')
+    await fs.cp(repo.flakeDir, second, {recursive: true})
+    const yamlFile = path.join(repo.dir, 'homelab.yaml')
+    const yaml = await fs.readFile(yamlFile, 'utf8')
+    const {parseDocument} = await import('yaml')
+    const doc = parseDocument(yaml)
+    doc.addIn(['hosts'], {flakeDir: second, flakeInput: 'homelab', name: 'azalab-0-b', ssh: host.alias})
+    await fs.writeFile(yamlFile, doc.toString())
+    await repo.git(['commit', '-qam', 'second host'])
+    const r = await deploy(['--yes', '--no-validate', '--action', 'boot'])
+    expect(r.exitCode, r.stdout).toBe(0)
+    expect(r.stdout).toMatch(/^azalab-0   │ ▸ connect/m)
+    expect(r.stdout).toMatch(/^azalab-0-b │ ✓ build/m)
+    expect(r.stdout).toMatch(/HOST\s+RESULT\s+GENERATION\s+COMMIT\s+TIME\n(azalab-0(-b)?\s+ok.*\n?){2}/)
+    const one = await deploy(['--dry-run', '--no-validate', '--host', 'azalab-0-b'], {password: null})
+    expect(one.stdout).toContain('azalab-0-b:')
+    expect(one.stdout).not.toMatch(/^azalab-0:/m)
+    const unknown = await deploy(['--dry-run', '--host', 'nope'], {password: null})
+    expect(unknown.exitCode).toBe(1)
+    expect(unknown.stderr).toContain('homelab.yaml has no host "nope"')
+  })
+})
