@@ -9,7 +9,7 @@
  * dist/ is left alone) and run with bin/run.js, like an installed homelab. Both sides include
  * the local `git fetch`.
  *
- * Usage: node --import tsx bench/status.ts [--runs N] (needs root, like the e2e tests)
+ * Usage: bench/status [--runs N] (needs root, like the e2e tests)
  */
 import {execa} from 'execa'
 import {promises as fs} from 'node:fs'
