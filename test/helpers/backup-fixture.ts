@@ -38,7 +38,12 @@ export async function makeBackupFixture(options: {from?: string; into?: string; 
   await fs.mkdir(stateDir, {mode: 0o755, recursive: true})
   await fs.chmod(hostDir, 0o755)
 
-  if (!options.into) await fs.copyFile(path.join(from, 'homelab.yaml'), path.join(repo, 'homelab.yaml'))
+  if (!options.into) {
+    // What the backup code reads, and what nixos/backup.nix needs to evaluate (its scripts).
+    await fs.copyFile(path.join(from, 'homelab.yaml'), path.join(repo, 'homelab.yaml'))
+    for (const file of ['nixos/backup.nix', 'nixos/backup-settings.nix']) await fs.copyFile(path.join(from, file), path.join(repo, file))
+    await fs.cp(path.join(from, 'scripts'), path.join(repo, 'scripts'), {recursive: true})
+  }
   const doc = parseDocument(await fs.readFile(path.join(repo, 'homelab.yaml'), 'utf8'))
   doc.setIn(['storage', 'root'], storageRoot)
   await fs.writeFile(path.join(repo, 'homelab.yaml'), doc.toString())

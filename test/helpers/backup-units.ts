@@ -1,3 +1,4 @@
+import {execa} from 'execa'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
@@ -14,20 +15,58 @@ export interface BackupUnits {
   kopiaPassword: string
 }
 
+interface NixService {
+  environment?: Record<string, string>
+  onFailure?: string[]
+  serviceConfig: {ExecStart: string; EnvironmentFile?: string; SuccessExitStatus?: string; Type?: string}
+}
+
+/** What nixos/backup.nix declares, evaluated by test/helpers/backup-module-eval.nix. */
+export interface BackupModule {
+  enabledIf: boolean
+  config: {
+    environment: {systemPackages: string[]}
+    sops: {secrets: Record<string, {key: string; sopsFile: string}>; templates: Record<string, {content: string}>}
+    systemd: {
+      services: Record<string, NixService>
+      timers: Record<string, {timerConfig: {OnCalendar: string; Persistent?: boolean}; wantedBy: string[]}>
+    }
+  }
+}
+
 /**
- * Writes, for the systemctl/journalctl stand-ins, the units nixos/backup.nix declares (same
- * ExecStart scripts, Environment=, EnvironmentFile=, OnFailure=, SuccessExitStatus=, timers'
- * OnCalendar from nixos/backup.json), the environment files sops-nix would render, the source
- * list, and `homelab-kopia` (the wrapper backup.nix installs) into `binDir`.
+ * Evaluates `<repo>/nixos/backup.nix` (with its backup-settings.nix, backup.json and the given
+ * storage file) with stubbed lib/pkgs/sops-nix, in nix's read-only mode (store paths are computed,
+ * nothing is built or copied).
+ * @throws when nix-instantiate fails (the message has nix's error)
+ */
+export async function evalBackupModule(repo: string): Promise<BackupModule> {
+  const r = await execa(
+    'nix-instantiate',
+    ['--eval', '--strict', '--json', path.join(REPO_ROOT, 'test/helpers/backup-module-eval.nix'), '--arg', 'module', path.join(repo, 'nixos/backup.nix'), '--arg', 'storageFile', path.join(repo, 'nixos/storage.json')],
+    {reject: false},
+  )
+  if (r.exitCode !== 0) throw new Error(`evaluating ${repo}/nixos/backup.nix failed: ${r.stderr}`)
+  return JSON.parse(r.stdout) as BackupModule
+}
+
+/**
+ * Installs, for the systemctl/journalctl stand-ins, EXACTLY the units nixos/backup.nix declares
+ * (evaluated from `repo`): their ExecStart (the Nix store copies of scripts/*.sh mapped back to
+ * `scriptsDir`, the store bash to `bash`), Environment (the host paths /var/lib/kopia,
+ * /var/cache/kopia, /var/log/kopia and the store source list mapped into `hostDir`),
+ * EnvironmentFile (the sops.templates content rendered with test secrets into `hostDir`),
+ * OnFailure, SuccessExitStatus and the timers' OnCalendar; plus `homelab-kopia` in `binDir`
+ * (the wrapper backup.nix installs, with the kopia-backup unit's environment).
  *
  * @param options.binDir the host PATH folder holding the stand-ins (systemd-standin/ goes next to them)
- * @param options.hostDir per-test "host" folder for kopia's config, cache, secrets
- * @param options.repo the homelab copy (its nixos/backup.json and storage.json give the values)
- * @param options.scriptsDir where the real scripts are (default: this repository's scripts/)
+ * @param options.hostDir per-test "host" folder for kopia's config, cache, logs, rendered secrets
+ * @param options.repo the homelab copy: nixos/backup.nix, backup-settings.nix, backup.json, storage.json, scripts/
+ * @param options.sources the backup sources (what Nix writes into the source list file)
  */
 export async function installBackupUnits(options: {binDir: string; hostDir: string; repo: string; scriptsDir?: string; sources: string[]}): Promise<BackupUnits> {
   const scripts = options.scriptsDir ?? path.join(REPO_ROOT, 'scripts')
-  const backup = JSON.parse(await fs.readFile(path.join(options.repo, 'nixos/backup.json'), 'utf8'))
+  const module = await evalBackupModule(options.repo)
   const systemdDir = path.join(options.binDir, 'systemd-standin')
   const secretsDir = path.join(options.hostDir, 'secrets-rendered')
   const kopiaDir = path.join(options.hostDir, 'kopia')
@@ -37,48 +76,50 @@ export async function installBackupUnits(options: {binDir: string; hostDir: stri
   await fs.chmod(secretsDir, 0o700)
 
   const kopiaPassword = `pw with $pecial 'chars' ${Date.now()}`
+  const secretValues: Record<string, string> = {
+    'kopia/repository_password': kopiaPassword,
+    'r2/access_key_id': 'AKIATESTSTANDIN',
+    'r2/account_id': '0123456789abcdef0123456789abcdef',
+    'r2/secret_access_key': 'secret-of-the-test',
+  }
   const sourcesFile = path.join(options.hostDir, 'homelab-backup-sources')
   await fs.writeFile(sourcesFile, options.sources.map((s) => `${s}\n`).join(''))
-  await fs.writeFile(path.join(secretsDir, 'kopia-backup.env'), `KOPIA_PASSWORD=${kopiaPassword}\n`, {mode: 0o400})
-  await fs.writeFile(
-    path.join(secretsDir, 'kopia-r2-sync.env'),
-    `KOPIA_PASSWORD=${kopiaPassword}\nAWS_ACCESS_KEY_ID=AKIATESTSTANDIN\nAWS_SECRET_ACCESS_KEY=secret-of-the-test\nR2_ACCOUNT_ID=0123456789abcdef0123456789abcdef\n`,
-    {mode: 0o400},
-  )
 
-  // nixos/backup.nix commonEnvironment.
-  const common = {
-    HOMELAB_BACKUP_SOURCES: sourcesFile,
-    HOMELAB_BACKUP_STATE_DIR: backup.stateDir,
-    KOPIA_CACHE_DIRECTORY: path.join(kopiaDir, 'cache'),
-    KOPIA_CHECK_FOR_UPDATES: 'false',
-    KOPIA_CONFIG_PATH: path.join(kopiaDir, 'repository.config'),
-    KOPIA_LOG_DIR: path.join(kopiaDir, 'logs'),
-    KOPIA_REPOSITORY_PATH: backup.repositoryPath,
+  // sops-nix renders each template with the decrypted values, root-only.
+  for (const [name, template] of Object.entries(module.config.sops.templates)) {
+    const content = template.content.replaceAll(/@@([^@]+)@@/g, (_, key: string) => secretValues[key] ?? '')
+    await fs.writeFile(path.join(secretsDir, name), content, {mode: 0o400})
   }
-  const environment = (env: Record<string, string>) =>
-    Object.entries(env)
-      .map(([k, v]) => `Environment=${k}=${v}\n`)
-      .join('')
-  const service = (description: string, execStart: string, envFile: string, extra: Record<string, string> = {}) =>
-    `# stand-in copy of the unit nixos/backup.nix declares\n[Unit]\nDescription=${description}\nOnFailure=homelab-backup-failed@%p.service\n\n[Service]\nType=oneshot\nEnvironmentFile=${path.join(secretsDir, envFile)}\n${environment({...common, ...extra})}SuccessExitStatus=75\nExecStart=${execStart}\n`
-  const units: Record<string, string> = {
-    'homelab-backup-failed@.service': `[Service]\nType=oneshot\n${environment({HOMELAB_BACKUP_STATE_DIR: backup.stateDir})}ExecStart=bash ${scripts}/homelab-backup-failed.sh %i\n`,
-    'kopia-backup-source@.service': service('Kopia snapshot of %f', `bash ${scripts}/kopia-backup.sh --source %f`, 'kopia-backup.env'),
-    'kopia-backup.service': service('Kopia snapshot of every homelab backup source', `bash ${scripts}/kopia-backup.sh`, 'kopia-backup.env'),
-    'kopia-backup.timer': `[Timer]\nOnCalendar=${backup.schedule}\nPersistent=true\n`,
-    'kopia-r2-sync.service': service('Sync the Kopia repository to Cloudflare R2', `bash ${scripts}/kopia-r2-sync.sh`, 'kopia-r2-sync.env', {
-      R2_BUCKET: backup.bucket,
-      R2_PREFIX: backup.prefix,
-    }),
-    'kopia-r2-sync.timer': `[Timer]\nOnCalendar=*-*-* 00/${backup.syncEveryHours}:00:00\nPersistent=true\n`,
-  }
-  for (const [name, text] of Object.entries(units)) await fs.writeFile(path.join(systemdDir, 'units', name), text)
 
+  const hostPath = (value: string): string =>
+    value
+      .replace(/^\/nix\/store\/[0-9a-z]{32}-homelab-backup-sources$/, sourcesFile)
+      .replace(/^\/var\/(lib|cache|log)\/kopia(?=\/|$)/, (_, kind: string) => path.join(kopiaDir, kind === 'lib' ? '' : kind))
+      .replace(/^\/run\/secrets\/rendered\//, `${secretsDir}/`)
+  const execStart = (value: string): string =>
+    value
+      .replace(/^\/nix\/store\/[0-9a-z]{32}-bash\/bin\/bash /, 'bash ')
+      .replace(/\/nix\/store\/[0-9a-z]{32}-([\w.-]+\.sh)/g, (_, script: string) => path.join(scripts, script))
+
+  for (const [name, service] of Object.entries(module.config.systemd.services)) {
+    const lines = ['# generated by test/helpers/backup-units.ts from nixos/backup.nix', '[Unit]']
+    for (const unit of service.onFailure ?? []) lines.push(`OnFailure=${unit}`)
+    lines.push('', '[Service]')
+    for (const [k, v] of Object.entries(service.environment ?? {})) lines.push(`Environment=${k}=${hostPath(v)}`)
+    if (service.serviceConfig.EnvironmentFile) lines.push(`EnvironmentFile=${hostPath(service.serviceConfig.EnvironmentFile)}`)
+    if (service.serviceConfig.SuccessExitStatus) lines.push(`SuccessExitStatus=${service.serviceConfig.SuccessExitStatus}`)
+    lines.push(`ExecStart=${execStart(service.serviceConfig.ExecStart)}`, '')
+    await fs.writeFile(path.join(systemdDir, 'units', `${name}.service`), lines.join('\n'))
+  }
+
+  for (const [name, timer] of Object.entries(module.config.systemd.timers))
+    await fs.writeFile(path.join(systemdDir, 'units', `${name}.timer`), `[Timer]\nOnCalendar=${timer.timerConfig.OnCalendar}\nPersistent=${timer.timerConfig.Persistent ?? false}\n`)
+
+  const common = module.config.systemd.services['kopia-backup'].environment ?? {}
   const wrapper = [
     '#!/usr/bin/env bash',
-    '# homelab-kopia as nixos/backup.nix installs it: the units\' environment, then scripts/homelab-kopia.sh',
-    ...Object.entries(common).map(([k, v]) => `export ${k}='${v}'`),
+    "# homelab-kopia as nixos/backup.nix installs it: the kopia-backup unit's environment, then scripts/homelab-kopia.sh",
+    ...Object.entries(common).map(([k, v]) => `export ${k}='${hostPath(v)}'`),
     `export HOMELAB_KOPIA_ENV_FILE='${path.join(secretsDir, 'kopia-backup.env')}'`,
     `exec bash '${scripts}/homelab-kopia.sh' "$@"`,
     '',

@@ -6,7 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {loadBackupSettings} from '../../src/lib/backup/index.js'
 import {loadHomelab} from '../../src/lib/config/load.js'
 import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
-import {installBackupStandIns} from '../helpers/backup-units.js'
+import {evalBackupModule, installBackupStandIns} from '../helpers/backup-units.js'
 import {REPO_ROOT} from '../helpers/cli.js'
 
 const SCRIPTS = ['kopia-backup.sh', 'kopia-r2-sync.sh', 'homelab-backup-failed.sh', 'homelab-kopia.sh'].map((s) => path.join(REPO_ROOT, 'scripts', s))
@@ -58,15 +58,33 @@ describe('backup scripts and Nix files are well-formed', () => {
     expect(nix.syncOnCalendar).toBe('*-*-* 00/6:00:00')
   })
 
-  it('backup.nix keeps secrets out of argv: EnvironmentFile from sops templates, OnFailure, Persistent, flock', async () => {
-    const nix = await fs.readFile(path.join(REPO_ROOT, 'nixos/backup.nix'), 'utf8')
-    for (const key of ['kopia/repository_password', 'r2/access_key_id', 'r2/secret_access_key', 'r2/account_id'])
-      expect(nix).toContain(`sops.secrets."${key}"`)
-    expect(nix).toContain('EnvironmentFile = config.sops.templates."kopia-backup.env".path')
-    expect(nix).toContain('EnvironmentFile = config.sops.templates."kopia-r2-sync.env".path')
-    expect(nix).toContain('OnCalendar = settings.schedule')
-    expect(nix.match(/Persistent = true/g)).toHaveLength(2)
-    expect(nix.match(/onFailure = \[ "homelab-backup-failed@%p.service" \]/g)).toHaveLength(3)
+  it('backup.nix evaluates (stubbed nixpkgs lib and sops-nix) to the units, timers and secrets the host needs', async () => {
+    await requireTools(['nix-instantiate'])
+    const module = await evalBackupModule(REPO_ROOT)
+    expect(module.enabledIf).toBe(true)
+    const {services, timers} = module.config.systemd
+    expect(Object.keys(services).sort()).toEqual(['homelab-backup-failed@', 'kopia-backup', 'kopia-backup-source@', 'kopia-r2-sync'])
+    expect(timers['kopia-backup'].timerConfig).toMatchObject({OnCalendar: '*-*-* 02:30:00', Persistent: true})
+    expect(timers['kopia-r2-sync'].timerConfig).toMatchObject({OnCalendar: '*-*-* 00/6:00:00', Persistent: true})
+    for (const t of Object.values(timers)) expect(t.wantedBy).toEqual(['timers.target'])
+    expect(services['kopia-backup'].serviceConfig.ExecStart).toMatch(/^\/nix\/store\/\w+-bash\/bin\/bash \/nix\/store\/\w+-kopia-backup.sh$/)
+    expect(services['kopia-backup-source@'].serviceConfig.ExecStart).toMatch(/kopia-backup.sh --source %f$/)
+    expect(services['kopia-r2-sync'].serviceConfig.ExecStart).toMatch(/kopia-r2-sync.sh$/)
+    // Secrets only through sops-nix environment files, never argv or Environment=.
+    expect(services['kopia-backup'].serviceConfig.EnvironmentFile).toBe('/run/secrets/rendered/kopia-backup.env')
+    expect(services['kopia-r2-sync'].serviceConfig.EnvironmentFile).toBe('/run/secrets/rendered/kopia-r2-sync.env')
+    expect(JSON.stringify(services)).not.toContain('@@')
+    expect(module.config.sops.templates['kopia-r2-sync.env'].content).toBe(
+      'KOPIA_PASSWORD=@@kopia/repository_password@@\nAWS_ACCESS_KEY_ID=@@r2/access_key_id@@\nAWS_SECRET_ACCESS_KEY=@@r2/secret_access_key@@\nR2_ACCOUNT_ID=@@r2/account_id@@\n',
+    )
+    expect(Object.keys(module.config.sops.secrets).sort()).toEqual(['kopia/repository_password', 'r2/access_key_id', 'r2/account_id', 'r2/secret_access_key'])
+    expect(services['kopia-r2-sync'].environment).toMatchObject({R2_BUCKET: 'azalab-kopia', R2_PREFIX: 'kopia/'})
+    for (const name of ['kopia-backup', 'kopia-backup-source@', 'kopia-r2-sync']) {
+      expect(services[name].onFailure).toEqual(['homelab-backup-failed@%p.service'])
+      expect(services[name].serviceConfig.SuccessExitStatus).toBe('75')
+      expect(services[name].environment?.HOMELAB_BACKUP_STATE_DIR).toBe('/var/lib/homelab/backup')
+    }
+
     const sync = await fs.readFile(path.join(REPO_ROOT, 'scripts/kopia-r2-sync.sh'), 'utf8')
     expect(sync).toContain('flock -n 9')
     expect(sync).not.toMatch(/--access-key|--secret-access-key|--password/)
