@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../base-command.js'
 import {UsageError} from '../lib/errors.js'
+import {parseDuration} from '../lib/flux/duration.js'
 import type {ReconcileOutcome} from '../lib/flux/reconcile.js'
 import {colors} from '../ui/color.js'
 import {pickHost} from './status.js'
@@ -102,23 +103,4 @@ Exit status: 0 all Ready, 1 any failed or timed out, 2 host unreachable, 3 bad a
       await connection.close()
     }
   }
-}
-
-/**
- * Parses a Go-style duration as `flux --timeout` takes it: `90s`, `5m`, `1h30m`, `500ms`; a
- * bare number is seconds. Returns milliseconds.
- * @throws UsageError for anything else
- */
-export function parseDuration(text: string): number {
-  if (/^\d+$/.test(text)) return Number(text) * 1000
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h)/gy
-  let total = 0
-  let matched = ''
-  for (const m of text.matchAll(re)) {
-    matched += m[0]
-    total += Number(m[1]) * {h: 3_600_000, m: 60_000, ms: 1, s: 1000}[m[2] as 'h' | 'm' | 'ms' | 's']
-  }
-
-  if (matched !== text || text === '') throw new UsageError(`--timeout ${text}: expected a duration like 90s, 5m or 1h30m`)
-  return total
 }

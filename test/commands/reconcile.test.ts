@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseDuration} from '../../src/commands/reconcile.js'
+import {parseDuration} from '../../src/lib/flux/duration.js'
 import {runCli} from '../helpers/cli.js'
 
 describe('reconcile --timeout durations (Go style, as flux takes them)', () => {
@@ -15,6 +15,7 @@ describe('reconcile --timeout durations (Go style, as flux takes them)', () => {
   it('refuses anything else naming the flag', () => {
     expect(() => parseDuration('5 minutes')).toThrow('--timeout 5 minutes: expected a duration like 90s, 5m or 1h30m')
     expect(() => parseDuration('')).toThrow('--timeout')
+    expect(() => parseDuration('soon', '--wait-timeout')).toThrow('--wait-timeout soon: expected')
   })
 })
 

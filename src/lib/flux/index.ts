@@ -4,6 +4,7 @@
  * status, decide health, request reconciliation and wait for a commit to converge.
  */
 export * from './converge.js'
+export * from './duration.js'
 export * from './health.js'
 export * from './kubectl.js'
 export * from './parse.js'
