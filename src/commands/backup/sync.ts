@@ -15,7 +15,7 @@ import {colors} from '../../ui/color.js'
 export default class BackupSync extends HomelabCommand {
   static override summary = 'Sync the Kopia repository to R2 now, showing the unit\'s journal live.'
 
-  static override description = `Starts kopia-r2-sync.service on the host with sudo (kopia repository sync-to s3 to <account>.r2.cloudflarestorage.com), streams its journal while it runs, then prints the result it recorded. Two syncs never overlap: when one is already running this one is reported as skipped.
+  static override description = `Starts kopia-r2-sync.service on the host with sudo (kopia repository sync-to s3 to <account>.r2.cloudflarestorage.com), streams its journal while it runs, then prints the result it recorded. Two syncs never overlap: when one is already running this one is reported as skipped. Ctrl-C stops watching; the unit keeps running on the host.
 The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
 
   static override examples = [

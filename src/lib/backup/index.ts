@@ -8,7 +8,6 @@ export {loadR2Credentials, type R2Credentials} from './credentials.js'
 export {checkOffsite, endpointUrl, type OffsiteCheckOptions, type OffsiteCredentials, OffsiteCredentialsError, type OffsiteStatus} from './offsite.js'
 export {backupUnitFor, runBackupUnit, type UnitRunResult} from './run-unit.js'
 export {schedulePeriodSeconds} from './schedule.js'
-export {backupStatusLines, type BackupStatusLine} from './status-lines.js'
 export {type BackupFile, backupFileSchema, type BackupSettings, loadBackupSettings} from './settings.js'
 export {type HostBackupState, type LastRun, type LastSync, readHostBackupState} from './state-files.js'
 export {

@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {backupStatusLines, evaluateBackupStatus, loadBackupSettings, readBackupStatus, readHostBackupState, systemdEscapePath} from '../../../src/lib/backup/index.js'
+import {evaluateBackupStatus, loadBackupSettings, readBackupStatus, readHostBackupState, systemdEscapePath} from '../../../src/lib/backup/index.js'
 import {loadHomelab} from '../../../src/lib/config/load.js'
 import {type BackupFixture, localHost, makeBackupFixture, requireTools} from '../../helpers/backup-fixture.js'
 import {type BackupUnits, installBackupStandIns, installBackupUnits} from '../../helpers/backup-units.js'
@@ -131,48 +131,6 @@ describe('evaluateBackupStatus', () => {
       const s = evaluateBackupStatus(state, settings, new Date())
       expect(s.problems[0]).toMatch(/last-sync.json: not JSON/)
       expect(s.sources.every((x) => x.state === 'never')).toBe(true)
-    } finally {
-      await fx.remove()
-    }
-  })
-})
-
-describe('backupStatusLines (the lines homelab status shows)', () => {
-  it('one line per source plus the R2 sync, problems as detail', async () => {
-    const fx = await makeBackupFixture({createFolders: false})
-    try {
-      const settings = await loadBackupSettings(await loadHomelab({cwd: fx.repo}))
-      const now = new Date('2026-11-24T10:00:00Z')
-      const manifest = (p: string, end: string) => ({
-        description: '',
-        endTime: end,
-        id: `id-${path.basename(p)}`,
-        rootEntry: {obj: 'k1', summ: {dirs: 1, files: 3, numFailed: 0, size: 3000}},
-        source: {host: 'h', path: p, userName: 'root'},
-        startTime: end,
-        stats: {dirCount: 1, errorCount: 0, fileCount: 3, totalSize: 3000},
-      })
-      const status = evaluateBackupStatus(
-        {
-          failures: [],
-          lastRun: undefined,
-          lastSync: {bucket: 'azalab-kopia', end: '2026-11-24T06:00:10Z', endpoint: 'e', error: null, exitCode: 0, prefix: 'kopia/', result: 'success', start: '2026-11-24T06:00:00Z', version: 1},
-          snapshots: [manifest(fx.sources[0], '2026-11-24T02:30:05Z'), manifest(fx.sources[1], '2026-11-20T02:30:05Z')],
-          storageFolders: [],
-          storageRootExists: true,
-          timers: {},
-          unreadable: [],
-        },
-        settings,
-        now,
-      )
-      expect(backupStatusLines(status)).toEqual([
-        {detail: '7h 29m ago, 3 files, 3000 bytes, 0 errors', lastSnapshot: '2026-11-24T02:30:05.000Z', source: fx.sources[0], state: 'ok'},
-        {detail: 'newest snapshot is 4d 7h old (stale after 1d 6h)', lastSnapshot: '2026-11-20T02:30:05.000Z', source: fx.sources[1], state: 'stale'},
-        {detail: 'never backed up', lastSnapshot: null, source: fx.sources[2], state: 'never'},
-        {detail: 'never backed up', lastSnapshot: null, source: fx.sources[3], state: 'never'},
-        {detail: 'success 3h 59m ago to s3://azalab-kopia/kopia/', lastSnapshot: '2026-11-24T06:00:10Z', source: 'R2 sync', state: 'ok'},
-      ])
     } finally {
       await fx.remove()
     }
