@@ -2,6 +2,7 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {type Homelab, loadHomelab} from './lib/config/load.js'
 import {HomelabError, UsageError} from './lib/errors.js'
+import {colors} from './ui/color.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HomelabCommand)['baseFlags'] & T['flags']>
 
@@ -44,10 +45,24 @@ export abstract class HomelabCommand extends Command {
     return this.fail(toHomelabError(err))
   }
 
-  /** Renders a HomelabError: JSON error object under --json, else one line plus suggestions; sets the exit code. */
+  /**
+   * Renders a HomelabError: the JSON error object under --json; otherwise `Error: <message>` as
+   * one unwrapped line on stderr (oclif would hard-wrap it at 80 columns when stderr is not a
+   * TTY) and each suggestion on its own line; then exits with the error's code.
+   */
   private async fail(err: HomelabError): Promise<unknown> {
     if (this.jsonEnabled()) return super.catch(err)
-    this.error(err.message, {exit: err.exitCode, suggestions: err.suggestions.length > 0 ? err.suggestions : undefined})
+    const c = colors(process.stderr)
+    process.stderr.write(`${c.red('Error:')} ${err.message}\n`)
+    for (const suggestion of err.suggestions) process.stderr.write(`  ${c.dim('→')} ${suggestion}\n`)
+    this.exit(err.exitCode)
+  }
+
+  /** Prints `Warning: <text>` as one unwrapped line on stderr (oclif's own warn wraps at 80 columns off a TTY). */
+  override warn(input: string | Error): string | Error {
+    const c = colors(process.stderr)
+    process.stderr.write(`${c.yellow('Warning:')} ${typeof input === 'string' ? input : input.message}\n`)
+    return input
   }
 }
 
