@@ -10,7 +10,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {runCli} from '../helpers/cli.js'
+import {REPO_ROOT, runCli} from '../helpers/cli.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 let host: TestHost
@@ -205,6 +205,34 @@ describe('homelab deploy on the e2e host', () => {
     expect((await currentGen()).configurationRevision).not.toBe(commit)
     expect(await host.runOnHost('cat /run/homelab/homelab-rollback-*.log')).toContain('Done. The new configuration is')
     await fs.access(host.authorizedKeys) // the admin key is back with the old generation
+  })
+
+  it('the activation is detached (setsid here, no systemd): killing the CLI mid-activation does not stop it', async () => {
+    await host.setScenario({STANDIN_ACTIVATION_SECONDS: '3'})
+    const commit = await repo.commit('nixos/README-deploy-test.md', 'detached\n', 'detached activation')
+    // Like runCli, but keeping the subprocess to kill it.
+    const entry = process.env.HOMELAB_TEST_BUILT === '1' ? ['bin/run.js'] : ['--import', 'tsx', 'bin/dev.js']
+    const child = execa(process.execPath, [...entry, 'deploy', '--repo', repo.dir, '--yes', '--no-validate', '--confirm-timeout', '300', '--sudo-password-stdin'], {
+      cwd: REPO_ROOT, env: {...host.env, NO_COLOR: '1'}, input: `${host.sudoPassword}\n`, reject: false,
+    })
+    let seen = ''
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        seen += String(d)
+        if (seen.includes('│ activating the configuration...')) resolve()
+      })
+    })
+    child.kill('SIGKILL') // the SSH connection drops with the process
+    const killed = await child
+    expect(killed.exitCode).not.toBe(0)
+    expect((await currentGen()).configurationRevision).not.toBe(commit) // still activating
+    const deadline = Date.now() + 30_000
+    while ((await currentGen()).configurationRevision !== commit && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250))
+    expect((await currentGen()).configurationRevision).toBe(commit)
+    expect(await host.runOnHost('cat $(ls -t /run/homelab/homelab-deploy-*.log | head -1)')).toContain('Done. The new configuration is')
+    // Nobody confirmed: cancel the armed timer by hand so the next tests keep this generation.
+    await host.runOnHost('for p in /run/homelab/homelab-rollback-*.pid; do [ -e "$p" ] && kill -TERM -- -"$(cat "$p")"; rm -f "$p"; done; true')
+    await host.setScenario({})
   })
 
   it('homelab rollback switches to the previous generation with the same checks and reports both', async () => {

@@ -85,7 +85,9 @@ export type DetachMode = 'systemd-run' | 'setsid'
 export function startDetached(name: string, script: string, mode: DetachMode, delaySeconds?: number): string {
   const log = `${STATE_DIR}/${name}.log`
   const exit = `${STATE_DIR}/${name}.exit`
-  const body = `exec > ${shellQuote(log)} 2>&1; ${script}; echo $? > ${shellQuote(exit)}`
+  const pid = shellQuote(`${STATE_DIR}/${name}.pid`)
+  // The pid file (setsid) goes when the run ends, so nobody signals a reused pid later.
+  const body = `exec > ${shellQuote(log)} 2>&1; ${script}; echo $? > ${shellQuote(exit)}; rm -f ${pid}`
   const prepare = `mkdir -p ${STATE_DIR} && rm -f ${shellQuote(exit)} && : > ${shellQuote(log)}`
   if (mode === 'systemd-run') {
     const timer = delaySeconds === undefined ? [] : [`--on-active=${delaySeconds}s`]
@@ -93,7 +95,7 @@ export function startDetached(name: string, script: string, mode: DetachMode, de
   }
 
   const delayed = delaySeconds === undefined ? body : `sleep ${delaySeconds}; ${body}`
-  return `${prepare} && cd / && { setsid nohup sh -c ${shellQuote(delayed)} < /dev/null > /dev/null 2>&1 & echo $! > ${shellQuote(`${STATE_DIR}/${name}.pid`)}; }`
+  return `${prepare} && cd / && { setsid nohup sh -c ${shellQuote(delayed)} < /dev/null > /dev/null 2>&1 & echo $! > ${pid}; }`
 }
 
 /** As root: cancels a detached run/timer started by {@link startDetached}. */
