@@ -16,7 +16,7 @@ import {colors} from '../../ui/color.js'
 export default class BackupRun extends HomelabCommand {
   static override summary = 'Snapshot every backup source now (or one with --source), showing the unit\'s journal live.'
 
-  static override description = `Starts kopia-backup.service on the host with sudo (or kopia-backup-source@<path>.service for --source), streams its journal while it runs, then prints the snapshots it made: id, size, files, failed entries. A run already in progress is not doubled: the second one is reported as skipped. Ctrl-C stops watching; the unit keeps running on the host (see `homelab backup status`).
+  static override description = `Starts kopia-backup.service on the host with sudo (or kopia-backup-source@<path>.service for --source), streams its journal while it runs, then prints the snapshots it made: id, size, files, failed entries. A run already in progress is not doubled: the second one is reported as skipped. Ctrl-C stops watching; the unit keeps running on the host (see homelab backup status).
 The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
 
   static override examples = [
