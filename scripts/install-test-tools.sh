@@ -18,6 +18,10 @@ declare -A pkg_of=(
   [jq]=jq
   [flock]=util-linux
   [setsid]=util-linux
+  [unshare]=util-linux
+  [nsenter]=util-linux
+  [ssh-keygen]=openssh-client
+  [ssh]=openssh-client
 )
 
 have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }

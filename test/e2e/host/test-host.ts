@@ -169,8 +169,13 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     }
 
     if (userCreated) {
-      const ps = await execa('ps', ['-o', 'pid=', '-u', user], {reject: false})
-      for (const p of String(ps.stdout).split('\n')) if (p.trim()) pids.add(Number(p.trim()))
+      // The user's processes, by uid from /proc (no procps needed).
+      const uid = Number((await execa('id', ['-u', user], {reject: false})).stdout)
+      for (const entry of await fs.readdir('/proc')) {
+        if (!/^\d+$/.test(entry)) continue
+        const status = await fs.readFile(`/proc/${entry}/status`, 'utf8').catch(() => '')
+        if (uid > 0 && new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) pids.add(Number(entry))
+      }
     }
 
     for (const pid of pids) if (pid > 1) try { process.kill(pid, 'SIGKILL') } catch {}

@@ -1,0 +1,77 @@
+import {describe, expect, it} from 'vitest'
+
+import {currentGeneration, flakeUpdateCommand, parseDiffClosures, parseGenerations, parseNixVersion, planHost, readFlakePin} from '../../../src/lib/deploy/index.js'
+import {lockPath} from '../../../src/lib/deploy/remote.js'
+
+describe('Nix version switch', () => {
+  it('reads `nix --version` of Nix and Lix', () => {
+    expect(parseNixVersion('nix (Nix) 2.8.0\n')).toEqual({major: 2, minor: 8, text: '2.8.0'})
+    expect(parseNixVersion('nix (Nix) 2.28.3')).toMatchObject({major: 2, minor: 28})
+    expect(parseNixVersion('nix (Lix, like Nix) 2.91.1')).toMatchObject({major: 2, minor: 91})
+    expect(parseNixVersion('command not found')).toBeUndefined()
+  })
+
+  it('uses `nix flake update <input>` from 2.19 on and `nix flake lock --update-input` before', () => {
+    const v = (text: string) => parseNixVersion(text)!
+    expect(flakeUpdateCommand(v('2.18.9'), '/etc/nixos', 'homelab')).toBe("nix --extra-experimental-features 'nix-command flakes' flake lock --update-input homelab /etc/nixos")
+    expect(flakeUpdateCommand(v('2.19.0'), '/etc/nixos', 'homelab')).toBe("nix --extra-experimental-features 'nix-command flakes' flake update homelab --flake /etc/nixos")
+    expect(flakeUpdateCommand(v('3.0.1'), '/etc/nixos', 'homelab')).toContain('flake update homelab')
+  })
+})
+
+describe('flake.lock, generations, diff-closures', () => {
+  const lock = JSON.stringify({
+    nodes: {
+      'homelab_2': {locked: {lastModified: 1795508304, narHash: 'sha256-x', ref: 'main', rev: 'a'.repeat(40), type: 'git', url: 'file:///srv/homelab.git'}},
+      nixpkgs: {locked: {owner: 'NixOS', repo: 'nixpkgs', rev: 'b'.repeat(40), type: 'github'}},
+      root: {inputs: {homelab: 'homelab_2', nixpkgs: 'nixpkgs', follows: ['homelab', 'nixpkgs']}},
+    },
+    root: 'root',
+    version: 7,
+  })
+
+  it('follows root inputs to the locked node', () => {
+    expect(readFlakePin(lock, 'homelab')).toEqual({lastModified: 1795508304, ref: 'main', rev: 'a'.repeat(40), type: 'git', url: 'file:///srv/homelab.git'})
+    expect(readFlakePin(lock, 'nixpkgs')?.rev).toBe('b'.repeat(40))
+    expect(readFlakePin(lock, 'follows')).toBeUndefined()
+    expect(readFlakePin(lock, 'missing')).toBeUndefined()
+  })
+
+  it('parses list-generations --json and finds the current one', () => {
+    const gens = parseGenerations('[{"generation": 3, "date": "2026-11-24 08:00:00", "nixosVersion": "25.11", "kernelVersion": "6.12.58", "configurationRevision": "abc", "specialisations": [], "current": false}, {"generation": 2, "date": "x", "nixosVersion": "25.11", "kernelVersion": "6.12.58", "configurationRevision": "", "specialisations": [], "current": true}]')
+    expect(currentGeneration(gens)?.generation).toBe(2)
+    expect(currentGeneration(gens.map((g) => ({...g, current: false})))?.generation).toBe(3)
+    expect(() => parseGenerations('{}')).toThrow()
+  })
+
+  it('parses nix store diff-closures lines (colour, ∅, ε, several versions, no size)', () => {
+    const text = [
+      '\u001B[1mhello\u001B[0m: 2.12.1 → 2.12.2, \u001B[31;1m+195.3 KiB\u001B[0m',
+      'k3s: ∅ → 1.33.5, +210000.0 KiB',
+      'nixos-system-azalab-0: 25.11.20261124.1e51d5d → 25.11.20261124.0b08329',
+      'linux: 6.12.57, 6.12.58 → 6.12.58, -42.0 KiB',
+      'etc: ε → ε, +1.2 KiB',
+    ].join('\n')
+    const changes = parseDiffClosures(text)
+    expect(changes.map((c) => c.name)).toEqual(['hello', 'k3s', 'nixos-system-azalab-0', 'linux', 'etc'])
+    expect(changes[0]).toMatchObject({from: ['2.12.1'], sizeKiB: 195.3, to: ['2.12.2']})
+    expect(changes[1]).toMatchObject({from: ['∅'], to: ['1.33.5']})
+    expect(changes[2].sizeKiB).toBeUndefined()
+    expect(changes[3]).toMatchObject({from: ['6.12.57', '6.12.58'], sizeKiB: -42})
+  })
+})
+
+describe('remote commands', () => {
+  it('names the lock after the flake dir', () => {
+    expect(lockPath('/etc/nixos')).toBe('/run/lock/homelab-deploy-etc-nixos.lock')
+  })
+
+  it('plans every step of a switch, and of a rollback, without contacting anything', () => {
+    const host = {flakeDir: '/etc/nixos', flakeInput: 'homelab', name: 'azalab-0', ssh: 'aiden@azalab-0'}
+    const steps = planHost({action: 'switch', confirmTimeoutSeconds: 60, holder: 'me@laptop', host})
+    expect(steps.map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm'])
+    expect(steps.find((s) => s.step === 'arm-rollback')!.commands[0]).toContain('sleep 60;')
+    expect(planHost({action: 'boot', confirmTimeoutSeconds: 60, holder: 'x', host}).map((s) => s.step)).not.toContain('arm-rollback')
+    expect(planHost({action: 'rollback', confirmTimeoutSeconds: 60, holder: 'x', host}).map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'rollback', 'confirm'])
+  })
+})
