@@ -93,3 +93,18 @@ describe('readSopsMetadata', () => {
     expect(readSopsMetadata('{"a": 1, "sops": {"mac": "ENC[x]", "lastmodified": "2024-01-01T00:00:00Z", "age": []}}', 'a.json')?.format).toBe('json')
   })
 })
+
+describe('editSopsConfigRecipients', () => {
+  it('adds and removes recipients in flat strings, lists and key groups, keeping comments', async () => {
+    const {editSopsConfigRecipients} = await import('../../../src/lib/sops/sops-config-edit.js')
+    const text = ['# rules', 'creation_rules:', '  - path_regex: a', '    age: age1old, age1other # two', '  - path_regex: b', '    age: [age1old]', '  - key_groups:', '      - age:', '          - age1old', '  - age: age1unrelated', ''].join('\n')
+    const added = editSopsConfigRecipients(text, '.sops.yaml', {add: 'age1new', whenAny: ['age1old']})
+    expect(added.changedRules).toBe(3)
+    const config = parseSopsConfig(added.text, '/x/.sops.yaml')
+    expect(config.rules.map((r) => r.recipients)).toEqual([['age1old', 'age1other', 'age1new'], ['age1old', 'age1new'], ['age1old', 'age1new'], ['age1unrelated']])
+    expect(added.text).toContain('# rules')
+    expect(added.text).toContain('# two')
+    const removed = editSopsConfigRecipients(added.text, '.sops.yaml', {remove: ['age1old'], whenAny: ['age1new']})
+    expect(parseSopsConfig(removed.text, '/x/.sops.yaml').rules.map((r) => r.recipients)).toEqual([['age1other', 'age1new'], ['age1new'], ['age1new'], ['age1unrelated']])
+  })
+})
