@@ -32,7 +32,7 @@ export async function copyHomelab(): Promise<{dir: string; home: string; env: Re
 }
 
 /** The bundled homelab's host secrets file (written by the demo seeding script); made here if a checkout lacks it. */
-async function ensureHostSecrets(dir: string): Promise<void> {
+export async function ensureHostSecrets(dir: string): Promise<void> {
   const file = path.join(dir, HOST_SECRETS)
   const exists = await fs.stat(file).then(
     () => true,
