@@ -1,7 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import os from 'node:os'
 import path from 'node:path'
-import {isCollection, isScalar, stringify} from 'yaml'
 
 import {HomelabCommand} from '../../base-command.js'
 import {UsageError} from '../../lib/errors.js'
@@ -44,6 +43,7 @@ KEY_PATH is dotted as yq and sops-age write it: stringData.password, a list item
     if (args.keyPath && flags.all) throw new UsageError('give either a KEY_PATH or --all, not both')
     const {decryptSopsFile, loadIdentities, nodeAt, parseKeyPath} = await import('../../lib/sops/index.js')
     const {serializePlain} = await import('../../lib/sops/serialize.js')
+    const {isCollection, isScalar, stringify} = await import('yaml')
     const file = path.resolve(args.file)
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
     const decrypted = await decryptSopsFile({displayName: args.file, file, identities})

@@ -290,6 +290,8 @@ export interface EncryptDocumentsOptions {
   legacyEmptyLists?: boolean
   /** File name for messages. */
   file: string
+  /** Encrypt the given documents in place instead of copies (faster; they hold ciphertext afterwards). */
+  inPlace?: boolean
 }
 
 /**
@@ -303,7 +305,7 @@ export function encryptDocuments(options: EncryptDocumentsOptions): string {
   const ivs = options.ivs ?? new Map<string, Buffer>()
   const selector = compileSelector(options.selector, file)
   const macInputs: MacInput[] = []
-  const docs = options.documents.map((d) => d.clone())
+  const docs = options.inPlace ? [...options.documents] : options.documents.map((d) => d.clone())
   const encrypt = (text: string, aad: string, type: SopsValueType) => encryptValue(dataKey, Buffer.from(text, 'utf8'), aad, type, ivs.get(ivKey(aad, type, text)) ?? randomBytes(32))
   for (const doc of docs) {
     try {
@@ -374,6 +376,8 @@ export interface ReencryptOptions {
   now?: Date
   /** Write the 3.10 metadata shape and this engine's version (rotate); default keeps the file's. */
   normalizeMetadata?: boolean
+  /** Encrypt `decrypted.documents` in place (they hold ciphertext afterwards): for a last write. */
+  inPlace?: boolean
 }
 
 /**
@@ -389,6 +393,7 @@ export function encryptDecrypted(decrypted: DecryptedSops, options: ReencryptOpt
     documents: decrypted.documents,
     file: decrypted.file,
     format: decrypted.format,
+    inPlace: options.inPlace,
     ivs: rotating ? undefined : decrypted.ivs,
     keyGroups: options.keyGroups ?? meta.keyGroups,
     lastmodified: lastModifiedOf(options.now ?? new Date()),

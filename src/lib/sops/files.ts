@@ -194,7 +194,7 @@ export async function setSopsValues(options: SetSopsValuesOptions): Promise<SetS
     changed.push(keyPath)
   }
 
-  if (changed.length > 0) await writeFileAtomic(options.file, encryptDecrypted(decrypted, {now: options.now}))
+  if (changed.length > 0) await writeFileAtomic(options.file, encryptDecrypted(decrypted, {inPlace: true, now: options.now}))
   return {changed, created: false}
 }
 
@@ -258,11 +258,13 @@ export async function updateSopsKeys(options: RuleSource & {file: string; identi
  */
 export async function rotateSopsFile(options: {file: string; identities: readonly AgeIdentity[]; now?: Date; displayName?: string}): Promise<{file: string; recipients: string[]}> {
   const shown = options.displayName ?? options.file
-  const decrypted = await decryptSopsFile({displayName: shown, file: options.file, identities: options.identities})
+  const text = await readText(options.file, shown)
+  const decrypted = await decryptSopsText({file: nameForFormat(options.file, shown), identities: options.identities, text})
+  decrypted.file = shown
   assertAgeOnly(decrypted)
   const dataKey = randomBytes(32)
   const groups = decrypted.metadata.keyGroups.map((g) => g.map((s) => s.recipient))
   const keyGroups = await wrapForGroups(dataKey, groups, decrypted.metadata.shamirThreshold)
-  await writeFileAtomic(options.file, encryptDecrypted(decrypted, {dataKey, keyGroups, normalizeMetadata: true, now: options.now}))
+  await writeFileAtomic(options.file, encryptDecrypted(decrypted, {dataKey, inPlace: true, keyGroups, normalizeMetadata: true, now: options.now}))
   return {file: shown, recipients: decrypted.metadata.recipients}
 }

@@ -26,3 +26,7 @@ export {
 export {goRegExp} from './go-regexp.js'
 export {formatKeyPath, nodeAt, parseKeyPath} from './key-path.js'
 export {type AgeStanza, formatOfFile, isSopsFile, metadataOfDocument, readSopsMetadata, type SopsFormat, type SopsMetadata} from './metadata.js'
+export {checkSecrets, type CheckInput, type SecretsCheckReport, type SecretsFinding} from './check.js'
+export {editSopsFile, type EditResult, type EditSessionOptions} from './edit-session.js'
+export {listSopsFiles} from './repo.js'
+export {ROTATE_KEY_STEPS, rotateKey, type RotateKeyOptions, type RotateKeyRemote, type RotateKeyResult, type RotateKeyState, type RotateKeyStep, rotateKeyStateFile} from './rotate-key.js'
