@@ -21,11 +21,11 @@ export default class SecretsRotate extends HomelabCommand {
 
   static override enableJsonFlag = true
 
-  static override strict = false
-
   static override args = {
     files: Args.string({description: 'SOPS files (default: all SOPS files of the homelab)', required: false}),
   }
+
+  static override strict = false
 
   async run(): Promise<SecretsRotateResult> {
     const {argv, flags} = await this.parse(SecretsRotate)

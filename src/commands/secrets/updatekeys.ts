@@ -21,11 +21,11 @@ export default class SecretsUpdatekeys extends HomelabCommand {
 
   static override enableJsonFlag = true
 
-  static override strict = false
-
   static override args = {
     files: Args.string({description: 'SOPS files (default: all SOPS files a creation rule matches)', required: false}),
   }
+
+  static override strict = false
 
   async run(): Promise<SecretsUpdatekeysResult> {
     const {argv, flags} = await this.parse(SecretsUpdatekeys)

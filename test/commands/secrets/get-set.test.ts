@@ -76,6 +76,9 @@ describe('homelab secrets get / set', () => {
     const r = await cli(['secrets', 'set', HOST_SECRETS, 'r2.account_id'])
     expect(r.exitCode).toBe(3)
     expect(r.stderr).toContain('--value-stdin is required when not running in a terminal')
+    const json = await cli(['secrets', 'set', HOST_SECRETS, 'r2.account_id', '--json'])
+    expect(json.exitCode).toBe(3)
+    expect(JSON.parse(json.stdout).error.message).toContain('--value-stdin')
   })
 
   it('set creates a new app secret with its creation rule (encrypted_regex, recipients), quoted key paths', async () => {
