@@ -18,7 +18,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {NIX_FLAGS} from '../src/lib/deploy/nix.js'
-import {buildCommand, CURRENT_SYSTEM, DETECT_SYSTEMD, diffClosuresCommand, lockPath} from '../src/lib/deploy/remote.js'
+import {buildCommand, CURRENT_SYSTEM, DETECT_SYSTEMD, lockPath} from '../src/lib/deploy/remote.js'
 import {shellJoin} from '../src/lib/ssh/shell.js'
 import {startTestHost} from '../test/e2e/host/test-host.js'
 import {REPO_ROOT} from '../test/helpers/cli.js'
@@ -45,7 +45,8 @@ try {
   const [repo, cliRoot] = await Promise.all([host.homelabRepo({nixos: true}), buildCli()])
   const env = {...host.env, NO_COLOR: '1'}
   const knownHosts = path.join(host.home, '.ssh/known_hosts')
-  await fs.writeFile(knownHosts, `${host.knownHostsLine}\n`)
+  // OpenSSH looks the key up under HostName ([127.0.0.1]:port); the CLI pins it under the alias.
+  await fs.writeFile(knownHosts, `${host.knownHostsLine.replace(`[${host.alias}]`, "[127.0.0.1]")}\n`)
   const flake = repo.flakeDir
   const lock = lockPath(flake)
 
@@ -61,7 +62,7 @@ try {
     {cmd: `cp -p ${flake}/flake.lock ${flake}/flake.lock.bench && ${shellJoin(['nix', ...NIX_FLAGS, 'flake', 'lock', '--update-input', 'homelab', flake])}`, root: true},
     {cmd: `cat ${flake}/flake.lock`},
     {cmd: buildCommand(flake, repo.hostName), root: true},
-    {cmd: `${diffClosuresCommand('$(readlink -f /run/current-system)', '$(readlink -f /run/current-system)')}`, root: true},
+    {cmd: `${shellJoin(['nix', ...NIX_FLAGS, 'store', 'diff-closures'])} $(readlink -f /run/current-system) $(readlink -f /run/current-system)`, root: true},
   ]
 
   const gitPush = async () => execa('git', ['push', '--quiet', 'origin', 'main'], {cwd: repo.dir, env})
@@ -78,7 +79,7 @@ try {
     await gitPush()
     for (const s of steps) {
       const cmd = s.root ? `sudo -k -S -p '' -- sh -c ${shellJoin([s.cmd])}` : s.cmd
-      const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, cmd], {
+      const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-i', path.join(host.home, '.ssh/id_ed25519'), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, cmd], {
         env,
         input: s.root ? `${host.sudoPassword}\n` : '',
         reject: false,
@@ -89,6 +90,8 @@ try {
     return performance.now() - start
   }
 
+  const stepMs: Record<string, number[]> = {}
+  const conns = new Set<number>()
   const cli = async () => {
     const before = await host.connections()
     const start = performance.now()
@@ -100,7 +103,8 @@ try {
     })
     const ms = performance.now() - start
     if (r.exitCode !== 0) throw new Error(`homelab deploy exited ${r.exitCode}: ${r.stderr}\n${r.stdout}`)
-    const json = JSON.parse(r.stdout) as {hosts: Array<{changed: boolean; steps: Array<{step: string; ms: number}>}>}
+    const json = JSON.parse(r.stdout) as {preflight: {durationMs: number}; hosts: Array<{changed: boolean; steps: Array<{step: string; ms: number}>}>}
+    for (const s of [{ms: json.preflight.durationMs, step: 'preflight'}, ...json.hosts[0].steps]) (stepMs[s.step] ??= []).push(s.ms)
     if (json.hosts[0].changed !== false) throw new Error('the bench deploy was expected to have nothing new')
     return {connections: (await host.connections()) - before, ms}
   }
@@ -115,7 +119,6 @@ try {
   const hand: number[] = []
   const remote: number[] = []
   const wall: number[] = []
-  const conns = new Set<number>()
   for (let i = 0; i < runs; i++) {
     remote.push(await remoteOnly())
     hand.push(await byHand())
@@ -134,6 +137,7 @@ try {
   console.log(`  CLI overhead (wall minus remote commands) ${(w - r).toFixed(0)} ms (target <= 1000 ms)`)
   console.log(`  ratio CLI / separate invocations ${(w / h).toFixed(2)}x (target <= 0.50x)`)
   console.log(`  SSH connections per deploy: ${[...conns].join(', ')} (nothing activated, so no confirm connection)`)
+  console.log(`  CLI step medians: ${Object.entries(stepMs).map(([s, v]) => `${s} ${median(v)} ms`).join(', ')}`)
   await fs.rm(cliRoot, {force: true, recursive: true})
 } finally {
   await host.stop()

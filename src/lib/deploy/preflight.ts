@@ -10,6 +10,8 @@ export interface PreflightResult {
   /** `passed`, or `skipped: <why>` when the validate library is unavailable. */
   validate: string
   dirty: string[]
+  /** Wall time of the preflight, in milliseconds. */
+  durationMs: number
 }
 
 /**
@@ -21,6 +23,7 @@ export interface PreflightResult {
  */
 export async function preflight(options: {homelab: Homelab; allowDirty: boolean; push: boolean; dryRun: boolean; validate?: boolean; env?: Record<string, string | undefined>}): Promise<PreflightResult> {
   const {config, root} = options.homelab
+  const started = performance.now()
   const [git, validate] = await Promise.all([readLocalGit(root, options.env), options.validate === false ? Promise.resolve('skipped (--no-validate)') : runValidate(root, options.env?.PATH)])
   if (validate !== 'passed' && !validate.startsWith('skipped'))
     throw new PreflightError(`the repository does not validate: ${validate}`, {suggestions: ['run `homelab validate` and fix what it reports']})
@@ -31,7 +34,7 @@ export async function preflight(options: {homelab: Homelab; allowDirty: boolean;
   if (git.branch !== config.git.branch)
     throw new PreflightError(`on branch ${git.branch}, but homelab.yaml deploys ${config.git.branch}`, {suggestions: [`git switch ${config.git.branch}`]})
   if (!options.dryRun) await pushOrVerify({branch: config.git.branch, commit: git.commit, env: options.env, push: options.push, remote: config.git.remote, root})
-  return {branch: git.branch, commit: git.commit, dirty: git.dirty, pushed: options.push && !options.dryRun, validate}
+  return {branch: git.branch, commit: git.commit, dirty: git.dirty, durationMs: Math.round(performance.now() - started), pushed: options.push && !options.dryRun, validate}
 }
 
 async function runValidate(root: string, pathEnv: string | undefined): Promise<string> {
