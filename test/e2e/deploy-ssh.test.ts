@@ -1,6 +1,7 @@
 // The SSH transport against the real e2e host (real sshd, real sudo): host-key pinning in the
 // repo and in ~/.ssh/known_hosts (hashed), refusal of changed/unknown keys before credentials,
 // parallel channels on one connection with live lines, sudo with a password on stdin.
+import {execa} from 'execa'
 import {execFileSync} from 'node:child_process'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
@@ -116,6 +117,60 @@ describe('ssh transport on the e2e host', () => {
     } finally {
       await fs.writeFile(knownHostsFile(), original)
     }
+  })
+
+  it('authenticates with ssh-agent first (a real ssh-agent), and asks the passphrase of an encrypted identity file', async () => {
+    const home = path.join(host.hostRoot, 'agent-home')
+    await fs.mkdir(path.join(home, '.ssh'), {recursive: true})
+    const sock = path.join(host.hostRoot, 'agent.sock')
+    const agent = await execa('ssh-agent', ['-a', sock])
+    const agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1])
+    try {
+      await execa('ssh-add', [path.join(host.home, '.ssh/id_ed25519')], {env: {SSH_AUTH_SOCK: sock}})
+      // No IdentityFile and no default key in this home: only the agent can log in.
+      await fs.writeFile(path.join(home, '.ssh/config'), `Host ${host.alias}\n  HostName 127.0.0.1\n  Port ${host.sshPort}\n  User ${host.user}\n`)
+      const viaAgent = await connectHost({env: {...host.env, HOME: home, SSH_AUTH_SOCK: sock}, homeDir: home, homelab: await homelab(), host: 'testhost'})
+      expect((await viaAgent.exec('echo agent')).stdout).toBe('agent\n')
+      await viaAgent.close()
+    } finally {
+      process.kill(agentPid)
+    }
+
+    // An identity file with a passphrase: asked once through the callback.
+    const key = path.join(home, '.ssh/id_ed25519')
+    await fs.copyFile(path.join(host.home, '.ssh/id_ed25519'), key)
+    await fs.chmod(key, 0o600)
+    await execa('ssh-keygen', ['-q', '-p', '-N', 'correct horse', '-f', key])
+    await fs.writeFile(path.join(home, '.ssh/config'), `Host ${host.alias}\n  HostName 127.0.0.1\n  Port ${host.sshPort}\n  User ${host.user}\n  IdentityFile ${key}\n`)
+    const asked: string[] = []
+    const conn = await connectHost({
+      askPassphrase: async (file) => (asked.push(file), 'correct horse'),
+      env: {HOME: home},
+      homeDir: home,
+      homelab: await homelab(),
+      host: 'testhost',
+    })
+    expect(asked).toEqual([key])
+    await conn.close()
+    const refused = await connectHost({env: {HOME: home}, homeDir: home, homelab: await homelab(), host: 'testhost'}).catch((e: unknown) => e)
+    expect((refused as Error).message).toContain('authentication failed')
+  })
+
+  it('follows ProxyJump from ~/.ssh/config (here: through the same sshd), verifying both host keys', async () => {
+    const home = path.join(host.hostRoot, 'jump-home')
+    await fs.mkdir(path.join(home, '.ssh'), {recursive: true})
+    await fs.copyFile(path.join(host.home, '.ssh/id_ed25519'), path.join(home, '.ssh/id_ed25519'))
+    await fs.writeFile(
+      path.join(home, '.ssh/config'),
+      `Host ${host.alias}\n  HostName 127.0.0.1\n  Port ${host.sshPort}\n  User ${host.user}\n  ProxyJump bastion\n\nHost bastion\n  HostName 127.0.0.1\n  Port ${host.sshPort}\n  User ${host.user}\n`,
+    )
+    const pub = host.knownHostsLine.split(' ').slice(1).join(' ')
+    await fs.writeFile(path.join(home, '.ssh/known_hosts'), `[bastion]:${host.sshPort} ${pub}\n`)
+    const before = await host.connections()
+    const conn = await connectHost({env: {HOME: home}, homeDir: home, homelab: await homelab(), host: 'testhost'})
+    expect((await conn.exec('echo through the jump')).stdout).toBe('through the jump\n')
+    await conn.close()
+    expect((await host.connections()) - before).toBe(2) // the jump host, then the target through it
   })
 
   it('also trusts a hashed entry in ~/.ssh/known_hosts (ssh-keygen -H)', async () => {
