@@ -73,11 +73,13 @@ afterAll(async () => {
 describe('homelab status (e2e)', () => {
   it('healthy and in sync: exit 0, one SSH login, one kubectl call, drift all up to date', async () => {
     await scenario('healthy', {commit: first})
-    const before = await host.logins()
+    const before = {connections: await host.connections(), logins: await host.logins()}
     const r = await runCli(['status'], {cwd: repo.dir, env: cliEnv()})
     expect(r.stderr).toBe('')
     expect(r.exitCode).toBe(0)
-    expect(await host.logins()).toBe(before + 1)
+    // Exactly one SSH handshake (sshd's "Connection from" lines) and one login for the whole run.
+    expect(await host.connections()).toBe(before.connections + 1)
+    expect(await host.logins()).toBe(before.logins + 1)
     const short = first.slice(0, 7)
     expect(r.stdout).toContain(`${repo.hostName} (${host.alias}): healthy`)
     expect(r.stdout).toContain(`Source  GitRepository flux-system/flux-system serves main@${short}: in sync with origin/main`)
