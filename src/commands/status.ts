@@ -19,7 +19,7 @@ import {colors} from '../ui/color.js'
  * localHead, remoteHead} | null, objects[{kind, namespace, name, health, ready, reason, message,
  * appliedRevision, appliedCommit, since, suspended}], drift{branchRef, remote, fluxApplied,
  * hostConfiguration: {commit, behind}, agree}, system{generation{number, builtAt, nixosVersion,
- * kernelVersion}, flakeLock{input, commit, lastModified, behindHead}, uptimeSeconds,
+ * kernelVersion}, configurationRevision, flakeLock{input, commit, lastModified, behindHead}, uptimeSeconds,
  * failedUnits[], node{name, ready, message, kubeletVersion}, storage{path, mount, sizeBytes,
  * usedBytes, availableBytes, usedPercent}}, backups[{source, state, lastSnapshot, detail}] | null,
  * errors[{fact, message}]}`.

@@ -104,7 +104,7 @@ export function renderStatus(report: StatusReport, c: ChalkInstance, now: Date):
   } else lines.push(`Source  ${c.yellow('no GitRepository found')}`)
 
   const d = report.drift
-  lines.push(`Drift   ${driftPart(branchRef, d.remote, c).replace(/ \(up to date\)$/, '')}  ·  ${driftPart('Flux applied', d.fluxApplied, c)}  ·  ${driftPart('host built from', d.hostConfiguration, c)}`, '')
+  lines.push(`Drift   ${driftPart(branchRef, d.remote, c).replace(/ \(up to date\)$/, '')}  ·  ${driftPart('Flux applied', d.fluxApplied, c)}  ·  ${report.system.configurationRevision === '' ? `host built from ${c.yellow('unknown (system.configurationRevision is unset)')}` : driftPart('host built from', d.hostConfiguration, c)}`, '')
 
   if (report.objects.length > 0) {
     const rows = report.objects.map((o) => [

@@ -126,6 +126,7 @@ export async function buildReport(input: {
 
   const node = flux?.nodes[0]
   const system: StatusReport['system'] = {
+    configurationRevision: facts.configurationRevision,
     failedUnits: facts.failedUnits,
     flakeLock: facts.flakeLock ? {...facts.flakeLock, behindHead: git.head ? await git.behind(facts.flakeLock.commit, git.head) : null} : null,
     generation: facts.generation,

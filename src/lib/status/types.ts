@@ -93,6 +93,8 @@ export interface DriftStatus {
 /** The host itself. */
 export interface SystemStatus {
   generation: {number: number; builtAt: string; nixosVersion: string; kernelVersion: string} | null
+  /** `nixos-version --configuration-revision` as printed ('' when system.configurationRevision is unset), null when unreadable. */
+  configurationRevision: string | null
   /** The commit `/etc/nixos/flake.lock` pins for the homelab input, against local HEAD. */
   flakeLock: {input: string; commit: string; lastModified: string | null; behindHead: number | null} | null
   uptimeSeconds: number | null

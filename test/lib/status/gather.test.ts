@@ -111,6 +111,13 @@ describe('gatherStatus', () => {
     expect(report.problems).toEqual(['HelmRelease podinfo/podinfo: failed (UpgradeFailed)'])
   })
 
+  it('an unset configurationRevision is named in the drift line', async () => {
+    const report = await gatherStatus({connection: fakeHost('healthy', {configRev: ''}), fetch: false, homelab, host: homelab.config.hosts[0], now: NOW})
+    expect(report.system.configurationRevision).toBe('')
+    expect(report.drift.hostConfiguration).toEqual({behind: null, commit: null})
+    expect(renderStatus(report, plain, NOW)).toContain('host built from unknown (system.configurationRevision is unset)')
+  })
+
   it('fetch failure is a source state with the message', async () => {
     const report = await gatherStatus({connection: fakeHost('fetch-failure'), fetch: false, homelab, host: homelab.config.hosts[0], now: NOW})
     expect(report.source?.state).toBe('fetch-failing')
