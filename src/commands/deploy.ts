@@ -35,6 +35,7 @@ export default class Deploy extends HomelabCommand {
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
   6. report the old and new generation, the pinned commit and every step's time
 Several hosts run in parallel, each line prefixed by its host, with a summary table.
+The sudo password (asked once, only when \`sudo -n true\` says one is needed) comes from --sudo-password-stdin, HOMELAB_SUDO_PASSWORD or a hidden prompt; it is sent to sudo on stdin only.
 Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 usage.`
 
   static override examples = [

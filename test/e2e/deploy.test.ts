@@ -50,6 +50,11 @@ describe('homelab deploy on the e2e host', () => {
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect(await host.connections()).toBe(before) // sshd's log shows no connection
     expect(await repo.git(['ls-remote', 'origin', 'refs/heads/main'])).toBe(remoteHead) // nothing pushed
+    const json = await deploy(['--dry-run', '--no-validate', '--json'], {password: null})
+    const plan = JSON.parse(json.stdout) as {dryRun: boolean; commit: string; hosts: unknown[]; plan: Record<string, Array<{step: string; where: string; commands: string[]}>>}
+    expect(plan).toMatchObject({commit, dryRun: true, hosts: [], pushed: false})
+    expect(plan.plan['azalab-0'].map((s) => s.where)).toEqual(['host', 'host', 'host', 'host', 'host', 'host', 'host', 'host', 'confirm'])
+    expect(await host.connections()).toBe(before)
   })
 
   it('happy path: validates, pushes, locks, updates the input with the old-Nix command, builds, diffs, switches detached, confirms on ONE new connection', async () => {
