@@ -57,6 +57,14 @@ describe('homelab deploy on the e2e host', () => {
     expect(await host.connections()).toBe(before)
   })
 
+  it('homelab rollback with a single generation refuses, naming why, and changes nothing', async () => {
+    const system = await running()
+    const r = await runCli(['rollback', '--repo', repo.dir, '--yes', '--sudo-password-stdin'], {env: host.env, input: `${host.sudoPassword}\n`})
+    expect(r.exitCode).toBe(1)
+    expect(r.stdout).toContain('✗ azalab-0: step inspect failed: azalab-0: no generation before 1 to roll back to')
+    expect(await running()).toBe(system)
+  })
+
   it('happy path: validates, pushes, locks, updates the input with the old-Nix command, builds, diffs, switches detached, confirms on ONE new connection', async () => {
     await host.setScenario({STANDIN_HELLO_SIZE: '300000', STANDIN_HELLO_VERSION: '2.12.2'})
     const commit = await repo.commit('nixos/README-deploy-test.md', 'happy path\n', 'happy path change')
