@@ -8,7 +8,7 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadHomelab} from '../../src/lib/config/load.js'
-import {connectHost, HostKeyChangedError, SudoPasswordError, UnknownHostKeyError} from '../../src/lib/ssh/index.js'
+import {connectHost, HostKeyChangedError, RemoteTimeoutError, SudoPasswordError, UnknownHostKeyError} from '../../src/lib/ssh/index.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 let host: TestHost
@@ -41,6 +41,9 @@ describe('ssh transport on the e2e host', () => {
     expect(b.stderr).toBe('two\n')
     expect(c.exitCode).toBe(0)
     expect(lines).toEqual(['line1', 'line2', 'line3'])
+    const slow = await conn.exec('sleep 5', {timeoutMs: 300}).catch((e: unknown) => e)
+    expect(slow).toBeInstanceOf(RemoteTimeoutError)
+    expect((await conn.exec('echo still usable')).stdout).toBe('still usable\n')
     await conn.close()
     expect((await host.connections()) - before).toBe(1)
   })

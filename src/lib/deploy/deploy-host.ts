@@ -20,6 +20,7 @@ import {
   lockHolderCommand,
   lockPath,
   rebuildCommand,
+  readFlakeLockCommand,
   restoreFlakeLock,
   RESULT_MARKER,
   rollbackScript,
@@ -197,7 +198,7 @@ export async function deployHost(options: DeployHostOptions): Promise<DeployHost
     const c = conn
     const [nixVersionOut, lockText, generationsOut, currentOut, systemdOut] = await Promise.all([
       c.exec('nix --version'),
-      c.exec(`cat ${host.flakeDir}/flake.lock`),
+      c.exec(readFlakeLockCommand(host.flakeDir)),
       c.exec('nixos-rebuild list-generations --json'),
       c.exec(CURRENT_SYSTEM),
       c.exec(DETECT_SYSTEMD),
@@ -236,7 +237,7 @@ export async function deployHost(options: DeployHostOptions): Promise<DeployHost
       ctx.begin('flake-update')
       lockUpdated = true
       ctx.check(await conn.sudo(flakeUpdateAsRoot(host.flakeDir, updateCommand), ctx.streaming()), updateCommand)
-      const after = ctx.check(await conn.exec(`cat ${host.flakeDir}/flake.lock`), 'reading flake.lock')
+      const after = ctx.check(await conn.exec(readFlakeLockCommand(host.flakeDir)), 'reading flake.lock')
       const pin = readFlakePin(after.stdout, host.flakeInput)
       result.pinnedRev = pin?.rev
       if (pin?.rev !== options.commit)

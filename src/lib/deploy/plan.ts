@@ -12,6 +12,7 @@ import {
   lockCommand,
   lockPath,
   rebuildCommand,
+  readFlakeLockCommand,
   rollbackScript,
   startDetached,
 } from './remote.js'
@@ -39,7 +40,7 @@ export function planHost(options: {host: HostConfig; action: RebuildAction | 'ro
     {commands: [`ssh ${host.ssh} (resolved through ~/.ssh/config; host key checked against known_hosts)`], step: 'connect', where: 'host'},
     {commands: [lockCommand(lockPath(host.flakeDir), options.holder)], step: 'lock', where: 'host'},
     {
-      commands: ['nix --version', `cat ${host.flakeDir}/flake.lock`, 'nixos-rebuild list-generations --json', CURRENT_SYSTEM, DETECT_SYSTEMD, 'sudo -n true'],
+      commands: ['nix --version', readFlakeLockCommand(host.flakeDir), 'nixos-rebuild list-generations --json', CURRENT_SYSTEM, DETECT_SYSTEMD, 'sudo -n true'],
       step: 'inspect',
       where: 'host',
     },
@@ -55,7 +56,7 @@ export function planHost(options: {host: HostConfig; action: RebuildAction | 'ro
   const nix219 = shellJoin(['nix', ...NIX_FLAGS, 'flake', 'update', host.flakeInput, '--flake', host.flakeDir])
   const nixOld = shellJoin(['nix', ...NIX_FLAGS, 'flake', 'lock', '--update-input', host.flakeInput, host.flakeDir])
   steps.push(
-    {commands: [`${sudo(flakeUpdateAsRoot(host.flakeDir, nix219))}   (Nix >= 2.19)`, `${sudo(flakeUpdateAsRoot(host.flakeDir, nixOld))}   (older Nix)`, `cat ${host.flakeDir}/flake.lock`], step: 'flake-update', where: 'host'},
+    {commands: [`${sudo(flakeUpdateAsRoot(host.flakeDir, nix219))}   (Nix >= 2.19)`, `${sudo(flakeUpdateAsRoot(host.flakeDir, nixOld))}   (older Nix)`, readFlakeLockCommand(host.flakeDir)], step: 'flake-update', where: 'host'},
     {commands: [sudo(buildCommand(host.flakeDir, host.name))], step: 'build', where: 'host'},
     {commands: [sudo(diffClosuresCommand('<running system>', '<built system>'))], step: 'closure-diff', where: 'host'},
   )

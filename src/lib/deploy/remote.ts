@@ -91,7 +91,8 @@ export function startDetached(name: string, script: string, mode: DetachMode, de
   const prepare = `mkdir -p ${STATE_DIR} && rm -f ${shellQuote(exit)} && : > ${shellQuote(log)}`
   if (mode === 'systemd-run') {
     const timer = delaySeconds === undefined ? [] : [`--on-active=${delaySeconds}s`]
-    return `${prepare} && ${shellJoin(['systemd-run', '--quiet', '--collect', `--unit=${name}`, ...timer, 'sh', '-c', body])}`
+    // A transient unit starts with systemd's default PATH, which on NixOS holds no nixos-rebuild: pass ours.
+    return `${prepare} && systemd-run --quiet --collect ${shellJoin([`--unit=${name}`, ...timer])} "--setenv=PATH=$PATH" ${shellJoin(['sh', '-c', body])}`
   }
 
   const delayed = delaySeconds === undefined ? body : `sleep ${delaySeconds}; ${body}`
@@ -126,4 +127,9 @@ export function rollbackScript(previousSystem: string): string {
 /** `nixos-rebuild <action> --flake <dir>#<host>` (or `switch --rollback`). */
 export function rebuildCommand(action: string, flakeDir?: string, hostName?: string): string {
   return action === 'rollback' ? 'nixos-rebuild switch --rollback' : shellJoin(['nixos-rebuild', action, '--flake', `${flakeDir}#${hostName}`])
+}
+
+/** Prints the host flake's lock file. */
+export function readFlakeLockCommand(flakeDir: string): string {
+  return `cat ${shellQuote(`${flakeDir}/flake.lock`)}`
 }

@@ -70,6 +70,8 @@ export interface ExecOptions {
 export interface RemoteProcess {
   write(data: string): void
   end(): void
+  /** Asks the server to KILL the command and closes the channel. */
+  kill(): void
   /** Settles when the channel closes. */
   exited: Promise<ExecResult>
 }
@@ -357,6 +359,13 @@ export async function connectHost(options: ConnectHostOptions): Promise<HostConn
     return {
       end: () => stream.end(),
       exited,
+      kill: () => {
+        try {
+          stream.signal('KILL')
+        } catch {}
+
+        stream.close()
+      },
       write: (data: string) => stream.write(data),
     }
   }
@@ -369,7 +378,10 @@ export async function connectHost(options: ConnectHostOptions): Promise<HostConn
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new RemoteTimeoutError(`${host.name}: "${command.slice(0, 80)}" did not finish within ${Math.round(execOptions.timeoutMs! / 1000)} s`)),
+        () => {
+          proc.kill()
+          reject(new RemoteTimeoutError(`${host.name}: "${command.slice(0, 80)}" did not finish within ${Math.round(execOptions.timeoutMs! / 1000)} s`))
+        },
         execOptions.timeoutMs,
       )
     })

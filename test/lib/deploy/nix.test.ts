@@ -75,3 +75,15 @@ describe('remote commands', () => {
     expect(planHost({action: 'rollback', confirmTimeoutSeconds: 60, holder: 'x', host}).map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'rollback', 'confirm'])
   })
 })
+
+describe('detached runs', () => {
+  it('uses systemd-run (with the caller PATH) when the host has systemd, else setsid with a pid file', async () => {
+    const {cancelDetached, startDetached} = await import('../../../src/lib/deploy/remote.js')
+    const sd = startDetached('homelab-rollback-x', 'nixos-rebuild switch --rollback', 'systemd-run', 60)
+    expect(sd).toContain('systemd-run --quiet --collect --unit=homelab-rollback-x --on-active=60s "--setenv=PATH=$PATH" sh -c ')
+    expect(cancelDetached('homelab-rollback-x', 'systemd-run')).toContain("systemctl stop homelab-rollback-x.timer homelab-rollback-x.service")
+    const ss = startDetached('homelab-deploy-x', 'nixos-rebuild switch', 'setsid')
+    expect(ss).toContain('setsid nohup sh -c ')
+    expect(ss).toContain("echo $! > /run/homelab/homelab-deploy-x.pid")
+  })
+})
