@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
 import {HomelabError} from '../errors.js'
-import {generateX25519, recipientOf} from './x25519-native.js'
+import {loadTypage} from './typage.js'
 
 /** An age X25519 identity and where it came from. */
 export interface AgeIdentity {
@@ -70,8 +70,24 @@ export function defaultKeyFile(options: LoadIdentitiesOptions): string {
   return path.join(configDir, 'sops', 'age', 'keys.txt')
 }
 
+/** Recipients already derived, by identity (typage `identityToRecipient` costs a scalar multiplication). */
+const recipients = new Map<string, string>()
+
+/** The recipient (`age1…`) of an identity, through typage `identityToRecipient`, cached. @throws Error when malformed */
+async function recipientOf(identity: string): Promise<string> {
+  let recipient = recipients.get(identity)
+  if (recipient === undefined) {
+    const {identityToRecipient} = await loadTypage()
+    recipient = await identityToRecipient(identity)
+    recipients.set(identity, recipient)
+  }
+
+  return recipient
+}
+
 /**
- * Parses an age key file (age-keygen format: `#` comments, one `AGE-SECRET-KEY-1…` per line).
+ * Parses an age key file (age-keygen format: `#` comments, one `AGE-SECRET-KEY-1…` per line);
+ * each recipient comes from typage `identityToRecipient`.
  * @throws AgeIdentityError naming `source:line` for a malformed line (the line itself is not shown).
  */
 export async function parseIdentities(text: string, source: string): Promise<AgeIdentity[]> {
@@ -85,7 +101,7 @@ export async function parseIdentities(text: string, source: string): Promise<Age
       })
     let recipient: string
     try {
-      recipient = recipientOf(line)
+      recipient = await recipientOf(line)
     } catch {
       throw new AgeIdentityError(`${source}:${i + 1}: malformed age identity`)
     }
@@ -97,12 +113,14 @@ export async function parseIdentities(text: string, source: string): Promise<Age
 }
 
 /**
- * Generates a new age X25519 identity (the encoding age-keygen writes; tests check typage and the
- * age CLI agree), readable by age 1.x and sops.
+ * Generates a new age X25519 identity with typage `generateX25519Identity` (the encoding
+ * age-keygen writes; tests check the age CLI agrees), readable by age 1.x and sops.
  * @returns the identity and its recipient, source `generated`.
  */
 export async function generateIdentity(): Promise<AgeIdentity> {
-  return {...generateX25519(), source: 'generated'}
+  const {generateX25519Identity} = await loadTypage()
+  const identity = await generateX25519Identity()
+  return {identity, recipient: await recipientOf(identity), source: 'generated'}
 }
 
 /**
