@@ -14,35 +14,19 @@
  */
 import {execa} from 'execa'
 import {promises as fs} from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 
 import {NIX_FLAGS} from '../src/lib/deploy/nix.js'
 import {buildCommand, CURRENT_SYSTEM, DETECT_SYSTEMD, lockPath} from '../src/lib/deploy/remote.js'
 import {shellJoin} from '../src/lib/ssh/shell.js'
 import {startTestHost} from '../test/e2e/host/test-host.js'
-import {REPO_ROOT} from '../test/helpers/cli.js'
+import {buildCli, formatRatio, median, numberFlag, timed} from './lib/measure.js'
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
-
-async function buildCli(): Promise<string> {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-bench-cli-'))
-  await execa('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', path.join(root, 'dist')], {cwd: REPO_ROOT, reject: false})
-  await fs.cp(path.join(REPO_ROOT, 'bin'), path.join(root, 'bin'), {recursive: true})
-  await fs.copyFile(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'))
-  await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'))
-  await execa('npx', ['oclif', 'manifest'], {cwd: root, reject: false})
-  return root
-}
+const runs = numberFlag('--runs', 5)
 
 const host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version']})
 try {
-  const [repo, cliRoot] = await Promise.all([host.homelabRepo({nixos: true}), buildCli()])
+  const [repo, built] = await Promise.all([host.homelabRepo({nixos: true}), buildCli()])
   const env = {...host.env, NO_COLOR: '1'}
   const knownHosts = path.join(host.home, '.ssh/known_hosts')
   // OpenSSH looks the key up under HostName ([127.0.0.1]:port); the CLI pins it under the alias.
@@ -67,17 +51,19 @@ try {
 
   const gitPush = async () => execa('git', ['push', '--quiet', 'origin', 'main'], {cwd: repo.dir, env})
 
-  const remoteOnly = async () => {
-    const start = performance.now()
-    await gitPush()
-    for (const s of steps) await host.runOnHost(s.cmd)
-    return performance.now() - start
-  }
+  const remoteOnly = async () =>
+    (
+      await timed(async () => {
+        await gitPush()
+        for (const s of steps) await host.runOnHost(s.cmd)
+      })
+    ).ms
 
-  const byHand = async () => {
-    const start = performance.now()
-    await gitPush()
-    for (const s of steps) {
+  const byHand = async () =>
+    (
+      await timed(async () => {
+        await gitPush()
+        for (const s of steps) {
       const cmd = s.root ? `sudo -k -S -p '' -- sh -c ${shellJoin([s.cmd])}` : s.cmd
       const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-i', path.join(host.home, '.ssh/id_ed25519'), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, cmd], {
         env,
@@ -85,23 +71,17 @@ try {
         reject: false,
       })
       if (r.exitCode !== 0) throw new Error(`ssh ${cmd}: ${r.stderr}`)
-    }
-
-    return performance.now() - start
-  }
+        }
+      })
+    ).ms
 
   const stepMs: Record<string, number[]> = {}
   const conns = new Set<number>()
   const cli = async () => {
     const before = await host.connections()
-    const start = performance.now()
-    const r = await execa(process.execPath, [path.join(cliRoot, 'bin/run.js'), 'deploy', '--yes', '--no-validate', '--sudo-password-stdin', '--json'], {
-      cwd: repo.dir,
-      env,
-      input: `${host.sudoPassword}\n`,
-      reject: false,
-    })
-    const ms = performance.now() - start
+    const {ms, value: r} = await timed(() =>
+      execa(process.execPath, [built.bin, 'deploy', '--yes', '--no-validate', '--sudo-password-stdin', '--json'], {cwd: repo.dir, env, input: `${host.sudoPassword}\n`, reject: false}),
+    )
     if (r.exitCode !== 0) throw new Error(`homelab deploy exited ${r.exitCode}: ${r.stderr}\n${r.stdout}`)
     const json = JSON.parse(r.stdout) as {preflight: {durationMs: number}; hosts: Array<{changed: boolean; steps: Array<{step: string; ms: number}>}>}
     for (const s of [{ms: json.preflight.durationMs, step: 'preflight'}, ...json.hosts[0].steps]) (stepMs[s.step] ??= []).push(s.ms)
@@ -111,7 +91,7 @@ try {
 
   // First deploy: a change, so that every later one has nothing new.
   await repo.commit('nixos/README-bench.md', 'bench\n', 'bench change')
-  const first = await execa(process.execPath, [path.join(cliRoot, 'bin/run.js'), 'deploy', '--yes', '--no-validate', '--sudo-password-stdin'], {cwd: repo.dir, env, input: `${host.sudoPassword}\n`, reject: false})
+  const first = await execa(process.execPath, [built.bin, 'deploy', '--yes', '--no-validate', '--sudo-password-stdin'], {cwd: repo.dir, env, input: `${host.sudoPassword}\n`, reject: false})
   if (first.exitCode !== 0) throw new Error(`first deploy failed: ${first.stdout}\n${first.stderr}`)
   await cli() // warm-up
   await byHand()
@@ -135,10 +115,10 @@ try {
   console.log(`  by hand: ${steps.length} x ssh host CMD in sequence + git push                  ${h.toFixed(0)} ms`)
   console.log(`  homelab deploy (built CLI, one connection)                          ${w.toFixed(0)} ms`)
   console.log(`  CLI overhead (wall minus remote commands) ${(w - r).toFixed(0)} ms (target <= 1000 ms)`)
-  console.log(`  ratio CLI / separate invocations ${(w / h).toFixed(2)}x (target <= 0.50x)`)
+  console.log(`  ratio CLI / separate invocations ${formatRatio(w / h, {atMost: 0.5})}`)
   console.log(`  SSH connections per deploy: ${[...conns].join(', ')} (nothing activated, so no confirm connection)`)
-  console.log(`  CLI step medians: ${Object.entries(stepMs).map(([s, v]) => `${s} ${median(v)} ms`).join(', ')}`)
-  await fs.rm(cliRoot, {force: true, recursive: true})
+  console.log(`  CLI step medians: ${Object.entries(stepMs).map(([s, v]) => `${s} ${Math.round(median(v))} ms`).join(', ')}`)
+  await built.remove()
 } finally {
   await host.stop()
 }

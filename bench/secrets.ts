@@ -22,31 +22,11 @@ import path from 'node:path'
 
 import {formatIdentity, generateIdentity} from '../src/lib/age/index.js'
 import {createSopsFile, parseSopsConfig, readSopsMetadata} from '../src/lib/sops/index.js'
-import {REPO_ROOT} from '../test/helpers/cli.js'
+import {buildCli, formatRatio, median, numberFlag, timed} from './lib/measure.js'
 
-const arg = (name: string, fallback: number) => {
-  const at = process.argv.indexOf(name)
-  return at === -1 ? fallback : Number(process.argv[at + 1]) || fallback
-}
-
-const runs = arg('--runs', 3)
-const FILES = arg('--files', 200)
+const runs = numberFlag('--runs', 3)
+const FILES = numberFlag('--files', 200)
 const VALUES = 10
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
-
-async function buildCli(): Promise<string> {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-bench-cli-'))
-  await execa('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', path.join(root, 'dist')], {cwd: REPO_ROOT, reject: false})
-  await fs.cp(path.join(REPO_ROOT, 'bin'), path.join(root, 'bin'), {recursive: true})
-  await fs.copyFile(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'))
-  await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'))
-  await execa('npx', ['oclif', 'manifest'], {cwd: root, reject: false})
-  return root
-}
 
 const age = await execa('age', ['--version'], {reject: false})
 if (age.exitCode !== 0) {
@@ -57,7 +37,7 @@ if (age.exitCode !== 0) {
 const dirAt = process.argv.indexOf('--dir')
 const work = await fs.mkdtemp(path.join(dirAt === -1 ? os.tmpdir() : process.argv[dirAt + 1], 'homelab-bench-secrets-'))
 try {
-  const cliRoot = await buildCli()
+  const built = await buildCli()
   const identity = await generateIdentity()
   const keyFile = path.join(work, 'key.txt')
   await fs.writeFile(keyFile, formatIdentity(identity, new Date()), {mode: 0o600})
@@ -84,24 +64,21 @@ try {
   const baseTimes: number[] = []
   const env = {NO_COLOR: '1', SOPS_AGE_KEY: '', SOPS_AGE_KEY_FILE: keyFile}
   for (let r = 0; r < runs; r++) {
-    let start = performance.now()
-    const cli = await execa(process.execPath, [path.join(cliRoot, 'bin/run.js'), 'secrets', 'rotate', ...files], {cwd: work, env, reject: false})
-    cliTimes.push(performance.now() - start)
-    if (cli.exitCode !== 0) throw new Error(`homelab secrets rotate failed: ${cli.stderr}`)
-    start = performance.now()
-    const loop = await execa('sh', ['-c', `for f in "$1"/*.age; do age -d -i "$2" "$f" | age -r "$3" -a > "$f.new" || exit 1; done`, 'sh', encDir, keyFile, identity.recipient], {reject: false})
-    baseTimes.push(performance.now() - start)
-    if (loop.exitCode !== 0) throw new Error(`age loop failed: ${loop.stderr}`)
+    const cli = await timed(() => execa(process.execPath, [built.bin, 'secrets', 'rotate', ...files], {cwd: work, env, reject: false}))
+    cliTimes.push(cli.ms)
+    if (cli.value.exitCode !== 0) throw new Error(`homelab secrets rotate failed: ${cli.value.stderr}`)
+    const loop = await timed(() => execa('sh', ['-c', `for f in "$1"/*.age; do age -d -i "$2" "$f" | age -r "$3" -a > "$f.new" || exit 1; done`, 'sh', encDir, keyFile, identity.recipient], {reject: false}))
+    baseTimes.push(loop.ms)
+    if (loop.value.exitCode !== 0) throw new Error(`age loop failed: ${loop.value.stderr}`)
   }
 
   const cli = median(cliTimes)
   const base = median(baseTimes)
-  const ratio = base / cli
   console.log(`bench/secrets: rotate ${FILES} files x ${VALUES} values in ${path.dirname(work)}, median of ${runs} runs`)
   console.log(`  homelab secrets rotate (one process)          ${cli.toFixed(0).padStart(6)} ms  (${(cli / FILES).toFixed(2)} ms/file)`)
   console.log(`  age -d | age -r per file (baseline, shell loop) ${base.toFixed(0).padStart(4)} ms  (${(base / FILES).toFixed(2)} ms/file)`)
-  console.log(`  ratio baseline/CLI: ${ratio.toFixed(2)}x  (target >= 5x: ${ratio >= 5 ? 'met' : 'NOT met'})`)
-  await fs.rm(cliRoot, {force: true, recursive: true})
+  console.log(`  ratio baseline/CLI: ${formatRatio(base / cli, {atLeast: 5})}`)
+  await built.remove()
 } finally {
   await fs.rm(work, {force: true, recursive: true})
 }

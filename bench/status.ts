@@ -13,29 +13,14 @@
  */
 import {execa} from 'execa'
 import {promises as fs} from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 
 import {REPO_ROOT} from '../test/helpers/cli.js'
 import {startTestHost} from '../test/e2e/host/test-host.js'
+import {buildCli, formatRatio, median, numberFlag, timed} from './lib/measure.js'
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 5
+const runs = numberFlag('--runs', 5)
 const KUSTOMIZATIONS = 30
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
-}
-
-async function buildCli(): Promise<string> {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-bench-cli-'))
-  await execa('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', path.join(root, 'dist')], {cwd: REPO_ROOT, reject: false})
-  await fs.cp(path.join(REPO_ROOT, 'bin'), path.join(root, 'bin'), {recursive: true})
-  await fs.copyFile(path.join(REPO_ROOT, 'package.json'), path.join(root, 'package.json'))
-  await fs.symlink(path.join(REPO_ROOT, 'node_modules'), path.join(root, 'node_modules'))
-  await execa('npx', ['oclif', 'manifest'], {cwd: root, reject: false})
-  return root
-}
 
 /** healthy.json with the Kustomizations grown to `count` (apps copies app-NN). */
 async function fixture(commit: string, count: number): Promise<string> {
@@ -52,7 +37,7 @@ async function fixture(commit: string, count: number): Promise<string> {
 
 const host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'k3s', 'kubectl', 'systemctl']})
 try {
-  const [repo, cliRoot] = await Promise.all([host.homelabRepo({nixos: true}), buildCli()])
+  const [repo, built] = await Promise.all([host.homelabRepo({nixos: true}), buildCli()])
   const head = await repo.git(['rev-parse', 'HEAD'])
   const objects = path.join(host.hostRoot, 'flux-objects.json')
   await fs.writeFile(objects, await fixture(head, KUSTOMIZATIONS))
@@ -77,23 +62,24 @@ try {
     {cmd: 'df -Pk /srv'},
     {cmd: 'cat /var/lib/homelab/backup/*.json 2>/dev/null; find /srv -mindepth 1 -maxdepth 1 -type d; systemctl show kopia-backup.timer kopia-r2-sync.timer -p NextElapseUSecRealtime 2>/dev/null || true'},
   ]
-  const byHand = async () => {
-    const start = performance.now()
-    await execa('git', ['fetch', '--quiet', 'origin', 'main'], {cwd: repo.dir, env})
-    for (const q of queries) {
-      const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-o', 'BatchMode=yes', '-i', path.join(host.home, '.ssh/id_ed25519'), '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, q.cmd], {
-        env, input: q.sudo ? `${host.sudoPassword}\n` : '', reject: false,
+  const byHand = async () =>
+    (
+      await timed(async () => {
+        await execa('git', ['fetch', '--quiet', 'origin', 'main'], {cwd: repo.dir, env})
+        for (const q of queries) {
+          const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-o', 'BatchMode=yes', '-i', path.join(host.home, '.ssh/id_ed25519'), '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, q.cmd], {
+            env,
+            input: q.sudo ? `${host.sudoPassword}\n` : '',
+            reject: false,
+          })
+          if (r.exitCode !== 0) throw new Error(`ssh ${q.cmd}: ${r.stderr}`)
+        }
       })
-      if (r.exitCode !== 0) throw new Error(`ssh ${q.cmd}: ${r.stderr}`)
-    }
-    return performance.now() - start
-  }
+    ).ms
 
   const status = async () => {
     const before = await host.logins()
-    const start = performance.now()
-    const r = await execa(process.execPath, [path.join(cliRoot, 'bin/run.js'), 'status'], {cwd: repo.dir, env, reject: false})
-    const ms = performance.now() - start
+    const {ms, value: r} = await timed(() => execa(process.execPath, [built.bin, 'status'], {cwd: repo.dir, env, reject: false}))
     // Exit 1 is fine here (the test host has no backups yet); 2 or more is not.
     if (r.exitCode !== 0 && r.exitCode !== 1) throw new Error(`homelab status exited ${r.exitCode}: ${r.stderr}\n${r.stdout}`)
     if (!r.stdout.includes('app-27')) throw new Error('status did not list the 30 Kustomizations')
@@ -117,9 +103,9 @@ try {
   console.log(`bench/status: ${KUSTOMIZATIONS} Kustomizations, ${runs} runs each, medians`)
   console.log(`  by hand: ${queries.length} x ssh host CMD in sequence + git fetch   ${h.toFixed(0)} ms`)
   console.log(`  homelab status (built CLI, one connection)              ${c.toFixed(0)} ms`)
-  console.log(`  ratio ${(c / h).toFixed(2)}x (target <= 0.40x)`)
+  console.log(`  ratio ${formatRatio(c / h, {atMost: 0.4})}`)
   console.log(`  SSH logins per status run: ${[...new Set(logins)].join(', ')} (target exactly 1)`)
-  await fs.rm(cliRoot, {force: true, recursive: true})
+  await built.remove()
 } finally {
   await host.stop()
 }
