@@ -4,15 +4,17 @@ import {isMap, isSeq, LineCounter, parseDocument, type YAMLMap} from 'yaml'
 
 import {SopsConfigError} from './errors.js'
 import {goRegExp} from './go-regexp.js'
+import {type EncryptionSelector, SELECTOR_FIELDS} from './selector.js'
 
 /** Names sops looks for, in order, in each folder while walking up (`config/config.go` lookupConfigFile). */
 export const SOPS_CONFIG_NAMES = ['.sops.yaml', '.sops.yml'] as const
 
 /**
  * One `creation_rules` entry of `.sops.yaml` (sops `config/config.go` creationRule), age only.
- * Regexes are Go RE2 strings as written; `pathRe` is the translated JS RegExp.
+ * Regexes (`path_regex` and the selector fields of {@link EncryptionSelector}) are Go RE2 strings
+ * as written; `pathRe` is the translated JS RegExp.
  */
-export interface CreationRule {
+export interface CreationRule extends EncryptionSelector {
   /** 0-based position in `creation_rules`. */
   index: number
   /** 1-based line of the rule in `.sops.yaml`. */
@@ -27,12 +29,6 @@ export interface CreationRule {
   keyGroups: string[][]
   /** `shamir_threshold` when given. */
   shamirThreshold?: number
-  encryptedRegex?: string
-  unencryptedRegex?: string
-  encryptedSuffix?: string
-  unencryptedSuffix?: string
-  encryptedCommentRegex?: string
-  unencryptedCommentRegex?: string
   /** `mac_only_encrypted: true` (sops 3.9+). */
   macOnlyEncrypted?: boolean
 }
@@ -146,32 +142,16 @@ export function parseSopsConfig(text: string, file: string): SopsConfig {
       if (!/^age1[0-9a-z]+$/.test(recipient)) throw bad(line, `creation_rules[${index}]: ${JSON.stringify(recipient)} is not an age recipient (age1…)`)
     if (typeof raw.shamir_threshold === 'number') rule.shamirThreshold = raw.shamir_threshold
 
-    const selectors: Array<[keyof CreationRule, string]> = [
-      ['encryptedRegex', 'encrypted_regex'],
-      ['unencryptedRegex', 'unencrypted_regex'],
-      ['encryptedSuffix', 'encrypted_suffix'],
-      ['unencryptedSuffix', 'unencrypted_suffix'],
-    ]
     const used: string[] = []
-    for (const [prop, key] of selectors) {
+    for (const {comment, key, prop} of SELECTOR_FIELDS) {
       const value = str(key)
       if (value === undefined || value === '') continue
-      used.push(key)
-      ;(rule as unknown as Record<string, unknown>)[prop] = value
       if (key.endsWith('regex')) goRegExp(value, `${file}:${line}: creation_rules[${index}].${key}`)
+      rule[prop] = value
+      if (!comment) used.push(key)
     }
 
     if (used.length > 1) throw bad(line, `creation_rules[${index}] uses ${used.join(' and ')}: use at most one of them`)
-    for (const [prop, key] of [
-      ['encryptedCommentRegex', 'encrypted_comment_regex'],
-      ['unencryptedCommentRegex', 'unencrypted_comment_regex'],
-    ] as const) {
-      const value = str(key)
-      if (value === undefined || value === '') continue
-      goRegExp(value, `${file}:${line}: creation_rules[${index}].${key}`)
-      rule[prop] = value
-    }
-
     if (rule.encryptedCommentRegex && rule.unencryptedCommentRegex)
       throw bad(line, `creation_rules[${index}] uses encrypted_comment_regex and unencrypted_comment_regex: use at most one of them`)
     if (raw.mac_only_encrypted === true) rule.macOnlyEncrypted = true

@@ -8,7 +8,7 @@ import {SopsError} from './errors.js'
 import {formatGoFloat, type GoValue, goReadsAsNonString, goValueOfJs, resolveGoPlain} from './go-values.js'
 import {computeMac, decryptMac, encryptMac, type MacInput} from './mac.js'
 import {type AgeStanza, metadataOfDocument, type SopsFormat, type SopsMetadata} from './metadata.js'
-import {compileSelector, type EncryptionSelector} from './selector.js'
+import {compileSelector, type EncryptionSelector, pickSelector} from './selector.js'
 import {detectStyle, parseDocuments, ParseError, serializeSops, type WriteMetadata, type YamlStyle} from './serialize.js'
 import {shamirCombine, shamirSplit} from './shamir.js'
 import {type CommentVisit, TreeShapeError, walkDocument} from './tree.js'
@@ -352,14 +352,6 @@ export function encryptDocuments(options: EncryptDocumentsOptions): string {
     version: options.version,
   }
   return serializeSops(docs, options.format, options.style, meta)
-}
-
-/** The selector fields of a rule or metadata object (nothing else). */
-export function pickSelector(source: EncryptionSelector): EncryptionSelector {
-  const out: EncryptionSelector = {}
-  for (const key of ['encryptedRegex', 'unencryptedRegex', 'encryptedSuffix', 'unencryptedSuffix', 'encryptedCommentRegex', 'unencryptedCommentRegex'] as const)
-    if (source[key]) out[key] = source[key]
-  return out
 }
 
 /** `lastmodified` for a write: RFC3339 UTC, whole seconds (`2024-11-12T13:33:42Z`). */

@@ -6,11 +6,11 @@ import {Document} from 'yaml'
 import type {AgeIdentity} from '../age/identities.js'
 import {writeFileAtomic} from '../fs/atomic-write.js'
 import {type CreationRule, loadSopsConfig, requireCreationRule, type SopsConfig} from './creation-rules.js'
-import {type DecryptedSops, decryptSopsText, encryptDecrypted, encryptDocuments, lastModifiedOf, pickSelector, SOPS_VERSION, setNodeValue, wrapForGroups, goValueOfNode} from './engine.js'
+import {type DecryptedSops, decryptSopsText, encryptDecrypted, encryptDocuments, lastModifiedOf, SOPS_VERSION, setNodeValue, wrapForGroups, goValueOfNode} from './engine.js'
 import {SopsConfigError, SopsError} from './errors.js'
 import {ensureScalarAt, parseKeyPath} from './key-path.js'
 import {formatOfFile, metadataOfDocument, readSopsMetadata} from './metadata.js'
-import {DEFAULT_UNENCRYPTED_SUFFIX} from './selector.js'
+import {DEFAULT_UNENCRYPTED_SUFFIX, pickSelector} from './selector.js'
 import {parseDocuments, ParseError, serializeSops, SOPS_DEFAULT_STYLE, detectStyle} from './serialize.js'
 
 /** A decrypted file with its plaintext values as plain JS (one entry per YAML document). */

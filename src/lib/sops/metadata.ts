@@ -1,6 +1,8 @@
 import path from 'node:path'
 import {isMap, isScalar, parseAllDocuments, type Document, type YAMLMap} from 'yaml'
 
+import {type EncryptionSelector, SELECTOR_FIELDS} from './selector.js'
+
 /** The file formats the engine reads and writes (sops picks them by extension: `.json`, else YAML). */
 export type SopsFormat = 'json' | 'yaml'
 
@@ -14,9 +16,9 @@ export interface AgeStanza {
 
 /**
  * The `sops:` block of a SOPS file (sops `stores/stores.go` Metadata), as far as the CLI needs it.
- * Regexes are Go RE2 strings as stored.
+ * The selector fields ({@link EncryptionSelector}) are Go RE2 strings as stored.
  */
-export interface SopsMetadata {
+export interface SopsMetadata extends EncryptionSelector {
   format: SopsFormat
   /** Every age recipient of the file, flat list and key groups together, in file order, unique. */
   recipients: string[]
@@ -33,12 +35,6 @@ export interface SopsMetadata {
   mac: string
   /** `version` as stored; '' when missing (files edited by other tools). */
   version: string
-  encryptedRegex?: string
-  unencryptedRegex?: string
-  encryptedSuffix?: string
-  unencryptedSuffix?: string
-  encryptedCommentRegex?: string
-  unencryptedCommentRegex?: string
   macOnlyEncrypted: boolean
 }
 
@@ -129,17 +125,9 @@ export function metadataOfDocument(doc: Document, format: SopsFormat): SopsMetad
     version: str('version') ?? '',
   }
   if (typeof raw.shamir_threshold === 'number') meta.shamirThreshold = raw.shamir_threshold
-  const optional: Array<[keyof SopsMetadata, string]> = [
-    ['encryptedRegex', 'encrypted_regex'],
-    ['unencryptedRegex', 'unencrypted_regex'],
-    ['encryptedSuffix', 'encrypted_suffix'],
-    ['unencryptedSuffix', 'unencrypted_suffix'],
-    ['encryptedCommentRegex', 'encrypted_comment_regex'],
-    ['unencryptedCommentRegex', 'unencrypted_comment_regex'],
-  ]
-  for (const [prop, key] of optional) {
+  for (const {key, prop} of SELECTOR_FIELDS) {
     const value = str(key)
-    if (value) (meta as unknown as Record<string, unknown>)[prop] = value
+    if (value) meta[prop] = value
   }
 
   return meta

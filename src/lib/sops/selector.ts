@@ -14,6 +14,28 @@ export interface EncryptionSelector {
   unencryptedCommentRegex?: string
 }
 
+/**
+ * The selector fields, each with its name in `.sops.yaml` rules and in the `sops` block (`key`),
+ * its {@link EncryptionSelector} property (`prop`) and whether it selects comments (`comment`; the
+ * other four select keys, and a rule or file uses at most one of those). In the order sops writes
+ * them (sops `stores/stores.go` Metadata). The one list every reader and writer of these fields uses.
+ */
+export const SELECTOR_FIELDS: ReadonlyArray<{key: string; prop: keyof EncryptionSelector; comment: boolean}> = [
+  {comment: false, key: 'unencrypted_suffix', prop: 'unencryptedSuffix'},
+  {comment: false, key: 'encrypted_suffix', prop: 'encryptedSuffix'},
+  {comment: false, key: 'unencrypted_regex', prop: 'unencryptedRegex'},
+  {comment: false, key: 'encrypted_regex', prop: 'encryptedRegex'},
+  {comment: true, key: 'unencrypted_comment_regex', prop: 'unencryptedCommentRegex'},
+  {comment: true, key: 'encrypted_comment_regex', prop: 'encryptedCommentRegex'},
+]
+
+/** The selector fields of a rule or metadata object that are set (non-empty), nothing else. */
+export function pickSelector(source: EncryptionSelector): EncryptionSelector {
+  const out: EncryptionSelector = {}
+  for (const {prop} of SELECTOR_FIELDS) if (source[prop]) out[prop] = source[prop]
+  return out
+}
+
 /** The sops default when a rule names no selector: keys ending in `_unencrypted` stay in the clear. */
 export const DEFAULT_UNENCRYPTED_SUFFIX = '_unencrypted'
 

@@ -1,6 +1,7 @@
 import {type Document, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node, stringify} from 'yaml'
 
 import type {AgeStanza, SopsFormat} from './metadata.js'
+import {type EncryptionSelector, SELECTOR_FIELDS} from './selector.js'
 import {keyText} from './tree.js'
 
 /** Indentation of a SOPS YAML file: sops writes 4 spaces with indented lists; Flux's files use 2. */
@@ -13,7 +14,7 @@ export interface YamlStyle {
 export const SOPS_DEFAULT_STYLE: YamlStyle = {indent: 4, indentSeq: true}
 
 /** The `sops` block to write (sops `stores/stores.go` Metadata, 3.10 shape unless `legacyEmptyLists`). */
-export interface WriteMetadata {
+export interface WriteMetadata extends EncryptionSelector {
   /** Age stanzas per key group; one group is written as the flat `age` list. */
   keyGroups: AgeStanza[][]
   shamirThreshold?: number
@@ -22,12 +23,6 @@ export interface WriteMetadata {
   /** `ENC[AES256_GCM,…,type:str]` */
   mac: string
   version: string
-  encryptedRegex?: string
-  unencryptedRegex?: string
-  encryptedSuffix?: string
-  unencryptedSuffix?: string
-  encryptedCommentRegex?: string
-  unencryptedCommentRegex?: string
   macOnlyEncrypted?: boolean
   /** Also write the empty `kms`/`gcp_kms`/`azure_kv`/`hc_vault`/`pgp` lists of sops <= 3.9. */
   legacyEmptyLists?: boolean
@@ -153,15 +148,7 @@ export function renderYamlMetadata(meta: WriteMetadata, style: YamlStyle): strin
 
   out.push(`${i1}lastmodified: "${meta.lastmodified}"`, `${i1}mac: ${meta.mac}`)
   if (meta.legacyEmptyLists) out.push(`${i1}pgp: []`)
-  const optional: Array<[string, string | undefined]> = [
-    ['unencrypted_suffix', meta.unencryptedSuffix],
-    ['encrypted_suffix', meta.encryptedSuffix],
-    ['unencrypted_regex', meta.unencryptedRegex],
-    ['encrypted_regex', meta.encryptedRegex],
-    ['unencrypted_comment_regex', meta.unencryptedCommentRegex],
-    ['encrypted_comment_regex', meta.encryptedCommentRegex],
-  ]
-  for (const [key, value] of optional) if (value) out.push(`${i1}${key}: ${yamlScalar(value)}`)
+  for (const {key, prop} of SELECTOR_FIELDS) if (meta[prop]) out.push(`${i1}${key}: ${yamlScalar(meta[prop])}`)
   if (meta.macOnlyEncrypted) out.push(`${i1}mac_only_encrypted: true`)
   out.push(`${i1}version: ${meta.version}`)
   return `${out.join('\n')}\n`
@@ -180,12 +167,7 @@ function metadataJson(meta: WriteMetadata): Record<string, unknown> {
   out.lastmodified = meta.lastmodified
   out.mac = meta.mac
   if (meta.legacyEmptyLists) out.pgp = null
-  if (meta.unencryptedSuffix) out.unencrypted_suffix = meta.unencryptedSuffix
-  if (meta.encryptedSuffix) out.encrypted_suffix = meta.encryptedSuffix
-  if (meta.unencryptedRegex) out.unencrypted_regex = meta.unencryptedRegex
-  if (meta.encryptedRegex) out.encrypted_regex = meta.encryptedRegex
-  if (meta.unencryptedCommentRegex) out.unencrypted_comment_regex = meta.unencryptedCommentRegex
-  if (meta.encryptedCommentRegex) out.encrypted_comment_regex = meta.encryptedCommentRegex
+  for (const {key, prop} of SELECTOR_FIELDS) if (meta[prop]) out[key] = meta[prop]
   if (meta.macOnlyEncrypted) out.mac_only_encrypted = true
   out.version = meta.version
   return out
