@@ -1,6 +1,5 @@
 import {Args} from '@oclif/core'
 import os from 'node:os'
-import path from 'node:path'
 
 import {HomelabCommand} from '../../base-command.js'
 
@@ -29,22 +28,13 @@ export default class SecretsRotate extends HomelabCommand {
 
   async run(): Promise<SecretsRotateResult> {
     const {argv, flags} = await this.parse(SecretsRotate)
-    const {loadIdentities, rotateSopsFile} = await import('../../lib/sops/index.js')
-    const {listSopsFiles} = await import('../../lib/sops/repo.js')
-    const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
-    let files = argv as string[]
-    let base = process.cwd()
-    if (files.length === 0) {
-      const homelab = await this.homelab(flags.repo)
-      base = homelab.root
-      files = await listSopsFiles(homelab.root)
-    }
+    const {mapLimit, rotateSopsFile, SOPS_FILE_CONCURRENCY, sopsBatch} = await import('../../lib/sops/index.js')
+    const homelabRoot = async () => (await this.homelab(flags.repo)).root
+    const {identities, targets} = await sopsBatch({cwd: process.cwd(), env: process.env, files: argv as string[], homeDir: os.homedir(), homelabRoot})
+    const rotated = await mapLimit(targets, SOPS_FILE_CONCURRENCY, (t) => rotateSopsFile({displayName: t.file, file: t.path, identities}))
+    const result: SecretsRotateResult = {files: rotated.map((r, i) => ({file: targets[i].file, recipients: r.recipients}))}
 
-    const {mapLimit} = await import('../../lib/sops/pool.js')
-    const rotated = await mapLimit(files, 16, (file) => rotateSopsFile({displayName: file, file: path.resolve(base, file), identities}))
-    const result: SecretsRotateResult = {files: rotated.map((r, i) => ({file: files[i], recipients: r.recipients}))}
-
-    if (!this.jsonEnabled()) this.log(files.length === 0 ? 'no SOPS file found' : `rotated the data key of ${files.length} file${files.length === 1 ? '' : 's'}`)
+    if (!this.jsonEnabled()) this.log(targets.length === 0 ? 'no SOPS file found' : `rotated the data key of ${targets.length} file${targets.length === 1 ? '' : 's'}`)
     return result
   }
 }

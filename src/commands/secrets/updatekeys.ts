@@ -1,6 +1,5 @@
 import {Args} from '@oclif/core'
 import os from 'node:os'
-import path from 'node:path'
 
 import {HomelabCommand} from '../../base-command.js'
 
@@ -29,27 +28,17 @@ export default class SecretsUpdatekeys extends HomelabCommand {
 
   async run(): Promise<SecretsUpdatekeysResult> {
     const {argv, flags} = await this.parse(SecretsUpdatekeys)
-    const {loadIdentities, loadSopsConfig, matchCreationRule, updateSopsKeys} = await import('../../lib/sops/index.js')
-    const {listSopsFiles} = await import('../../lib/sops/repo.js')
-    const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
-    let files = argv as string[]
-    let base = process.cwd()
-    if (files.length === 0) {
-      const homelab = await this.homelab(flags.repo)
-      base = homelab.root
-      const config = await loadSopsConfig({dir: homelab.root})
-      files = (await listSopsFiles(homelab.root)).filter((rel) => matchCreationRule(config, path.join(homelab.root, rel)))
+    const {mapLimit, SOPS_FILE_CONCURRENCY, sopsBatch, updateSopsKeys} = await import('../../lib/sops/index.js')
+    const homelabRoot = async () => (await this.homelab(flags.repo)).root
+    const {identities, targets} = await sopsBatch({cwd: process.cwd(), env: process.env, files: argv as string[], homeDir: os.homedir(), homelabRoot, withCreationRule: true})
+    const updated = await mapLimit(targets, SOPS_FILE_CONCURRENCY, (t) => updateSopsKeys({displayName: t.file, file: t.path, identities}))
+    const result: SecretsUpdatekeysResult = {files: updated.map((r, i) => ({added: r.added, changed: r.changed, file: targets[i].file, removed: r.removed}))}
+
+    if (!this.jsonEnabled()) {
+      for (const f of result.files) this.log(f.changed ? `${f.file}: ${[...f.added.map((a) => `+${a}`), ...f.removed.map((a) => `-${a}`)].join(' ')}` : `${f.file}: unchanged`)
+      if (targets.length === 0) this.log('no SOPS file matched a creation rule')
     }
 
-    const result: SecretsUpdatekeysResult = {files: []}
-    for (const file of files) {
-      const r = await updateSopsKeys({displayName: file, file: path.resolve(base, file), identities})
-      result.files.push({added: r.added, changed: r.changed, file, removed: r.removed})
-      if (!this.jsonEnabled())
-        this.log(r.changed ? `${file}: ${[...r.added.map((a) => `+${a}`), ...r.removed.map((a) => `-${a}`)].join(' ')}` : `${file}: unchanged`)
-    }
-
-    if (!this.jsonEnabled() && files.length === 0) this.log('no SOPS file matched a creation rule')
     return result
   }
 }

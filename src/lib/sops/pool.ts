@@ -1,3 +1,6 @@
+/** How many SOPS files the batch commands (rotate, updatekeys) work on at once. */
+export const SOPS_FILE_CONCURRENCY = 16
+
 /**
  * Runs `task` over `items` with at most `limit` running at once; results in input order.
  * Rejects with the first error after the started tasks have settled (no task left running).
