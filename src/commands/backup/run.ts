@@ -3,7 +3,6 @@ import {Flags} from '@oclif/core'
 import {HomelabCommand} from '../../base-command.js'
 import type {UnitRunResult} from '../../lib/backup/run-unit.js'
 import {UsageError} from '../../lib/errors.js'
-import {colors} from '../../ui/color.js'
 
 /**
  * `homelab backup run [--source PATH]`: snapshot now.
@@ -33,36 +32,22 @@ The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
 
   async run(): Promise<UnitRunResult> {
     const {flags} = await this.parse(BackupRun)
-    const homelab = await this.homelab(flags.repo)
-    const [{backupUnitFor, loadBackupSettings, pickHost, runBackupUnit}, {openHostConnection}] = await Promise.all([
-      import('../../lib/backup/index.js'),
-      import('../../ui/host-connection.js'),
-    ])
-    const settings = await loadBackupSettings(homelab)
+    const [{backupUnitFor}, {watchBackupUnit}] = await Promise.all([import('../../lib/backup/index.js'), import('../../ui/backup-unit.js')])
     const source = flags.source?.replace(/(.)\/+$/, '$1')
-    if (source !== undefined && !settings.sources.includes(source))
-      throw new UsageError(`--source ${flags.source}: not a backup source of ${settings.storageFile}`, {suggestions: [`sources: ${settings.sources.join(', ')}`]})
-    const host = pickHost(homelab, flags.host)
-    const connection = await openHostConnection({canPrompt: this.canPrompt(), homelab, host})
-    try {
-      const c = colors()
-      const unit = backupUnitFor(source)
-      if (!this.jsonEnabled()) this.log(c.dim(`starting ${unit} on ${host.name}…`))
-      const result = await runBackupUnit({
-        connection,
-        onLine: (line) => (this.jsonEnabled() ? process.stderr.write(`${line}\n`) : this.log(c.dim(`│ ${line}`))),
-        settings,
-        unit,
-      })
-      if (!this.jsonEnabled()) {
-        const {renderUnitRun} = await import('../../ui/backup.js')
-        this.log(renderUnitRun(result, c))
-      }
-
-      if (result.result === 'failed') process.exitCode = 1
-      return result
-    } finally {
-      await connection.close()
-    }
+    const result = await watchBackupUnit({
+      canPrompt: this.canPrompt(),
+      homelab: await this.homelab(flags.repo),
+      hostName: flags.host,
+      json: this.jsonEnabled(),
+      log: (line) => this.log(line),
+      stderr: (line) => process.stderr.write(`${line}\n`),
+      unit(settings) {
+        if (source !== undefined && !settings.sources.includes(source))
+          throw new UsageError(`--source ${flags.source}: not a backup source of ${settings.storageFile}`, {suggestions: [`sources: ${settings.sources.join(', ')}`]})
+        return backupUnitFor(source)
+      },
+    })
+    if (result.result === 'failed') process.exitCode = 1
+    return result
   }
 }

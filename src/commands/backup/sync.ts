@@ -2,7 +2,6 @@ import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../../base-command.js'
 import type {UnitRunResult} from '../../lib/backup/run-unit.js'
-import {colors} from '../../ui/color.js'
 
 /**
  * `homelab backup sync`: copy the Kopia repository to R2 now.
@@ -31,32 +30,17 @@ The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
 
   async run(): Promise<UnitRunResult> {
     const {flags} = await this.parse(BackupSync)
-    const homelab = await this.homelab(flags.repo)
-    const [{loadBackupSettings, pickHost, runBackupUnit}, {openHostConnection}] = await Promise.all([
-      import('../../lib/backup/index.js'),
-      import('../../ui/host-connection.js'),
-    ])
-    const settings = await loadBackupSettings(homelab)
-    const host = pickHost(homelab, flags.host)
-    const connection = await openHostConnection({canPrompt: this.canPrompt(), homelab, host})
-    try {
-      const c = colors()
-      if (!this.jsonEnabled()) this.log(c.dim(`starting kopia-r2-sync.service on ${host.name}…`))
-      const result = await runBackupUnit({
-        connection,
-        onLine: (line) => (this.jsonEnabled() ? process.stderr.write(`${line}\n`) : this.log(c.dim(`│ ${line}`))),
-        settings,
-        unit: 'kopia-r2-sync.service',
-      })
-      if (!this.jsonEnabled()) {
-        const {renderUnitRun} = await import('../../ui/backup.js')
-        this.log(renderUnitRun(result, c))
-      }
-
-      if (result.result === 'failed') process.exitCode = 1
-      return result
-    } finally {
-      await connection.close()
-    }
+    const {watchBackupUnit} = await import('../../ui/backup-unit.js')
+    const result = await watchBackupUnit({
+      canPrompt: this.canPrompt(),
+      homelab: await this.homelab(flags.repo),
+      hostName: flags.host,
+      json: this.jsonEnabled(),
+      log: (line) => this.log(line),
+      stderr: (line) => process.stderr.write(`${line}\n`),
+      unit: () => 'kopia-r2-sync.service',
+    })
+    if (result.result === 'failed') process.exitCode = 1
+    return result
   }
 }
