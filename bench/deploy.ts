@@ -20,7 +20,7 @@ import {NIX_FLAGS} from '../src/lib/deploy/nix.js'
 import {buildCommand, CURRENT_SYSTEM, DETECT_SYSTEMD, lockPath} from '../src/lib/deploy/remote.js'
 import {shellJoin} from '../src/lib/ssh/shell.js'
 import {startTestHost} from '../test/e2e/host/test-host.js'
-import {buildCli, formatRatio, median, numberFlag, timed} from './lib/measure.js'
+import {buildCli, formatRatio, interleavedMedians, median, numberFlag, timed} from './lib/measure.js'
 
 const runs = numberFlag('--runs', 5)
 
@@ -64,13 +64,13 @@ try {
       await timed(async () => {
         await gitPush()
         for (const s of steps) {
-      const cmd = s.root ? `sudo -k -S -p '' -- sh -c ${shellJoin([s.cmd])}` : s.cmd
-      const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-i', path.join(host.home, '.ssh/id_ed25519'), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, cmd], {
-        env,
-        input: s.root ? `${host.sudoPassword}\n` : '',
-        reject: false,
-      })
-      if (r.exitCode !== 0) throw new Error(`ssh ${cmd}: ${r.stderr}`)
+          const cmd = s.root ? `sudo -k -S -p '' -- sh -c ${shellJoin([s.cmd])}` : s.cmd
+          const r = await execa('ssh', ['-F', path.join(host.home, '.ssh/config'), '-i', path.join(host.home, '.ssh/id_ed25519'), '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`, host.alias, cmd], {
+            env,
+            input: s.root ? `${host.sudoPassword}\n` : '',
+            reject: false,
+          })
+          if (r.exitCode !== 0) throw new Error(`ssh ${cmd}: ${r.stderr}`)
         }
       })
     ).ms
@@ -86,7 +86,8 @@ try {
     const json = JSON.parse(r.stdout) as {preflight: {durationMs: number}; hosts: Array<{changed: boolean; steps: Array<{step: string; ms: number}>}>}
     for (const s of [{ms: json.preflight.durationMs, step: 'preflight'}, ...json.hosts[0].steps]) (stepMs[s.step] ??= []).push(s.ms)
     if (json.hosts[0].changed !== false) throw new Error('the bench deploy was expected to have nothing new')
-    return {connections: (await host.connections()) - before, ms}
+    conns.add((await host.connections()) - before)
+    return ms
   }
 
   // First deploy: a change, so that every later one has nothing new.
@@ -95,21 +96,9 @@ try {
   if (first.exitCode !== 0) throw new Error(`first deploy failed: ${first.stdout}\n${first.stderr}`)
   await cli() // warm-up
   await byHand()
+  conns.clear()
 
-  const hand: number[] = []
-  const remote: number[] = []
-  const wall: number[] = []
-  for (let i = 0; i < runs; i++) {
-    remote.push(await remoteOnly())
-    hand.push(await byHand())
-    const c = await cli()
-    wall.push(c.ms)
-    conns.add(c.connections)
-  }
-
-  const w = median(wall)
-  const r = median(remote)
-  const h = median(hand)
+  const {hand: h, remote: r, wall: w} = await interleavedMedians(runs, {remote: remoteOnly, hand: byHand, wall: cli})
   console.log(`bench/deploy: a deploy with nothing new, ${runs} runs each, medians`)
   console.log(`  remote commands' own time (${steps.length} commands on the host + git push)   ${r.toFixed(0)} ms`)
   console.log(`  by hand: ${steps.length} x ssh host CMD in sequence + git push                  ${h.toFixed(0)} ms`)

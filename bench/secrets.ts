@@ -22,7 +22,7 @@ import path from 'node:path'
 
 import {formatIdentity, generateIdentity} from '../src/lib/age/index.js'
 import {createSopsFile, parseSopsConfig, readSopsMetadata} from '../src/lib/sops/index.js'
-import {buildCli, formatRatio, median, numberFlag, timed} from './lib/measure.js'
+import {buildCli, formatRatio, interleavedMedians, numberFlag, timed} from './lib/measure.js'
 
 const runs = numberFlag('--runs', 3)
 const FILES = numberFlag('--files', 200)
@@ -60,20 +60,19 @@ try {
     await fs.writeFile(path.join(encDir, `${path.basename(rel)}.age`), meta.keyGroups[0][0].enc)
   }
 
-  const cliTimes: number[] = []
-  const baseTimes: number[] = []
   const env = {NO_COLOR: '1', SOPS_AGE_KEY: '', SOPS_AGE_KEY_FILE: keyFile}
-  for (let r = 0; r < runs; r++) {
-    const cli = await timed(() => execa(process.execPath, [built.bin, 'secrets', 'rotate', ...files], {cwd: work, env, reject: false}))
-    cliTimes.push(cli.ms)
-    if (cli.value.exitCode !== 0) throw new Error(`homelab secrets rotate failed: ${cli.value.stderr}`)
-    const loop = await timed(() => execa('sh', ['-c', `for f in "$1"/*.age; do age -d -i "$2" "$f" | age -r "$3" -a > "$f.new" || exit 1; done`, 'sh', encDir, keyFile, identity.recipient], {reject: false}))
-    baseTimes.push(loop.ms)
-    if (loop.value.exitCode !== 0) throw new Error(`age loop failed: ${loop.value.stderr}`)
-  }
-
-  const cli = median(cliTimes)
-  const base = median(baseTimes)
+  const {base, cli} = await interleavedMedians(runs, {
+    async cli() {
+      const {ms, value} = await timed(() => execa(process.execPath, [built.bin, 'secrets', 'rotate', ...files], {cwd: work, env, reject: false}))
+      if (value.exitCode !== 0) throw new Error(`homelab secrets rotate failed: ${value.stderr}`)
+      return ms
+    },
+    async base() {
+      const {ms, value} = await timed(() => execa('sh', ['-c', `for f in "$1"/*.age; do age -d -i "$2" "$f" | age -r "$3" -a > "$f.new" || exit 1; done`, 'sh', encDir, keyFile, identity.recipient], {reject: false}))
+      if (value.exitCode !== 0) throw new Error(`age loop failed: ${value.stderr}`)
+      return ms
+    },
+  })
   console.log(`bench/secrets: rotate ${FILES} files x ${VALUES} values in ${path.dirname(work)}, median of ${runs} runs`)
   console.log(`  homelab secrets rotate (one process)          ${cli.toFixed(0).padStart(6)} ms  (${(cli / FILES).toFixed(2)} ms/file)`)
   console.log(`  age -d | age -r per file (baseline, shell loop) ${base.toFixed(0).padStart(4)} ms  (${(base / FILES).toFixed(2)} ms/file)`)

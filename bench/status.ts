@@ -17,7 +17,7 @@ import path from 'node:path'
 
 import {REPO_ROOT} from '../test/helpers/cli.js'
 import {startTestHost} from '../test/e2e/host/test-host.js'
-import {buildCli, formatRatio, median, numberFlag, timed} from './lib/measure.js'
+import {buildCli, formatRatio, interleavedMedians, numberFlag, timed} from './lib/measure.js'
 
 const runs = numberFlag('--runs', 5)
 const KUSTOMIZATIONS = 30
@@ -77,34 +77,26 @@ try {
       })
     ).ms
 
+  const logins = new Set<number>()
   const status = async () => {
     const before = await host.logins()
     const {ms, value: r} = await timed(() => execa(process.execPath, [built.bin, 'status'], {cwd: repo.dir, env, reject: false}))
     // Exit 1 is fine here (the test host has no backups yet); 2 or more is not.
     if (r.exitCode !== 0 && r.exitCode !== 1) throw new Error(`homelab status exited ${r.exitCode}: ${r.stderr}\n${r.stdout}`)
     if (!r.stdout.includes('app-27')) throw new Error('status did not list the 30 Kustomizations')
-    return {logins: (await host.logins()) - before, ms}
+    logins.add((await host.logins()) - before)
+    return ms
   }
 
   await byHand()
   await status() // warm-up (file cache, compile cache)
-  const hand: number[] = []
-  const cli: number[] = []
-  const logins: number[] = []
-  for (let i = 0; i < runs; i++) {
-    hand.push(await byHand())
-    const s = await status()
-    cli.push(s.ms)
-    logins.push(s.logins)
-  }
-
-  const h = median(hand)
-  const c = median(cli)
+  logins.clear()
+  const {cli: c, hand: h} = await interleavedMedians(runs, {hand: byHand, cli: status})
   console.log(`bench/status: ${KUSTOMIZATIONS} Kustomizations, ${runs} runs each, medians`)
   console.log(`  by hand: ${queries.length} x ssh host CMD in sequence + git fetch   ${h.toFixed(0)} ms`)
   console.log(`  homelab status (built CLI, one connection)              ${c.toFixed(0)} ms`)
   console.log(`  ratio ${formatRatio(c / h, {atMost: 0.4})}`)
-  console.log(`  SSH logins per status run: ${[...new Set(logins)].join(', ')} (target exactly 1)`)
+  console.log(`  SSH logins per status run: ${[...logins].join(', ')} (target exactly 1)`)
   await built.remove()
 } finally {
   await host.stop()

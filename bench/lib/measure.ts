@@ -37,6 +37,18 @@ export async function timed<T>(task: () => Promise<T>): Promise<{ms: number; val
 }
 
 /**
+ * Runs every case once per round, `runs` rounds, the cases interleaved in their given order (so
+ * drift in machine load hits every case alike), and returns each case's median. A case returns
+ * its own time in ms (often from {@link timed}); what else it observes it records itself.
+ */
+export async function interleavedMedians<K extends string>(runs: number, cases: Record<K, () => Promise<number>>): Promise<Record<K, number>> {
+  const names = Object.keys(cases) as K[]
+  const samples = new Map<K, number[]>(names.map((name) => [name, []]))
+  for (let i = 0; i < runs; i++) for (const name of names) samples.get(name)!.push(await cases[name]())
+  return Object.fromEntries(names.map((name) => [name, median(samples.get(name)!)])) as Record<K, number>
+}
+
+/**
  * A ratio and its target, e.g. `0.31x (target <= 0.40x: met)`.
  * @param ratio the measured ratio
  * @param target `{atMost}` when smaller is better, `{atLeast}` when larger is better
