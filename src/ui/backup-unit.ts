@@ -15,19 +15,17 @@ export interface WatchBackupUnitOptions {
   unit(settings: BackupSettings): string
   /** A person can answer prompts (sudo password, host key, identity passphrase). */
   canPrompt: boolean
-  /** `--json`: the journal goes to `stderr`, nothing to `log`. */
+  /** `--json`: the journal lines go to stderr, nothing to `log`. */
   json: boolean
   /** Prints one line of human output (the command's `this.log`). */
   log(line: string): void
-  /** Writes one journal line under `--json` (stderr). */
-  stderr(line: string): void
 }
 
 /**
  * What `backup run` and `backup sync` do with a person watching: loads the backup settings, picks
  * the host, opens its SSH connection (sudo password from HOMELAB_SUDO_PASSWORD or a prompt, see
  * ui/host-connection.ts), says `starting <unit> on <host>…`, starts the unit with
- * {@link runBackupUnit} showing its journal live (dim `│ line`s; stderr under `--json`), prints the
+ * runBackupUnit (lib/backup/run-unit.ts) showing its journal live (dim `│ line`s; on stderr under `--json`, so stdout stays JSON), prints the
  * rendered result (ui/backup.ts renderUnitRun) and closes the connection.
  *
  * @returns the unit's result; a failed unit is a result (`result: "failed"`), not an error
@@ -43,7 +41,7 @@ export async function watchBackupUnit(options: WatchBackupUnitOptions): Promise<
   try {
     const c = colors()
     if (!options.json) options.log(c.dim(`starting ${unit} on ${host.name}…`))
-    const result = await runBackupUnit({connection, onLine: (line) => (options.json ? options.stderr(line) : options.log(c.dim(`│ ${line}`))), settings, unit})
+    const result = await runBackupUnit({connection, onLine: (line) => (options.json ? process.stderr.write(`${line}\n`) : options.log(c.dim(`│ ${line}`))), settings, unit})
     if (!options.json) {
       const {renderUnitRun} = await import('./backup.js')
       options.log(renderUnitRun(result, c))

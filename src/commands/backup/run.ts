@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../../base-command.js'
 import type {UnitRunResult} from '../../lib/backup/run-unit.js'
+import type {BackupSettings} from '../../lib/backup/settings.js'
 import {UsageError} from '../../lib/errors.js'
 
 /**
@@ -34,19 +35,13 @@ The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
     const {flags} = await this.parse(BackupRun)
     const [{backupUnitFor}, {watchBackupUnit}] = await Promise.all([import('../../lib/backup/index.js'), import('../../ui/backup-unit.js')])
     const source = flags.source?.replace(/(.)\/+$/, '$1')
-    const result = await watchBackupUnit({
-      canPrompt: this.canPrompt(),
-      homelab: await this.homelab(flags.repo),
-      hostName: flags.host,
-      json: this.jsonEnabled(),
-      log: (line) => this.log(line),
-      stderr: (line) => process.stderr.write(`${line}\n`),
-      unit(settings) {
-        if (source !== undefined && !settings.sources.includes(source))
-          throw new UsageError(`--source ${flags.source}: not a backup source of ${settings.storageFile}`, {suggestions: [`sources: ${settings.sources.join(', ')}`]})
-        return backupUnitFor(source)
-      },
-    })
+    const unit = (settings: BackupSettings) => {
+      if (source !== undefined && !settings.sources.includes(source))
+        throw new UsageError(`--source ${flags.source}: not a backup source of ${settings.storageFile}`, {suggestions: [`sources: ${settings.sources.join(', ')}`]})
+      return backupUnitFor(source)
+    }
+
+    const result = await watchBackupUnit({canPrompt: this.canPrompt(), homelab: await this.homelab(flags.repo), hostName: flags.host, json: this.jsonEnabled(), log: (l) => this.log(l), unit})
     if (result.result === 'failed') process.exitCode = 1
     return result
   }

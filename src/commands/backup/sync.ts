@@ -31,15 +31,8 @@ The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
   async run(): Promise<UnitRunResult> {
     const {flags} = await this.parse(BackupSync)
     const {watchBackupUnit} = await import('../../ui/backup-unit.js')
-    const result = await watchBackupUnit({
-      canPrompt: this.canPrompt(),
-      homelab: await this.homelab(flags.repo),
-      hostName: flags.host,
-      json: this.jsonEnabled(),
-      log: (line) => this.log(line),
-      stderr: (line) => process.stderr.write(`${line}\n`),
-      unit: () => 'kopia-r2-sync.service',
-    })
+    const unit = () => 'kopia-r2-sync.service'
+    const result = await watchBackupUnit({canPrompt: this.canPrompt(), homelab: await this.homelab(flags.repo), hostName: flags.host, json: this.jsonEnabled(), log: (l) => this.log(l), unit})
     if (result.result === 'failed') process.exitCode = 1
     return result
   }
