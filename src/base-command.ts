@@ -40,8 +40,16 @@ export abstract class HomelabCommand extends Command {
   }
 
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
-    // oclif's own errors (bad flag, missing argument) already print one line.
-    if (!(err instanceof HomelabError) && (err.oclif || (err as {code?: string}).code === 'EEXIT')) return super.catch(err)
+    const isOclifError = !(err instanceof HomelabError) && (err.oclif !== undefined || (err as {code?: string}).code === 'EEXIT')
+    if (isOclifError) {
+      // A parse error (bad flag, missing argument) under --json: a small JSON error with oclif's
+      // exit code, not oclif's default dump of the whole config with exit 1.
+      if (this.jsonEnabled() && (err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined)
+        return this.fail(new HomelabError(err.message.split('\n')[0], {exitCode: err.oclif.exit}))
+      // Otherwise oclif prints its own errors (one line plus a --help hint).
+      return super.catch(err)
+    }
+
     return this.fail(toHomelabError(err))
   }
 
@@ -66,12 +74,28 @@ export abstract class HomelabCommand extends Command {
   }
 }
 
+/** One sentence per file-system error code a person can meet (a wrong --repo, a folder given as a file). */
+const ERRNO_SENTENCES: Record<string, string> = {
+  EACCES: 'permission denied',
+  EISDIR: 'is a folder, not a file',
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'is not a folder',
+  EPERM: 'operation not permitted',
+}
+
 /** Maps any thrown value to a HomelabError: ours as they are, Ctrl-C on a prompt, file system errors, the rest. */
 function toHomelabError(err: Error): HomelabError {
   if (err instanceof HomelabError) return err
   if (err.name === 'ExitPromptError' || err.name === 'AbortPromptError') return new HomelabError('cancelled', {exitCode: 130})
   const errno = err as NodeJS.ErrnoException
-  if (errno.code && errno.path) return new HomelabError(err.message, {cause: err})
+  if (errno.code && errno.path) {
+    const sentence = ERRNO_SENTENCES[errno.code]
+    return new HomelabError(sentence ? `${errno.path}: ${sentence}` : err.message, {
+      cause: err,
+      suggestions: errno.code === 'ENOENT' || errno.code === 'ENOTDIR' ? ['check the path (and --repo, which names the folder holding homelab.yaml)'] : [],
+    })
+  }
+
   return new HomelabError(`unexpected error: ${err.message}`, {
     cause: err,
     suggestions: [process.env.DEBUG ? (err.stack ?? '') : 'set DEBUG=homelab* to see where it came from'],

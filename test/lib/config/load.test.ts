@@ -1,15 +1,21 @@
-import {mkdtempSync, writeFileSync, readFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 
 import {backupSources, loadHomelab, loadStorageFile} from '../../../src/lib/config/load.js'
 import {ConfigError} from '../../../src/lib/errors.js'
 
 const repoRoot = path.resolve(import.meta.dirname, '../../..')
 
+const tempDirs: string[] = []
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, {force: true, recursive: true})
+})
+
 function tempRepo(homelabYaml: string): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'homelab-config-'))
+  tempDirs.push(dir)
   writeFileSync(path.join(dir, 'homelab.yaml'), homelabYaml)
   return dir
 }
