@@ -17,6 +17,7 @@ import {
   parseEnvFlags,
   WORKLOAD_KINDS,
 } from '../../lib/app/spec.js'
+import {checkNotReserved} from '../../lib/app/reserved.js'
 import {colors} from '../../ui/color.js'
 
 /**
@@ -87,7 +88,9 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
     env: Flags.string({description: 'plain environment variable NAME=VALUE (repeatable)', multiple: true}),
     secret: Flags.string({description: 'secret environment variable NAME, value asked hidden or read from stdin (repeatable)', multiple: true}),
     'secrets-from-stdin': Flags.boolean({description: 'read secret values as dotenv (KEY=VALUE lines) from stdin'}),
-    namespace: Flags.string({description: 'Kubernetes namespace (default: NAME)'}),
+    namespace: Flags.string({
+      description: 'Kubernetes namespace (default: NAME); not default, flux-system, kube-*, or a namespace declared outside the apps folder',
+    }),
     uid: Flags.integer({description: 'owner uid of the host folder, and the container runAsUser', default: 1000}),
     gid: Flags.integer({description: 'owner gid of the host folder, and the container runAsGroup', default: 1000}),
     root: Flags.boolean({description: 'run the container as root (no runAsNonRoot)'}),
@@ -106,6 +109,8 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
     const {checkAppNameFree, checkNewApp, planNewApp} = await import('../../lib/app/plan-new.js')
     const tree = await readAppTree(homelab)
     checkAppNameFree(homelab, name, tree)
+    const namespace = checkName(flags.namespace ?? name, '--namespace')
+    if (namespace !== name) checkNotReserved(tree, namespace, '--namespace')
 
     // Each flag not given is asked in a terminal (unless --yes), else takes its default.
     const ask = async <T,>(value: T | undefined, fallback: T, question: (p: NonNullable<typeof prompts>) => Promise<T>): Promise<T> =>
@@ -139,7 +144,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
       kind,
       mount,
       name,
-      namespace: checkName(flags.namespace ?? name, '--namespace'),
+      namespace,
       port,
       root: Boolean(flags.root),
       secretKeys,

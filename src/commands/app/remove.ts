@@ -28,7 +28,9 @@ export default class AppRemove extends HomelabCommand {
 
   static override description = `Deletes flux/clusters/<cluster>/manifests/apps/NAME/ and takes out of the shared files exactly what belongs to it: the apps kustomization entry, the PersistentVolumes bound to its claims, its storage file entry (so it is no longer a backup source), and the tunnel routes to its Services (the cloudflared checksum annotation follows). All or nothing, like app new.
 
-The data under <storage root>/NAME on the host is kept; the output says how to delete it. Asks to confirm in a terminal; without one, --yes is required.`
+The data under <storage root>/NAME on the host is kept; the output says how to delete it. Asks to confirm in a terminal; without one, --yes is required.
+
+Only apps app new could have written are removed. It refuses, with no override, the cloudflared tunnel, a reserved name (default, flux-system, kube-*, or a namespace declared or used outside the apps folder, e.g. the platform namespaces of manifests/cluster/namespaces.yaml), and a folder that declares or puts objects in such a namespace: Flux (prune: true) would delete the platform objects or the whole namespace. Take those out by hand if you mean it.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> whoami', description: 'Remove the app whoami after confirming.'},

@@ -9,6 +9,7 @@ import {addIngressRule, configChecksum, setChecksumAnnotation} from './edit-clou
 import {appendDocument} from './edit-documents.js'
 import {addResource} from './edit-kustomization.js'
 import {addStorageApp} from './edit-storage.js'
+import {checkNotReserved} from './reserved.js'
 import {checkSecretRule, encryptSecret} from './secret.js'
 import type {AppSpec} from './spec.js'
 import {type AppTree, listsApp, readAppTree} from './tree.js'
@@ -31,17 +32,20 @@ export interface NewAppPlan {
 }
 
 /**
- * Fails when the apps folder already has `name` (a folder or an apps kustomization entry).
- * @throws UsageError "app NAME exists already (<folder>)"
+ * Fails when `name` is reserved (a system or platform namespace, see reserved.ts: the name is the
+ * app's default namespace and its folder's Namespace) or the apps folder already has it (a folder
+ * or an apps kustomization entry).
+ * @throws UsageError "app name NAME is reserved: <reason>" or "app NAME exists already (<folder>)"
  */
 export function checkAppNameFree(homelab: Homelab, name: string, tree: AppTree): void {
+  checkNotReserved(tree, name, 'app name')
   const appDir = `${tree.layout.appsDir}/${name}`
   if (existsSync(path.join(homelab.root, appDir)) || listsApp(tree, name))
     throw new UsageError(`app ${name} exists already (${appDir})`, {suggestions: [`pick another name, or remove it first: homelab app remove ${name}`]})
 }
 
 /**
- * Checks a new app against the tree (name free, storage path free, hostname free, a creation rule
+ * Checks a new app against the tree (name free and not reserved, namespace not reserved, storage path free, hostname free, a creation rule
  * for its Secret, a tunnel for its hostname); every failure is one line and nothing is written.
  * @throws UsageError naming the clash and what to do
  */
@@ -49,6 +53,7 @@ export async function checkNewApp(homelab: Homelab, spec: AppSpec, tree: AppTree
   const {layout} = tree
   const appDir = `${layout.appsDir}/${spec.name}`
   checkAppNameFree(homelab, spec.name, tree)
+  if (spec.namespace !== spec.name) checkNotReserved(tree, spec.namespace, '--namespace')
 
   if (spec.storage !== undefined) {
     const hostPath = path.posix.join(homelab.config.storage.root, spec.name)

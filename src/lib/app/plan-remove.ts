@@ -9,6 +9,7 @@ import {isObject, removeDocuments} from './edit-documents.js'
 import {removeResource} from './edit-kustomization.js'
 import {removeStorageApp} from './edit-storage.js'
 import {readAppFolder, serviceHosts} from './read-app.js'
+import {reservedNamespace} from './reserved.js'
 import {type AppTree, listsApp, readAppTree} from './tree.js'
 
 /** A prepared `homelab app remove`: the change set and what it takes out. */
@@ -24,6 +25,9 @@ export interface RemoveAppPlan {
   volumes: string[]
 }
 
+/** What to do instead of `homelab app remove` for what it refuses. */
+const HAND_REMOVAL = 'if you really mean it, delete the folder and its apps kustomization entry by hand and review the diff'
+
 /** True when an ingress rule's service URL points at one of `hosts` (`<svc>.<ns>[.svc[.cluster.local]]`). */
 export function routesTo(rule: IngressRule, hosts: ReadonlySet<string>): boolean {
   const m = /^https?:\/\/([^:/]+)/.exec(rule.service)
@@ -37,7 +41,13 @@ export function routesTo(rule: IngressRule, hosts: ReadonlySet<string>): boolean
  * files exactly what `app new` put there: the apps kustomization entry, the PersistentVolumes bound
  * to the folder's claims, the storage file entry of the app, the tunnel routes to the folder's
  * Services (and the checksum annotation follows the new config). The host data stays.
- * @throws UsageError when there is no such app
+ *
+ * Only apps `app new` could have written are removed: it refuses the cloudflared tunnel, a
+ * reserved name (reserved.ts: system namespaces, namespaces declared or used outside the apps
+ * folder), and a folder that declares or puts objects in a reserved namespace, since removing it
+ * would make Flux (prune: true) delete platform objects or a whole system namespace. There is no
+ * override: such pieces are taken out by hand.
+ * @throws UsageError when there is no such app, or it is one of the refused ones above
  */
 export async function planRemoveApp(options: {homelab: Homelab; name: string; tree?: AppTree}): Promise<RemoveAppPlan> {
   const {homelab, name} = options
@@ -47,9 +57,22 @@ export async function planRemoveApp(options: {homelab: Homelab; name: string; tr
   if (!existsSync(path.join(homelab.root, appDir)) && !listsApp(tree, name))
     throw new UsageError(`no app ${name} in ${layout.appsDir}`, {suggestions: ['see the apps with: homelab app list']})
   if (name === 'cloudflared' || path.posix.join(layout.appsDir, name) === layout.tunnelDir)
-    throw new UsageError(`${name} is the Cloudflare Tunnel every hostname goes through; homelab app remove will not take it out`)
+    throw new UsageError(`${name} is the Cloudflare Tunnel every hostname goes through; homelab app remove will not take it out`, {suggestions: [HAND_REMOVAL]})
+  const reservedName = reservedNamespace(tree, name)
+  if (reservedName)
+    throw new UsageError(`${name} is not an app homelab app new writes (the name is reserved: ${reservedName}); homelab app remove will not take it out`, {
+      suggestions: [HAND_REMOVAL],
+    })
 
   const folder = await readAppFolder(homelab.root, appDir)
+  for (const ns of folder.namespaces) {
+    const reason = reservedNamespace(tree, ns.name)
+    if (reason)
+      throw new UsageError(
+        `${ns.file} ${ns.declared ? 'declares' : 'puts objects in'} namespace ${ns.name} (${reason}); homelab app remove will not take out ${name}`,
+        {suggestions: [HAND_REMOVAL]},
+      )
+  }
   const files: ChangeSet['files'] = folder.files.map((f) => ({after: null, before: f.text, path: f.path}))
   const edited = new Map<string, string>()
   const textOf = (rel: string) => edited.get(rel) ?? tree.texts.get(rel)!

@@ -15,6 +15,11 @@ export interface AppFolder {
   claims: {name: string; namespace?: string}[]
   /** True when the folder holds a SOPS file or a Secret, or a workload reads a Secret. */
   hasSecret: boolean
+  /**
+   * Every namespace the folder declares (Namespace objects, `declared: true`) or puts objects in
+   * (`metadata.namespace` or the kustomization's `namespace:`), with the file that says so.
+   */
+  namespaces: {name: string; file: string; declared: boolean}[]
 }
 
 type K8sObject = {
@@ -52,14 +57,28 @@ export async function readAppFolder(root: string, appDir: string): Promise<AppFo
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
   }
 
-  const folder: AppFolder = {claims: [], dirs, files, hasSecret: false, services: [], workloads: []}
+  const folder: AppFolder = {claims: [], dirs, files, hasSecret: false, namespaces: [], services: [], workloads: []}
   const objects: K8sObject[] = []
+  const fileOf = new Map<K8sObject, string>()
   for (const file of files) {
     if (!/\.ya?ml$/.test(file.path)) continue
     if (/\.sops\.ya?ml$/.test(file.path)) folder.hasSecret = true
     const docs = parseAllDocuments(file.text)
     if (!Array.isArray(docs)) continue
-    for (const doc of docs) if (doc.errors.length === 0) objects.push(doc.toJS() as K8sObject)
+    for (const doc of docs) {
+      if (doc.errors.length > 0) continue
+      const o = doc.toJS() as K8sObject
+      objects.push(o)
+      if (o && typeof o === 'object') fileOf.set(o, file.path)
+    }
+  }
+
+  for (const o of objects) {
+    const file = fileOf.get(o)
+    if (!file) continue
+    if (o.kind === 'Namespace' && typeof o.metadata?.name === 'string') folder.namespaces.push({declared: true, file, name: o.metadata.name})
+    for (const used of [o.metadata?.namespace, o.kind === 'Kustomization' ? o.namespace : undefined])
+      if (typeof used === 'string' && used !== '') folder.namespaces.push({declared: false, file, name: used})
   }
 
   folder.namespace = objects.find((o) => o?.kind === 'Kustomization' && typeof o.namespace === 'string')?.namespace

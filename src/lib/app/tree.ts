@@ -1,4 +1,4 @@
-import {promises as fs} from 'node:fs'
+import {type Dirent, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {parse, parseAllDocuments} from 'yaml'
 
@@ -16,6 +16,8 @@ import {isFolderEntry, kustomizationResources} from './edit-kustomization.js'
  * repository root, with `/`.
  */
 export interface AppLayout {
+  /** `<cluster.path>`: the folder the Flux Kustomization `flux-system` applies. */
+  clusterPath: string
   /** `<cluster.path>/manifests/apps`: one folder per app. */
   appsDir: string
   /** `<appsDir>/kustomization.yaml`: lists every app folder. */
@@ -38,6 +40,7 @@ export function appLayout(homelab: Homelab): AppLayout {
     appsDir,
     appsKustomization: `${appsDir}/kustomization.yaml`,
     clusterDir: `${cluster}/manifests/cluster`,
+    clusterPath: cluster,
     persistentVolumes: `${cluster}/manifests/cluster/persistent-volumes.yaml`,
     storageFile: homelab.config.storage.file,
     tunnelDir: `${appsDir}/cloudflared`,
@@ -76,6 +79,21 @@ export interface AppTree {
   tunnel?: TreeTunnel
   /** Namespace objects declared under the cluster folder, by name → file. */
   namespaces: Map<string, string>
+  /**
+   * Namespaces that something outside the apps folder (anywhere else under `<cluster.path>`)
+   * declares as a Namespace object or puts objects in (`metadata.namespace`, a kustomization's
+   * `namespace:`, a Flux `spec.targetNamespace`), by name → the first such file and how.
+   * No app may take these (see reserved.ts).
+   */
+  outsideNamespaces: Map<string, OutsideNamespace>
+}
+
+/** Where a namespace outside the apps folder comes from. */
+export interface OutsideNamespace {
+  /** Repo-relative file. */
+  file: string
+  /** True when the file declares the Namespace object; false when it only puts objects there. */
+  declared: boolean
 }
 
 /** Reads a repo file as text; undefined when missing. */
@@ -95,6 +113,40 @@ async function yamlFilesIn(root: string, rel: string): Promise<string[]> {
   } catch {
     return []
   }
+}
+
+/** Every YAML file under `rel` (recursive, sorted), skipping the folders in `skip` (repo-relative). */
+async function yamlFilesUnder(root: string, rel: string, skip: ReadonlySet<string>): Promise<string[]> {
+  let entries: Dirent[]
+  try {
+    entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
+  } catch {
+    return []
+  }
+
+  const out: string[] = []
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const child = `${rel}/${entry.name}`
+    if (entry.isDirectory()) {
+      if (!skip.has(child)) out.push(...(await yamlFilesUnder(root, child, skip)))
+    } else if (/\.ya?ml$/.test(entry.name)) out.push(child)
+  }
+
+  return out
+}
+
+/** The namespaces a file's objects declare (Namespace objects) or live in, in file order. */
+function namespacesIn(objects: unknown[]): {name: string; declared: boolean}[] {
+  const out: {name: string; declared: boolean}[] = []
+  for (const o of objects) {
+    if (!o || typeof o !== 'object') continue
+    const obj = o as {kind?: unknown; metadata?: {name?: unknown; namespace?: unknown}; namespace?: unknown; spec?: {targetNamespace?: unknown}}
+    if (obj.kind === 'Namespace' && typeof obj.metadata?.name === 'string') out.push({declared: true, name: obj.metadata.name})
+    for (const used of [obj.metadata?.namespace, obj.kind === 'Kustomization' ? obj.namespace : undefined, obj.spec?.targetNamespace])
+      if (typeof used === 'string' && used !== '') out.push({declared: false, name: used})
+  }
+
+  return out
 }
 
 function objectsOf(text: string): unknown[] {
@@ -169,7 +221,14 @@ export async function readAppTree(homelab: Homelab): Promise<AppTree> {
       for (const o of objectsOf((await readText(root, file))!)) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
     }
 
-  return {layout, namespaces, resources, root, storage, texts, tunnel, volumes}
+  const outsideNamespaces = new Map<string, OutsideNamespace>()
+  for (const file of await yamlFilesUnder(root, layout.clusterPath, new Set([layout.appsDir])))
+    for (const ns of namespacesIn(objectsOf((await readText(root, file))!))) {
+      const known = outsideNamespaces.get(ns.name)
+      if (!known || (ns.declared && !known.declared)) outsideNamespaces.set(ns.name, {declared: ns.declared, file})
+    }
+
+  return {layout, namespaces, outsideNamespaces, resources, root, storage, texts, tunnel, volumes}
 }
 
 /** App folder names listed in the apps kustomization (entries that are folders, in file order). */

@@ -38,6 +38,18 @@ describe('homelab app new: bad input is one line and changes no file', () => {
     ['duplicate hostname', ['wiki', '--image', 'nginx:1.27', '--port', '80', '--hostname', 'db.aza.network'], /^hostname db\.aza\.network is already routed to http:\/\/libsql\.libsql\.svc\.cluster\.local:8080 in /],
     ['hostname without a port', ['wiki', '--image', 'nginx:1.27', '--hostname', 'wiki.aza.network'], /^--hostname wiki\.aza\.network needs --port/],
     ['secret without a value source', ['wiki', '--image', 'nginx:1.27', '--secret', 'TOKEN'], /^--secret TOKEN needs a value: pass --secrets-from-stdin/],
+    // Reserved names and namespaces: an app's folder declares its Namespace, and app remove (Flux prune: true) would delete it.
+    ['Flux namespace as the name', ['flux-system', '--image', 'x:1'], /^app name flux-system is reserved: the Flux controllers' namespace$/],
+    ['kube-system as the name', ['kube-system', '--image', 'x:1', '--storage', '0'], /^app name kube-system is reserved: a Kubernetes system namespace$/],
+    ['kube-public as the name', ['kube-public', '--image', 'x:1'], /^app name kube-public is reserved: a Kubernetes system namespace$/],
+    ['kube-node-lease as the name', ['kube-node-lease', '--image', 'x:1'], /^app name kube-node-lease is reserved: a Kubernetes system namespace$/],
+    ['a kube- prefixed name', ['kube-dashboard', '--image', 'x:1'], /^app name kube-dashboard is reserved: the kube- prefix is kept for Kubernetes system namespaces$/],
+    ['default as the name', ['default', '--image', 'x:1'], /^app name default is reserved: the Kubernetes default namespace$/],
+    ['platform namespace as the name', ['cloudflared', '--image', 'x:1'], /^app name cloudflared is reserved: a namespace declared outside the apps folder, in flux\/clusters\/azalab-0\/manifests\/cluster\/namespaces\.yaml$/],
+    ['--namespace flux-system', ['web', '--image', 'x:1', '--namespace', 'flux-system'], /^--namespace flux-system is reserved: the Flux controllers' namespace$/],
+    ['--namespace kube-system', ['web', '--image', 'x:1', '--namespace', 'kube-system'], /^--namespace kube-system is reserved: a Kubernetes system namespace$/],
+    ['--namespace default', ['web', '--image', 'x:1', '--namespace', 'default'], /^--namespace default is reserved: the Kubernetes default namespace$/],
+    ['--namespace of the platform', ['web', '--image', 'x:1', '--namespace', 'cloudflared'], /^--namespace cloudflared is reserved: a namespace declared outside the apps folder, in flux\/clusters\/azalab-0\/manifests\/cluster\/namespaces\.yaml$/],
   ]
 
   it.each(cases)('%s', async (_label, args, message) => {
@@ -77,6 +89,35 @@ describe('homelab app new: bad input is one line and changes no file', () => {
       expect(errorLine(result.stderr)).toBe(`no creation rule in .sops.yaml matches ${APPS}/wiki/secret.sops.yaml; cannot encrypt the app's Secret`)
       expect(result.stderr).not.toContain('abc')
       expect(await treeSnapshot(copy)).toEqual(before)
+    } finally {
+      rmSync(copy, {force: true, recursive: true})
+    }
+  })
+
+  it('reserves the namespaces the tree declares or uses outside the apps folder, read from the tree', async () => {
+    const copy = copyBundledHomelab('homelab-app-reserved-')
+    try {
+      const cluster = path.join(copy, 'flux/clusters/azalab-0/manifests/cluster')
+      await fs.appendFile(path.join(cluster, 'namespaces.yaml'), '---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: monitoring\n')
+      // Only used (no Namespace object here): a ConfigMap in namespace ops, in a file under the cluster folder outside the apps.
+      await fs.mkdir(path.join(cluster, 'extra'))
+      await fs.writeFile(path.join(cluster, 'extra', 'ops.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ops\n')
+      const before = await treeSnapshot(copy)
+      const cases: [string[], string][] = [
+        [['monitoring'], 'app name monitoring is reserved: a namespace declared outside the apps folder, in flux/clusters/azalab-0/manifests/cluster/namespaces.yaml'],
+        [['grafana', '--namespace', 'monitoring'], '--namespace monitoring is reserved: a namespace declared outside the apps folder, in flux/clusters/azalab-0/manifests/cluster/namespaces.yaml'],
+        [['ops'], 'app name ops is reserved: a namespace used outside the apps folder, in flux/clusters/azalab-0/manifests/cluster/extra/ops.yaml'],
+      ]
+      for (const [args, message] of cases) {
+        const result = await runCli(['app', 'new', ...args, '--image', 'x:1', '--port', '80', '--repo', copy])
+        expect(result.exitCode).toBe(3)
+        expect(errorLine(result.stderr)).toBe(message)
+        expect(result.stdout).toBe('')
+      }
+
+      expect(await treeSnapshot(copy)).toEqual(before)
+      // An app namespace (declared in the apps folder) may still be shared.
+      expect((await runCli(['app', 'new', 'libsql-admin', '--image', 'x:1', '--namespace', 'libsql', '--storage', '0', '--dry-run', '--repo', copy])).exitCode).toBe(0)
     } finally {
       rmSync(copy, {force: true, recursive: true})
     }
