@@ -1,7 +1,7 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {isMap, isScalar, isSeq, parseDocument, type Document, type YAMLMap, type YAMLSeq} from 'yaml'
+import {isMap, isScalar, isSeq, parseDocument, Scalar, type Document, type YAMLMap, type YAMLSeq} from 'yaml'
 
 import {ConfigError} from '../errors.js'
 import {renderTemplate} from '../templates/render.js'
@@ -92,6 +92,22 @@ function parseRendered(text: string, source: string): Document {
   return doc
 }
 
+/**
+ * The container's `env` list with every value a double-quoted string: `value: "yes"`, never a
+ * plain `yes`, `on`, `0755`, `1.0`, `null` or `2024-01-01`, which YAML 1.1 parsers (go-yaml v2,
+ * older kubectl) read as a boolean, number, null or timestamp and the API server then refuses
+ * (core/v1 EnvVar.value is a string).
+ */
+function envNode(doc: Document, env: readonly {name: string; value: string}[]): YAMLSeq {
+  const seq = doc.createNode(env.map((e) => ({name: e.name, value: e.value}))) as YAMLSeq<YAMLMap>
+  for (const item of seq.items) {
+    const value = item.get('value', true)
+    if (isScalar(value)) value.type = Scalar.QUOTE_DOUBLE
+  }
+
+  return seq
+}
+
 /** Drops the items of the seq at `path` whose `match` is true; drops the key when the list ends up empty. */
 function dropItems(doc: Document, seqPath: (string | number)[], match: (item: unknown) => boolean): void {
   const seq = doc.getIn(seqPath, true) as YAMLSeq | undefined
@@ -130,11 +146,7 @@ export function renderApp(
   }
 
   if (spec.env.length === 0) workload.deleteIn([...container, 'env'])
-  else
-    workload.setIn(
-      [...container, 'env'],
-      workload.createNode(spec.env.map((e) => ({name: e.name, value: e.value}))),
-    )
+  else workload.setIn([...container, 'env'], envNode(workload, spec.env))
   if (!hasSecret) dropItems(workload, [...container, 'envFrom'], (item) => Boolean((item as {secretRef?: unknown})?.secretRef))
   if (spec.storage === undefined) {
     dropItems(workload, [...container, 'volumeMounts'], (item) => (item as {name?: string})?.name === 'data')

@@ -144,6 +144,17 @@ describe('homelab app new --dry-run', () => {
   })
 })
 
+describe('homelab app new --env', () => {
+  it('writes each value as a double-quoted string (yes, on, 0755, 1.0, true, null, 2024-01-01)', async () => {
+    const values = ['yes', 'on', '0755', '1.0', 'true', 'null', '2024-01-01']
+    const env = values.flatMap((v, i) => ['--env', `V${i}=${v}`])
+    const result = await runCli(['app', 'new', 'web', '--image', 'x:1', '--storage', '0', '--no-hostname', ...env, '--dry-run', '--repo', root])
+    expect(result.exitCode).toBe(0)
+    const lines = values.flatMap((v, i) => [`+            - name: V${i}`, `+              value: "${v}"`])
+    expect(result.stdout).toContain(`+          env:\n${lines.join('\n')}\n`)
+  })
+})
+
 describe('homelab app new, list and remove through the CLI', () => {
   it('writes the app (JSON shape), lists it, removes it with --yes and restores the tree', async () => {
     const copy = copyBundledHomelab('homelab-app-json-')
