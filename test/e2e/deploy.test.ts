@@ -32,6 +32,19 @@ const running = () => host.runOnHost('readlink -f /run/current-system')
 const flakeLock = () => fs.readFile(path.join(repo.flakeDir, 'flake.lock'), 'utf8')
 const generations = async () => JSON.parse(await host.runOnHost('nixos-rebuild list-generations --json')) as Array<{generation: number; current: boolean; configurationRevision: string}>
 const currentGen = async () => (await generations()).find((g) => g.current)!
+/** The detached runs' logs on the host (`/run/homelab/<name>.log`), by name. */
+const detachedRuns = async (prefix: string) => (await host.runOnHost(`ls /run/homelab 2>/dev/null || true`)).split('\n').filter((f) => f.startsWith(prefix) && f.endsWith('.log')).map((f) => f.slice(0, -4))
+/** Live processes (any namespace: they share the pid namespace) whose command line contains `needle`. */
+async function processesWith(needle: string): Promise<string[]> {
+  const found: string[] = []
+  for (const entry of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    const cmdline = (await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ')
+    if (cmdline.includes(needle)) found.push(`${entry} ${cmdline}`)
+  }
+
+  return found
+}
 type HostJson = {ok: boolean; previousGeneration: number; generation: number; changed: boolean; pinnedRev: string; configurationRevision: string; activation: string; magicRollback: string; connections: number; nixVersion: string; flakeUpdateCommand: string; closureChanges: Array<{name: string; from: string[]; to: string[]}>; steps: Array<{step: string; ms: number; ok: boolean}>; error?: {step: string; message: string; lastLines: string[]; stillOnPreviousGeneration: boolean; flakeLockRestored: boolean}}
 
 describe('homelab deploy on the e2e host', () => {
@@ -68,8 +81,9 @@ describe('homelab deploy on the e2e host', () => {
   it('happy path: validates, pushes, locks, updates the input with the old-Nix command, builds, diffs, switches detached, confirms on ONE new connection', async () => {
     await host.setScenario({STANDIN_HELLO_SIZE: '300000', STANDIN_HELLO_VERSION: '2.12.2'})
     const commit = await repo.commit('nixos/README-deploy-test.md', 'happy path\n', 'happy path change')
-    const before = {connections: await host.connections(), gen: await currentGen(), lock: await flakeLock(), logins: await host.logins(), system: await running()}
-    const r = await deploy(['--yes', '--confirm-timeout', '30'])
+    const before = {connections: await host.connections(), gen: await currentGen(), lock: await flakeLock(), logins: await host.logins(), rollbacks: await detachedRuns('homelab-rollback-'), system: await running()}
+    const started = Date.now()
+    const r = await deploy(['--yes', '--confirm-timeout', '10'])
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0)
     const out = r.stdout
     expect(out).toMatch(/✓ preflight {2}validate (passed|skipped[^,]*), tree clean, pushed origin\/main/)
@@ -94,8 +108,17 @@ describe('homelab deploy on the e2e host', () => {
     expect(await running()).not.toBe(before.system)
     expect(JSON.parse(await flakeLock()).nodes.homelab.locked.rev).toBe(commit)
     expect(await host.runOnHost(`ls ${repo.flakeDir}`)).not.toContain('homelab-deploy-backup')
-    // The magic rollback timer was cancelled: no rollback happens later.
-    expect(await host.runOnHost('ls /run/homelab')).not.toMatch(/rollback.*\.pid/)
+    // The magic rollback timer was cancelled: nothing of it runs any more, and no rollback
+    // happens once its 10 s have passed.
+    const rollbacks = (await detachedRuns('homelab-rollback-')).filter((n) => !before.rollbacks.includes(n))
+    expect(rollbacks).toHaveLength(1)
+    expect(await processesWith(rollbacks[0])).toEqual([])
+    const deployed = await running()
+    expect(await host.runOnHost('ls /run/homelab')).not.toContain(`${rollbacks[0]}.pid`)
+    await new Promise((res) => setTimeout(res, Math.max(0, started + 13_000 - Date.now())))
+    expect(await running()).toBe(deployed)
+    expect(await currentGen()).toMatchObject({configurationRevision: commit, generation: before.gen.generation + 1})
+    expect(await host.runOnHost(`cat /run/homelab/${rollbacks[0]}.log; ls /run/homelab`)).not.toMatch(new RegExp(`magic rollback|${rollbacks[0]}\\.exit`))
   })
 
   it('a deploy with nothing new: --json shape, one connection, nothing activated', async () => {
@@ -244,7 +267,7 @@ describe('homelab deploy on the e2e host', () => {
     expect((await currentGen()).configurationRevision).toBe(commit)
     expect(await host.runOnHost('cat $(ls -t /run/homelab/homelab-deploy-*.log | head -1)')).toContain('Done. The new configuration is')
     // Nobody confirmed: cancel the armed timer by hand so the next tests keep this generation.
-    await host.runOnHost('for p in /run/homelab/homelab-rollback-*.pid; do [ -e "$p" ] && kill -TERM -- -"$(cat "$p")"; rm -f "$p"; done; true')
+    await host.runOnHost('for p in /run/homelab/homelab-rollback-*.pid; do [ -e "$p" ] && kill -TERM -"$(cat "$p")"; rm -f "$p"; done; true')
     await host.setScenario({})
   })
 

@@ -99,11 +99,38 @@ export function startDetached(name: string, script: string, mode: DetachMode, de
   return `${prepare} && cd / && { setsid nohup sh -c ${shellQuote(delayed)} < /dev/null > /dev/null 2>&1 & echo $! > ${pid}; }`
 }
 
-/** As root: cancels a detached run/timer started by {@link startDetached}. */
+/**
+ * As root: cancels a detached timer started by {@link startDetached} with a delay, and fails
+ * (exit 1, the reason on stderr) unless it is certain the timer's script will not run: the timer
+ * must still be pending (its log empty: the script's first line goes there), and afterwards
+ * nothing of it may be left. systemd-run: the `<name>.timer` must be active, then it is stopped.
+ * setsid: the whole process group in `<name>.pid` gets SIGTERM (`kill -TERM -PGID`, POSIX form:
+ * dash's built-in kill rejects `--`), `kill -0 -PGID` must then report the group gone (polled
+ * for up to 5 s); only then is the pid file removed.
+ */
 export function cancelDetached(name: string, mode: DetachMode): string {
-  if (mode === 'systemd-run') return `systemctl stop ${shellQuote(`${name}.timer`)} ${shellQuote(`${name}.service`)} 2>/dev/null; true`
-  const pid = shellQuote(`${STATE_DIR}/${name}.pid`)
-  return `if [ -e ${pid} ]; then kill -TERM -- -"$(cat ${pid})" 2>/dev/null; rm -f ${pid}; fi; true`
+  return `n=${shellQuote(name)}; ${cancelNamedDetached(mode)}`
+}
+
+/** The body of {@link cancelDetached} for the timer named by the shell variable `$n`. */
+function cancelNamedDetached(mode: DetachMode): string {
+  const log = `${STATE_DIR}/$n.log`
+  const started = `if [ -s "${log}" ]; then echo "$n already started (see ${log}); not cancelled" >&2; exit 1; fi`
+  if (mode === 'systemd-run')
+    return [
+      started,
+      `if ! systemctl is-active --quiet "$n.timer"; then echo "$n.timer is not pending any more (it elapsed or was stopped); see ${log}" >&2; exit 1; fi`,
+      `systemctl stop "$n.timer" || exit 1`,
+    ].join('; ')
+  const pid = `${STATE_DIR}/$n.pid`
+  return [
+    `p=$(cat "${pid}" 2>/dev/null) || { echo "$n is not pending any more (no ${pid}); see ${log}" >&2; exit 1; }`,
+    `case $p in '' | *[!0-9]*) echo "${pid} holds no pid: $p" >&2; exit 1 ;; esac`,
+    started,
+    `kill -TERM -"$p" || { echo "$n: process group $p is gone; see ${log}" >&2; exit 1; }`,
+    `i=0; while kill -0 -"$p" 2>/dev/null; do i=$((i + 1)); if [ $i -gt 50 ]; then echo "$n: process group $p still runs 5 s after SIGTERM" >&2; exit 1; fi; sleep 0.1; done`,
+    `rm -f "${pid}"`,
+  ].join('; ')
 }
 
 /**
@@ -118,10 +145,11 @@ export function followCommand(name: string): string {
 
 /**
  * The magic-rollback script: unless cancelled, after the delay it switches back when the running
- * system is not the previous one any more (so a failed switch never rolls back too far).
+ * system is not the previous one any more (so a failed switch never rolls back too far). Its
+ * first line goes to the log at once, which tells {@link cancelDetached} that it has started.
  */
 export function rollbackScript(previousSystem: string): string {
-  return `if [ "$(readlink -f /run/current-system)" != ${shellQuote(previousSystem)} ]; then nixos-rebuild switch --rollback; fi`
+  return `echo "homelab magic rollback: no confirmation came; checking /run/current-system"; if [ "$(readlink -f /run/current-system)" != ${shellQuote(previousSystem)} ]; then nixos-rebuild switch --rollback; fi`
 }
 
 /** `nixos-rebuild <action> --flake <dir>#<host>` (or `switch --rollback`). */

@@ -81,7 +81,15 @@ describe('detached runs', () => {
     const {cancelDetached, startDetached} = await import('../../../src/lib/deploy/remote.js')
     const sd = startDetached('homelab-rollback-x', 'nixos-rebuild switch --rollback', 'systemd-run', 60)
     expect(sd).toContain('systemd-run --quiet --collect --unit=homelab-rollback-x --on-active=60s "--setenv=PATH=$PATH" sh -c ')
-    expect(cancelDetached('homelab-rollback-x', 'systemd-run')).toContain("systemctl stop homelab-rollback-x.timer homelab-rollback-x.service")
+    const sdCancel = cancelDetached('homelab-rollback-x', 'systemd-run')
+    expect(sdCancel).toContain('systemctl is-active --quiet "$n.timer"')
+    expect(sdCancel).toContain('systemctl stop "$n.timer" || exit 1')
+    expect(sdCancel).not.toMatch(/2>\/dev\/null|; true$/) // a failed stop is an error, never hidden
+    // POSIX kill of the process group (dash's built-in kill rejects `--`), then a check it is gone.
+    const ssCancel = cancelDetached('homelab-rollback-x', 'setsid')
+    expect(ssCancel).toContain('kill -TERM -"$p" ||')
+    expect(ssCancel).not.toContain('kill -TERM --')
+    expect(ssCancel.indexOf('while kill -0 -"$p"')).toBeLessThan(ssCancel.indexOf('rm -f "/run/homelab/$n.pid"'))
     const ss = startDetached('homelab-deploy-x', 'nixos-rebuild switch', 'setsid')
     expect(ss).toContain('setsid nohup sh -c ')
     expect(ss).toContain("echo $! > /run/homelab/homelab-deploy-x.pid")
