@@ -18,7 +18,7 @@ export default class SecretsRotateKey extends HomelabCommand {
   3. every SOPS file is re-wrapped for both (updatekeys: values untouched)
   4. the new and old identities are installed on each host as /var/lib/sops-nix/key.txt (root, 0600, via sudo over SSH) and the host decrypts a file with it
   5. the same key is written to the cluster Secret flux-system/sops-age (key age.agekey) and read back
-  6. the old recipient is removed from .sops.yaml and 7. every file is re-wrapped for the new one only.
+  6. the old recipient is removed from .sops.yaml and 7. every file is re-wrapped for the new one only and gets a new data key (as sops -r), so the old identity and an old copy of a file from git history cannot open it.
 At every moment each file is encrypted to an identity in your key file. The old identity stays in your key file, on the host and in the cluster (files already deployed use it); commit, push and deploy, then remove it by hand. The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
 
   static override examples = [

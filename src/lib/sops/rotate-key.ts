@@ -7,7 +7,7 @@ import {HomelabError} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic-write.js'
 import {loadSopsConfig, matchCreationRule} from './creation-rules.js'
 import {SopsError} from './errors.js'
-import {decryptSopsFile, updateSopsKeys} from './files.js'
+import {decryptSopsFile, rotateSopsFile, updateSopsKeys} from './files.js'
 import {readSopsMetadata} from './metadata.js'
 import {listSopsFiles} from './repo.js'
 import {editSopsConfigRecipients} from './sops-config-edit.js'
@@ -182,14 +182,19 @@ export async function rotateKey(options: RotateKeyOptions): Promise<RotateKeyRes
     await options.afterStep?.(step, current)
   }
 
-  const updateAll = async () => {
+  // With `rotateDataKeys`, each file also gets a new data key once its recipients are the new
+  // ones only: whoever holds the old identity and an old copy of a file (git history) could
+  // otherwise still unwrap today's data key.
+  const updateAll = async (rotateDataKeys = false) => {
     const cfg = await loadSopsConfig({dir: root})
     for (const rel of await listSopsFiles(root)) {
       if (!matchCreationRule(cfg, path.join(root, rel))) continue
       const r = await updateSopsKeys({config: cfg, displayName: rel, file: path.join(root, rel), identities})
       if (!files.includes(rel)) files.push(rel)
       if (r.changed) log(`${rel}: ${[...r.added.map((a) => `+${a}`), ...r.removed.map((a) => `-${a}`)].join(' ')}`)
+      if (rotateDataKeys) await rotateSopsFile({displayName: rel, file: path.join(root, rel), identities})
     }
+    if (rotateDataKeys) log(`new data keys for ${files.length} files`)
   }
 
   await run('sops-config-both', async () => {
@@ -198,7 +203,7 @@ export async function rotateKey(options: RotateKeyOptions): Promise<RotateKeyRes
     if (edited.text !== text) await writeFileAtomic(sopsYaml, edited.text)
     log(`${path.relative(root, sopsYaml)}: added ${current.newRecipient}`)
   })
-  await run('files-both', updateAll)
+  await run('files-both', () => updateAll())
 
   if (!options.remote) {
     log('stopped before the host and cluster steps (no connection); run the command again to finish')
@@ -221,7 +226,7 @@ export async function rotateKey(options: RotateKeyOptions): Promise<RotateKeyRes
     if (edited.text !== text) await writeFileAtomic(sopsYaml, edited.text)
     log(`${path.relative(root, sopsYaml)}: removed ${current.oldRecipients.join(', ')}`)
   })
-  await run('files-new', updateAll)
+  await run('files-new', () => updateAll(true))
   await fs.rm(stateFile, {force: true})
   return {complete: true, files, keyFile: current.keyFile, newRecipient: current.newRecipient, oldRecipients: current.oldRecipients, resumed, steps}
 }

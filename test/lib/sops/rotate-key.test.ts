@@ -55,7 +55,12 @@ describe('rotateKey', () => {
     const files = await listSopsFiles(repo.dir)
     const ids = await loadIdentities({env, homeDir: repo.home})
     const values = new Map<string, unknown>()
-    for (const rel of files) values.set(rel, (await decryptSopsFile({file: path.join(repo.dir, rel), identities: ids})).values)
+    const dataKeys = new Map<string, string>()
+    for (const rel of files) {
+      const decrypted = await decryptSopsFile({file: path.join(repo.dir, rel), identities: ids})
+      values.set(rel, decrypted.values)
+      dataKeys.set(rel, Buffer.from(decrypted.dataKey).toString('hex'))
+    }
     /** Every SOPS file decrypts with the identities in the operator key file only. */
     const assertDecryptable = async () => {
       const available = await loadIdentities({env, homeDir: repo.home})
@@ -63,7 +68,7 @@ describe('rotateKey', () => {
       await loadSopsConfig({dir: repo.dir})
     }
 
-    return {assertDecryptable, env, files, keyFile, repo, values}
+    return {assertDecryptable, dataKeys, env, files, keyFile, repo, values}
   }
 
   async function assertFinished(ctx: Awaited<ReturnType<typeof setup>>, newRecipient: string) {
@@ -77,7 +82,10 @@ describe('rotateKey', () => {
     for (const rel of ctx.files) {
       const file = path.join(ctx.repo.dir, rel)
       expect(readSopsMetadata(await fs.readFile(file, 'utf8'), file)?.recipients).toEqual([newRecipient])
-      expect((await decryptSopsFile({file, identities: onlyNew})).values).toEqual(ctx.values.get(rel))
+      const decrypted = await decryptSopsFile({file, identities: onlyNew})
+      expect(decrypted.values).toEqual(ctx.values.get(rel))
+      // a new data key: the old identity plus an old copy of the file must not open today's file
+      expect(Buffer.from(decrypted.dataKey).toString('hex')).not.toBe(ctx.dataKeys.get(rel))
     }
 
     expect(existsSync(rotateKeyStateFile(ctx.repo.dir, ctx.env, ctx.repo.home))).toBe(false)
