@@ -71,6 +71,56 @@ export function appPlaceholders(spec: AppSpec, storageRoot: string): Record<stri
   }
 }
 
+/**
+ * The sections of an app (documented in templates/app/README.md): `{{#volume}}` … `{{/volume}}`
+ * keeps its lines only when the app has a volume, `{{^volume}}` … `{{/volume}}` only when it has
+ * none; likewise `port`, `hostname` and `secret`.
+ */
+export function appSections(spec: AppSpec): Record<string, boolean> {
+  return {hostname: spec.hostname !== undefined, port: spec.port !== undefined, secret: spec.secretKeys.length > 0, volume: spec.storage !== undefined}
+}
+
+/** A section marker: a line holding only `{{#name}}`, `{{^name}}` or `{{/name}}`, bare or as a YAML comment (`# {{#volume}}`). */
+const SECTION_LINE = /^\s*(?:#\s*)?\{\{\s*([#^/])\s*([a-zA-Z][a-zA-Z0-9_]*)\s*\}\}\s*$/
+/** Any section marker, to refuse one that is not on a line of its own. */
+const SECTION_ANYWHERE = /\{\{\s*[#^/]/
+
+/**
+ * Keeps or drops the lines between section markers (mustache-style, line-based; sections may
+ * nest): `{{#name}}` keeps its lines when `sections[name]` is true, `{{^name}}` when it is false,
+ * `{{/name}}` closes. The marker lines themselves are always dropped; placeholders are left for
+ * renderTemplate.
+ * @param source the template's path, named in errors
+ * @throws ConfigError naming the file and line of an unknown, unclosed, mismatched or inline marker
+ */
+export function renderSections(text: string, sections: Readonly<Record<string, boolean>>, source: string): string {
+  const out: string[] = []
+  const open: {name: string; sigil: string; keep: boolean; line: number}[] = []
+  const lines = text.split('\n')
+  for (const [i, line] of lines.entries()) {
+    const m = SECTION_LINE.exec(line)
+    if (!m) {
+      if (SECTION_ANYWHERE.test(line)) throw new ConfigError(`${source}:${i + 1}: a section marker must be on a line of its own`)
+      if (open.every((s) => s.keep)) out.push(line)
+      continue
+    }
+
+    const [, sigil, name] = m
+    if (sigil === '/') {
+      const top = open.pop()
+      if (top?.name !== name) throw new ConfigError(`${source}:${i + 1}: {{/${name}}} closes ${top ? `{{${top.sigil}${top.name}}} of line ${top.line}` : 'no section'}`)
+      continue
+    }
+
+    if (!(name in sections))
+      throw new ConfigError(`${source}:${i + 1}: unknown section {{${sigil}${name}}}`, {suggestions: [`known sections: ${Object.keys(sections).sort().join(', ')}`]})
+    open.push({keep: sigil === '#' ? sections[name] : !sections[name], line: i + 1, name, sigil})
+  }
+
+  if (open.length > 0) throw new ConfigError(`${source}:${open[0].line}: section {{${open[0].name}}} is never closed ({{/${open[0].name}}})`)
+  return out.join('\n')
+}
+
 /** The files of a new app's folder (name → text), plus the rendered pieces for the shared files. */
 export interface RenderedApp {
   /** File name in the app folder → content; `secret.yaml` is the PLAINTEXT Secret skeleton named `secret.sops.yaml` after encryption. */
@@ -132,7 +182,11 @@ export function renderApp(
   options: {includeNamespace: boolean; secretValues?: ReadonlyMap<string, string>; templatesDir: string},
 ): RenderedApp {
   const values = appPlaceholders(spec, storageRoot)
-  const render = (name: AppTemplateFile) => renderTemplate(templates[name], values, path.join(options.templatesDir, name))
+  const sections = appSections(spec)
+  const render = (name: AppTemplateFile) => {
+    const source = path.join(options.templatesDir, name)
+    return renderTemplate(renderSections(templates[name], sections, source), values, source)
+  }
   const files = new Map<string, string>()
   const workloadFile = `${spec.kind}.yaml`
   const hasSecret = spec.secretKeys.length > 0

@@ -58,6 +58,7 @@ describe('app new then app remove on a copy of the bundled homelab', () => {
     expect(pod.containers[0].readinessProbe).toEqual({initialDelaySeconds: 5, periodSeconds: 10, tcpSocket: {port: 'http'}})
     expect(pod.containers[0].resources.requests).toEqual({cpu: '50m', memory: '128Mi'})
     expect(pod.volumes).toBeUndefined()
+    expect(deployment.spec.strategy).toBeUndefined()
     await kustomizeBuild(root, `${APPS}/cloudflared`)
     expect(await validateErrors()).toEqual([])
     await kustomizeBuild(root, APPS)
