@@ -136,6 +136,7 @@ describe('homelab deploy on the e2e host', () => {
       connections: 1,
       flakeUpdateCommand: `nix --extra-experimental-features 'nix-command flakes' flake lock --update-input homelab ${repo.flakeDir}`,
       generation: gen.generation,
+      cancelledRollbacks: [],
       magicRollback: 'not-armed',
       nixVersion: '2.8.0',
       ok: true,
@@ -269,6 +270,57 @@ describe('homelab deploy on the e2e host', () => {
     // Nobody confirmed: cancel the armed timer by hand so the next tests keep this generation.
     await host.runOnHost('for p in /run/homelab/homelab-rollback-*.pid; do [ -e "$p" ] && kill -TERM -"$(cat "$p")"; rm -f "$p"; done; true')
     await host.setScenario({})
+  })
+
+  it('a stale magic rollback never undoes a later deploy: the next run cancels it at the lock step, and it only rolls back its own system', async () => {
+    // The timer script itself: with another system running it leaves the host alone.
+    const {rollbackScript} = await import('../../src/lib/deploy/remote.js')
+    const gen = await currentGen()
+    expect(await host.runOnHost(rollbackScript('/nix/store/00000000000000000000000000000000-nixos-system-other'))).toContain('nothing to roll back')
+    expect(await currentGen()).toMatchObject({configurationRevision: gen.configurationRevision, generation: gen.generation})
+
+    // Deploy A switches, then loses its confirmation (the CLI dies): its 20 s timer stays armed.
+    await host.setScenario({STANDIN_ACTIVATION_SECONDS: '1'})
+    const commitA = await repo.commit('nixos/README-deploy-test.md', 'run A\n', 'run A, never confirmed')
+    const rollbacksBefore = await detachedRuns('homelab-rollback-')
+    const entry = process.env.HOMELAB_TEST_BUILT === '1' ? ['bin/run.js'] : ['--import', 'tsx', 'bin/dev.js']
+    const a = execa(process.execPath, [...entry, 'deploy', '--repo', repo.dir, '--yes', '--no-validate', '--confirm-timeout', '20', '--sudo-password-stdin'], {
+      cwd: REPO_ROOT, env: {...host.env, NO_COLOR: '1'}, input: `${host.sudoPassword}\n`, reject: false,
+    })
+    let seen = ''
+    await new Promise<void>((resolve) => {
+      a.stdout.on('data', (d: Buffer) => {
+        seen += String(d)
+        if (seen.includes('│ activating the configuration...')) resolve()
+      })
+    })
+    const armedA = Date.now()
+    a.kill('SIGKILL')
+    await a
+    const [timerA] = (await detachedRuns('homelab-rollback-')).filter((n) => !rollbacksBefore.includes(n))
+    expect(timerA).toBeDefined()
+    expect(await processesWith(timerA)).not.toEqual([])
+    const deadline = Date.now() + 30_000
+    while ((await currentGen()).configurationRevision !== commitA && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+    await host.setScenario({})
+
+    // Deploy B, inside A's window: cancels A's timer at the lock step, says so, and confirms.
+    const commitB = await repo.commit('nixos/README-deploy-test.md', 'run B\n', 'run B, confirmed')
+    const b = await deploy(['--yes', '--no-validate', '--confirm-timeout', '10'])
+    expect(b.exitCode, b.stdout + b.stderr).toBe(0)
+    expect(Date.now() - armedA).toBeLessThan(20_000) // B really ran inside A's window
+    expect(b.stdout).toContain(`! cancelled the pending magic rollback ${timerA} of an earlier run that was never confirmed`)
+    expect(b.stdout).toContain('pending magic rollback(s) of earlier runs')
+    expect(b.stdout).toContain(`configuration revision ${commitB}`)
+    expect(b.stdout).toContain('magic rollback armed-and-confirmed')
+    expect(await processesWith(timerA)).toEqual([])
+
+    // Past A's deadline, the host still runs B.
+    const systemB = await running()
+    await new Promise((res) => setTimeout(res, Math.max(0, armedA + 23_000 - Date.now())))
+    expect(await running()).toBe(systemB)
+    expect((await currentGen()).configurationRevision).toBe(commitB)
+    expect(await host.runOnHost(`cat /run/homelab/${timerA}.log`)).toBe('')
   })
 
   it('homelab rollback switches to the previous generation with the same checks and reports both', async () => {

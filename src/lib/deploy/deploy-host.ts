@@ -19,12 +19,15 @@ import {
   lockCommand,
   lockHolderCommand,
   lockPath,
+  parsePendingRollbacks,
+  PENDING_ROLLBACKS,
   rebuildCommand,
   readFlakeLockCommand,
   restoreFlakeLock,
   RESULT_MARKER,
   rollbackScript,
   startDetached,
+  STATE_DIR,
   diffClosuresCommand,
 } from './remote.js'
 import type {DeployCallbacks, DeployFailure, DeployHostResult, DeployStepName, RebuildAction, StepTiming} from './types.js'
@@ -191,7 +194,8 @@ export async function deployHost(options: DeployHostOptions): Promise<DeployHost
     ctx.begin('lock')
     const lockFile = lockPath(host.flakeDir)
     lock = await takeLock(conn, lockFile, options.holder, ctx)
-    ctx.end(lockFile)
+    result.cancelledRollbacks = await cancelEarlierRollbacks(conn, ctx)
+    ctx.end(result.cancelledRollbacks.length > 0 ? `${lockFile}; cancelled ${result.cancelledRollbacks.length} pending magic rollback(s) of earlier runs` : lockFile)
 
     // 3. inspect, in parallel: nix version, flake.lock, generations, running system, systemd, sudo
     ctx.begin('inspect')
@@ -273,7 +277,7 @@ export async function deployHost(options: DeployHostOptions): Promise<DeployHost
     // 6. arm magic rollback (switch), activate detached, follow
     if (action === 'switch' && result.changed) {
       ctx.begin('arm-rollback')
-      ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(previousSystem), detach, options.confirmTimeoutSeconds)), 'arming the rollback timer')
+      ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(result.newSystem!), detach, options.confirmTimeoutSeconds)), 'arming the rollback timer')
       result.magicRollback = 'armed-not-confirmed'
       ctx.end(`rolls back in ${options.confirmTimeoutSeconds} s unless confirmed`)
     }
@@ -343,6 +347,28 @@ async function takeLock(conn: HostConnection, lockFile: string, holder: string, 
   }
 
   return ctx.check(outcome, `flock ${lockFile}`) as never
+}
+
+/**
+ * Cancels the magic rollbacks that earlier runs armed and never confirmed (their timers would
+ * otherwise fire during or after this run), saying so as an info line each. Called with the host
+ * lock held, so no other run is between arming and confirming. Returns the cancelled names.
+ * @throws DeployStepError (step lock) when one cannot be cancelled, e.g. it is rolling back now.
+ */
+async function cancelEarlierRollbacks(conn: HostConnection, ctx: StepContext): Promise<string[]> {
+  const pending = parsePendingRollbacks(ctx.check(await conn.exec(PENDING_ROLLBACKS), 'listing pending magic rollbacks').stdout)
+  const cancelled: string[] = []
+  for (const {mode, name} of pending) {
+    const r = await conn.sudo(cancelDetached(name, mode))
+    if (r.exitCode !== 0)
+      throw new DeployStepError('lock', `${conn.host.name}: the magic rollback ${name} of an earlier run cannot be cancelled: ${r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}`}`, r.stderr.trim().split('\n'), {
+        suggestions: [`wait until it has finished (${STATE_DIR}/${name}.exit appears on the host), then run again`],
+      })
+    cancelled.push(name)
+    ctx.info(`cancelled the pending magic rollback ${name} of an earlier run that was never confirmed (it would have switched the host back)`)
+  }
+
+  return cancelled
 }
 
 /** Confirms on a new connection; cancels the rollback timer when everything matches. */

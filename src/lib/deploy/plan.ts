@@ -11,6 +11,7 @@ import {
   followCommand,
   lockCommand,
   lockPath,
+  PENDING_ROLLBACKS,
   rebuildCommand,
   readFlakeLockCommand,
   rollbackScript,
@@ -38,7 +39,7 @@ export function planHost(options: {host: HostConfig; action: RebuildAction | 'ro
   const rollbackName = 'homelab-rollback-<run id>'
   const steps: PlannedStep[] = [
     {commands: [`ssh ${host.ssh} (resolved through ~/.ssh/config; host key checked against known_hosts)`], step: 'connect', where: 'host'},
-    {commands: [lockCommand(lockPath(host.flakeDir), options.holder)], step: 'lock', where: 'host'},
+    {commands: [lockCommand(lockPath(host.flakeDir), options.holder), PENDING_ROLLBACKS, `${sudo(cancelDetached('<each pending homelab-rollback-…>', 'setsid'))}   (each magic rollback of an earlier run that is still pending)`], step: 'lock', where: 'host'},
     {
       commands: ['nix --version', readFlakeLockCommand(host.flakeDir), 'nixos-rebuild list-generations --json', CURRENT_SYSTEM, DETECT_SYSTEMD, 'sudo -n true'],
       step: 'inspect',
@@ -61,7 +62,7 @@ export function planHost(options: {host: HostConfig; action: RebuildAction | 'ro
     {commands: [sudo(diffClosuresCommand('<running system>', '<built system>'))], step: 'closure-diff', where: 'host'},
   )
   if (options.action === 'switch')
-    steps.push({commands: [sudo(startDetached(rollbackName, rollbackScript('<running system>'), 'setsid', options.confirmTimeoutSeconds)) + '   (systemd-run --on-active when the host has systemd)'], step: 'arm-rollback', where: 'host'})
+    steps.push({commands: [sudo(startDetached(rollbackName, rollbackScript('<built system>'), 'setsid', options.confirmTimeoutSeconds)) + '   (systemd-run --on-active when the host has systemd)'], step: 'arm-rollback', where: 'host'})
   steps.push({commands: [sudo(startDetached(name, rebuildCommand(options.action, host.flakeDir, host.name), 'setsid')), followCommand(name)], step: 'activate', where: 'host'})
   if (options.action !== 'dry-activate')
     steps.push({

@@ -144,12 +144,39 @@ export function followCommand(name: string): string {
 }
 
 /**
- * The magic-rollback script: unless cancelled, after the delay it switches back when the running
- * system is not the previous one any more (so a failed switch never rolls back too far). Its
- * first line goes to the log at once, which tells {@link cancelDetached} that it has started.
+ * The magic-rollback script: unless cancelled, after the delay it switches back only when the
+ * running system is still exactly `newSystem`, the one this run activated (a failed switch never
+ * rolls back too far, and a stale timer never undoes a later deploy). Its first line goes to the
+ * log at once, which tells {@link cancelDetached} that it has started.
  */
-export function rollbackScript(previousSystem: string): string {
-  return `echo "homelab magic rollback: no confirmation came; checking /run/current-system"; if [ "$(readlink -f /run/current-system)" != ${shellQuote(previousSystem)} ]; then nixos-rebuild switch --rollback; fi`
+export function rollbackScript(newSystem: string): string {
+  const quoted = shellQuote(newSystem)
+  return [
+    'echo "homelab magic rollback: no confirmation came; checking /run/current-system"',
+    `if [ "$(readlink -f /run/current-system)" = ${quoted} ]; then nixos-rebuild switch --rollback`,
+    `else echo "the running system is $(readlink -f /run/current-system), not ${newSystem.replaceAll(/["$`\\]/g, '')} which this run activated: nothing to roll back"; fi`,
+  ].join('; ')
+}
+
+/**
+ * Lists the magic rollbacks of earlier runs still pending on the host, one `<mode> <name>` line
+ * each (mode: `setsid` or `systemd-run`). Runs as the login user: setsid timers are the
+ * `/run/homelab/homelab-rollback-*.pid` files whose process still exists; systemd ones the active
+ * `homelab-rollback-*.timer` units (`systemctl list-units`).
+ */
+export const PENDING_ROLLBACKS = [
+  `for f in ${STATE_DIR}/homelab-rollback-*.pid; do [ -e "$f" ] || continue; p=$(cat "$f" 2>/dev/null); [ -n "$p" ] && [ -d "/proc/$p" ] || continue; n=\${f##*/}; echo "setsid \${n%.pid}"; done`,
+  `if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl list-units --type=timer --state=active --plain --no-legend --no-pager 'homelab-rollback-*' | while read -r u _; do echo "systemd-run \${u%.timer}"; done; fi`,
+  'true',
+].join('; ')
+
+/** Parses {@link PENDING_ROLLBACKS} output into `{mode, name}` entries (names must be `homelab-rollback-…`). */
+export function parsePendingRollbacks(stdout: string): Array<{mode: DetachMode; name: string}> {
+  return stdout
+    .split('\n')
+    .map((l) => /^(setsid|systemd-run) (homelab-rollback-[\w.-]+)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({mode: m[1] as DetachMode, name: m[2]}))
 }
 
 /** `nixos-rebuild <action> --flake <dir>#<host>` (or `switch --rollback`). */

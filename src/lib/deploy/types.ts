@@ -88,6 +88,11 @@ export interface DeployHostResult {
   magicRollback: 'armed-and-confirmed' | 'armed-not-confirmed' | 'not-armed'
   /** SSH connections opened for this host: 1 for the steps + 1 for the confirmation. */
   connections: number
+  /**
+   * Magic rollbacks armed by earlier runs and never confirmed, cancelled at the lock step so they
+   * cannot undo this run (names `homelab-rollback-<run id>`; empty when there were none).
+   */
+  cancelledRollbacks?: string[]
   steps: StepTiming[]
   error?: DeployFailure
 }

@@ -94,4 +94,13 @@ describe('detached runs', () => {
     expect(ss).toContain('setsid nohup sh -c ')
     expect(ss).toContain("echo $! > /run/homelab/homelab-deploy-x.pid")
   })
+
+  it('rolls back only the system its own run activated, and lists pending rollbacks of earlier runs', async () => {
+    const {parsePendingRollbacks, rollbackScript} = await import('../../../src/lib/deploy/remote.js')
+    expect(rollbackScript('/nix/store/abc-nixos-system-x')).toContain('if [ "$(readlink -f /run/current-system)" = /nix/store/abc-nixos-system-x ]; then nixos-rebuild switch --rollback')
+    expect(parsePendingRollbacks('setsid homelab-rollback-20261124T094737-57f870\nsystemd-run homelab-rollback-a.b\nnoise\nsetsid other-thing\n')).toEqual([
+      {mode: 'setsid', name: 'homelab-rollback-20261124T094737-57f870'},
+      {mode: 'systemd-run', name: 'homelab-rollback-a.b'},
+    ])
+  })
 })
