@@ -8,7 +8,7 @@
  * const repo = await host.homelabRepo()            // temp copy of this repo, targeting the host
  * const r = await runCli(['deploy', '--yes'], {cwd: repo.dir, env: {...host.env, HOMELAB_SUDO_PASSWORD: host.sudoPassword}})
  * host.connections()                                // sshd "Connection from" lines so far
- * await host.stop()                                 // kills sshd, removes the user, the sudoers file, the temp dirs
+ * await host.stop()                                 // kills every host process, removes the user, the sudoers file, the temp dirs
  * ```
  *
  * What `startTestHost(options)` builds (needs root, `/usr/sbin/sshd`, `sudo`, `useradd`, `unshare`):
@@ -159,31 +159,58 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
 
   let sshd: ChildProcess | undefined
   let userCreated = false
-  const stop = async () => {
-    // Processes started on the host side by deploys (detached activations, rollback timers)
-    // record their pid under /run/homelab; the test user's own processes are found by uid.
-    const pids = new Set<number>()
+  /** The host's mount namespace (`mnt:[inode]` of sshd), known once sshd runs. */
+  let hostNamespace: string | undefined
+  /**
+   * Ends every process of this host: the process groups in /run/homelab/*.pid (detached
+   * activations and magic-rollback timers, with their `sleep` and `nixos-rebuild` children),
+   * every process in the host's mount namespace (sshd, sessions, sudo, whatever they left
+   * behind) and every process of the test user. Repeats until none is left (a dying shell may
+   * have forked), for at most 5 s; then throws naming what survived.
+   */
+  const killHostProcesses = async () => {
+    const uid = userCreated ? Number((await execa('id', ['-u', user], {reject: false})).stdout) : 0
+    const stat = await fs.readFile('/proc/self/stat', 'utf8')
+    const ownGroup = Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[2]) // "pid (comm) state ppid pgrp …"
+    if (sshd?.pid && sshd.exitCode === null) sshd.kill('SIGKILL')
     const pidDir = path.join(runDir, 'homelab')
     for (const f of existsSync(pidDir) ? await fs.readdir(pidDir) : []) {
-      if (f.endsWith('.pid')) pids.add(Number((await fs.readFile(path.join(pidDir, f), 'utf8')).trim()))
+      const group = f.endsWith('.pid') ? Number((await fs.readFile(path.join(pidDir, f), 'utf8').catch(() => '')).trim()) : 0
+      if (Number.isInteger(group) && group > 1 && group !== ownGroup) try { process.kill(-group, 'SIGKILL') } catch {}
     }
 
-    if (userCreated) {
-      // The user's processes, by uid from /proc (no procps needed).
-      const uid = Number((await execa('id', ['-u', user], {reject: false})).stdout)
+    const hostProcesses = async () => {
+      const found: number[] = []
       for (const entry of await fs.readdir('/proc')) {
-        if (!/^\d+$/.test(entry)) continue
+        const pid = Number(entry)
+        if (!/^\d+$/.test(entry) || pid <= 1 || pid === process.pid) continue
         const status = await fs.readFile(`/proc/${entry}/status`, 'utf8').catch(() => '')
-        if (uid > 0 && new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status)) pids.add(Number(entry))
+        if (status === '' || /^State:\s+Z/m.test(status)) continue // gone, or a zombie its parent reaps
+        const ns = hostNamespace && (await fs.readlink(`/proc/${entry}/ns/mnt`).catch(() => ''))
+        if ((hostNamespace && ns === hostNamespace) || (uid > 0 && new RegExp(`^Uid:\\s+${uid}\\s`, 'm').test(status))) found.push(pid)
       }
+
+      return found
     }
 
-    for (const pid of pids) if (pid > 1) try { process.kill(pid, 'SIGKILL') } catch {}
-    if (sshd?.pid && sshd.exitCode === null) {
-      sshd.kill('SIGTERM')
+    for (let round = 0; ; round++) {
+      const left = await hostProcesses()
+      if (left.length === 0) return
+      if (round >= 100) throw new Error(`test host ${alias}: processes ${left.join(', ')} survive SIGKILL`)
+      for (const pid of left) try { process.kill(pid, 'SIGKILL') } catch {}
       await new Promise((r) => setTimeout(r, 50))
     }
+  }
 
+  const stop = async () => {
+    try {
+      await killHostProcesses()
+    } finally {
+      await cleanUp()
+    }
+  }
+
+  const cleanUp = async () => {
     await fs.rm(sudoersFile, {force: true})
     if (userCreated) await execa('userdel', [user], {reject: false})
     await fs.rm(hostRoot, {recursive: true, force: true})
@@ -260,6 +287,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     }
 
     const sshdPid = sshd.pid!
+    hostNamespace = await fs.readlink(`/proc/${sshdPid}/ns/mnt`)
     await fs.writeFile(
       path.join(home, '.ssh/config'),
       `Host ${alias}\n  HostName 127.0.0.1\n  Port ${sshPort}\n  User ${user}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n`,
