@@ -405,8 +405,21 @@ describe('several hosts', () => {
     const one = await deploy(['--dry-run', '--no-validate', '--host', 'azalab-0-b'], {password: null})
     expect(one.stdout).toContain('azalab-0-b:')
     expect(one.stdout).not.toMatch(/^azalab-0:/m)
+    // An unknown --host is a usage error (exit 3, also under --json) naming the hosts there are; nothing is contacted.
+    const before = await host.connections()
     const unknown = await deploy(['--dry-run', '--host', 'nope'], {password: null})
-    expect(unknown.exitCode).toBe(1)
-    expect(unknown.stderr).toContain('homelab.yaml has no host "nope"')
+    expect(unknown.exitCode).toBe(3)
+    expect(unknown.stderr).toContain('homelab.yaml has no host "nope" (hosts: azalab-0, azalab-0-b)')
+    const unknownJson = await deploy(['--yes', '--no-validate', '--host', 'nope', '--json'])
+    expect(unknownJson.exitCode).toBe(3)
+    expect(JSON.parse(unknownJson.stdout).error).toMatchObject({exitCode: 3})
+    for (const json of [[], ['--json']]) {
+      const rollback = await runCli(['rollback', '--repo', repo.dir, '--yes', '--host', 'nope', '--sudo-password-stdin', ...json], {env: host.env, input: `${host.sudoPassword}\n`})
+      expect(rollback.exitCode, rollback.stdout + rollback.stderr).toBe(3)
+      const message = json.length > 0 ? (JSON.parse(rollback.stdout) as {error: {message: string}}).error.message : rollback.stderr
+      expect(message).toContain('homelab.yaml has no host "nope" (hosts: azalab-0, azalab-0-b)')
+    }
+
+    expect(await host.connections()).toBe(before)
   })
 })

@@ -2,15 +2,24 @@ import os from 'node:os'
 
 import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
-import {ConfigError} from '../errors.js'
+import {UsageError} from '../errors.js'
 import {deployHost} from './deploy-host.js'
 import type {DeployCallbacks, DeployHostResult, RebuildAction} from './types.js'
 
-/** Picks the hosts to act on: the one named, or all of homelab.yaml. @throws ConfigError for an unknown name. */
+/**
+ * Picks the hosts to act on: the one named (`--host`), or all of homelab.yaml.
+ * @throws UsageError (exit 3) for a name homelab.yaml does not have, naming the hosts it has.
+ */
 export function selectHosts(homelab: Homelab, name?: string): HostConfig[] {
-  if (!name) return homelab.config.hosts
+  if (name === undefined) return homelab.config.hosts
   const host = homelab.config.hosts.find((h) => h.name === name)
-  if (!host) throw new ConfigError(`homelab.yaml has no host "${name}" (hosts: ${homelab.config.hosts.map((h) => h.name).join(', ')})`)
+  if (!host) {
+    const names = homelab.config.hosts.map((h) => h.name)
+    throw new UsageError(`homelab.yaml has no host "${name}" (hosts: ${names.join(', ') || 'none'})`, {
+      suggestions: names.length > 0 ? [`use --host with one of: ${names.join(', ')} (or leave it out for all hosts)`] : ['add the host to hosts: in homelab.yaml'],
+    })
+  }
+
   return [host]
 }
 
