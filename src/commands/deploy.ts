@@ -4,6 +4,7 @@ import {HomelabCommand} from '../base-command.js'
 import type {DeployHostResult, PlannedStep, PreflightResult, RebuildAction} from '../lib/deploy/index.js'
 import {UsageError} from '../lib/errors.js'
 import {colors} from '../ui/color.js'
+import type {FluxWaitResult} from '../ui/flux-wait.js'
 
 /**
  * `homelab deploy --json` output. `hosts[]` is one {@link DeployHostResult} per host:
@@ -12,6 +13,8 @@ import {colors} from '../ui/color.js'
  * to[], sizeKiB, line}], activation: "setsid"|"systemd-run"|"none", magicRollback, connections,
  * steps[{step, ms, ok}], error?{step, message, lastLines[], stillOnPreviousGeneration,
  * flakeLockRestored, exitCode}}`. With --dry-run, `plan` lists every step's commands instead.
+ * With --wait, `flux` is {@link FluxWaitResult}: `{converged, commit, elapsedMs, items[{kind,
+ * namespace, name, state: "done"|"pending"|"failed", detail}], message?}` (exit 1 when not converged).
  */
 export interface DeployResult {
   commit: string
@@ -22,6 +25,8 @@ export interface DeployResult {
   preflight: PreflightResult
   hosts: DeployHostResult[]
   plan?: Record<string, PlannedStep[]>
+  /** With --wait: whether Flux applied the pushed commit. */
+  flux?: FluxWaitResult
 }
 
 export default class Deploy extends HomelabCommand {
@@ -34,6 +39,7 @@ export default class Deploy extends HomelabCommand {
   4. nixos-rebuild build, show nix store diff-closures against the running system, ask (--yes skips), then nixos-rebuild <action> detached on the host (systemd-run, or setsid when there is no systemd) while its output is followed; any failure from here puts the previous flake.lock back
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
   6. report the old and new generation, the pinned commit and every step's time
+  7. with --wait: on a new connection, request the GitRepository's reconciliation and wait until it serves the pushed commit and every Kustomization's lastAppliedRevision is it (Ready), showing the pending objects live; --wait-timeout bounds it
 Several hosts run in parallel, each line prefixed by its host, with a summary table.
 The sudo password (asked once, only when \`sudo -n true\` says one is needed) comes from --sudo-password-stdin, HOMELAB_SUDO_PASSWORD or a hidden prompt; it is sent to sudo on stdin only.
 Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 usage.`
@@ -58,6 +64,8 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     'confirm-timeout': Flags.integer({description: 'seconds the host waits for the confirmation before rolling back (switch)', default: 60, min: 5}),
     'accept-new-host-key': Flags.boolean({description: 'pin an unknown host key into known_hosts without asking', default: false}),
     'sudo-password-stdin': Flags.boolean({description: 'read the sudo password from the first line of stdin', default: false}),
+    wait: Flags.boolean({description: 'then wait until Flux applied the pushed commit (every Kustomization Ready at it)', default: false}),
+    'wait-timeout': Flags.string({description: 'how long --wait waits, e.g. 90s, 5m', default: '5m'}),
   }
 
   async run(): Promise<DeployResult> {
@@ -67,6 +75,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const action = flags.action as RebuildAction
     if (!flags['dry-run'] && !flags.yes && !this.canPrompt())
       throw new UsageError('--yes is required when not running in a terminal (deploy asks before activating)')
+    const waitMs = flags.wait ? (await import('../lib/flux/duration.js')).parseDuration(flags['wait-timeout'], '--wait-timeout') : 0
     const homelab = await this.homelab(flags.repo)
     const deploy = await import('../lib/deploy/index.js')
     const ui = await import('../ui/deploy.js')
@@ -92,8 +101,9 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const {deployCallbacks, readStdinLine} = await import('../ui/deploy-callbacks.js')
     const stdinPassword = flags['sudo-password-stdin'] ? await readStdinLine(process.stdin) : undefined
     const width = hosts.length > 1 ? Math.max(...hosts.map((h) => h.name.length)) : 0
+    const callbacks = deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: flags.yes})
     const results = await deploy.deployHosts({
-      ...deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: flags.yes}),
+      ...callbacks,
       acceptNewHostKey: flags['accept-new-host-key'],
       action,
       commit: pre.commit,
@@ -111,6 +121,14 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     if (results.length > 1) out(`\n${ui.renderSummary(results, c)}`)
     const result = {...base, hosts: results}
     ui.failIfAny(results, result)
+    if (flags.wait) {
+      const {renderFluxWait, waitForFlux} = await import('../ui/flux-wait.js')
+      const flux = await waitForFlux({callbacks, commit: pre.commit, env: process.env, homelab, host: hosts[0], live: !this.jsonEnabled(), timeoutMs: waitMs})
+      out(renderFluxWait(flux))
+      if (!flux.converged) process.exitCode = 1
+      return {...result, flux}
+    }
+
     return result
   }
 }
