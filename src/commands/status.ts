@@ -67,7 +67,7 @@ Exit status: 0 healthy, 1 degraded, 2 host unreachable.`
     const connection = await openHostConnection({canPrompt: this.canPrompt(), homelab, host})
     try {
       const backups = await backupReader(connection, homelab)
-      const once = async () => gatherStatus({connection, fetch: flags.fetch, homelab, host, readBackups: backups})
+      const once = async () => gatherStatus({connection, env: process.env, fetch: flags.fetch, homelab, host, readBackups: backups})
       if (!flags.watch) {
         const report = await once()
         if (!this.jsonEnabled()) this.log(renderStatus(report, colors(), new Date()))

@@ -45,7 +45,8 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
   if (doc.errors.length > 0) {
     const err = doc.errors[0]
     const line = err.linePos?.[0]?.line ?? 1
-    throw new ConfigError(`${file}:${line}: invalid YAML: ${err.message.split('\n')[0]}`, {
+    const reason = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
+    throw new ConfigError(`${file}:${line}: invalid YAML: ${reason}`, {
       suggestions: [`fix the YAML syntax in ${file} at line ${line}`],
     })
   }
@@ -54,9 +55,11 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const line = lineOfPath(doc, lineCounter, issue.path)
-      return `${file}:${line}: ${formatKeyPath(issue.path)}: ${issue.message}`
+      const message = /received undefined$/.test(issue.message) ? 'is missing (required)' : issue.message
+      return `${file}:${line}: ${formatKeyPath(issue.path)}: ${message}`
     })
-    throw new ConfigError(lines[0], {suggestions: lines.slice(1)})
+    const more = lines.length > 1 ? ` (and ${lines.length - 1} more: ${lines.slice(1).join('; ')})` : ''
+    throw new ConfigError(`${lines[0]}${more}`, {suggestions: [`fix ${file} and run the command again`]})
   }
 
   return result.data
@@ -76,7 +79,9 @@ export async function loadHomelab(options: {cwd: string; repo?: string}): Promis
     throw new ConfigError(`${file}: cannot read it`, {suggestions: ['pass --repo pointing at a homelab repository']})
   }
 
-  return {config: parseYamlWithSchema(text, path.relative(options.cwd, file) || CONFIG_FILE, homelabConfigSchema), root}
+  const relative = path.relative(options.cwd, file)
+  const shown = relative === '' || relative.startsWith('..') ? file : relative
+  return {config: parseYamlWithSchema(text, shown, homelabConfigSchema), root}
 }
 
 /**

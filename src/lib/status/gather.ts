@@ -49,6 +49,8 @@ export async function gatherStatus(options: {
   host: HostConfig
   now?: Date
   fetch?: boolean
+  /** The caller's environment, for the local git fetch (GIT_SSH_COMMAND). */
+  env?: Record<string, string | undefined>
   readBackups?: BackupReader
   timeoutMs?: number
 }): Promise<StatusReport> {
@@ -61,7 +63,7 @@ export async function gatherStatus(options: {
       return null
     }),
     readHostFacts({connection, flakeDir: host.flakeDir, flakeInput: host.flakeInput, storageRoot: homelab.config.storage.root, timeoutMs: options.timeoutMs}),
-    readLocalGit({branch: homelab.config.git.branch, cwd: homelab.root, fetch: options.fetch, remote: homelab.config.git.remote}),
+    readLocalGit({branch: homelab.config.git.branch, cwd: homelab.root, env: options.env, fetch: options.fetch, remote: homelab.config.git.remote}),
     options.readBackups
       ? options.readBackups(now).catch((error: Error) => {
           errors.push({fact: 'backups', message: error.message})

@@ -17,7 +17,15 @@ export interface LocalGit {
  * first (at most `fetchTimeoutMs`, default 20 s) so "behind" is measured against the real remote.
  * Never throws: a missing repository gives nulls, a failed fetch sets `fetchError`.
  */
-export async function readLocalGit(options: {cwd: string; remote: string; branch: string; fetch?: boolean; fetchTimeoutMs?: number}): Promise<LocalGit> {
+export async function readLocalGit(options: {
+  cwd: string
+  remote: string
+  branch: string
+  fetch?: boolean
+  fetchTimeoutMs?: number
+  /** The caller's environment; its GIT_SSH_COMMAND is kept for the fetch. */
+  env?: Record<string, string | undefined>
+}): Promise<LocalGit> {
   const {execa} = await import('execa')
   const git = async (args: string[], timeout = 10_000): Promise<string | null> => {
     const r = await execa('git', args, {cwd: options.cwd, reject: false, timeout, env: {GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C'}})
@@ -38,7 +46,7 @@ export async function readLocalGit(options: {cwd: string; remote: string; branch
       if (options.fetch === false) return
       const r = await execa('git', ['fetch', '--quiet', '--no-tags', options.remote, `+refs/heads/${options.branch}:${ref}`], {
         cwd: options.cwd,
-        env: {GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C'},
+        env: {GIT_SSH_COMMAND: options.env?.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes', GIT_TERMINAL_PROMPT: '0', LC_ALL: 'C'},
         reject: false,
         timeout: options.fetchTimeoutMs ?? 20_000,
       })
