@@ -179,7 +179,7 @@ describe('check 5: sops', () => {
       'apiVersion: v1\nkind: Secret\nmetadata:\n  name: demo-secrets\n  namespace: demo\nstringData:\n  password: hunter2\n',
     )
     expect(found(await validate(dir), 'sops')).toEqual([
-      `${APPS}/demo/secret.sops.yaml:1: not SOPS-encrypted, but creation rule 2 (.sops.yaml:4) matches ${APPS}/demo/secret.sops.yaml: encrypt it with sops`,
+      `${APPS}/demo/secret.sops.yaml:1: not SOPS-encrypted, but creation rule 2 (.sops.yaml:4) matches ${APPS}/demo/secret.sops.yaml: encrypt it (homelab secrets set writes SOPS files; or sops -e -i)`,
       `${APPS}/demo/secret.sops.yaml:7: Secret demo/demo-secrets: plaintext stringData (password): encrypt the file with SOPS`,
     ])
   })
@@ -199,7 +199,7 @@ describe('check 5: sops', () => {
     const text = readFileSync(file, 'utf8')
     expect(text).not.toContain(DEMO_RECIPIENT)
     expect(found(await validate(dir), 'sops')).toEqual([
-      `nixos/secrets/host-secrets.sops.yaml:7: recipients differ from creation rule 1 (.sops.yaml:2): not encrypted to ${DEMO_RECIPIENT}; encrypted to ${other} which the rule does not list (re-encrypt with sops updatekeys)`,
+      `nixos/secrets/host-secrets.sops.yaml:7: recipients differ from creation rule 1 (.sops.yaml:2): not encrypted to ${DEMO_RECIPIENT}; encrypted to ${other} which the rule does not list (run homelab secrets updatekeys)`,
     ])
   })
 })

@@ -91,7 +91,7 @@ describe('a broken copy of the bundled homelab', () => {
     const rel = 'nixos/secrets/host-secrets.sops.yaml'
     writeFileSync(path.join(dir, rel), 'kopia:\n  repository_password: hunter2\n')
     expect(found(await validate(dir), 'sops')).toEqual([
-      `${rel}:1: not SOPS-encrypted, but creation rule 1 (.sops.yaml:${lineOf(dir, '.sops.yaml', '- path_regex: ^nixos/')}) matches ${rel}: encrypt it with sops`,
+      `${rel}:1: not SOPS-encrypted, but creation rule 1 (.sops.yaml:${lineOf(dir, '.sops.yaml', '- path_regex: ^nixos/')}) matches ${rel}: encrypt it (homelab secrets set writes SOPS files; or sops -e -i)`,
     ])
   })
 

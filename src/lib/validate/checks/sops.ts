@@ -44,7 +44,7 @@ export const sopsCheck: Check = {
           const text = await fs.readFile(path.join(context.root, rel), 'utf8')
           const meta = readSopsMetadata(text, rel)
           if (!meta) {
-            out.error(rel, 1, `not SOPS-encrypted, but ${ruleName} matches ${creationRulePath(sopsConfig, path.join(context.root, rel))}: encrypt it with sops`)
+            out.error(rel, 1, `not SOPS-encrypted, but ${ruleName} matches ${creationRulePath(sopsConfig, path.join(context.root, rel))}: encrypt it (homelab secrets set writes SOPS files; or sops -e -i)`)
             return
           }
 
@@ -52,7 +52,7 @@ export const sopsCheck: Check = {
           const extra = meta.recipients.filter((r) => !rule.recipients.includes(r))
           if (missing.length === 0 && extra.length === 0) return
           const parts = [...(missing.length > 0 ? [`not encrypted to ${missing.join(', ')}`] : []), ...(extra.length > 0 ? [`encrypted to ${extra.join(', ')} which the rule does not list`] : [])]
-          out.error(rel, sopsBlockLine(text), `recipients differ from ${ruleName}: ${parts.join('; ')} (re-encrypt with sops updatekeys)`)
+          out.error(rel, sopsBlockLine(text), `recipients differ from ${ruleName}: ${parts.join('; ')} (run homelab secrets updatekeys)`)
         }),
       )
     }
