@@ -24,6 +24,7 @@ const CHECK_LINES = [
   /^✓ sops {7}files matched/m,
   /^✓ nix {8}every \.nix file parses/m,
   /^✓ config {5}homelab\.yaml is valid/m,
+  /^✓ schema {5}every Kubernetes and Flux object matches its API schema/m,
 ]
 
 describe('homelab validate', () => {
@@ -31,7 +32,7 @@ describe('homelab validate', () => {
     const result = await runCli(['validate'])
     expect(result.stderr).toBe('')
     for (const line of CHECK_LINES) expect(result.stdout).toMatch(line)
-    expect(result.stdout).toMatch(/^valid: 7 checks, 7 passed, 0 failed; 0 errors, \d+ warnings? \(\d+\.\ds\)$/m)
+    expect(result.stdout).toMatch(/^valid: 8 checks, 8 passed, 0 failed; 0 errors, \d+ warnings? \(\d+\.\ds\)$/m)
     expect(result.exitCode).toBe(0)
   })
 
@@ -52,7 +53,7 @@ describe('homelab validate', () => {
         "    flux/clusters/lab-0/manifests/apps/demo/pvc.yaml:13: PersistentVolumeClaim demo/demo-data: requests 1Ti but PersistentVolume demo-data holds 10Gi\n" +
         '✓ backup',
     )
-    expect(result.stdout).toMatch(/^invalid: 7 checks, 6 passed, 1 failed; 1 error, 0 warnings/m)
+    expect(result.stdout).toMatch(/^invalid: 8 checks, 7 passed, 1 failed; 1 error, 0 warnings/m)
     expect(result.exitCode).toBe(1)
   })
 
@@ -61,7 +62,7 @@ describe('homelab validate', () => {
     const result = await runCli(['validate', '--repo', dir], {env: {PATH: '/nonexistent'}})
     expect(result.stdout).toMatch(/^– kustomize .*\(skipped: kubectl not found: 3 Flux Kustomization path\(s\) not built\)$/m)
     expect(result.stdout).toMatch(/^– nix .*\(skipped: nix-instantiate not found: 3 \.nix file\(s\) not parsed\)$/m)
-    expect(result.stdout).toMatch(/^valid: 7 checks, 5 passed, 0 failed, 2 skipped/m)
+    expect(result.stdout).toMatch(/^valid: 8 checks, 6 passed, 0 failed, 2 skipped/m)
     expect(result.exitCode).toBe(0)
   })
 
@@ -73,7 +74,7 @@ describe('homelab validate', () => {
     const report = JSON.parse(result.stdout)
     expect(Object.keys(report).sort()).toEqual(['checks', 'durationMs', 'errors', 'ok', 'root', 'warnings'])
     expect(report).toMatchObject({errors: 1, ok: false, root: dir, warnings: 0})
-    expect(report.checks.map((c: {id: string}) => c.id)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config'])
+    expect(report.checks.map((c: {id: string}) => c.id)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'])
     for (const check of report.checks) {
       expect(Object.keys(check).sort()).toEqual(['durationMs', 'findings', 'id', 'status', 'title'])
       expect(check.status).toBe(check.id === 'config' ? 'failed' : 'passed')
@@ -88,6 +89,26 @@ describe('homelab validate', () => {
         severity: 'error',
       },
     ])
+  })
+
+  it('lists an object without a schema as a note, in the text report and as an info finding in --json', async () => {
+    const dir = await minimal()
+    const rel = 'flux/clusters/lab-0/manifests/cluster/namespaces.yaml'
+    writeFileSync(path.join(dir, rel), `${readFileSync(path.join(dir, rel), 'utf8')}---\napiVersion: networking.cfargotunnel.com/v1alpha1\nkind: TunnelBinding\nmetadata:\n  name: demo\n`)
+    const message = 'TunnelBinding demo: not checked: no schema for apiVersion networking.cfargotunnel.com/v1alpha1 kind TunnelBinding (a CRD or an API the bundled models do not cover)'
+    const text = await runCli(['validate', '--repo', dir], {env: {PATH: '/nonexistent'}})
+    expect(text.stdout).toContain(`✓ schema     every Kubernetes and Flux object matches its API schema, no unknown fields\n    ${rel}:6: note: ${message}\n`)
+    expect(text.stdout).toMatch(/^valid: 8 checks, 6 passed, 0 failed, 2 skipped; 0 errors, 0 warnings, 1 note \(/m)
+    expect(text.exitCode).toBe(0)
+
+    const json = await runCli(['validate', '--repo', dir, '--json'], {env: {PATH: '/nonexistent'}})
+    const report = JSON.parse(json.stdout)
+    expect(report).toMatchObject({errors: 0, ok: true, warnings: 0})
+    expect(report.checks.find((c: {id: string}) => c.id === 'schema')).toMatchObject({
+      findings: [{check: 'schema', file: rel, line: 6, message, severity: 'info'}],
+      status: 'passed',
+    })
+    expect(json.exitCode).toBe(0)
   })
 
   it('fails with one line outside a homelab repository', async () => {

@@ -1,11 +1,14 @@
-/** The seven checks of `homelab validate`, in the order they are reported. */
-export const CHECK_IDS = ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config'] as const
+/** The eight checks of `homelab validate`, in the order they are reported. */
+export const CHECK_IDS = ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'] as const
 
 /** Identifier of one check (stable: it appears in `--json` output). */
 export type CheckId = (typeof CHECK_IDS)[number]
 
-/** `error` fails validation (exit 1); `warning` is reported but does not. */
-export type Severity = 'error' | 'warning'
+/**
+ * `error` fails validation (exit 1); `warning` is reported but does not; `info` is a notice that
+ * neither fails nor counts as a warning (e.g. an object the schema check could not check).
+ */
+export type Severity = 'error' | 'warning' | 'info'
 
 /**
  * One problem found by a check.
@@ -25,7 +28,7 @@ export interface Finding {
  * - `failed`: at least one error finding;
  * - `skipped`: no error, but part or all of the check could not run (a tool is missing); `skipped`
  *   says what and why, e.g. "kubectl not found";
- * - `passed`: everything ran and no error was found (warnings may be present).
+ * - `passed`: everything ran and no error was found (warnings and info findings may be present).
  */
 export type CheckStatus = 'passed' | 'failed' | 'skipped'
 
@@ -51,5 +54,9 @@ export class FindingList {
 
   warning(file: string, line: number, message: string): void {
     this.findings.push({check: this.check, file, line, message, severity: 'warning'})
+  }
+
+  info(file: string, line: number, message: string): void {
+    this.findings.push({check: this.check, file, line, message, severity: 'info'})
   }
 }

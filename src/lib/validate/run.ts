@@ -9,6 +9,7 @@ import {backupCheck} from './checks/backup.js'
 import {configCheck} from './checks/config.js'
 import {kustomizeCheck} from './checks/kustomize.js'
 import {nixCheck} from './checks/nix.js'
+import {schemaCheck} from './checks/schema.js'
 import {sopsCheck} from './checks/sops.js'
 import {storageCheck} from './checks/storage.js'
 import {yamlCheck} from './checks/yaml.js'
@@ -18,8 +19,8 @@ import {kustomizationEntries} from './kustomizations.js'
 import {listRepoFiles} from './repo-files.js'
 import {findExecutable} from './tools.js'
 
-/** The seven checks, in report order. */
-export const CHECKS: readonly Check[] = [yamlCheck, kustomizeCheck, storageCheck, backupCheck, sopsCheck, nixCheck, configCheck]
+/** The eight checks, in report order. */
+export const CHECKS: readonly Check[] = [yamlCheck, kustomizeCheck, storageCheck, backupCheck, sopsCheck, nixCheck, configCheck, schemaCheck]
 
 /** Options of {@link validateRepo}. */
 export interface ValidateOptions {
@@ -31,7 +32,8 @@ export interface ValidateOptions {
 
 /**
  * The result of `homelab validate` (also its `--json` output):
- * `ok` is false when any check has an error finding; `errors`/`warnings` count findings.
+ * `ok` is false when any check has an error finding; `errors`/`warnings` count error/warning
+ * findings (info findings, such as objects the schema check could not check, count in neither).
  */
 export interface ValidateReport {
   ok: boolean
@@ -97,8 +99,8 @@ export async function buildContext(options: ValidateOptions): Promise<ValidateCo
 }
 
 /**
- * Runs the seven checks of `homelab validate` on the repository at `options.root`, concurrently
- * (kubectl builds and nix parses run in parallel), and returns every finding grouped by check.
+ * Runs the eight checks of `homelab validate` on the repository at `options.root`, concurrently
+ * (kubectl builds, nix parses and schema model imports run in parallel), and returns every finding grouped by check.
  * Never throws for problems in the homelab: they are findings. A check that crashes becomes an
  * error finding of its own.
  * @throws NodeJS.ErrnoException when the root cannot be read
@@ -135,6 +137,6 @@ export async function validateRepo(options: ValidateOptions): Promise<ValidateRe
     errors,
     ok: errors === 0,
     root: context.root,
-    warnings: all.length - errors,
+    warnings: all.filter((f) => f.severity === 'warning').length,
   }
 }

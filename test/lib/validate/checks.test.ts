@@ -28,10 +28,11 @@ function validate(dir: string, searchPath = process.env.PATH): Promise<ValidateR
   return validateRepo({path: searchPath, root: dir})
 }
 
-/** Every finding of one check as `file:line: message` (warnings prefixed `warning: `). */
+/** Every finding of one check as `file:line: message` (warnings prefixed `warning: `, info findings `note: `). */
 function found(report: ValidateReport, check: CheckId): string[] {
   const result = report.checks.find((c) => c.id === check)!
-  return result.findings.map((f) => `${f.file}:${f.line}: ${f.severity === 'warning' ? 'warning: ' : ''}${f.message}`)
+  const prefix = {error: '', info: 'note: ', warning: 'warning: '}
+  return result.findings.map((f) => `${f.file}:${f.line}: ${prefix[f.severity]}${f.message}`)
 }
 
 /** The ids of the checks that failed. */
@@ -46,7 +47,7 @@ describe('validateRepo on the minimal homelab', () => {
   it('passes every check, kubectl and nix included', async () => {
     const report = await validate(await homelab())
     expect(report.checks.map((c) => [c.id, c.status, c.findings])).toEqual(
-      ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config'].map((id) => [id, 'passed', []]),
+      ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'].map((id) => [id, 'passed', []]),
     )
     expect(report).toMatchObject({errors: 0, ok: true, warnings: 0})
   })
@@ -246,5 +247,68 @@ describe('check 7: config', () => {
       'flux/clusters/lab-0/flux-system-sync.yaml:10: GitRepository flux-system/flux-system: spec.ref.branch dev differs from homelab.yaml git.branch main',
       'nixos/storage.json:3: app demo: path /data/demo is not under the storage root /srv',
     ])
+  })
+})
+
+describe('check 8: schema', () => {
+  // kubectl and nix are not needed: the schema check runs offline on the parsed objects.
+  const offline = (dir: string) => validate(dir, '/nonexistent')
+
+  it('reports a misspelt field (contianerPort) as an unknown field at its line, with its path', async () => {
+    const dir = await homelab()
+    edit(dir, `${APPS}/demo/deployment.yaml`, '          image: docker.io/library/nginx:1.27\n', '          image: docker.io/library/nginx:1.27\n          ports:\n            - name: http\n              contianerPort: 80\n')
+    const report = await offline(dir)
+    expect(found(report, 'schema')).toEqual([
+      `${APPS}/demo/deployment.yaml:20: Deployment demo/demo: spec.template.spec.containers[0].ports[0]: missing required field "containerPort"`,
+      `${APPS}/demo/deployment.yaml:21: Deployment demo/demo: unknown field "spec.template.spec.containers[0].ports[0].contianerPort" (not in the apps/v1 Deployment schema)`,
+    ])
+    expect(report.checks.find((c) => c.id === 'schema')!.status).toBe('failed')
+    expect(report.ok).toBe(false)
+  })
+
+  it('reports a field of another Flux API version: v1beta2-only in a v1 Kustomization, v1beta2+ in a v1beta1 one', async () => {
+    const dir = await homelab()
+    edit(dir, 'flux/clusters/lab-0/apps.yaml', '  prune: true\n', '  prune: true\n  validation: client\n')
+    edit(dir, 'flux/clusters/lab-0/infrastructure.yaml', 'kustomize.toolkit.fluxcd.io/v1', 'kustomize.toolkit.fluxcd.io/v1beta1')
+    edit(dir, 'flux/clusters/lab-0/infrastructure.yaml', '  prune: true\n', '  prune: true\n  wait: true\n')
+    expect(found(await offline(dir), 'schema')).toEqual([
+      'flux/clusters/lab-0/apps.yaml:10: Kustomization flux-system/apps: unknown field "spec.validation" (not in the kustomize.toolkit.fluxcd.io/v1 Kustomization schema)',
+      'flux/clusters/lab-0/infrastructure.yaml:10: Kustomization flux-system/infrastructure: unknown field "spec.wait" (not in the kustomize.toolkit.fluxcd.io/v1beta1 Kustomization schema)',
+    ])
+  })
+
+  it('reports a value of the wrong type and one outside its enum', async () => {
+    const dir = await homelab()
+    edit(dir, `${APPS}/demo/deployment.yaml`, 'replicas: 1', 'replicas: "two"')
+    edit(dir, `${CLUSTER}/persistent-volumes.yaml`, 'persistentVolumeReclaimPolicy: Retain', 'persistentVolumeReclaimPolicy: Keep')
+    expect(found(await offline(dir), 'schema')).toEqual([
+      `${APPS}/demo/deployment.yaml:7: Deployment demo/demo: spec.replicas: must be integer (got string "two")`,
+      `${CLUSTER}/persistent-volumes.yaml:10: PersistentVolume demo-data: spec.persistentVolumeReclaimPolicy: must be one of "Delete", "Recycle", "Retain" (got string "Keep")`,
+    ])
+  })
+
+  it('lists an object of a CRD or unknown apiVersion as not checked (a note), and still passes', async () => {
+    const dir = await homelab()
+    writeFileSync(
+      path.join(dir, `${APPS}/demo/tunnel.yaml`),
+      'apiVersion: networking.cfargotunnel.com/v1alpha1\nkind: TunnelBinding\nmetadata:\n  name: demo\nsubjects:\n  - name: demo\n---\napiVersion: app/v1\nkind: Deployment\nmetadata:\n  name: typo\n',
+    )
+    edit(dir, `${APPS}/demo/kustomization.yaml`, '  - pvc.yaml\n', '  - pvc.yaml\n  - tunnel.yaml\n')
+    const report = await offline(dir)
+    expect(found(report, 'schema')).toEqual([
+      `${APPS}/demo/tunnel.yaml:1: note: TunnelBinding demo: not checked: no schema for apiVersion networking.cfargotunnel.com/v1alpha1 kind TunnelBinding (a CRD or an API the bundled models do not cover)`,
+      `${APPS}/demo/tunnel.yaml:8: note: Deployment typo: not checked: no schema for apiVersion app/v1 kind Deployment (a CRD or an API the bundled models do not cover)`,
+    ])
+    expect(report.checks.find((c) => c.id === 'schema')!.status).toBe('passed')
+    expect(report).toMatchObject({errors: 0, ok: true, warnings: 0})
+  })
+
+  it('ignores a SOPS file\'s sops block and ENC values, but not a misspelt field beside them', async () => {
+    const dir = await homelab()
+    const rel = `${APPS}/demo/secret.sops.yaml`
+    edit(dir, rel, 'stringData:', 'data:')
+    expect(found(await offline(dir), 'schema')).toEqual([])
+    edit(dir, rel, 'type: Opaque', 'typ: Opaque')
+    expect(found(await offline(dir), 'schema')).toEqual([`${rel}:6: Secret demo/demo-secrets: unknown field "typ" (not in the v1 Secret schema)`])
   })
 })

@@ -47,7 +47,9 @@ describe('the bundled homelab', () => {
   it('passes every check with kubectl and nix', async () => {
     const report = await validateRepo({path: process.env.PATH, root: REPO_ROOT})
     expect(report.checks.flatMap((c) => c.findings.filter((f) => f.severity === 'error')).map((f) => `${f.file}:${f.line}: ${f.message}`)).toEqual([])
-    expect(report.checks.map((c) => `${c.id}:${c.status}`)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config'].map((id) => `${id}:passed`))
+    expect(report.checks.map((c) => `${c.id}:${c.status}`)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'].map((id) => `${id}:passed`))
+    // Every object has a schema (no "not checked" notes) and matches it strictly.
+    expect(found(report, 'schema')).toEqual([])
   })
 })
 
@@ -112,5 +114,15 @@ describe('a broken copy of the bundled homelab', () => {
     const rel = 'nixos/configuration.nix'
     edit(dir, rel, (t) => t.replace('domain = "aza.network";', 'domain = "example.org";'))
     expect(found(await validate(dir), 'config')).toEqual([`${rel}:${lineOf(dir, rel, 'domain = "example.org";')}: homelab.domain "example.org" differs from homelab.yaml domain aza.network`])
+  })
+
+  it('8 schema: a misspelt containerPort in the cloudflared Deployment', async () => {
+    const dir = copy()
+    const rel = `${CLUSTER}/manifests/apps/cloudflared/deployment.yaml`
+    edit(dir, rel, (t) => t.replace('containerPort: 2000', 'contianerPort: 2000'))
+    expect(found(await validate(dir), 'schema')).toEqual([
+      `${rel}:${lineOf(dir, rel, '- name: metrics')}: Deployment cloudflared/cloudflared: spec.template.spec.containers[0].ports[0]: missing required field "containerPort"`,
+      `${rel}:${lineOf(dir, rel, 'contianerPort: 2000')}: Deployment cloudflared/cloudflared: unknown field "spec.template.spec.containers[0].ports[0].contianerPort" (not in the apps/v1 Deployment schema)`,
+    ])
   })
 })
