@@ -1,8 +1,8 @@
+import type {ConnectionSettings} from '../connection-flags.js'
 import type {Homelab} from '../lib/config/load.js'
 import type {HostConfig} from '../lib/config/schema.js'
 import {UsageError} from '../lib/errors.js'
 import type {ConnectHostOptions, HostConnection} from '../lib/ssh/index.js'
-import type {ConnectionSettings} from '../connection-flags.js'
 import {colors} from './color.js'
 
 /** The prompts an SSH connection may need, answered by the person or by flags/environment. */
