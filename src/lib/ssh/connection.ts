@@ -463,14 +463,20 @@ async function openHop(target: SshTarget, options: HopOptions, label: string, ju
 
 /**
  * Opens ONE SSH connection to a homelab host (ssh2): homelab.yaml `ssh:` resolved through
- * `~/.ssh/config` (HostName, User, Port, IdentityFile, IdentitiesOnly, HostKeyAlias, one level of
- * ProxyJump); the host key checked against the repo's known_hosts (homelab.yaml `knownHosts`) and
- * `~/.ssh/known_hosts` BEFORE authenticating; auth by ssh-agent (SSH_AUTH_SOCK) then identity files.
+ * `~/.ssh/config` (HostName, User, Port, IdentityFile, IdentitiesOnly, HostKeyAlias,
+ * ConnectTimeout, and one level of ProxyJump or a ProxyCommand spoken over its stdio); the host
+ * key checked against the repo's known_hosts (homelab.yaml `knownHosts`) and `~/.ssh/known_hosts`
+ * BEFORE authenticating; auth by ssh-agent (SSH_AUTH_SOCK) then identity files. Each hop must be
+ * logged in within `connectTimeoutSeconds` (else ConnectTimeout, else 20 s; prompts not counted).
+ * Whatever fails, nothing is left behind: no socket, no ProxyCommand process, no listener-less
+ * ssh2 client whose late 'error' could crash the process.
  *
  * @throws HostKeyChangedError (exit 2) when the key differs from a pinned one (expected and
  *   received fingerprints in the message; no credential was sent), UnknownHostKeyError (exit 2)
  *   for an unknown key not accepted, HostUnreachableError (exit 2) for network/auth failures,
- *   ConfigError for an unknown host name.
+ *   `HOST: no SSH answer within N s (WHERE)` past the time limit, or a ProxyCommand that exited
+ *   before the handshake (named with its last stderr line); ConfigError for an unknown host name
+ *   or a bad ~/.ssh/config value.
  */
 export async function connectHost(options: ConnectHostOptions): Promise<HostConnection> {
   const host = findHost(options.homelab, options.host)
