@@ -242,6 +242,19 @@ describe('ssh transport on the e2e host', () => {
     expect(r.stderr).not.toContain('Unhandled')
   })
 
+  it('the connect time limit does not count the time a person takes to answer the host key question', async () => {
+    const original = await fs.readFile(knownHostsFile(), 'utf8')
+    await fs.writeFile(knownHostsFile(), '')
+    try {
+      const askHostKey = async () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 2500))
+      const conn = await connectHost({askHostKey, connectTimeoutSeconds: 1, env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'})
+      expect(conn.pinnedHostKey?.line).toBe(host.knownHostsLine)
+      await conn.close()
+    } finally {
+      await fs.writeFile(knownHostsFile(), original)
+    }
+  })
+
   it('a read command (status) refuses an unknown host key naming --accept-new-host-key; with the flag it connects and pins', async () => {
     const original = await fs.readFile(knownHostsFile(), 'utf8')
     await fs.writeFile(knownHostsFile(), '')
