@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use, when missing: OpenSSH server (the e2e test host),
 # sudo, git, nix (Debian's nix-bin: flake locks and nix-instantiate --parse), age (cross-checks
-# the SOPS engine), shellcheck and jq (backup scripts), kubectl (kustomize builds).
+# the SOPS engine), shellcheck and jq (backup scripts), kubectl (kustomize builds), nc (the
+# ProxyCommand of the SSH e2e tests), script (a pseudo-terminal for TTY-only output).
 # Needs root for apt-get. Under CI=true a tool that cannot be installed is an error.
 set -euo pipefail
 
@@ -22,6 +23,8 @@ declare -A pkg_of=(
   [nsenter]=util-linux
   [ssh-keygen]=openssh-client
   [ssh]=openssh-client
+  [nc]=netcat-openbsd
+  [script]=bsdutils
 )
 
 have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }

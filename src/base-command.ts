@@ -1,8 +1,10 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
+import {type ConnectionFlagValues, connectionSettings} from './connection-flags.js'
 import {type Homelab, loadHomelab} from './lib/config/load.js'
 import {HomelabError, UsageError} from './lib/errors.js'
 import {colors} from './ui/color.js'
+import type {HostConnectionOptions} from './ui/host-connection.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HomelabCommand)['baseFlags'] & T['flags']>
 
@@ -27,6 +29,15 @@ export abstract class HomelabCommand extends Command {
   /** True when the person can answer prompts: stdin and stderr are TTYs, not CI, not --json. */
   protected canPrompt(): boolean {
     return Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.env.CI && !this.jsonEnabled()
+  }
+
+  /**
+   * What opening a host connection (ui/host-connection.ts openHostConnection) takes from this
+   * command: whether prompts are possible, the connection flags (src/connection-flags.ts), and
+   * stderr for `connecting to HOST…` unless --json.
+   */
+  protected hostConnectionOptions(flags: ConnectionFlagValues): HostConnectionOptions {
+    return {canPrompt: this.canPrompt(), progress: this.jsonEnabled() ? undefined : process.stderr, settings: connectionSettings(flags)}
   }
 
   /**

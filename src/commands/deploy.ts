@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../base-command.js'
+import {connectionFlags, connectionSettings} from '../connection-flags.js'
 import type {DeployHostResult, PlannedStep, PreflightResult, RebuildAction} from '../lib/deploy/index.js'
 import {UsageError} from '../lib/errors.js'
 import {colors} from '../ui/color.js'
@@ -62,10 +63,10 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     validate: Flags.boolean({description: 'run the validate checks first (--no-validate: skip them, e.g. right after homelab validate)', default: true, allowNo: true}),
     push: Flags.boolean({description: 'push the branch first (--no-push: only verify the remote has HEAD)', default: true, allowNo: true}),
     'confirm-timeout': Flags.integer({description: 'seconds the host waits for the confirmation before rolling back (switch)', default: 60, min: 5}),
-    'accept-new-host-key': Flags.boolean({description: 'pin an unknown host key into known_hosts without asking', default: false}),
     'sudo-password-stdin': Flags.boolean({description: 'read the sudo password from the first line of stdin', default: false}),
     wait: Flags.boolean({description: 'then wait until Flux applied the pushed commit (every Kustomization Ready at it)', default: false}),
     'wait-timeout': Flags.string({description: 'how long --wait waits, e.g. 90s, 5m', default: '5m'}),
+    ...connectionFlags,
   }
 
   async run(): Promise<DeployResult> {
@@ -104,7 +105,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const callbacks = deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: flags.yes})
     const results = await deploy.deployHosts({
       ...callbacks,
-      acceptNewHostKey: flags['accept-new-host-key'],
+      ...connectionSettings(flags),
       action,
       commit: pre.commit,
       confirmTimeoutSeconds: flags['confirm-timeout'],
@@ -123,7 +124,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     ui.failIfAny(results, result)
     if (flags.wait) {
       const {renderFluxWait, waitForFlux} = await import('../ui/flux-wait.js')
-      const flux = await waitForFlux({callbacks, commit: pre.commit, env: process.env, homelab, host: hosts[0], live: !this.jsonEnabled(), timeoutMs: waitMs})
+      const flux = await waitForFlux({callbacks, commit: pre.commit, connectTimeoutSeconds: flags['connect-timeout'], env: process.env, homelab, host: hosts[0], live: !this.jsonEnabled(), timeoutMs: waitMs})
       out(renderFluxWait(flux))
       if (!flux.converged) process.exitCode = 1
       return {...result, flux}

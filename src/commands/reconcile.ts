@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../base-command.js'
+import {connectionFlags} from '../connection-flags.js'
 import {UsageError} from '../lib/errors.js'
 import {parseDuration} from '../lib/flux/duration.js'
 import type {ReconcileOutcome} from '../lib/flux/reconcile.js'
@@ -46,6 +47,7 @@ Exit status: 0 all Ready, 1 any failed or timed out, 2 host unreachable, 3 bad a
     'with-source': Flags.boolean({description: 'reconcile the GitRepository of each object first', default: false}),
     timeout: Flags.string({description: 'how long to wait, e.g. 90s, 5m, 1h', default: '5m'}),
     host: Flags.string({description: 'name of the host in homelab.yaml (default: the first)'}),
+    ...connectionFlags,
   }
 
   async run(): Promise<ReconcileResult> {
@@ -61,7 +63,7 @@ Exit status: 0 all Ready, 1 any failed or timed out, 2 host unreachable, 3 bad a
       import('../ui/status.js'),
       import('../ui/host-connection.js'),
     ])
-    const connection = await openHostConnection({canPrompt: this.canPrompt(), homelab, host})
+    const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
       const state = await getFluxState({connection})
       const {skipped, targets} = resolveTargets(state, names, {all: flags.all})

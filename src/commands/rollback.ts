@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../base-command.js'
+import {connectionFlags, connectionSettings} from '../connection-flags.js'
 import type {DeployHostResult} from '../lib/deploy/index.js'
 import {UsageError} from '../lib/errors.js'
 import {colors} from '../ui/color.js'
@@ -26,8 +27,8 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
   static override flags = {
     host: Flags.string({description: 'roll back only this host (default: all, in parallel)'}),
     yes: Flags.boolean({char: 'y', description: 'do not ask (needed without a terminal)', default: false}),
-    'accept-new-host-key': Flags.boolean({description: 'pin an unknown host key into known_hosts without asking', default: false}),
     'sudo-password-stdin': Flags.boolean({description: 'read the sudo password from the first line of stdin', default: false}),
+    ...connectionFlags,
   }
 
   async run(): Promise<RollbackResult> {
@@ -49,7 +50,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const width = hosts.length > 1 ? Math.max(...hosts.map((h) => h.name.length)) : 0
     const results = await deploy.deployHosts({
       ...deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: true}),
-      acceptNewHostKey: flags['accept-new-host-key'],
+      ...connectionSettings(flags),
       action: 'rollback',
       commit: '',
       confirmTimeoutSeconds: 60,

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../base-command.js'
+import {connectionFlags} from '../connection-flags.js'
 import type {Homelab} from '../lib/config/load.js'
 import type {HostConfig} from '../lib/config/schema.js'
 import {UsageError} from '../lib/errors.js'
@@ -52,6 +53,7 @@ Exit status: 0 healthy, 1 degraded, 2 host unreachable.`
     watch: Flags.boolean({char: 'w', description: 'refresh in place until interrupted (not with --json)', default: false}),
     interval: Flags.integer({description: 'seconds between refreshes with --watch', default: 5, min: 1}),
     fetch: Flags.boolean({description: 'git fetch the remote branch first (--no-fetch: use the last fetched head)', default: true, allowNo: true}),
+    ...connectionFlags,
   }
 
   async run(): Promise<StatusReport> {
@@ -64,7 +66,7 @@ Exit status: 0 healthy, 1 degraded, 2 host unreachable.`
       import('../ui/status.js'),
       import('../ui/host-connection.js'),
     ])
-    const connection = await openHostConnection({canPrompt: this.canPrompt(), homelab, host})
+    const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
       const backups = await backupReader(connection, homelab)
       const once = async () => gatherStatus({connection, env: process.env, fetch: flags.fetch, homelab, host, readBackups: backups})

@@ -2,6 +2,7 @@ import type {UnitRunResult} from '../lib/backup/run-unit.js'
 import type {BackupSettings} from '../lib/backup/settings.js'
 import type {Homelab} from '../lib/config/load.js'
 import {colors} from './color.js'
+import type {HostConnectionOptions} from './host-connection.js'
 
 /** Options for {@link watchBackupUnit}. */
 export interface WatchBackupUnitOptions {
@@ -13,8 +14,8 @@ export interface WatchBackupUnitOptions {
    * UsageError for a `--source` that is not a backup source).
    */
   unit(settings: BackupSettings): string
-  /** A person can answer prompts (sudo password, host key, identity passphrase). */
-  canPrompt: boolean
+  /** How to open the host connection: prompts, the connection flags, progress (see ui/host-connection.ts). */
+  connection: HostConnectionOptions
   /** `--json`: the journal lines go to stderr, nothing to `log`. */
   json: boolean
   /** Prints one line of human output (the command's `this.log`). */
@@ -37,7 +38,7 @@ export async function watchBackupUnit(options: WatchBackupUnitOptions): Promise<
   const settings = await loadBackupSettings(options.homelab)
   const unit = options.unit(settings)
   const host = pickHost(options.homelab, options.hostName)
-  const connection = await openHostConnection({canPrompt: options.canPrompt, homelab: options.homelab, host})
+  const connection = await openHostConnection({...options.connection, homelab: options.homelab, host})
   try {
     const c = colors()
     if (!options.json) options.log(c.dim(`starting ${unit} on ${host.name}…`))

@@ -32,6 +32,8 @@ export async function waitForFlux(options: {
   env: NodeJS.ProcessEnv
   live: boolean
   callbacks: Pick<ConnectHostOptions, 'askHostKey' | 'askPassphrase' | 'askSudoPassword'>
+  /** --connect-timeout, seconds (default ConnectTimeout from ~/.ssh/config, else 20). */
+  connectTimeoutSeconds?: number
 }): Promise<FluxWaitResult> {
   const [{connectHost}, {ConvergenceError, waitForConvergence}] = await Promise.all([import('../lib/ssh/index.js'), import('../lib/flux/converge.js')])
   const c = colors(process.stderr)
@@ -40,7 +42,7 @@ export async function waitForFlux(options: {
   let drawn = 0
   let connection: Awaited<ReturnType<typeof connectHost>> | undefined
   try {
-    connection = await connectHost({...options.callbacks, env: options.env, homelab: options.homelab, host: options.host})
+    connection = await connectHost({...options.callbacks, connectTimeoutSeconds: options.connectTimeoutSeconds, env: options.env, homelab: options.homelab, host: options.host})
     const result = await waitForConvergence({
       commit: options.commit,
       connection,

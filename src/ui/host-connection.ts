@@ -1,7 +1,9 @@
+import type {ConnectionSettings} from '../connection-flags.js'
 import type {Homelab} from '../lib/config/load.js'
 import type {HostConfig} from '../lib/config/schema.js'
 import {UsageError} from '../lib/errors.js'
 import type {ConnectHostOptions, HostConnection} from '../lib/ssh/index.js'
+import {colors} from './color.js'
 
 /** The prompts an SSH connection may need, answered by the person or by flags/environment. */
 export type ConnectionPrompts = Pick<ConnectHostOptions, 'askHostKey' | 'askPassphrase' | 'askSudoPassword'>
@@ -35,14 +37,62 @@ export function connectionPrompts(options: {canPrompt: boolean; env: NodeJS.Proc
   }
 }
 
+/** How a command opens its host connection: from the base command's hostConnectionOptions(). */
+export interface HostConnectionOptions {
+  /** A person can answer prompts (host key, passphrase, sudo password). */
+  canPrompt: boolean
+  /** The --accept-new-host-key and --connect-timeout flags. */
+  settings?: ConnectionSettings
+  /**
+   * Where `connecting to HOST…` is shown while the connection opens (the command's stderr, not
+   * under --json); shown only when it is a TTY, dim unless NO_COLOR, and erased once done.
+   */
+  progress?: NodeJS.WriteStream
+  env?: NodeJS.ProcessEnv
+}
+
 /**
- * Opens the SSH connection for a read-mostly command (status, reconcile, backup, rotate-key)
- * with {@link connectionPrompts} wired in.
+ * Opens the SSH connection for a command other than deploy/rollback (status, reconcile, backup,
+ * rotate-key) with {@link connectionPrompts} and the connection flags wired in, saying
+ * `connecting to HOST…` meanwhile (see {@link HostConnectionOptions.progress}). A ProxyCommand's
+ * stderr goes to this process's stderr, on a line of its own.
  *
- * @throws HostUnreachableError (exit 2) when the host cannot be reached or its key is not pinned
+ * @throws HostUnreachableError (exit 2) when the host cannot be reached in time or its key is not pinned
  */
-export async function openHostConnection(options: {homelab: Homelab; host: HostConfig; canPrompt: boolean; env?: NodeJS.ProcessEnv}): Promise<HostConnection> {
+export async function openHostConnection(options: HostConnectionOptions & {homelab: Homelab; host: HostConfig}): Promise<HostConnection> {
   const env = options.env ?? process.env
   const {connectHost} = await import('../lib/ssh/index.js')
-  return connectHost({...connectionPrompts({canPrompt: options.canPrompt, env}), env, homelab: options.homelab, host: options.host})
+  const tty = options.progress?.isTTY ? options.progress : undefined
+  let shown = false
+  if (tty) {
+    tty.write(colors(tty).dim(`connecting to ${options.host.name} (${options.host.ssh})…`))
+    shown = true
+  }
+
+  /** Erases the `connecting…` line, or (before other output) ends it so that output starts on its own line. */
+  const endLine = (erase: boolean) => {
+    if (!shown || !tty) return
+    shown = false
+    tty.write(erase ? '\r\u001B[2K' : '\n')
+  }
+
+  const prompts = connectionPrompts({canPrompt: options.canPrompt, env})
+  const {askHostKey, askPassphrase} = prompts
+  try {
+    return await connectHost({
+      ...prompts,
+      ...options.settings,
+      askHostKey: askHostKey && (async (q) => (endLine(false), askHostKey(q))),
+      askPassphrase: askPassphrase && (async (file) => (endLine(false), askPassphrase(file))),
+      env,
+      homelab: options.homelab,
+      host: options.host,
+      onProxyStderr(text) {
+        endLine(false)
+        process.stderr.write(text)
+      },
+    })
+  } finally {
+    endLine(true)
+  }
 }

@@ -3,12 +3,15 @@
 // parallel channels on one connection with live lines, sudo with a password on stdin.
 import {execa} from 'execa'
 import {execFileSync} from 'node:child_process'
+import dns from 'node:dns'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadHomelab} from '../../src/lib/config/load.js'
+import {HostUnreachableError} from '../../src/lib/errors.js'
 import {connectHost, HostKeyChangedError, RemoteTimeoutError, SudoPasswordError, UnknownHostKeyError} from '../../src/lib/ssh/index.js'
+import {runCli} from '../helpers/cli.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 let host: TestHost
@@ -174,6 +177,102 @@ describe('ssh transport on the e2e host', () => {
     expect((await conn.exec('echo through the jump')).stdout).toBe('through the jump\n')
     await conn.close()
     expect((await host.connections()) - before).toBe(2) // the jump host, then the target through it
+  })
+
+  /** A client HOME whose ~/.ssh/config reaches the host through `ProxyCommand PROXY`. */
+  const proxyHome = async (name: string, proxy: string) => {
+    const home = path.join(host.hostRoot, name)
+    await fs.mkdir(path.join(home, '.ssh'), {recursive: true})
+    await fs.copyFile(path.join(host.home, '.ssh/id_ed25519'), path.join(home, '.ssh/id_ed25519'))
+    await fs.writeFile(
+      path.join(home, '.ssh/config'),
+      `Host ${host.alias}\n  HostName 127.0.0.1\n  Port ${host.sshPort}\n  User ${host.user}\n  IdentityFile ~/.ssh/id_ed25519\n  ProxyCommand ${proxy}\n`,
+    )
+    return home
+  }
+
+  /** PIDs of live processes whose argv is exactly `argv`. */
+  const processesRunning = async (argv: string[]) => {
+    const found: number[] = []
+    for (const entry of await fs.readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      const cmdline = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')
+      const status = await fs.readFile(`/proc/${entry}/status`, 'utf8').catch(() => '')
+      if (cmdline === `${argv.join('\0')}\0` && !/^State:\s+Z/m.test(status)) found.push(Number(entry))
+    }
+
+    return found
+  }
+
+  it('speaks SSH over a ProxyCommand from ~/.ssh/config (nc %h %p), host key checked under the alias, child ended on close', async () => {
+    // The alias resolves nowhere: only the ProxyCommand (which gets HostName) can reach the host.
+    await expect(dns.promises.lookup(host.alias)).rejects.toThrow()
+    const marker = path.join(host.hostRoot, 'proxy-used')
+    const script = path.join(host.hostRoot, 'proxy-nc.sh')
+    await fs.writeFile(script, `#!/bin/sh\necho "$@" >> '${marker}'\nexec nc "$1" "$2"\n`, {mode: 0o755})
+    const home = await proxyHome('proxy-home', `${script} %h %p %n %r %%`)
+    const before = await host.connections()
+    const conn = await connectHost({env: {HOME: home}, homeDir: home, homelab: await homelab(), host: 'testhost'})
+    expect(conn.hostKeyFingerprint).toBe(host.hostKeyFingerprint) // trusted from the repo's [alias]:port pin
+    expect(conn.pinnedHostKey).toBeUndefined()
+    expect((await conn.exec('echo through the proxy')).stdout).toBe('through the proxy\n')
+    expect(await fs.readFile(marker, 'utf8')).toBe(`127.0.0.1 ${host.sshPort} ${host.alias} ${host.user} %\n`)
+    expect((await host.connections()) - before).toBe(1)
+    const nc = ['nc', '127.0.0.1', String(host.sshPort)]
+    expect(await processesRunning(nc)).toHaveLength(1)
+    await conn.close()
+    for (let i = 0; i < 60 && (await processesRunning(nc)).length > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(await processesRunning(nc)).toEqual([])
+  })
+
+  it('a ProxyCommand that exits before the handshake is one error naming it and its last stderr line (connectHost and the CLI)', async () => {
+    const script = path.join(host.hostRoot, 'proxy-fail.sh')
+    await fs.writeFile(script, `#!/bin/sh\necho "2025-11-24 INF connecting to $1" >&2\necho "websocket: bad handshake" >&2\nexit 1\n`, {mode: 0o755})
+    const home = await proxyHome('proxy-fail-home', `${script} %h`)
+    const stderr: string[] = []
+    const error = await connectHost({env: {HOME: home}, homeDir: home, homelab: await homelab(), host: 'testhost', onProxyStderr: (t) => stderr.push(t)}).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(HostUnreachableError)
+    expect((error as Error).message).toBe(`testhost: ProxyCommand \`${script} 127.0.0.1\` exited with 1 before the SSH handshake: websocket: bad handshake`)
+    expect(stderr.join('')).toBe('2025-11-24 INF connecting to 127.0.0.1\nwebsocket: bad handshake\n') // the person sees it, as with ssh
+
+    const r = await runCli(['backup', 'status', '--json'], {cwd: repo.dir, env: {...host.env, HOME: home}})
+    expect(r.exitCode).toBe(2)
+    expect(JSON.parse(r.stdout).error.message).toBe((error as Error).message)
+    expect(r.stderr).toContain('websocket: bad handshake')
+    expect(r.stderr).not.toContain('Unhandled')
+  })
+
+  it('the connect time limit does not count the time a person takes to answer the host key question', async () => {
+    const original = await fs.readFile(knownHostsFile(), 'utf8')
+    await fs.writeFile(knownHostsFile(), '')
+    try {
+      const askHostKey = async () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 2500))
+      const conn = await connectHost({askHostKey, connectTimeoutSeconds: 1, env: host.env, homeDir: host.home, homelab: await homelab(), host: 'testhost'})
+      expect(conn.pinnedHostKey?.line).toBe(host.knownHostsLine)
+      await conn.close()
+    } finally {
+      await fs.writeFile(knownHostsFile(), original)
+    }
+  })
+
+  it('a read command (status) refuses an unknown host key naming --accept-new-host-key; with the flag it connects and pins', async () => {
+    const original = await fs.readFile(knownHostsFile(), 'utf8')
+    await fs.writeFile(knownHostsFile(), '')
+    const env = {...host.env, HOMELAB_SUDO_PASSWORD: host.sudoPassword}
+    try {
+      const refused = await runCli(['status', '--no-fetch'], {cwd: repo.dir, env})
+      expect(refused.exitCode).toBe(2)
+      expect(refused.stderr).toContain(`Error: ${host.alias}: unknown host key ssh-ed25519 ${host.hostKeyFingerprint}; refused`)
+      expect(refused.stderr).toContain('then run again with --accept-new-host-key to pin it in known_hosts')
+      expect(await fs.readFile(knownHostsFile(), 'utf8')).toBe('')
+
+      const accepted = await runCli(['status', '--no-fetch', '--json', '--accept-new-host-key'], {cwd: repo.dir, env})
+      expect(accepted.exitCode, accepted.stderr).not.toBe(2)
+      expect(JSON.parse(accepted.stdout).host.name).toBe('testhost')
+      expect(await fs.readFile(knownHostsFile(), 'utf8')).toBe(`${host.knownHostsLine}\n`)
+    } finally {
+      await fs.writeFile(knownHostsFile(), original)
+    }
   })
 
   it('also trusts a hashed entry in ~/.ssh/known_hosts (ssh-keygen -H)', async () => {

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../../base-command.js'
+import {connectionFlags} from '../../connection-flags.js'
 import type {UnitRunResult} from '../../lib/backup/run-unit.js'
 import type {BackupSettings} from '../../lib/backup/settings.js'
 import {UsageError} from '../../lib/errors.js'
@@ -29,6 +30,7 @@ The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
   static override flags = {
     source: Flags.string({description: 'one backup source (an app path or extra source of the storage file)'}),
     host: Flags.string({description: 'name of the host in homelab.yaml (default: the first)'}),
+    ...connectionFlags,
   }
 
   async run(): Promise<UnitRunResult> {
@@ -41,7 +43,7 @@ The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
       return backupUnitFor(source)
     }
 
-    const result = await watchBackupUnit({canPrompt: this.canPrompt(), homelab: await this.homelab(flags.repo), hostName: flags.host, json: this.jsonEnabled(), log: (l) => this.log(l), unit})
+    const result = await watchBackupUnit({connection: this.hostConnectionOptions(flags), homelab: await this.homelab(flags.repo), hostName: flags.host, json: this.jsonEnabled(), log: (l) => this.log(l), unit})
     if (result.result === 'failed') process.exitCode = 1
     return result
   }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../../base-command.js'
+import {connectionFlags} from '../../connection-flags.js'
 import type {BackupStatus} from '../../lib/backup/status.js'
 import {colors} from '../../ui/color.js'
 
@@ -35,6 +36,7 @@ The R2 sync is stale after syncEveryHours + graceHours. Exit 1 when anything is 
 
   static override flags = {
     host: Flags.string({description: 'name of the host in homelab.yaml (default: the first)'}),
+    ...connectionFlags,
   }
 
   async run(): Promise<BackupStatus & {host: string}> {
@@ -42,7 +44,7 @@ The R2 sync is stale after syncEveryHours + graceHours. Exit 1 when anything is 
     const homelab = await this.homelab(flags.repo)
     const [{pickHost, readBackupStatus}, {openHostConnection}] = await Promise.all([import('../../lib/backup/index.js'), import('../../ui/host-connection.js')])
     const host = pickHost(homelab, flags.host)
-    const connection = await openHostConnection({canPrompt: this.canPrompt(), homelab, host})
+    const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
       const status = {host: host.name, ...(await readBackupStatus({connection, homelab}))}
       if (!this.jsonEnabled()) {

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../../base-command.js'
+import {connectionFlags} from '../../connection-flags.js'
 import type {UnitRunResult} from '../../lib/backup/run-unit.js'
 
 /**
@@ -26,13 +27,14 @@ The sudo password comes from HOMELAB_SUDO_PASSWORD or a prompt.`
 
   static override flags = {
     host: Flags.string({description: 'name of the host in homelab.yaml (default: the first)'}),
+    ...connectionFlags,
   }
 
   async run(): Promise<UnitRunResult> {
     const {flags} = await this.parse(BackupSync)
     const {watchBackupUnit} = await import('../../ui/backup-unit.js')
     const unit = () => 'kopia-r2-sync.service'
-    const result = await watchBackupUnit({canPrompt: this.canPrompt(), homelab: await this.homelab(flags.repo), hostName: flags.host, json: this.jsonEnabled(), log: (l) => this.log(l), unit})
+    const result = await watchBackupUnit({connection: this.hostConnectionOptions(flags), homelab: await this.homelab(flags.repo), hostName: flags.host, json: this.jsonEnabled(), log: (l) => this.log(l), unit})
     if (result.result === 'failed') process.exitCode = 1
     return result
   }

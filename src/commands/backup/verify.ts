@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../../base-command.js'
+import {connectionFlags} from '../../connection-flags.js'
 import type {VerifyReport} from '../../lib/backup/verify.js'
 import {colors} from '../../ui/color.js'
 
@@ -30,6 +31,7 @@ Reports per source. Exit 1 when a verify error, a failed restore or a hash misma
   static override flags = {
     percent: Flags.integer({description: 'percent of file contents kopia downloads and decrypts', default: 5, min: 0, max: 100}),
     host: Flags.string({description: 'name of the host in homelab.yaml (default: the first)'}),
+    ...connectionFlags,
   }
 
   async run(): Promise<VerifyReport> {
@@ -41,7 +43,7 @@ Reports per source. Exit 1 when a verify error, a failed restore or a hash misma
     ])
     const settings = await loadBackupSettings(homelab)
     const host = pickHost(homelab, flags.host)
-    const connection = await openHostConnection({canPrompt: this.canPrompt(), homelab, host})
+    const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
       const report = await verifyBackups({connection, percent: flags.percent, settings})
       if (!this.jsonEnabled()) {

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 import os from 'node:os'
 
 import {HomelabCommand} from '../../base-command.js'
+import {connectionFlags} from '../../connection-flags.js'
 import {UsageError} from '../../lib/errors.js'
 import type {RotateKeyResult, RotateKeyStep} from '../../lib/sops/rotate-key.js'
 import type {HostConnection} from '../../lib/ssh/index.js'
@@ -30,6 +31,7 @@ At every moment each file is encrypted to an identity in your key file. The old 
 
   static override flags = {
     yes: Flags.boolean({char: 'y', description: 'do not ask for confirmation', default: false}),
+    ...connectionFlags,
   }
 
   async run(): Promise<SecretsRotateKeyResult> {
@@ -50,7 +52,7 @@ At every moment each file is encrypted to an identity in your key file. The old 
     const connect = async () => {
       if (connections.length > 0) return connections
       const {openHostConnection} = await import('../../ui/host-connection.js')
-      for (const host of homelab.config.hosts) connections.push(await openHostConnection({canPrompt: this.canPrompt(), env, homelab, host}))
+      for (const host of homelab.config.hosts) connections.push(await openHostConnection({...this.hostConnectionOptions(flags), env, homelab, host}))
       return connections
     }
 

@@ -70,6 +70,8 @@ export interface DeployHostOptions extends DeployCallbacks {
   action: RebuildAction | 'rollback'
   confirmTimeoutSeconds: number
   acceptNewHostKey?: boolean
+  /** Seconds each connection may take to answer (see connectHost); default ConnectTimeout, else 20. */
+  connectTimeoutSeconds?: number
   env?: Record<string, string | undefined>
   homeDir?: string
   holder: string
@@ -169,6 +171,7 @@ export async function deployHost(options: DeployHostOptions): Promise<DeployHost
     askHostKey: options.askHostKey,
     askPassphrase: options.askPassphrase,
     askSudoPassword,
+    connectTimeoutSeconds: options.connectTimeoutSeconds,
     env: options.env,
     homeDir: options.homeDir,
     homelab: options.homelab,

@@ -40,6 +40,7 @@ export async function deployHosts(
     action: RebuildAction | 'rollback'
     confirmTimeoutSeconds: number
     acceptNewHostKey?: boolean
+    connectTimeoutSeconds?: number
     env?: Record<string, string | undefined>
     homeDir?: string
     holder: string

@@ -106,6 +106,8 @@ export interface DeployOptions extends DeployCallbacks {
   /** Seconds the magic rollback waits for the confirmation (switch only). */
   confirmTimeoutSeconds: number
   acceptNewHostKey?: boolean
+  /** Seconds each connection may take to answer (see connectHost); default ConnectTimeout, else 20. */
+  connectTimeoutSeconds?: number
   env?: Record<string, string | undefined>
   homeDir?: string
   /** Who holds the lock, written on the host: `user@machine pid N`. */

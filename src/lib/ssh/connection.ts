@@ -2,6 +2,7 @@ import type {Client, ClientChannel, ConnectConfig} from 'ssh2'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type {Duplex} from 'node:stream'
 import {StringDecoder} from 'node:string_decoder'
 
 import type {Homelab} from '../config/load.js'
@@ -11,7 +12,11 @@ import {writeFileAtomic} from '../fs/atomic-write.js'
 import {hostKeyNames, resolveSshTarget, type SshTarget} from './config.js'
 import {HostKeyChangedError, RemoteTimeoutError, SudoPasswordError, UnknownHostKeyError} from './errors.js'
 import {checkHostKey, fingerprint, type KnownHostEntry, knownHostName, knownHostsLine, keyTypeOfBlob, parseKnownHosts} from './known-hosts.js'
+import {type ProxyProcess, startProxyCommand} from './proxy-command.js'
 import {lineSplitter, shellQuote} from './shell.js'
+
+/** Seconds to wait for a host's SSH answer when neither the caller nor ConnectTimeout says. */
+export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20
 
 /** What the person is asked about an unknown host key. */
 export interface HostKeyQuestion {
@@ -43,8 +48,14 @@ export interface ConnectHostOptions {
   env?: Record<string, string | undefined>
   /** Home folder holding .ssh/config and .ssh/known_hosts (default env.HOME, else the OS home). */
   homeDir?: string
-  /** SSH handshake time limit in ms (default 20000). */
-  readyTimeoutMs?: number
+  /**
+   * Seconds each hop (ProxyJump host, target) may take from the TCP connect (or the ProxyCommand
+   * start) to a logged-in session, not counting time spent in the prompts above. Wins over
+   * ConnectTimeout in ~/.ssh/config; default {@link DEFAULT_CONNECT_TIMEOUT_SECONDS}.
+   */
+  connectTimeoutSeconds?: number
+  /** Receives a ProxyCommand's stderr as it arrives (default: written to this process's stderr, as OpenSSH does). */
+  onProxyStderr?: (text: string) => void
 }
 
 /** Result of one remote command. */
@@ -125,14 +136,97 @@ interface OpenedClient {
   client: Client
   fingerprint: string
   pinned?: {file: string; line: string}
+  /** The ProxyCommand this client speaks through, killed when the client closes. */
+  proxy?: ProxyProcess
 }
 
-/** Opens and authenticates one ssh2 client to `target`, verifying its host key first. */
-async function openClient(
-  target: SshTarget,
-  options: ConnectHostOptions & {hostName: string; repoKnownHosts: string; homeDir: string; env: Record<string, string | undefined>},
-  sock?: NodeJS.ReadableStream,
-): Promise<OpenedClient> {
+type HopOptions = ConnectHostOptions & {hostName: string; repoKnownHosts: string; homeDir: string; env: Record<string, string | undefined>}
+
+/**
+ * A time limit that can be paused while a person answers a prompt. `expired` rejects with the
+ * error `onExpire` returns once `ms` of running time have passed.
+ */
+class Deadline {
+  readonly expired: Promise<never>
+  private timer: NodeJS.Timeout | undefined
+  private left: number
+  private since = 0
+  private paused = 0
+  private done = false
+  private fire!: () => void
+
+  constructor(ms: number, onExpire: () => Error) {
+    this.left = ms
+    this.expired = new Promise<never>((_, reject) => {
+      this.fire = () => {
+        this.done = true
+        reject(onExpire())
+      }
+    })
+    this.expired.catch(() => {})
+    this.run()
+  }
+
+  /** Stops counting (nested calls need as many resume()s). */
+  pause(): void {
+    if (this.done || this.paused++ > 0) return
+    clearTimeout(this.timer)
+    this.left -= Date.now() - this.since
+  }
+
+  resume(): void {
+    if (this.done || --this.paused > 0) return
+    this.run()
+  }
+
+  stop(): void {
+    this.done = true
+    clearTimeout(this.timer)
+  }
+
+  /** Runs `ask` (a prompt) with the clock stopped. */
+  async whilePaused<T>(ask: () => Promise<T>): Promise<T> {
+    this.pause()
+    try {
+      return await ask()
+    } finally {
+      this.resume()
+    }
+  }
+
+  private run(): void {
+    this.since = Date.now()
+    this.timer = setTimeout(() => this.fire(), Math.max(0, this.left))
+  }
+}
+
+/** Where one hop's bytes go: a TCP connect (no sock), a ProxyJump channel or a ProxyCommand. */
+interface Route {
+  /** For messages: `127.0.0.1:22`, `10.0.0.5:22 through ProxyJump bastion`, `ProxyCommand cloudflared …`. */
+  where: string
+  sock?: Duplex
+  proxy?: ProxyProcess
+}
+
+/** `HOST: ProxyCommand `…` exited with 1 before the SSH handshake: <its last stderr line>` */
+function proxyExitError(label: string, proxy: ProxyProcess, exit: Awaited<ProxyProcess['exited']>): HostUnreachableError {
+  const how = exit.spawnError
+    ? `could not start (${exit.spawnError.message})`
+    : exit.code === null
+      ? `was ended by ${exit.signal ?? 'a signal'}`
+      : `exited with ${exit.code}`
+  return new HostUnreachableError(`${label}: ProxyCommand \`${proxy.command}\` ${how} before the SSH handshake${exit.lastStderrLine ? `: ${exit.lastStderrLine}` : ''}`, {
+    suggestions: ['run the ProxyCommand by hand to see why it fails (it is the one in ~/.ssh/config, %-tokens expanded)'],
+  })
+}
+
+/**
+ * Opens and authenticates one ssh2 client to `target` over `route`, verifying its host key
+ * first, within `deadline` (paused while a prompt waits for the person). On any failure every
+ * resource of the attempt (socket, ProxyCommand) is released and the client keeps an 'error'
+ * listener, so a late 'error' from ssh2 can never crash the process.
+ */
+async function openClient(target: SshTarget, options: HopOptions, label: string, route: Route, deadline: Deadline): Promise<OpenedClient> {
   // ssh2 is CommonJS: Node's ESM loader does not see every named export (utils), so use the default.
   const ssh2 = await import('ssh2')
   const {Client, utils} = (ssh2 as unknown as {default?: typeof ssh2}).default ?? ssh2
@@ -170,7 +264,8 @@ async function openClient(
 
     const question: HostKeyQuestion = {fingerprint: seenFingerprint, host: options.hostName, keyType: keyTypeOfBlob(key), knownHostsFile: options.repoKnownHosts, names}
     const pinName = knownHostName(target.hostKeyAlias ?? target.alias, target.port)
-    const decide = options.acceptNewHostKey ? Promise.resolve(true) : options.askHostKey ? options.askHostKey(question) : Promise.resolve(false)
+    const {askHostKey} = options
+    const decide = options.acceptNewHostKey ? Promise.resolve(true) : askHostKey ? deadline.whilePaused(async () => askHostKey(question)) : Promise.resolve(false)
     decide.then(
       (ok) => {
         if (ok) toPin = knownHostsLine(pinName, key)
@@ -210,8 +305,9 @@ async function openClient(
 
         let passphrase: string | undefined
         let parsed = utils.parseKey(data)
+        const {askPassphrase} = options
         if (parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message)) {
-          passphrase = options.askPassphrase ? await options.askPassphrase(method) : undefined
+          passphrase = askPassphrase ? await deadline.whilePaused(async () => askPassphrase(method)) : undefined
           if (passphrase === undefined) continue
           parsed = utils.parseKey(data, passphrase)
         }
@@ -236,31 +332,76 @@ async function openClient(
     keepaliveCountMax: 6,
     keepaliveInterval: 5000,
     port: target.port,
-    readyTimeout: options.readyTimeoutMs ?? 20_000,
-    sock: sock as never,
+    // The Deadline is the limit (it covers the TCP connect too, and pauses for prompts).
+    readyTimeout: 0,
+    sock: route.sock as never,
     username: target.user,
   }
 
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve())
-    client.once('error', (error: Error & {level?: string; code?: string}) => {
-      if (hostKeyError) return reject(hostKeyError)
+  // ssh2 may emit 'error' more than once (e.g. a timeout, then "Connection lost before
+  // handshake"): this listener stays for the client's whole life, the first event decides.
+  let settled = false
+  let onFailure: (error: Error & {level?: string; code?: string}) => void = () => {}
+  client.on('error', (error: Error & {level?: string; code?: string}) => {
+    if (!settled) onFailure(error)
+  })
+  if (route.proxy) {
+    const {proxy} = route
+    client.on('close', () => proxy.kill())
+  }
+
+  const handshake = new Promise<void>((resolve, reject) => {
+    const fail = (error: Error) => {
+      if (settled) return
+      settled = true
+      reject(error)
+    }
+
+    // A ProxyCommand that dies first is the reason, whatever ssh2 says about the lost stream.
+    const failWithProxy = async (fallback: Error) => {
+      if (!route.proxy) return fail(fallback)
+      const {proxy} = route
+      const exit = await Promise.race([proxy.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref())])
+      fail(exit ? proxyExitError(label, proxy, exit) : fallback)
+    }
+
+    onFailure = (error) => {
+      if (hostKeyError) return fail(hostKeyError)
       if (error.level === 'client-authentication')
-        return reject(
+        return fail(
           new HostUnreachableError(`${who}: authentication failed (tried ${tried.join(', ') || 'no key: no agent and no identity file'})`, {
             suggestions: ['add your public key to the host user\'s authorized_keys, load it in ssh-agent, or set IdentityFile in ~/.ssh/config'],
           }),
         )
-      if (error.level === 'client-timeout') return reject(new HostUnreachableError(`${who}: SSH handshake timed out (${target.hostName}:${target.port})`))
-      reject(
-        new HostUnreachableError(`cannot reach ${target.alias} (${target.hostName}:${target.port}): ${error.code ?? error.message}`, {
+      void failWithProxy(
+        new HostUnreachableError(`${label}: cannot reach it (${route.where}): ${error.code ?? error.message}`, {
           cause: error,
-          suggestions: ['check that the host is up and that ~/.ssh/config names the right HostName and Port'],
+          suggestions: ['check that the host is up and that ~/.ssh/config names the right HostName and Port (or ProxyJump/ProxyCommand)'],
         }),
       )
+    }
+
+    client.once('ready', () => {
+      if (settled) return
+      settled = true
+      resolve()
     })
+    client.once('close', () => void failWithProxy(new HostUnreachableError(`${label}: the connection closed during the SSH handshake (${route.where})`)))
+    if (route.proxy) void route.proxy.exited.then((exit) => !settled && fail(proxyExitError(label, route.proxy!, exit)))
+    deadline.expired.catch((error: Error) => fail(error))
     client.connect(config)
   })
+
+  try {
+    await handshake
+  } catch (error) {
+    client.destroy()
+    route.sock?.destroy()
+    route.proxy?.kill()
+    throw error
+  } finally {
+    deadline.stop()
+  }
 
   let pinned: OpenedClient['pinned']
   if (toPin) {
@@ -269,23 +410,73 @@ async function openClient(
       existing = await fs.readFile(options.repoKnownHosts, 'utf8')
     } catch {}
 
-    await writeFileAtomic(options.repoKnownHosts, `${existing}${existing === '' || existing.endsWith('\n') ? '' : '\n'}${toPin}\n`)
+    try {
+      await writeFileAtomic(options.repoKnownHosts, `${existing}${existing === '' || existing.endsWith('\n') ? '' : '\n'}${toPin}\n`)
+    } catch (error) {
+      client.end()
+      throw error
+    }
+
     pinned = {file: options.repoKnownHosts, line: toPin}
   }
 
-  return {client, fingerprint: seenFingerprint, pinned}
+  return {client, fingerprint: seenFingerprint, pinned, proxy: route.proxy}
+}
+
+/**
+ * Opens one hop within its time limit (the caller's, else the hop's ConnectTimeout, else 20 s):
+ * through `jump` (a forwarded channel), through the hop's ProxyCommand, or a direct TCP connect.
+ * @throws HostUnreachableError `LABEL: no SSH answer within N s (WHERE)` past the limit, and
+ *   whatever {@link openClient} throws
+ */
+async function openHop(target: SshTarget, options: HopOptions, label: string, jump?: OpenedClient & {alias: string}): Promise<OpenedClient> {
+  const seconds = options.connectTimeoutSeconds ?? target.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_SECONDS
+  const route: Route = {where: `${target.hostName}:${target.port}`}
+  if (target.proxyCommand) route.where = `ProxyCommand ${target.proxyCommand}`
+  else if (jump) route.where = `${target.hostName}:${target.port} through ProxyJump ${jump.alias}`
+  const deadline = new Deadline(seconds * 1000, () => new HostUnreachableError(`${label}: no SSH answer within ${seconds} s (${route.where})`, {
+    suggestions: ['check that the host is up and reachable from here; allow more time with --connect-timeout SECONDS or ConnectTimeout in ~/.ssh/config'],
+  }))
+  try {
+    if (target.proxyCommand) {
+      const childEnv: NodeJS.ProcessEnv = {...process.env}
+      for (const [k, v] of Object.entries(options.env)) if (v === undefined) delete childEnv[k]; else childEnv[k] = v
+      route.proxy = startProxyCommand(target.proxyCommand, {env: childEnv, onStderr: options.onProxyStderr ?? ((text) => process.stderr.write(text))})
+      route.sock = route.proxy.sock
+    } else if (jump) {
+      const opened = new Promise<ClientChannel>((resolve, reject) => {
+        jump.client.forwardOut('127.0.0.1', 0, target.hostName, target.port, (error, stream) =>
+          error ? reject(new HostUnreachableError(`${label}: ProxyJump ${jump.alias} cannot reach ${target.hostName}:${target.port}: ${error.message}`)) : resolve(stream),
+        )
+      })
+      route.sock = await Promise.race([opened, deadline.expired])
+      route.sock.on('error', () => {})
+    }
+  } catch (error) {
+    deadline.stop()
+    route.proxy?.kill()
+    throw error
+  }
+
+  return openClient(target, options, label, route, deadline)
 }
 
 /**
  * Opens ONE SSH connection to a homelab host (ssh2): homelab.yaml `ssh:` resolved through
- * `~/.ssh/config` (HostName, User, Port, IdentityFile, IdentitiesOnly, HostKeyAlias, one level of
- * ProxyJump); the host key checked against the repo's known_hosts (homelab.yaml `knownHosts`) and
- * `~/.ssh/known_hosts` BEFORE authenticating; auth by ssh-agent (SSH_AUTH_SOCK) then identity files.
+ * `~/.ssh/config` (HostName, User, Port, IdentityFile, IdentitiesOnly, HostKeyAlias,
+ * ConnectTimeout, and one level of ProxyJump or a ProxyCommand spoken over its stdio); the host
+ * key checked against the repo's known_hosts (homelab.yaml `knownHosts`) and `~/.ssh/known_hosts`
+ * BEFORE authenticating; auth by ssh-agent (SSH_AUTH_SOCK) then identity files. Each hop must be
+ * logged in within `connectTimeoutSeconds` (else ConnectTimeout, else 20 s; prompts not counted).
+ * Whatever fails, nothing is left behind: no socket, no ProxyCommand process, no listener-less
+ * ssh2 client whose late 'error' could crash the process.
  *
  * @throws HostKeyChangedError (exit 2) when the key differs from a pinned one (expected and
  *   received fingerprints in the message; no credential was sent), UnknownHostKeyError (exit 2)
  *   for an unknown key not accepted, HostUnreachableError (exit 2) for network/auth failures,
- *   ConfigError for an unknown host name.
+ *   `HOST: no SSH answer within N s (WHERE)` past the time limit, or a ProxyCommand that exited
+ *   before the handshake (named with its last stderr line); ConfigError for an unknown host name
+ *   or a bad ~/.ssh/config value.
  */
 export async function connectHost(options: ConnectHostOptions): Promise<HostConnection> {
   const host = findHost(options.homelab, options.host)
@@ -293,27 +484,29 @@ export async function connectHost(options: ConnectHostOptions): Promise<HostConn
   const homeDir = options.homeDir ?? env.HOME ?? os.homedir()
   const localUser = env.USER ?? os.userInfo().username
   const target = await resolveSshTarget({homeDir, localUser, spec: host.ssh})
-  const common = {...options, env, homeDir, hostName: host.name, repoKnownHosts: path.join(options.homelab.root, options.homelab.config.knownHosts)}
+  const common: HopOptions = {...options, env, homeDir, hostName: host.name, repoKnownHosts: path.join(options.homelab.root, options.homelab.config.knownHosts)}
 
-  let jump: OpenedClient | undefined
-  let sock: NodeJS.ReadableStream | undefined
-  if (target.proxyJump) {
-    const jumpTarget = await resolveSshTarget({homeDir, localUser, spec: target.proxyJump.split(',')[0]})
-    jump = await openClient(jumpTarget, common)
-    sock = await new Promise<ClientChannel>((resolve, reject) => {
-      jump!.client.forwardOut('127.0.0.1', 0, target.hostName, target.port, (error, stream) =>
-        error ? reject(new HostUnreachableError(`ProxyJump ${target.proxyJump} cannot reach ${target.hostName}:${target.port}: ${error.message}`)) : resolve(stream),
-      )
-    })
+  let jump: (OpenedClient & {alias: string}) | undefined
+  let opened: OpenedClient
+  try {
+    if (target.proxyJump) {
+      const jumpTarget = await resolveSshTarget({homeDir, localUser, spec: target.proxyJump.split(',')[0]})
+      jump = {...(await openHop(jumpTarget, common, `${host.name}: ProxyJump ${jumpTarget.alias}`)), alias: jumpTarget.alias}
+    }
+
+    opened = await openHop(target, common, host.name, jump)
+  } catch (error) {
+    jump?.client.destroy()
+    jump?.proxy?.kill()
+    throw error
   }
 
-  const opened = await openClient(target, common, sock)
   const {client} = opened
   let closed = false
   client.on('close', () => {
     closed = true
+    jump?.client.end()
   })
-  client.on('error', () => {})
 
   const spawn = async (command: string, execOptions: Omit<ExecOptions, 'stdin' | 'timeoutMs'> = {}): Promise<RemoteProcess> => {
     if (closed) throw new HostUnreachableError(`${host.name}: the SSH connection is closed`)
@@ -422,6 +615,8 @@ export async function connectHost(options: ConnectHostOptions): Promise<HostConn
     async close() {
       client.end()
       jump?.client.end()
+      // A ProxyCommand ends with the connection (the 'close' listener); this is the fallback.
+      for (const proxy of [opened.proxy, jump?.proxy]) if (proxy) setTimeout(() => proxy.kill(), 500).unref()
     },
     exec,
     host,

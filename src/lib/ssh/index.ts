@@ -1,8 +1,9 @@
 /** SSH transport (owner: deploy): one ssh2 connection per host, pinned host keys, sudo. */
-export {hostKeyNames, parseSshSpec, resolveSshTarget, type SshTarget} from './config.js'
+export {expandProxyCommand, hostKeyNames, parseConnectTimeout, parseSshSpec, type ProxyCommandTokens, resolveSshTarget, type SshTarget} from './config.js'
 export {
   connectHost,
   type ConnectHostOptions,
+  DEFAULT_CONNECT_TIMEOUT_SECONDS,
   type ExecOptions,
   type ExecResult,
   type HostConnection,
@@ -21,4 +22,5 @@ export {
   knownHostsLine,
   parseKnownHosts,
 } from './known-hosts.js'
+export {type ProxyExit, type ProxyProcess, startProxyCommand} from './proxy-command.js'
 export {lineSplitter, shellJoin, shellQuote} from './shell.js'
