@@ -28,7 +28,8 @@ export default class Validate extends HomelabCommand {
   backup     every hostPath under the storage root is a backup source (the storage file)
   sops       files matched by a .sops.yaml creation rule are SOPS-encrypted to exactly its
              recipients; no Secret in flux/ holds plaintext data or stringData
-  nix        every .nix file parses (nix-instantiate --parse; skipped when nix is not installed)
+  nix        every .nix file parses (nix-instantiate --parse; only nix's errors are findings;
+             reported as skipped when nix is not installed or cannot run)
   config     homelab.yaml is valid and agrees with the tree
 
 Files under src/, test/, bench/, bin/, dist/, node_modules/ are not part of the homelab and are not read; YAML under templates/ is not checked (it holds {{placeholders}}), .nix templates are parsed with sample values. Exits 1 when any check finds an error.`
