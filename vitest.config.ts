@@ -1,5 +1,7 @@
 import {defineConfig} from 'vitest/config'
 
+import {withTestNixConfig} from './test/helpers/nix-config.js'
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -10,5 +12,8 @@ export default defineConfig({
     // e2e suites start their own sshd on a free port; files still run in parallel workers.
     pool: 'forks',
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    // Every nix a test starts (directly or through the CLI) runs single-user on a machine that may
+    // have no /etc/nix/nix.conf and no nixbld group: see test/helpers/nix-config.ts.
+    env: {NIX_CONFIG: withTestNixConfig(process.env.NIX_CONFIG)},
   },
 })

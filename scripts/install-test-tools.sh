@@ -49,6 +49,10 @@ if ((${#missing[@]})); then
   fi
 fi
 
-# Debian's nix-bin ships without a daemon: tests run nix as the invoking user in single-user mode
-# with flakes on. They set NIX_CONFIG themselves; nothing more to do here.
+# Debian's nix-bin ships without a daemon, without the `nixbld` group its default
+# `build-users-group` names and without /etc/nix/nix.conf; its sandbox has no /bin/sh here. This
+# script deliberately leaves the machine's nix setup alone (no nix.conf, no group): the tests run
+# nix single-user with flakes on and give it `build-users-group =` and `sandbox = false`
+# themselves — NIX_CONFIG for every test process (vitest.config.ts, test/helpers/nix-config.ts),
+# and the e2e test host's own nix.conf via NIX_CONF_DIR (test/e2e/host/test-host.ts).
 exit 0

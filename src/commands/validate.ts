@@ -28,7 +28,8 @@ export default class Validate extends HomelabCommand {
   backup     every hostPath under the storage root is a backup source (the storage file)
   sops       files matched by a .sops.yaml creation rule are SOPS-encrypted to exactly its
              recipients; no Secret in flux/ holds plaintext data or stringData
-  nix        every .nix file parses (nix-instantiate --parse; skipped when nix is not installed)
+  nix        every .nix file parses (nix-instantiate --parse; only nix's errors are findings;
+             reported as skipped when nix is not installed or cannot run)
   config     homelab.yaml is valid and agrees with the tree
   schema     every Kubernetes and Flux object matches its API schema (kubernetes-models,
              @kubernetes-models/flux-cd), strictly: an unknown field is an error; objects of

@@ -2,7 +2,9 @@
 // sshd, sudo and setsid; the leftovers are what deploys leave on a host (a magic-rollback timer
 // in its own session with a `sleep` child, a detached root process, a session of the test user).
 import {randomBytes} from 'node:crypto'
+import {execa} from 'execa'
 import {promises as fs} from 'node:fs'
+import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {startTestHost} from './host/test-host.js'
@@ -45,5 +47,24 @@ describe('the e2e test host', () => {
 
     for (const d of [timer, detached, user]) expect(await processesWith(`sleep ${d}`), d).toEqual([])
     expect(await processesWith(host.hostRoot)).toEqual([])
+  })
+
+  it('nix as root over SSH and sudo (environment reset, no NIX_CONFIG) builds with the host\'s nix.conf: no nixbld group, no sandbox needed', async () => {
+    const host = await startTestHost()
+    try {
+      // A derivation never built before (unique name), so nix really runs its builder.
+      const name = `hl-conf-${randomBytes(4).toString('hex')}`
+      const expr = `derivation { name = "${name}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo ok > $out" ]; }`
+      const r = await execa(
+        'ssh',
+        ['-p', String(host.sshPort), '-i', path.join(host.home, '.ssh/id_ed25519'), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', `${host.user}@127.0.0.1`, `sudo -S -p '' nix-build --no-out-link -E '${expr}'`],
+        {env: {NIX_CONFIG: undefined}, extendEnv: true, input: `${host.sudoPassword}\n`, reject: false},
+      )
+      expect(r.stderr).not.toContain('nixbld')
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(r.stdout).toMatch(new RegExp(`^/nix/store/[a-z0-9]{32}-${name}$`))
+    } finally {
+      await host.stop()
+    }
   })
 })

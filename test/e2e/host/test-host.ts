@@ -20,6 +20,13 @@
  *   the stand-ins and the CLI use (`/run/current-system`, `/nix/var/nix/profiles/system`,
  *   `/run/lock`) are private to this host and parallel test files never collide. `runOnHost(cmd)`
  *   runs a root shell command inside that namespace (nsenter) to inspect or prepare it.
+ * - the host's nix.conf (`hostRoot/etc-nix/nix.conf`, NIX_HOST_CONF: single-user nix as root, no
+ *   build users, no sandbox) is what every nix on the host reads, as a NixOS host reads
+ *   /etc/nix/nix.conf: `NIX_CONF_DIR` points at its folder in every SSH session (sshd `SetEnv`),
+ *   through sudo (`env_keep` in the sudoers drop-in) and in `runOnHost`. Not a bind mount over
+ *   /etc/nix: a mount needs /etc/nix to exist, and on a fresh machine (Debian's nix-bin has no
+ *   /etc/nix) creating it would change the machine's own nix setup; and not `NIX_CONFIG`: its
+ *   value spans lines, which sshd's `SetEnv` cannot carry.
  * - a non-root Unix user `user` (unique per run) with key login and the sudo password
  *   `sudoPassword`; a sudoers drop-in `/etc/sudoers.d/<user>` grants ALL with the password and
  *   sets `secure_path` to start with `binDir` (so `sudo nixos-rebuild` finds the stand-in).
@@ -47,10 +54,11 @@ import path from 'node:path'
 import {parseDocument} from 'yaml'
 
 import {REPO_ROOT} from '../../helpers/cli.js'
+import {NIX_HOST_CONF, NIX_TEST_CONFIG} from '../../helpers/nix-config.js'
 
 export const STAND_INS_DIR = path.join(REPO_ROOT, 'test/e2e/stand-ins')
-/** Environment that lets nix run flakes as root in single-user mode on Debian's nix-bin. */
-export const NIX_ENV = {NIX_CONFIG: 'experimental-features = nix-command flakes\nwarn-dirty = false'}
+/** Environment that lets nix run flakes as root in single-user mode on Debian's nix-bin (see test/helpers/nix-config.ts). */
+export const NIX_ENV = {NIX_CONFIG: NIX_TEST_CONFIG}
 
 export interface TestHostOptions {
   /** File names in test/e2e/stand-ins/ to install on the host PATH (binDir). */
@@ -148,12 +156,14 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
   const binDir = path.join(hostRoot, 'bin')
   const runDir = path.join(hostRoot, 'run')
   const profilesDir = path.join(hostRoot, 'profiles')
+  const nixConfDir = path.join(hostRoot, 'etc-nix')
   const userHome = path.join(hostRoot, 'home', user)
   const home = path.join(hostRoot, 'client-home')
   const sshdLog = path.join(hostRoot, 'sshd.log')
   const sudoersFile = `/etc/sudoers.d/${user}`
-  for (const dir of [binDir, path.join(runDir, 'sshd'), path.join(runDir, 'lock'), profilesDir, path.join(home, '.ssh'), path.dirname(userHome)])
+  for (const dir of [binDir, path.join(runDir, 'sshd'), path.join(runDir, 'lock'), profilesDir, nixConfDir, path.join(home, '.ssh'), path.dirname(userHome)])
     await fs.mkdir(dir, {recursive: true})
+  await fs.writeFile(path.join(nixConfDir, 'nix.conf'), `# nix.conf of the e2e test host (single-user nix as root, no nixbld group, no /bin/sh sandbox)\n${NIX_HOST_CONF}`)
   await fs.chmod(path.join(runDir, 'lock'), 0o1777)
   await fs.chmod(path.join(home, '.ssh'), 0o700)
 
@@ -222,7 +232,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     userCreated = true
     await run('chpasswd', [], {input: `${user}:${sudoPassword}\n`})
     const securePath = `${binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`
-    const sudoers = `Defaults:${user} secure_path="${securePath}", !lecture\n${user} ALL=(ALL:ALL) ALL\n`
+    const sudoers = `Defaults:${user} secure_path="${securePath}", !lecture, env_keep += "NIX_CONF_DIR"\n${user} ALL=(ALL:ALL) ALL\n`
     await fs.writeFile(`${sudoersFile}.tmp`, sudoers, {mode: 0o440})
     await run('visudo', ['-cf', `${sudoersFile}.tmp`])
     await fs.rename(`${sudoersFile}.tmp`, sudoersFile)
@@ -264,7 +274,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
         'PermitRootLogin no',
         `AllowUsers ${user}`,
         'AuthorizedKeysFile .ssh/authorized_keys',
-        `SetEnv PATH=${securePath}`,
+        `SetEnv PATH=${securePath} NIX_CONF_DIR=${nixConfDir}`,
         'MaxSessions 64',
         'MaxStartups 64',
         'X11Forwarding no',
@@ -303,7 +313,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     }
     const gitEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>
 
-    const runOnHost = async (cmd: string) => run('nsenter', ['-t', String(sshdPid), '-m', '--', 'sh', '-c', cmd], {env: {...NIX_ENV, PATH: securePath}})
+    const runOnHost = async (cmd: string) => run('nsenter', ['-t', String(sshdPid), '-m', '--', 'sh', '-c', cmd], {env: {...NIX_ENV, NIX_CONF_DIR: nixConfDir, PATH: securePath}})
     const countLines = async (needle: string) => (await fs.readFile(sshdLog, 'utf8')).split('\n').filter((l) => l.includes(needle)).length
 
     const homelabRepo = async (repoOptions: {hostName?: string; pinHostKey?: boolean; nixos?: boolean} = {}): Promise<TestRepo> => {

@@ -1,4 +1,5 @@
-import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
 
@@ -219,6 +220,66 @@ describe('check 6: nix', () => {
   it('says it was skipped when nix-instantiate is not on PATH', async () => {
     const report = await validate(await homelab(), '/nonexistent')
     expect(report.checks.find((c) => c.id === 'nix')).toMatchObject({findings: [], skipped: 'nix-instantiate not found: 3 .nix file(s) not parsed', status: 'skipped'})
+  })
+
+  /**
+   * A folder holding a fake `nix-instantiate` (a sh script with `body`; `$2` is the file it is
+   * asked to parse, `-` for stdin), and the search PATH that finds it before any real one.
+   */
+  function fakeNix(body: string): string {
+    const bin = mkdtempSync(path.join(tmpdir(), 'homelab-fake-nix-'))
+    dirs.push(bin)
+    writeFileSync(path.join(bin, 'nix-instantiate'), `#!/bin/sh\ncat > /dev/null\n${body}\n`)
+    chmodSync(path.join(bin, 'nix-instantiate'), 0o755)
+    return `${bin}${path.delimiter}${process.env.PATH}`
+  }
+
+  const NIXBLD = "echo \"warning: the group 'nixbld' specified in 'build-users-group' does not exist\" >&2"
+
+  it('ignores warnings about nix itself (no nixbld group) when the files parse', async () => {
+    const report = await validate(await homelab(), fakeNix(`${NIXBLD}\n${NIXBLD}\nexit 0`))
+    expect(report.checks.find((c) => c.id === 'nix')).toMatchObject({findings: [], status: 'passed'})
+  })
+
+  it('reports a warning that points into a file as a warning of that file, never as an error', async () => {
+    const report = await validate(
+      await homelab(),
+      fakeNix(`${NIXBLD}\ncase $2 in */module.nix) printf 'warning: URL literals are deprecated\\n\\n       at %s:2:9:\\n' "$2" >&2 ;; esac\nexit 0`),
+    )
+    expect(found(report, 'nix')).toEqual(['nixos/module.nix:2: warning: URL literals are deprecated'])
+    expect(report.checks.find((c) => c.id === 'nix')?.status).toBe('passed')
+  })
+
+  it("reports nix's error, not the warnings before it, at the file and line of its position", async () => {
+    const report = await validate(
+      await homelab(),
+      fakeNix(
+        `${NIXBLD}\ncase $2 in */module.nix) ${NIXBLD}; printf "error: syntax error, unexpected ';'\\n\\n       at %s:3:22:\\n\\n            3| x\\n" "$2" >&2; exit 1 ;; esac\nexit 0`,
+      ),
+    )
+    expect(found(report, 'nix')).toEqual(["nixos/module.nix:3: syntax error, unexpected ';'"])
+    expect(report.checks.find((c) => c.id === 'nix')?.status).toBe('failed')
+  })
+
+  it('says the check was skipped, with the reason, when nix cannot run at all (no finding in the files)', async () => {
+    const report = await validate(
+      await homelab(),
+      fakeNix(`${NIXBLD}\necho "error: creating directory '/nix/var/nix/profiles': Permission denied" >&2\nexit 1`),
+    )
+    expect(report.checks.find((c) => c.id === 'nix')).toMatchObject({
+      findings: [],
+      skipped: "nix-instantiate cannot run (creating directory '/nix/var/nix/profiles': Permission denied): 3 .nix file(s) not parsed",
+      status: 'skipped',
+    })
+  })
+
+  it('says which file nix did not finish parsing (killed), without a finding in it', async () => {
+    const report = await validate(await homelab(), fakeNix(`case $2 in */module.nix) kill -9 $$ ;; esac\nexit 0`))
+    expect(report.checks.find((c) => c.id === 'nix')).toMatchObject({
+      findings: [],
+      skipped: 'nix-instantiate did not finish: 1 .nix file(s) not parsed (nixos/module.nix: killed by SIGKILL)',
+      status: 'skipped',
+    })
   })
 })
 
