@@ -19,18 +19,3 @@ export function commandFiles(dir = path.join(REPO_ROOT, 'src/commands'), prefix:
     })
     .sort((a, b) => a.id.localeCompare(b.id))
 }
-
-/** `fn` over `items` with at most `limit` calls in flight; results in the order of `items`. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = Array.from({length: items.length})
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i])
-    }
-  }
-
-  await Promise.all(Array.from({length: Math.min(limit, items.length)}, worker))
-  return results
-}
