@@ -4,6 +4,7 @@ import {type ConnectionFlagValues, connectionSettings} from './connection-flags.
 import {type Homelab, loadHomelab} from './lib/config/load.js'
 import {HomelabError, UsageError} from './lib/errors.js'
 import {colors} from './ui/color.js'
+import {writeErrorLines} from './ui/error.js'
 import type {HostConnectionOptions} from './ui/host-connection.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HomelabCommand)['baseFlags'] & T['flags']>
@@ -50,13 +51,19 @@ export abstract class HomelabCommand extends Command {
     return ask()
   }
 
+  /**
+   * Every error of a command ends here. oclif's parse errors (unknown flag, missing or unexpected
+   * argument, bad value: exit 3 via `oclif.exitCodes` in package.json) keep oclif's own short
+   * rendering plus its --help hint; under --json they become one JSON error document instead.
+   * Everything else goes through {@link toHomelabError}.
+   */
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     const isOclifError = !(err instanceof HomelabError) && (err.oclif !== undefined || (err as {code?: string}).code === 'EEXIT')
     if (isOclifError) {
-      // A parse error (bad flag, missing argument) under --json: a small JSON error with oclif's
-      // exit code, not oclif's default dump of the whole config with exit 1.
+      // A parse error under --json: a small JSON usage error (exit 3), not oclif's default dump
+      // of the whole config with exit 1.
       if (this.jsonEnabled() && (err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined)
-        return this.fail(new HomelabError(err.message.split('\n')[0], {exitCode: err.oclif.exit}))
+        return this.fail(parseErrorAsUsageError(err.message, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim()))
       // Otherwise oclif prints its own errors (one line plus a --help hint).
       return super.catch(err)
     }
@@ -71,9 +78,7 @@ export abstract class HomelabCommand extends Command {
    */
   private async fail(err: HomelabError): Promise<unknown> {
     if (this.jsonEnabled()) return super.catch(err)
-    const c = colors(process.stderr)
-    process.stderr.write(`${c.red('Error:')} ${err.message}\n`)
-    for (const suggestion of err.suggestions) process.stderr.write(`  ${c.dim('→')} ${suggestion}\n`)
+    writeErrorLines(err)
     this.exit(err.exitCode)
   }
 
@@ -111,4 +116,19 @@ function toHomelabError(err: Error): HomelabError {
     cause: err,
     suggestions: [process.env.DEBUG ? (err.stack ?? '') : 'set DEBUG=homelab* to see where it came from'],
   })
+}
+
+/**
+ * An oclif parse error as a one-line usage error (exit 3) for --json: the message's lines joined (oclif
+ * splits "Parsing --port" from its reason, and lists missing arguments on lines of their own),
+ * without oclif's "See more help with --help", which becomes the suggestion `see <command> --help`.
+ */
+export function parseErrorAsUsageError(message: string, command: string): UsageError {
+  const line = message
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && l !== 'See more help with --help')
+    .join(' ')
+    .replaceAll(/\s+/g, ' ')
+  return new UsageError(line, {suggestions: [`see ${command} --help`]})
 }

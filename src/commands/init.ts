@@ -4,7 +4,9 @@ import path from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {HomelabCommand} from '../base-command.js'
+import {assertKeyFileOutsideGitWorkTree} from '../lib/age/key-file-location.js'
 import {createHomelab, type InitResult} from '../lib/init/create.js'
+import {operatorKeyFile} from '../lib/init/key-file.js'
 import {resolveSshPublicKey} from '../lib/init/ssh-key.js'
 import {checkInitValue, defaultGitUrl, type InitValues} from '../lib/init/values.js'
 import {colors} from '../ui/color.js'
@@ -29,7 +31,9 @@ defaults where there is one).
 
 A new age identity is generated; its recipient goes into .sops.yaml and the identity itself is
 appended to your sops key file ($SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME/sops/age/keys.txt, else
-~/.config/sops/age/keys.txt; mode 0600), never into the repository. Then git init (branch main).`
+~/.config/sops/age/keys.txt; mode 0600), never into the repository, and never into a file inside
+any git work tree (such as the committed demo key): that is refused before anything is written.
+Then git init (branch main).`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> ~/src/homelab', description: 'Create a homelab, answering the questions.'},
@@ -58,6 +62,9 @@ appended to your sops key file ($SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME/sops/a
 
   async run(): Promise<InitResult> {
     const {args, flags} = await this.parse(Init)
+    const homeDir = process.env.HOME || os.homedir()
+    // Before any question: the new private key must not go to a file that could be committed.
+    await assertKeyFileOutsideGitWorkTree(operatorKeyFile({env: process.env, homeDir}), process.env)
     const ask = async (key: keyof InitValues, flag: string, message: string, given: string | undefined, fallback?: string): Promise<string> => {
       if (given !== undefined) return given
       if (flags.yes && fallback !== undefined) return fallback
@@ -73,7 +80,6 @@ appended to your sops key file ($SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME/sops/a
     const sshTarget = await ask('sshTarget', 'ssh', 'SSH target ([user@]host[:port])', flags.ssh, `${adminUser}@${hostName}`)
     const domain = await ask('domain', 'domain', 'Public domain of the apps', flags.domain)
     const cluster = await ask('cluster', 'cluster', 'Flux cluster name', flags.cluster, hostName)
-    const homeDir = process.env.HOME || os.homedir()
     const sshPubKey = await resolveSshPublicKey({cwd: process.cwd(), given: flags['ssh-key'], homeDir})
     const gitUrl = flags['git-url'] ?? defaultGitUrl(adminUser)
 

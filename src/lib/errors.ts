@@ -3,8 +3,16 @@
  * (`src/base-command.ts`) turns them into a single clear line, the suggestions, and the
  * exit code, also under `--json`.
  *
- * Exit codes: 1 failure or degraded state (default), 2 host unreachable, 3 usage error
- * found after oclif's own parsing (a missing flag without a TTY, a bad value).
+ * Exit codes (the README's table):
+ * - 0 ok;
+ * - 1 failure, degraded state or findings (the default of this class);
+ * - 2 a host cannot be reached: DNS, TCP, SSH handshake, host key unknown or changed,
+ *   authentication, a lost connection ({@link HostUnreachableError}; also the R2 endpoint);
+ * - 3 usage error ({@link UsageError}): oclif's parse errors (unknown flag, missing or unexpected
+ *   argument, bad value: `oclif.exitCodes` in package.json) and unknown commands or topics
+ *   (`src/hooks/command-not-found.ts`) as well as ours (a flag missing without a TTY, a bad value,
+ *   a refused location such as a key file inside a git work tree, a declined confirmation);
+ * - 130 cancelled with Ctrl-C at a prompt (143 when `secrets edit` gets SIGTERM or SIGHUP).
  */
 export class HomelabError extends Error {
   /** Process exit code this error maps to. oclif reads `exitCode` under `--json`. */
@@ -20,7 +28,7 @@ export class HomelabError extends Error {
   }
 }
 
-/** Bad input from the person (a flag, an argument, a missing flag without a TTY). Exit 3. */
+/** Bad input from the person (a flag, an argument, a missing flag without a TTY, a refused file location). Exit 3. */
 export class UsageError extends HomelabError {
   constructor(message: string, options: {suggestions?: string[]} = {}) {
     super(message, {exitCode: 3, ...options})
@@ -30,7 +38,7 @@ export class UsageError extends HomelabError {
 /** A file the CLI reads is missing, unparsable or fails its schema; the message names file:line and key. */
 export class ConfigError extends HomelabError {}
 
-/** A host cannot be reached (DNS, TCP, SSH handshake, authentication). Exit 2. */
+/** A host cannot be reached (DNS, TCP, SSH handshake, host key, authentication, a lost connection). Exit 2. */
 export class HostUnreachableError extends HomelabError {
   constructor(message: string, options: {suggestions?: string[]; cause?: unknown} = {}) {
     super(message, {exitCode: 2, ...options})

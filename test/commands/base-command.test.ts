@@ -3,13 +3,14 @@ import {describe, expect, it} from 'vitest'
 import {runCli} from '../helpers/cli.js'
 
 describe('errors every command shares (src/base-command.ts)', () => {
-  it('keeps oclif parse errors short and their exit code under --json', async () => {
+  it('keeps oclif parse errors short, exit 3 (a usage error), and one JSON error under --json', async () => {
     const plain = await runCli(['app', 'list', '--bogus'])
-    expect(plain.exitCode).toBe(2)
+    expect(plain.exitCode).toBe(3)
+    expect(plain.stderr).toMatch(/Nonexistent flag: --bogus\n.*See more help with --help/)
     const json = await runCli(['app', 'list', '--bogus', '--json'])
-    expect(json.exitCode).toBe(2)
+    expect(json.exitCode).toBe(3)
     expect(JSON.parse(json.stdout)).toEqual({
-      error: {exitCode: 2, message: 'Nonexistent flag: --bogus', name: 'HomelabError', suggestions: []},
+      error: {exitCode: 3, message: 'Nonexistent flag: --bogus', name: 'UsageError', suggestions: ['see homelab app list --help']},
     })
   })
 

@@ -148,4 +148,36 @@ describe('homelab init', () => {
     expect(result.exitCode).toBe(3)
     expect(existsSync(repo)).toBe(false)
   })
+
+  it('refuses a SOPS_AGE_KEY_FILE inside a git work tree (as the demo key is) before asking or writing anything', async () => {
+    const {env, home, repo} = sandbox()
+    const other = path.join(path.dirname(repo), 'other-repo')
+    mkdirSync(path.join(other, 'test/fixtures/keys'), {recursive: true})
+    await execa('git', ['init', '-q'], {cwd: other})
+    const keyFile = path.join(other, 'test/fixtures/keys/demo.agekey')
+    const demo = '# demo\nAGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ\n'
+    writeFileSync(keyFile, demo, {mode: 0o644})
+    const expected = `Error: SOPS_AGE_KEY_FILE=${keyFile} is inside the git work tree ${other}; a new private key is never written where it could be committed`
+
+    const [full, noFlags, json] = await Promise.all([
+      runCli(['init', repo, ...ACCEPTANCE], {env: {...env, SOPS_AGE_KEY_FILE: keyFile}}),
+      // No flags and no terminal: the key file is refused first, not a missing --host.
+      runCli(['init', repo], {env: {...env, SOPS_AGE_KEY_FILE: keyFile}}),
+      // A key file whose folder does not exist yet, under --json.
+      runCli(['init', repo, ...ACCEPTANCE, '--json'], {env: {...env, SOPS_AGE_KEY_FILE: path.join(other, 'secrets/keys.txt')}}),
+    ])
+    expect(full.exitCode).toBe(3)
+    expect(full.stderr.split('\n')).toEqual([expected, '  → point SOPS_AGE_KEY_FILE at a file outside any repository, e.g. ~/.config/sops/age/keys.txt (copy into it any identity you still need)'])
+    expect(noFlags.exitCode).toBe(3)
+    expect(noFlags.stderr.split('\n')[0]).toBe(expected)
+    expect(json.exitCode).toBe(3)
+    expect(JSON.parse(json.stdout).error).toMatchObject({exitCode: 3, message: expect.stringMatching(/^SOPS_AGE_KEY_FILE=.*\/other-repo\/secrets\/keys\.txt is inside the git work tree /)})
+
+    // All or nothing: the key file as it was, no new repository, nothing in HOME or the other repo.
+    expect(readFileSync(keyFile, 'utf8')).toBe(demo)
+    expect(existsSync(repo)).toBe(false)
+    expect(readdirSync(home)).toEqual([])
+    expect(existsSync(path.join(other, 'secrets'))).toBe(false)
+    expect((await execa('git', ['status', '--porcelain', '--untracked-files=all'], {cwd: other})).stdout).toBe('?? test/fixtures/keys/demo.agekey')
+  })
 })

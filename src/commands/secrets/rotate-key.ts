@@ -14,7 +14,7 @@ export default class SecretsRotateKey extends HomelabCommand {
   static override summary = "Replace the homelab's age identity everywhere: key file, .sops.yaml, every SOPS file, the host and the cluster."
 
   static override description = `Runs these steps, saving progress after each in $XDG_STATE_HOME/homelab/rotate-key-<repo>.json (default ~/.local/state), so a run that crashed or was interrupted resumes where it stopped:
-  1. a new age identity is appended to your key file (SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt; mode 0600)
+  1. a new age identity is appended to your key file (SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt; mode 0600); a key file inside a git work tree is refused before anything changes
   2. its recipient is added next to the old one in .sops.yaml
   3. every SOPS file is re-wrapped for both (updatekeys: values untouched)
   4. the new and old identities are installed on each host as /var/lib/sops-nix/key.txt (root, 0600, via sudo over SSH) and the host decrypts a file with it

@@ -1,6 +1,7 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 
+import {assertKeyFileOutsideGitWorkTree} from '../age/key-file-location.js'
 import {HomelabError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic-write.js'
 import {appendIdentity, operatorKeyFile} from './key-file.js'
@@ -47,7 +48,8 @@ export interface InitResult {
  * the key file is only touched last.
  *
  * @throws UsageError when `dir` is not empty (or is a file), a value is invalid, or the key file
- *   would be inside the repository
+ *   would be inside the new repository or inside any other git work tree (checked before anything
+ *   is generated or written)
  * @throws HomelabError when a source file is missing, git fails, or the file system refuses
  */
 export async function createHomelab(options: CreateHomelabOptions): Promise<InitResult> {
@@ -69,6 +71,7 @@ export async function createHomelab(options: CreateHomelabOptions): Promise<Init
     throw new UsageError(`the sops key file ${keyFile} would be inside the new repository ${dir}`, {
       suggestions: ['point SOPS_AGE_KEY_FILE (or XDG_CONFIG_HOME) outside the repository'],
     })
+  await assertKeyFileOutsideGitWorkTree(keyFile, options.env)
 
   const {generateX25519Identity, identityToRecipient} = await import('age-encryption')
   const identity = await generateX25519Identity()

@@ -3,6 +3,7 @@ import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 
 import {type AgeIdentity, defaultKeyFile, formatIdentity, generateIdentity, loadIdentities} from '../age/identities.js'
+import {assertKeyFileOutsideGitWorkTree} from '../age/key-file-location.js'
 import {HomelabError} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic-write.js'
 import {loadSopsConfig, matchCreationRule} from './creation-rules.js'
@@ -125,6 +126,8 @@ async function saveState(file: string, state: RotateKeyState): Promise<void> {
  * a file that no available identity decrypts. The old identity also stays on the host and in the
  * cluster Secret (files already deployed are encrypted to it); the operator key file keeps it too.
  *
+ * @throws UsageError (exit 3), before anything is generated or written, when the key file the new
+ *   identity goes to (SOPS_AGE_KEY_FILE, else the user key file) is inside a git work tree
  * @throws HomelabError / SopsError / SopsConfigError naming the step, file or host that failed;
  *   the state file is kept so the next run resumes there
  */
@@ -146,9 +149,11 @@ export async function rotateKey(options: RotateKeyOptions): Promise<RotateKeyRes
       throw new SopsError(`none of your age identities is a recipient in ${sopsYaml}`, {
         suggestions: ['set SOPS_AGE_KEY_FILE to the key file of the homelab identity you want to replace'],
       })
+    const keyFile = options.env.SOPS_AGE_KEY_FILE || defaultKeyFile({env: options.env, homeDir: options.homeDir})
+    // The new private key is never appended to a file that could be committed.
+    await assertKeyFileOutsideGitWorkTree(keyFile, options.env)
     // Every file must open before anything changes.
     for (const rel of await listSopsFiles(root)) await decryptSopsFile({displayName: rel, file: path.join(root, rel), identities})
-    const keyFile = options.env.SOPS_AGE_KEY_FILE || defaultKeyFile({env: options.env, homeDir: options.homeDir})
     const fresh = await generateIdentity()
     await fs.mkdir(path.dirname(keyFile), {mode: 0o700, recursive: true})
     const existing = existsSync(keyFile) ? await fs.readFile(keyFile, 'utf8') : ''

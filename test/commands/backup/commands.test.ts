@@ -29,7 +29,7 @@ describe('homelab backup commands', () => {
 
   it('verify --percent is bounded: 101 is a usage error before any connection', async () => {
     const r = await runCli(['backup', 'verify', '--percent', '101'])
-    expect(r.exitCode).toBe(2)
+    expect(r.exitCode).toBe(3)
     expect(String(r.stderr)).toContain('--percent')
   })
 })

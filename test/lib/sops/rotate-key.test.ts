@@ -1,3 +1,4 @@
+import {execa} from 'execa'
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -154,5 +155,21 @@ describe('rotateKey', () => {
     const {generateIdentity, formatIdentity} = await import('../../../src/lib/age/index.js')
     await fs.writeFile(ctx.keyFile, formatIdentity(await generateIdentity(), new Date()))
     await expect(rotateKey({env: ctx.env, homeDir: ctx.repo.home, remote: fakeRemote([]), root: ctx.repo.dir})).rejects.toThrow(/none of your age identities is a recipient in .*\.sops\.yaml/)
+  })
+
+  it('refuses a key file inside a git work tree before generating or writing anything', async () => {
+    const ctx = await setup()
+    const dots = path.join(ctx.repo.home, 'dots')
+    await fs.mkdir(dots)
+    await execa('git', ['init', '-q'], {cwd: dots})
+    const keyFile = path.join(dots, 'demo.agekey')
+    await fs.copyFile(DEMO_KEY, keyFile)
+    const env = {...ctx.env, SOPS_AGE_KEY_FILE: keyFile}
+    const sopsYaml = await fs.readFile(path.join(ctx.repo.dir, '.sops.yaml'), 'utf8')
+    const err = await rotateKey({env, homeDir: ctx.repo.home, remote: fakeRemote([]), root: ctx.repo.dir}).catch((error: unknown) => error)
+    expect(err).toMatchObject({exitCode: 3, message: `SOPS_AGE_KEY_FILE=${keyFile} is inside the git work tree ${dots}; a new private key is never written where it could be committed`})
+    expect(await fs.readFile(keyFile, 'utf8')).toBe(await fs.readFile(DEMO_KEY, 'utf8'))
+    expect(await fs.readFile(path.join(ctx.repo.dir, '.sops.yaml'), 'utf8')).toBe(sopsYaml)
+    expect(existsSync(rotateKeyStateFile(ctx.repo.dir, env, ctx.repo.home))).toBe(false)
   })
 })
