@@ -83,7 +83,8 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const holder = deploy.lockHolder(process.env)
 
     const started = performance.now()
-    const pre = await deploy.preflight({allowDirty: flags['allow-dirty'], dryRun: flags['dry-run'], env: process.env, homelab, push: flags.push, validate: flags.validate})
+    const pre = await deploy.preflight({allowDirty: flags['allow-dirty'], env: process.env, homelab, validate: flags.validate})
+    if (!flags['dry-run']) await deploy.publish({env: process.env, homelab, pre, push: flags.push})
     out(ui.renderPreflight(pre, homelab.config.git.remote, c, Math.round(performance.now() - started), flags['dry-run']))
     const base = {action, branch: pre.branch, commit: pre.commit, dryRun: flags['dry-run'], preflight: pre, pushed: pre.pushed}
 
