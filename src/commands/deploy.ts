@@ -11,8 +11,11 @@ import type {FluxWaitResult} from '../ui/flux-wait.js'
  * `{host, ok, action, previousGeneration, generation, previousSystem, newSystem, changed,
  * pinnedRev, configurationRevision, nixVersion, flakeUpdateCommand, closureChanges[{name, from[],
  * to[], sizeKiB, line}], activation: "setsid"|"systemd-run"|"none", magicRollback, connections,
- * steps[{step, ms, ok}], error?{step, message, lastLines[], stillOnPreviousGeneration,
- * flakeLockRestored, exitCode}}`. With --dry-run, `plan` lists every step's commands instead.
+ * steps[{step, ms, ok}], error?{step, message (without the host name), lastLines[],
+ * stillOnPreviousGeneration (only when read), changedNothing, notStarted (locked, but stopped
+ * before the push because another host failed), flakeLockRestored, exitCode}}`. `pushed` and
+ * `preflight.pushed` are false when the run stopped before the push. `preflight.pinnedHostKeys`
+ * lists host keys added to known_hosts and not committed yet. With --dry-run, `plan` lists every step's commands instead.
  * With --wait, `flux` is {@link FluxWaitResult}: `{converged, commit, elapsedMs, items[{kind,
  * namespace, name, state: "done"|"pending"|"failed", detail}], message?}` (exit 1 when not converged).
  */
