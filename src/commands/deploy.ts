@@ -12,8 +12,11 @@ import type {FluxWaitResult} from '../ui/flux-wait.js'
  * `{host, ok, action, previousGeneration, generation, previousSystem, newSystem, changed,
  * pinnedRev, configurationRevision, nixVersion, flakeUpdateCommand, closureChanges[{name, from[],
  * to[], sizeKiB, line}], activation: "setsid"|"systemd-run"|"none", magicRollback, connections,
- * steps[{step, ms, ok}], error?{step, message, lastLines[], stillOnPreviousGeneration,
- * flakeLockRestored, exitCode}}`. With --dry-run, `plan` lists every step's commands instead.
+ * steps[{step, ms, ok}], error?{step, message (without the host name), lastLines[],
+ * stillOnPreviousGeneration (only when read), changedNothing, notStarted (locked, but stopped
+ * before the push because another host failed), flakeLockRestored, exitCode}}`. `pushed` and
+ * `preflight.pushed` are false when the run stopped before the push. `preflight.pinnedHostKeys`
+ * lists host keys added to known_hosts and not committed yet. With --dry-run, `plan` lists every step's commands instead.
  * With --wait, `flux` is {@link FluxWaitResult}: `{converged, commit, elapsedMs, items[{kind,
  * namespace, name, state: "done"|"pending"|"failed", detail}], message?}` (exit 1 when not converged).
  */
@@ -34,8 +37,8 @@ export default class Deploy extends HomelabCommand {
   static override summary = 'Push the branch, update the host flake input and run nixos-rebuild over one SSH connection, with rollback.'
 
   static override description = `Steps, each timed and shown live:
-  1. preflight (here): the repository validates, the tracked tree is clean (--allow-dirty), HEAD is on the configured branch; push it (--no-push: verify the remote has it)
-  2. connect (host key pinned in known_hosts), take the host lock (flock under /run/lock; a second deploy fails at once naming the holder)
+  1. preflight (here): the repository validates, the tracked tree is clean (--allow-dirty; host keys just pinned into known_hosts do not count), HEAD is on the configured branch
+  2. connect to every host (host key pinned in known_hosts) and take its lock (flock under /run/lock; a second deploy fails at once naming the holder); only then push the branch (--no-push: verify the remote has it), so an unreachable host means nothing was pushed
   3. as root: update the flake input (nix flake update <input> on Nix >= 2.19, nix flake lock --update-input <input> before), check flake.lock pins the pushed commit
   4. nixos-rebuild build, show nix store diff-closures against the running system, ask (--yes skips), then nixos-rebuild <action> detached on the host (systemd-run, or setsid when there is no systemd) while its output is followed; any failure from here puts the previous flake.lock back
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
@@ -84,19 +87,20 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const holder = deploy.lockHolder(process.env)
 
     const started = performance.now()
-    const pre = await deploy.preflight({allowDirty: flags['allow-dirty'], dryRun: flags['dry-run'], env: process.env, homelab, push: flags.push, validate: flags.validate})
-    out(ui.renderPreflight(pre, homelab.config.git.remote, c, Math.round(performance.now() - started), flags['dry-run']))
-    const base = {action, branch: pre.branch, commit: pre.commit, dryRun: flags['dry-run'], preflight: pre, pushed: pre.pushed}
+    // Local checks first; the push waits until every host is connected and locked (deployHosts' publish).
+    const pre = await deploy.preflight({allowDirty: flags['allow-dirty'], env: process.env, homelab, validate: flags.validate})
+    out(ui.renderPreflight(pre, c, Math.round(performance.now() - started)))
+    const base = {action, branch: pre.branch, commit: pre.commit, dryRun: flags['dry-run'], preflight: pre}
 
     if (flags['dry-run']) {
       const plan: NonNullable<DeployResult['plan']> = {}
-      out(`dry run: ${action} of ${pre.commit.slice(0, 12)} (${pre.branch}); nothing is contacted. Would push ${homelab.config.git.remote} ${pre.branch}, then:`)
+      out(`dry run: ${action} of ${pre.commit.slice(0, 12)} (${pre.branch}); nothing is contacted. Would ${flags.push ? 'push' : 'verify'} ${homelab.config.git.remote} ${pre.branch} once every host below is connected and locked, then run the rest:`)
       for (const host of hosts) {
         plan[host.name] = deploy.planHost({action, confirmTimeoutSeconds: flags['confirm-timeout'], holder, host})
         out(ui.renderPlan(host.name, plan[host.name], c))
       }
 
-      return {...base, hosts: [], plan}
+      return {...base, hosts: [], plan, pushed: false}
     }
 
     const {deployCallbacks, readStdinLine} = await import('../ui/deploy-callbacks.js')
@@ -117,10 +121,15 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
         const line = ui.renderEvent(e, c, width)
         if (line !== undefined) out(line)
       },
+      async publish() {
+        const pushStarted = performance.now()
+        await deploy.publish({env: process.env, homelab, pre, push: flags.push})
+        out(ui.renderPush(pre, homelab.config.git.remote, c, Math.round(performance.now() - pushStarted)))
+      },
     })
     for (const r of results) out(ui.renderHostReport(r, c))
     if (results.length > 1) out(`\n${ui.renderSummary(results, c)}`)
-    const result = {...base, hosts: results}
+    const result = {...base, hosts: results, pushed: pre.pushed}
     ui.failIfAny(results, result)
     if (flags.wait) {
       const {renderFluxWait, waitForFlux} = await import('../ui/flux-wait.js')

@@ -36,10 +36,22 @@ export function renderEvent(event: DeployEvent, c: ChalkInstance, prefixWidth: n
   }
 }
 
-/** The preflight line: validation, tree, push. */
-export function renderPreflight(p: PreflightResult, remote: string, c: ChalkInstance, ms: number, dryRun = false): string {
-  const push = dryRun ? 'not pushed (dry run)' : p.pushed ? `pushed ${remote}/${p.branch}` : `${remote}/${p.branch} verified at HEAD`
-  return `${c.green('✓')} preflight  validate ${p.validate}, ${p.dirty.length > 0 ? `${p.dirty.length} uncommitted change(s) allowed` : 'tree clean'}, ${push}  ${c.dim(`(${formatMs(ms)})`)}`
+/**
+ * The preflight line (local checks only: the push comes after every host is locked):
+ * `✓ preflight  validate passed, tree clean, on main (HEAD 1a2b3c4d5e6f)  (120 ms)`; host keys
+ * pinned into known_hosts and not committed yet are named with what to do.
+ */
+export function renderPreflight(p: PreflightResult, c: ChalkInstance, ms: number): string {
+  const tree = p.dirty.length > 0 ? `${p.dirty.length} uncommitted change(s) allowed` : 'tree clean'
+  const keys = p.pinnedHostKeys
+    ? ` (except ${p.pinnedHostKeys.lines.length} pinned host key(s) added to ${p.pinnedHostKeys.file}, not committed yet: commit ${p.pinnedHostKeys.file})`
+    : ''
+  return `${c.green('✓')} preflight  validate ${p.validate}, ${tree}${keys}, on ${p.branch} (HEAD ${p.commit.slice(0, 12)})  ${c.dim(`(${formatMs(ms)})`)}`
+}
+
+/** The push line, once every host is locked: `✓ push  pushed origin/main  (300 ms)` (or verified with --no-push). */
+export function renderPush(p: PreflightResult, remote: string, c: ChalkInstance, ms: number): string {
+  return `${c.green('✓')} push  ${p.pushed ? `pushed ${remote}/${p.branch}` : `${remote}/${p.branch} verified at HEAD`} ${p.commit.slice(0, 12)}  ${c.dim(`(${formatMs(ms)})`)}`
 }
 
 /** The report of one host: generations, commit, activation, step times; or where it failed. */
@@ -54,15 +66,15 @@ export function renderHostReport(r: DeployHostResult, c: ChalkInstance): string 
     if (r.closureChanges.length > 0) lines.push(`  closure                ${r.closureChanges.length} change(s)`)
     lines.push(`  activation             ${r.activation === 'none' ? 'none' : `detached via ${r.activation}`}; magic rollback ${r.magicRollback}`)
   } else if (r.error) {
-    lines.push(`${c.red('✗')} ${c.bold(r.host)}: step ${r.error.step} failed: ${r.error.message}`)
-    if (r.error.lastLines.length > 0) lines.push('  last remote lines:', ...r.error.lastLines.map((l) => `    ${c.dim('│')} ${c.level === 0 ? stripAnsi(l) : l}`))
-    const still =
-      r.error.stillOnPreviousGeneration === undefined
-        ? 'unknown (the host could not be asked)'
-        : r.error.stillOnPreviousGeneration
-          ? `yes (generation ${r.previousGeneration ?? '?'})`
-          : 'NO: it runs the new system'
-    lines.push(`  still on its previous generation: ${still}`)
+    const e = r.error
+    lines.push(`${c.red('✗')} ${c.bold(r.host)}: ${e.notStarted ? 'not deployed' : `step ${e.step} failed`}: ${e.message}`)
+    if (e.lastLines.length > 0) lines.push('  last remote lines:', ...e.lastLines.map((l) => `    ${c.dim('│')} ${c.level === 0 ? stripAnsi(l) : l}`))
+    // Only what is known is said: a refused host key means no login, so nothing about generations.
+    if (e.step === 'connect' && !e.notStarted) lines.push('  no login happened, so nothing on the host was changed')
+    else if (e.stillOnPreviousGeneration !== undefined)
+      lines.push(`  still on its previous generation: ${e.stillOnPreviousGeneration ? `yes (generation ${r.previousGeneration ?? '?'})` : 'NO: it runs the new system'}`)
+    else if (e.changedNothing || e.notStarted) lines.push('  this run changed nothing on the host')
+    else lines.push('  still on its previous generation: unknown (the host could not be asked)')
     for (const s of r.error.suggestions) lines.push(`  ${c.yellow('→')} ${s}`)
     if (r.error.flakeLockRestored !== undefined) lines.push(`  previous flake.lock put back: ${r.error.flakeLockRestored ? 'yes' : 'NO'}`)
   }
@@ -78,7 +90,7 @@ export function renderSummary(results: DeployHostResult[], c: ChalkInstance): st
     ['HOST', 'RESULT', 'GENERATION', 'COMMIT', 'TIME'],
     sorted.map((r) => [
       r.host,
-      r.ok ? c.green('ok') : c.red(`failed at ${r.error?.step}`),
+      r.ok ? c.green('ok') : c.red(r.error?.notStarted ? 'not deployed' : `failed at ${r.error?.step}`),
       r.ok ? `${r.previousGeneration ?? '?'} → ${r.generation ?? '?'}` : `${r.previousGeneration ?? '?'}${r.error?.stillOnPreviousGeneration ? ' (kept)' : ''}`,
       (r.configurationRevision || r.pinnedRev || '').slice(0, 12),
       formatMs(r.steps.reduce((sum, s) => sum + s.ms, 0)),
@@ -98,15 +110,18 @@ export function renderPlan(host: string, steps: PlannedStep[], c: ChalkInstance)
 }
 
 /**
- * Throws for the failed hosts (the highest exit code among them); the whole result rides on the
- * error as `result`, so `--json` prints it inside `error` with the exit code kept.
+ * Throws for the failed hosts (the highest exit code among them), naming each host once:
+ * `azalab-0: build failed: nixos-rebuild build exited with status 1`; hosts that were stopped
+ * before the push only add `azalab-1: not deployed` after the ones that failed. The whole result
+ * rides on the error as `result`, so `--json` prints it inside `error` with the exit code kept.
  */
 export function failIfAny(results: DeployHostResult[], result: unknown): void {
-  const failed = results.filter((r) => !r.ok)
+  const failed = results.filter((r) => !r.ok).sort((a, b) => Number(Boolean(a.error?.notStarted)) - Number(Boolean(b.error?.notStarted)))
   if (failed.length === 0) return
   const first = failed[0].error!
   const exitCode = Math.max(...failed.map((r) => r.error?.exitCode ?? 1))
-  const error = new HomelabError(`${failed.map((r) => `${r.host}: ${r.error?.step} failed`).join('; ')} (${first.message})`, {
+  const line = (r: DeployHostResult) => (r.error?.notStarted ? `${r.host}: not deployed` : `${r.host}: ${r.error?.step} failed: ${r.error?.message}`)
+  const error = new HomelabError(failed.map((r) => line(r)).join('; '), {
     exitCode,
     suggestions: [...first.suggestions, ...(first.stillOnPreviousGeneration ? ['the host still runs its previous generation'] : [])],
   })

@@ -58,7 +58,8 @@ describe('homelab deploy on the e2e host', () => {
     for (const s of ['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm (on a new connection)'])
       expect(r.stdout).toContain(`▸ ${s}`)
     expect(r.stdout).toContain(`[root] cp -p ${repo.flakeDir}/flake.lock ${repo.flakeDir}/flake.lock.homelab-deploy-backup && nix --extra-experimental-features 'nix-command flakes' flake lock --update-input homelab ${repo.flakeDir}   (older Nix)`)
-    expect(r.stdout).toContain('✓ preflight  validate skipped (--no-validate), tree clean, not pushed (dry run)')
+    expect(r.stdout).toContain(`✓ preflight  validate skipped (--no-validate), tree clean, on main (HEAD ${commit.slice(0, 12)})`)
+    expect(r.stdout).toContain('Would push origin main once every host below is connected and locked, then run the rest:')
     expect(r.stdout).toContain(`nixos-rebuild build --flake '${repo.flakeDir}#azalab-0'`)
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect(await host.connections()).toBe(before) // sshd's log shows no connection
@@ -74,7 +75,8 @@ describe('homelab deploy on the e2e host', () => {
     const system = await running()
     const r = await runCli(['rollback', '--repo', repo.dir, '--yes', '--sudo-password-stdin'], {env: host.env, input: `${host.sudoPassword}\n`})
     expect(r.exitCode).toBe(1)
-    expect(r.stdout).toContain('✗ azalab-0: step inspect failed: azalab-0: no generation before 1 to roll back to')
+    expect(r.stdout).toContain('✗ azalab-0: step inspect failed: no generation before 1 to roll back to\n')
+    expect(r.stderr).toContain('Error: azalab-0: inspect failed: no generation before 1 to roll back to\n')
     expect(await running()).toBe(system)
   })
 
@@ -86,7 +88,9 @@ describe('homelab deploy on the e2e host', () => {
     const r = await deploy(['--yes', '--confirm-timeout', '10'])
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0)
     const out = r.stdout
-    expect(out).toMatch(/✓ preflight {2}validate (passed|skipped[^,]*), tree clean, pushed origin\/main/)
+    expect(out).toMatch(/✓ preflight {2}validate (passed|skipped[^,]*), tree clean, on main/)
+    // The push comes once the host is connected and locked, before anything changes on it.
+    expect(out).toMatch(new RegExp(`✓ connect .*\\n(.*\\n)*✓ lock .*\\n✓ push {2}pushed origin/main ${commit.slice(0, 12)} .*\\n▸ inspect`))
     expect(out).toContain('✓ inspect  generation 1, nix 2.8.0, activation via setsid')
     expect(out).toContain("• Updated input 'homelab':") // real nix's own output, streamed live
     expect(out).toContain(`✓ flake-update  homelab → ${commit.slice(0, 12)}`)
@@ -156,7 +160,7 @@ describe('homelab deploy on the e2e host', () => {
     expect(r.exitCode).toBe(1)
     const error = JSON.parse(r.stdout).error as {exitCode: number; message: string; result: {hosts: HostJson[]}}
     expect(error.exitCode).toBe(1)
-    expect(error.message).toContain('azalab-0: build failed')
+    expect(error.message).toBe('azalab-0: build failed: nixos-rebuild build exited with status 1') // the host named once
     const h = error.result.hosts[0]
     expect(h.error).toMatchObject({flakeLockRestored: true, step: 'build', stillOnPreviousGeneration: true})
     expect(h.error!.lastLines.join('\n')).toContain('stand-in build failure')
@@ -177,7 +181,7 @@ describe('homelab deploy on the e2e host', () => {
       expect(r.stdout).toMatch(/│ error: syntax error/)
       expect(r.stdout).toContain('still on its previous generation: yes')
       expect(r.stdout).toContain('previous flake.lock put back: yes')
-      expect(r.stderr).toContain('azalab-0: flake-update failed')
+      expect(r.stderr).toMatch(/^Error: azalab-0: flake-update failed: nix --extra-experimental-features 'nix-command flakes' flake lock --update-input homelab \S+ exited with status 1\n/)
       expect(await flakeLock()).toBe(before.lock)
       expect(await running()).toBe(before.system)
     } finally {
@@ -209,7 +213,9 @@ describe('homelab deploy on the e2e host', () => {
   })
 
   it('two deploys at once: the second fails at once naming the holder of the host lock', async () => {
-    await host.setScenario({STANDIN_ACTIVATION_SECONDS: '4'})
+    // Long enough that the second run (CLI start, preflight, connect: several seconds on a busy
+    // machine) reaches the lock step while the first still holds it.
+    await host.setScenario({STANDIN_ACTIVATION_SECONDS: '10'})
     await repo.commit('nixos/README-deploy-test.md', 'slow activation\n', 'slow activation')
     const first = deploy(['--yes', '--no-validate'])
     // Wait until the first one holds the lock (its holder file appears on the host).
@@ -221,7 +227,7 @@ describe('homelab deploy on the e2e host', () => {
     const firstResult = await first
     await host.setScenario({})
     expect(second.exitCode, second.stdout + second.stderr).toBe(1)
-    expect(second.stdout).toMatch(/✗ azalab-0: step lock failed: azalab-0: another deploy is running \(\/run\/lock\/homelab-deploy-.*\.lock held by \S+@\S+ pid \d+ since /)
+    expect(second.stdout).toMatch(/✗ azalab-0: step lock failed: another deploy is running \(\/run\/lock\/homelab-deploy-.*\.lock held by \S+@\S+ pid \d+ since /)
     expect(Date.now() - started).toBeLessThan(15_000)
     expect(firstResult.exitCode, firstResult.stdout).toBe(0)
   })
@@ -232,7 +238,7 @@ describe('homelab deploy on the e2e host', () => {
     const before = {gen: await currentGen(), system: await running()}
     const r = await deploy(['--yes', '--no-validate', '--confirm-timeout', '5'])
     expect(r.exitCode).toBe(2)
-    expect(r.stdout).toContain('✗ azalab-0: step confirm failed: azalab-0: the confirmation connection failed')
+    expect(r.stdout).toContain('✗ azalab-0: step confirm failed: the confirmation connection failed: ')
     expect(r.stdout).toContain(`switches back to generation ${before.gen.generation} within 5 s`)
     // Right after: the host runs the new (broken) generation; then the timer rolls it back.
     const deadline = Date.now() + 30_000
@@ -355,9 +361,11 @@ describe('host keys through the CLI', () => {
     try {
       const r = await deploy(['--yes', '--no-validate', '--allow-dirty', '--no-push'])
       expect(r.exitCode).toBe(2)
-      expect(r.stdout).toContain('HOST KEY CHANGED')
-      expect(r.stdout).toContain(`expected ssh-ed25519 ${otherFp}`)
-      expect(r.stdout).toContain(`received ssh-ed25519 ${host.hostKeyFingerprint}`)
+      // Named once, and nothing claimed about generations: no login ever happened.
+      const why = `HOST KEY CHANGED, refused before sending any credentials: expected ssh-ed25519 ${otherFp} (${kh}:1), received ssh-ed25519 ${host.hostKeyFingerprint}`
+      expect(r.stdout).toContain(`✗ azalab-0: step connect failed: ${why}\n  no login happened, so nothing on the host was changed\n  → if the host was really reinstalled`)
+      expect(r.stderr.split('\n')[0]).toBe(`Error: azalab-0: connect failed: ${why}`)
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/previous generation|generation \?/)
       await new Promise((res) => setTimeout(res, 200))
       expect(await keyLines()).toBe(before)
     } finally {
@@ -365,27 +373,76 @@ describe('host keys through the CLI', () => {
     }
   })
 
-  it('an UNKNOWN host key without a TTY is refused naming its fingerprint and --accept-new-host-key; with the flag it is pinned', async () => {
+  it('an UNKNOWN host key without a TTY is refused before anything is pushed; --accept-new-host-key pins it, says to commit it, and the next deploy is not refused for it', async () => {
     const kh = path.join(repo.dir, 'known_hosts')
-    const original = await fs.readFile(kh, 'utf8')
     await fs.writeFile(kh, '')
-    try {
-      const r = await deploy(['--yes', '--no-validate', '--allow-dirty', '--no-push'])
-      expect(r.exitCode).toBe(2)
-      expect(r.stdout).toContain(`unknown host key ssh-ed25519 ${host.hostKeyFingerprint}; refused`)
-      expect(r.stdout).toContain('run again with --accept-new-host-key to pin it in known_hosts')
-      expect(await fs.readFile(kh, 'utf8')).toBe('')
-      const ok = await deploy(['--yes', '--no-validate', '--allow-dirty', '--no-push', '--accept-new-host-key'])
-      expect(ok.exitCode, ok.stdout).toBe(0)
-      expect(ok.stdout).toContain(`pinned new host key ${host.hostKeyFingerprint}`)
-      expect(await fs.readFile(kh, 'utf8')).toBe(`${host.knownHostsLine}\n`)
-    } finally {
-      await fs.writeFile(kh, original)
-    }
+    await repo.git(['commit', '-qam', 'forget the host key'])
+    const remoteHead = () => repo.git(['ls-remote', 'origin', 'refs/heads/main'])
+    const before = await remoteHead()
+    const r = await deploy(['--yes', '--no-validate'])
+    expect(r.exitCode).toBe(2)
+    expect(r.stdout).toContain(`unknown host key ssh-ed25519 ${host.hostKeyFingerprint}; refused`)
+    expect(r.stdout).toContain('run again with --accept-new-host-key to pin it in known_hosts')
+    expect(await fs.readFile(kh, 'utf8')).toBe('')
+    expect(await remoteHead()).toBe(before) // refused at connect: nothing was pushed
+
+    const ok = await deploy(['--yes', '--no-validate', '--accept-new-host-key'])
+    expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0)
+    const commitCommand = 'git add known_hosts && git commit -m "Pin the host key of azalab-0" -- known_hosts'
+    expect(ok.stdout).toContain(`! pinned new host key ${host.hostKeyFingerprint} in ${kh}: known_hosts changed, commit it (${commitCommand}); until then deploy counts the added line as a pinned key, not as a dirty tree`)
+    expect(await fs.readFile(kh, 'utf8')).toBe(`${host.knownHostsLine}\n`)
+    expect(await repo.git(['diff', '--name-only'])).toBe('known_hosts')
+
+    // The next deploy (no flags) is not refused for the pinned key, and says it is not committed.
+    const next = await deploy(['--yes', '--no-validate'])
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0)
+    expect(next.stdout).toContain('tree clean (except 1 pinned host key(s) added to known_hosts, not committed yet: commit known_hosts), on main')
+    expect(next.stdout).not.toContain('pinned new host key')
+    // A known_hosts edit that is not only added keys still is a dirty tree.
+    await fs.writeFile(kh, `${host.knownHostsLine}\n# a note\n`)
+    const dirty = await deploy(['--yes', '--no-validate'])
+    expect(dirty.exitCode).toBe(1)
+    expect(dirty.stderr).toContain('Error: uncommitted changes in 1 tracked file(s): known_hosts\n')
+    await fs.writeFile(kh, `${host.knownHostsLine}\n`)
+    // The command the pin message gives commits it.
+    await execa('sh', ['-c', commitCommand], {cwd: repo.dir, env: host.env})
+    expect(await repo.git(['status', '--porcelain'])).toBe('')
+    expect(await repo.git(['log', '-1', '--format=%s'])).toBe('Pin the host key of azalab-0')
   })
 })
 
 describe('several hosts', () => {
+  it('one unreachable host means nothing is pushed: the reachable one is locked, then released untouched (exit 2)', async () => {
+    const yamlFile = path.join(repo.dir, 'homelab.yaml')
+    const {parseDocument} = await import('yaml')
+    const doc = parseDocument(await fs.readFile(yamlFile, 'utf8'))
+    doc.addIn(['hosts'], {flakeDir: '/etc/nixos', flakeInput: 'homelab', name: 'azalab-9', ssh: '127.0.0.1:1'}) // nothing listens on port 1
+    await fs.writeFile(yamlFile, doc.toString())
+    await repo.git(['commit', '-qam', 'a second host that is down'])
+    const remoteHead = () => repo.git(['ls-remote', 'origin', 'refs/heads/main'])
+    const before = {gen: await currentGen(), lock: await flakeLock(), remote: await remoteHead(), system: await running()}
+    try {
+      const r = await deploy(['--yes', '--no-validate'])
+      expect(r.exitCode, r.stdout + r.stderr).toBe(2)
+      expect(await remoteHead()).toBe(before.remote) // the bare remote did not move
+      expect(r.stdout).toMatch(/^azalab-0 │ ✓ lock /m)
+      expect(r.stdout).not.toContain('✓ push')
+      expect(r.stdout).not.toMatch(/▸ (inspect|flake-update)/)
+      const why = 'cannot reach 127.0.0.1 (127.0.0.1:1): ECONNREFUSED'
+      expect(r.stdout).toContain(`✗ azalab-9: step connect failed: ${why}\n  no login happened, so nothing on the host was changed`)
+      expect(r.stdout).toContain('✗ azalab-0: not deployed: stopped before the push because azalab-9 (connect) failed: nothing was pushed and this host was not changed\n  this run changed nothing on the host')
+      expect(r.stdout).toMatch(/azalab-0 +not deployed /)
+      expect(r.stderr.split('\n')[0]).toBe(`Error: azalab-9: connect failed: ${why}; azalab-0: not deployed`)
+      // azalab-0's lock was released and the host is as it was.
+      expect(await host.runOnHost('for l in /run/lock/homelab-deploy-*.lock; do flock -n "$l" true || echo held; done')).toBe('')
+      expect(await flakeLock()).toBe(before.lock)
+      expect(await running()).toBe(before.system)
+      expect((await currentGen()).generation).toBe(before.gen.generation)
+    } finally {
+      await repo.git(['reset', '-q', '--hard', 'HEAD~1'])
+    }
+  })
+
   it('several hosts run in parallel with prefixed lines and a summary table; --host picks one', async () => {
     // A second homelab.yaml host on the same machine with its own flake dir.
     const second = path.join(path.dirname(repo.flakeDir), 'host-flake-2')

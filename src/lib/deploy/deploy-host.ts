@@ -1,9 +1,10 @@
 import {randomBytes} from 'node:crypto'
+import path from 'node:path'
 
 import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
 import {HomelabError} from '../errors.js'
-import {connectHost, type ExecResult, type HostConnection, type RemoteProcess} from '../ssh/index.js'
+import {connectHost, type ExecResult, type HostConnection, parseSshSpec, type RemoteProcess} from '../ssh/index.js'
 import {currentGeneration, flakeUpdateCommand, type Generation, parseDiffClosures, parseGenerations, parseNixVersion, readFlakePin} from './nix.js'
 import {
   buildCommand,
@@ -126,7 +127,7 @@ class StepContext {
     if (result.exitCode !== 0) {
       const tail = [...result.stdout.split('\n'), ...result.stderr.split('\n')].filter((l) => l.trim() !== '')
       if (this.lastLines.length === 0) this.lastLines = tail.slice(-15)
-      throw new DeployStepError(this.current, `${this.options.host.name}: ${what} failed (exit ${result.exitCode})`, this.lastLines)
+      throw new DeployStepError(this.current, `${what} exited with status ${result.exitCode}`, this.lastLines)
     }
 
     return result
@@ -140,198 +141,272 @@ function memoize<A extends unknown[], T>(fn: ((...args: A) => Promise<T>) | unde
 }
 
 /**
- * Deploys (or rolls back) ONE host over ONE SSH connection, plus one new connection to confirm:
- * lock (flock under /run/lock, non-blocking), inspect (Nix version, flake.lock, generations,
- * running system, systemd; in parallel), flake input update as root by Nix version, check the
- * pin equals `commit`, `nixos-rebuild build`, `nix store diff-closures` (approve callback), magic
- * rollback armed before a switch (`--confirm-timeout`), activation detached from the session
- * (systemd-run, else setsid+nohup) with its log followed live, confirmation on a new connection
- * (configuration revision = commit), report. Any failure after the flake update puts the previous
- * flake.lock back. Never throws: failures are in `result.error` (step, last lines, whether the
- * host still runs its previous generation).
+ * Deploys (or rolls back) ONE host over ONE SSH connection, plus one new connection to confirm.
+ * See {@link HostDeploy} for the steps; this runs both of its phases back to back. Never throws:
+ * failures are in `result.error`.
  */
 export async function deployHost(options: DeployHostOptions): Promise<DeployHostResult> {
-  const {host} = options
-  const ctx = new StepContext(options)
-  const isRollback = options.action === 'rollback'
-  const result: DeployHostResult = {
-    action: options.action,
-    activation: 'none',
-    closureChanges: [],
-    connections: 0,
-    host: host.name,
-    magicRollback: 'not-armed',
-    ok: false,
-    steps: ctx.timings,
-  }
-  const runId = `${new Date().toISOString().replaceAll(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`
-  const askSudoPassword = memoize(options.askSudoPassword)
-  const connectOptions = {
-    acceptNewHostKey: options.acceptNewHostKey,
-    askHostKey: options.askHostKey,
-    askPassphrase: options.askPassphrase,
-    askSudoPassword,
-    connectTimeoutSeconds: options.connectTimeoutSeconds,
-    env: options.env,
-    homeDir: options.homeDir,
-    homelab: options.homelab,
-    host,
-  }
+  const run = new HostDeploy(options)
+  if (await run.open()) await run.run()
+  return run.result
+}
 
-  let conn: HostConnection | undefined
-  let lock: RemoteProcess | undefined
-  let lockUpdated = false
-  let previousSystem: string | undefined
-  let detach: DetachMode = 'setsid'
-  const rollbackName = `homelab-rollback-${runId}`
+/**
+ * One host's deploy (or rollback), in two phases so that a caller can stop between them (deploy
+ * pushes only once every host is connected and locked):
+ *
+ * 1. {@link HostDeploy.open}: connect (host key checked, maybe pinned), take the host lock (flock
+ *    under /run/lock, non-blocking), cancel the pending magic rollbacks of earlier runs.
+ * 2. {@link HostDeploy.run}: inspect (Nix version, flake.lock, generations, running system,
+ *    systemd; in parallel), flake input update as root by Nix version, check the pin equals
+ *    `commit`, `nixos-rebuild build`, `nix store diff-closures` (approve callback), magic rollback
+ *    armed before a switch (`--confirm-timeout`), activation detached from the session
+ *    (systemd-run, else setsid+nohup) with its log followed live, confirmation on a new connection
+ *    (configuration revision = commit), report. Any failure after the flake update puts the
+ *    previous flake.lock back.
+ *
+ * Or, after a successful open, {@link HostDeploy.abandon} releases the host untouched. No method
+ * throws: failures land in `result.error` (step, message without the host name, last lines,
+ * whether the host still runs its previous generation when that could be checked).
+ */
+export class HostDeploy {
+  /** The outcome so far; complete once `open` failed, `run` or `abandon` returned. */
+  readonly result: DeployHostResult
+  private readonly ctx: StepContext
+  private readonly connectOptions: Parameters<typeof connectHost>[0]
+  private readonly runId = `${new Date().toISOString().replaceAll(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`
+  private conn?: HostConnection
+  private lock?: RemoteProcess
+  private lockUpdated = false
+  private previousSystem?: string
+  private detach: DetachMode = 'setsid'
 
-  try {
-    // 1. connect
-    ctx.begin('connect')
-    conn = await connectHost(connectOptions)
-    result.connections++
-    if (conn.pinnedHostKey) ctx.info(`pinned new host key ${conn.hostKeyFingerprint} in ${conn.pinnedHostKey.file}`)
-    ctx.end(`${conn.target.user}@${conn.target.hostName}:${conn.target.port} ${conn.hostKeyFingerprint}`)
-
-    // 2. lock
-    ctx.begin('lock')
-    const lockFile = lockPath(host.flakeDir)
-    lock = await takeLock(conn, lockFile, options.holder, ctx)
-    result.cancelledRollbacks = await cancelEarlierRollbacks(conn, ctx)
-    ctx.end(result.cancelledRollbacks.length > 0 ? `${lockFile}; cancelled ${result.cancelledRollbacks.length} pending magic rollback(s) of earlier runs` : lockFile)
-
-    // 3. inspect, in parallel: nix version, flake.lock, generations, running system, systemd, sudo
-    ctx.begin('inspect')
-    const c = conn
-    const [nixVersionOut, lockText, generationsOut, currentOut, systemdOut] = await Promise.all([
-      c.exec('nix --version'),
-      c.exec(readFlakeLockCommand(host.flakeDir)),
-      c.exec('nixos-rebuild list-generations --json'),
-      c.exec(CURRENT_SYSTEM),
-      c.exec(DETECT_SYSTEMD),
-      c.sudoNeedsPassword(),
-    ])
-    ctx.check(generationsOut, 'nixos-rebuild list-generations --json')
-    ctx.check(currentOut, 'reading /run/current-system')
-    const generations = parseGenerations(generationsOut.stdout)
-    const previous = currentGeneration(generations)
-    result.previousGeneration = previous?.generation
-    previousSystem = currentOut.stdout.trim()
-    result.previousSystem = previousSystem
-    detach = systemdOut.stdout.trim() === 'systemd' ? 'systemd-run' : 'setsid'
-    let updateCommand = ''
-    if (!isRollback) {
-      ctx.check(nixVersionOut, 'nix --version')
-      ctx.check(lockText, `reading ${host.flakeDir}/flake.lock`)
-      const version = parseNixVersion(nixVersionOut.stdout)
-      if (!version) throw new DeployStepError('inspect', `${host.name}: cannot read the Nix version from "${nixVersionOut.stdout.trim()}"`)
-      result.nixVersion = version.text
-      updateCommand = flakeUpdateCommand(version, host.flakeDir, host.flakeInput)
-      result.flakeUpdateCommand = updateCommand
-      if (!readFlakePin(lockText.stdout, host.flakeInput))
-        throw new DeployStepError('inspect', `${host.name}: ${host.flakeDir}/flake.lock has no input "${host.flakeInput}"`, [], {
-          suggestions: [`check flakeInput of ${host.name} in homelab.yaml against the inputs of ${host.flakeDir}/flake.nix`],
-        })
-    } else if (!generations.some((g) => previous && g.generation < previous.generation)) {
-      throw new DeployStepError('inspect', `${host.name}: no generation before ${previous?.generation ?? 'the current one'} to roll back to`)
+  constructor(private readonly options: DeployHostOptions) {
+    this.ctx = new StepContext(options)
+    this.result = {
+      action: options.action,
+      activation: 'none',
+      closureChanges: [],
+      connections: 0,
+      host: options.host.name,
+      magicRollback: 'not-armed',
+      ok: false,
+      steps: this.ctx.timings,
     }
+    this.connectOptions = {
+      acceptNewHostKey: options.acceptNewHostKey,
+      askHostKey: options.askHostKey,
+      askPassphrase: options.askPassphrase,
+      askSudoPassword: memoize(options.askSudoPassword),
+      connectTimeoutSeconds: options.connectTimeoutSeconds,
+      env: options.env,
+      homeDir: options.homeDir,
+      homelab: options.homelab,
+      host: options.host,
+    }
+  }
 
-    ctx.end(`generation ${previous?.generation ?? '?'}${result.nixVersion ? `, nix ${result.nixVersion}` : ''}, activation via ${detach}`)
+  /**
+   * Phase 1: connect, lock, cancel earlier runs' pending rollbacks. Returns true with the
+   * connection and the lock held; false when a step failed (then `result.error` says which, and
+   * the connection is closed).
+   */
+  async open(): Promise<boolean> {
+    const {ctx, options, result} = this
+    const {host} = options
+    try {
+      ctx.begin('connect')
+      const conn = await connectHost(this.connectOptions)
+      this.conn = conn
+      result.connections++
+      if (conn.pinnedHostKey) ctx.info(pinnedKeyMessage(options.homelab.root, host.name, conn.hostKeyFingerprint, conn.pinnedHostKey.file))
+      ctx.end(`${conn.target.user}@${conn.target.hostName}:${conn.target.port} ${conn.hostKeyFingerprint}`)
 
-    let action: RebuildAction | 'rollback' = options.action
-    if (!isRollback) {
-      // 4. flake update as root, then check the pin
-      ctx.begin('flake-update')
-      lockUpdated = true
-      ctx.check(await conn.sudo(flakeUpdateAsRoot(host.flakeDir, updateCommand), ctx.streaming()), updateCommand)
-      const after = ctx.check(await conn.exec(readFlakeLockCommand(host.flakeDir)), 'reading flake.lock')
-      const pin = readFlakePin(after.stdout, host.flakeInput)
-      result.pinnedRev = pin?.rev
-      if (pin?.rev !== options.commit)
-        throw new DeployStepError('flake-update', `${host.name}: flake.lock pins ${host.flakeInput} at ${pin?.rev ?? 'no commit'}, not the pushed ${options.commit}`, ctx.lastLines, {
-          suggestions: [`check that the input's URL in ${host.flakeDir}/flake.nix points at the remote you push to, and its branch`],
-        })
-      ctx.end(`${host.flakeInput} → ${pin.rev.slice(0, 12)}`)
+      ctx.begin('lock')
+      const lockFile = lockPath(host.flakeDir)
+      this.lock = await takeLock(conn, lockFile, options.holder, ctx)
+      result.cancelledRollbacks = await cancelEarlierRollbacks(conn, ctx)
+      ctx.end(result.cancelledRollbacks.length > 0 ? `${lockFile}; cancelled ${result.cancelledRollbacks.length} pending magic rollback(s) of earlier runs` : lockFile)
+      return true
+    } catch (error) {
+      await this.fail(error)
+      await this.release()
+      return false
+    }
+  }
 
-      // 5. build, closure diff, approval
-      ctx.begin('build')
-      const build = ctx.check(await conn.sudo(buildCommand(host.flakeDir, host.name), ctx.streaming((l) => !l.startsWith(RESULT_MARKER))), 'nixos-rebuild build')
-      const newSystem = build.stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER))?.slice(RESULT_MARKER.length + 1).trim()
-      if (!newSystem) throw new DeployStepError('build', `${host.name}: nixos-rebuild build printed no result`, ctx.lastLines)
-      result.newSystem = newSystem
-      ctx.end(newSystem)
+  /**
+   * Ends an opened deploy without changing the host (another host failed before the push):
+   * releases the lock, closes the connection, and records `reason` as a not-started failure.
+   */
+  async abandon(reason: string): Promise<DeployHostResult> {
+    this.result.error = {exitCode: 1, lastLines: [], message: reason, notStarted: true, step: this.ctx.current, suggestions: []}
+    await this.release()
+    return this.result
+  }
 
-      ctx.begin('closure-diff')
-      const diff = ctx.check(await conn.sudo(diffClosuresCommand(previousSystem, newSystem), ctx.streaming()), 'nix store diff-closures')
-      result.closureChanges = parseDiffClosures(diff.stdout)
-      result.changed = newSystem !== previousSystem
-      ctx.end(result.changed ? `${result.closureChanges.length} change(s)` : 'no change: the host already runs this system')
-
-      if (options.approve && result.changed) {
-        ctx.begin('approve')
-        const ok = await options.approve({changes: result.closureChanges, diffText: diff.stdout, host: host.name, newSystem, previousSystem})
-        if (!ok) throw new DeployStepError('approve', `${host.name}: not approved; nothing was activated`, [], {exitCode: 1})
-        ctx.end()
+  /** Phase 2: every step after the lock (see the class); call only after `open` returned true. */
+  async run(): Promise<DeployHostResult> {
+    const {ctx, options, result} = this
+    const {host} = options
+    const conn = this.conn!
+    const isRollback = options.action === 'rollback'
+    const rollbackName = `homelab-rollback-${this.runId}`
+    try {
+      // 3. inspect, in parallel: nix version, flake.lock, generations, running system, systemd, sudo
+      ctx.begin('inspect')
+      const [nixVersionOut, lockText, generationsOut, currentOut, systemdOut] = await Promise.all([
+        conn.exec('nix --version'),
+        conn.exec(readFlakeLockCommand(host.flakeDir)),
+        conn.exec('nixos-rebuild list-generations --json'),
+        conn.exec(CURRENT_SYSTEM),
+        conn.exec(DETECT_SYSTEMD),
+        conn.sudoNeedsPassword(),
+      ])
+      ctx.check(generationsOut, 'nixos-rebuild list-generations --json')
+      ctx.check(currentOut, 'reading /run/current-system')
+      const generations = parseGenerations(generationsOut.stdout)
+      const previous = currentGeneration(generations)
+      result.previousGeneration = previous?.generation
+      const previousSystem = currentOut.stdout.trim()
+      this.previousSystem = previousSystem
+      result.previousSystem = previousSystem
+      const detach: DetachMode = systemdOut.stdout.trim() === 'systemd' ? 'systemd-run' : 'setsid'
+      this.detach = detach
+      let updateCommand = ''
+      if (!isRollback) {
+        ctx.check(nixVersionOut, 'nix --version')
+        ctx.check(lockText, `reading ${host.flakeDir}/flake.lock`)
+        const version = parseNixVersion(nixVersionOut.stdout)
+        if (!version) throw new DeployStepError('inspect', `cannot read the Nix version from "${nixVersionOut.stdout.trim()}"`)
+        result.nixVersion = version.text
+        updateCommand = flakeUpdateCommand(version, host.flakeDir, host.flakeInput)
+        result.flakeUpdateCommand = updateCommand
+        if (!readFlakePin(lockText.stdout, host.flakeInput))
+          throw new DeployStepError('inspect', `${host.flakeDir}/flake.lock has no input "${host.flakeInput}"`, [], {
+            suggestions: [`check flakeInput of ${host.name} in homelab.yaml against the inputs of ${host.flakeDir}/flake.nix`],
+          })
+      } else if (!generations.some((g) => previous && g.generation < previous.generation)) {
+        throw new DeployStepError('inspect', `no generation before ${previous?.generation ?? 'the current one'} to roll back to`)
       }
 
-      if (!result.changed && (action === 'switch' || action === 'test')) action = 'dry-activate'
+      ctx.end(`generation ${previous?.generation ?? '?'}${result.nixVersion ? `, nix ${result.nixVersion}` : ''}, activation via ${detach}`)
+
+      let action: RebuildAction | 'rollback' = options.action
+      if (!isRollback) {
+        // 4. flake update as root, then check the pin
+        ctx.begin('flake-update')
+        this.lockUpdated = true
+        ctx.check(await conn.sudo(flakeUpdateAsRoot(host.flakeDir, updateCommand), ctx.streaming()), updateCommand)
+        const after = ctx.check(await conn.exec(readFlakeLockCommand(host.flakeDir)), 'reading flake.lock')
+        const pin = readFlakePin(after.stdout, host.flakeInput)
+        result.pinnedRev = pin?.rev
+        if (pin?.rev !== options.commit)
+          throw new DeployStepError('flake-update', `flake.lock pins ${host.flakeInput} at ${pin?.rev ?? 'no commit'}, not the pushed ${options.commit}`, ctx.lastLines, {
+            suggestions: [`check that the input's URL in ${host.flakeDir}/flake.nix points at the remote you push to, and its branch`],
+          })
+        ctx.end(`${host.flakeInput} → ${pin.rev.slice(0, 12)}`)
+
+        // 5. build, closure diff, approval
+        ctx.begin('build')
+        const build = ctx.check(await conn.sudo(buildCommand(host.flakeDir, host.name), ctx.streaming((l) => !l.startsWith(RESULT_MARKER))), 'nixos-rebuild build')
+        const newSystem = build.stdout.split('\n').find((l) => l.startsWith(RESULT_MARKER))?.slice(RESULT_MARKER.length + 1).trim()
+        if (!newSystem) throw new DeployStepError('build', 'nixos-rebuild build printed no result', ctx.lastLines)
+        result.newSystem = newSystem
+        ctx.end(newSystem)
+
+        ctx.begin('closure-diff')
+        const diff = ctx.check(await conn.sudo(diffClosuresCommand(previousSystem, newSystem), ctx.streaming()), 'nix store diff-closures')
+        result.closureChanges = parseDiffClosures(diff.stdout)
+        result.changed = newSystem !== previousSystem
+        ctx.end(result.changed ? `${result.closureChanges.length} change(s)` : 'no change: the host already runs this system')
+
+        if (options.approve && result.changed) {
+          ctx.begin('approve')
+          const ok = await options.approve({changes: result.closureChanges, diffText: diff.stdout, host: host.name, newSystem, previousSystem})
+          if (!ok) throw new DeployStepError('approve', 'not approved; nothing was activated', [], {exitCode: 1})
+          ctx.end()
+        }
+
+        if (!result.changed && (action === 'switch' || action === 'test')) action = 'dry-activate'
+      }
+
+      // 6. arm magic rollback (switch), activate detached, follow
+      if (action === 'switch' && result.changed) {
+        ctx.begin('arm-rollback')
+        ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(result.newSystem!), detach, options.confirmTimeoutSeconds)), 'arming the rollback timer')
+        result.magicRollback = 'armed-not-confirmed'
+        ctx.end(`rolls back in ${options.confirmTimeoutSeconds} s unless confirmed`)
+      }
+
+      if (action !== 'dry-activate' || options.action === 'dry-activate') {
+        ctx.begin(isRollback ? 'rollback' : 'activate')
+        const name = `homelab-deploy-${this.runId}`
+        const rebuild = rebuildCommand(action, host.flakeDir, host.name)
+        ctx.check(await conn.sudo(startDetached(name, rebuild, detach)), `starting ${rebuild}`)
+        result.activation = detach
+        let exitLine = ''
+        const follow = await conn.exec(followCommand(name), {
+          onStderr: (l) => ctx.line('stderr', l),
+          onStdout: (l) => (l.startsWith(EXIT_MARKER) ? (exitLine = l) : ctx.line('stdout', l)),
+        })
+        ctx.check(follow, `following ${rebuild}`)
+        const code = Number(exitLine.slice(EXIT_MARKER.length + 1))
+        if (code !== 0) throw new DeployStepError(ctx.current, `${rebuild} exited with status ${code}`, ctx.lastLines)
+        ctx.end(rebuild)
+      } else {
+        ctx.info('nothing to activate: the built system is the running one')
+      }
+
+      // 7. confirm on a NEW connection: the system answers and runs what we deployed
+      if (action !== 'dry-activate') {
+        ctx.begin('confirm')
+        const confirm = await confirmHost({...this.connectOptions, commit: action === 'switch' || action === 'test' ? options.commit : undefined, ctx, detach, rollbackName: result.magicRollback === 'armed-not-confirmed' ? rollbackName : undefined})
+        result.connections++
+        result.generation = confirm.generation?.generation
+        result.configurationRevision = confirm.revision
+        if (result.magicRollback === 'armed-not-confirmed') result.magicRollback = 'armed-and-confirmed'
+        ctx.end(`generation ${result.generation ?? '?'} answers, configuration revision ${confirm.revision || '(empty)'}`)
+      } else {
+        result.generation = result.previousGeneration
+        result.configurationRevision = previous?.configurationRevision
+      }
+
+      if (this.lockUpdated) await conn.sudo(dropLockBackup(host.flakeDir))
+      result.ok = true
+    } catch (error) {
+      await this.fail(error)
+      if (result.error!.step === 'confirm' && result.magicRollback === 'armed-not-confirmed')
+        result.error!.message += `; the host switches back to generation ${result.previousGeneration ?? 'previous'} within ${options.confirmTimeoutSeconds} s of the switch (magic rollback)`
+    } finally {
+      await this.release()
     }
 
-    // 6. arm magic rollback (switch), activate detached, follow
-    if (action === 'switch' && result.changed) {
-      ctx.begin('arm-rollback')
-      ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(result.newSystem!), detach, options.confirmTimeoutSeconds)), 'arming the rollback timer')
-      result.magicRollback = 'armed-not-confirmed'
-      ctx.end(`rolls back in ${options.confirmTimeoutSeconds} s unless confirmed`)
-    }
-
-    if (action !== 'dry-activate' || options.action === 'dry-activate') {
-      ctx.begin(isRollback ? 'rollback' : 'activate')
-      const name = `homelab-deploy-${runId}`
-      const rebuild = rebuildCommand(action, host.flakeDir, host.name)
-      ctx.check(await conn.sudo(startDetached(name, rebuild, detach)), `starting ${rebuild}`)
-      result.activation = detach
-      let exitLine = ''
-      const follow = await conn.exec(followCommand(name), {
-        onStderr: (l) => ctx.line('stderr', l),
-        onStdout: (l) => (l.startsWith(EXIT_MARKER) ? (exitLine = l) : ctx.line('stdout', l)),
-      })
-      ctx.check(follow, `following ${rebuild}`)
-      const code = Number(exitLine.slice(EXIT_MARKER.length + 1))
-      if (code !== 0) throw new DeployStepError(ctx.current, `${host.name}: ${rebuild} failed (exit ${code})`, ctx.lastLines)
-      ctx.end(rebuild)
-    } else {
-      ctx.info('nothing to activate: the built system is the running one')
-    }
-
-    // 7. confirm on a NEW connection: the system answers and runs what we deployed
-    if (action !== 'dry-activate') {
-      ctx.begin('confirm')
-      const confirm = await confirmHost({...connectOptions, commit: action === 'switch' || action === 'test' ? options.commit : undefined, ctx, detach, rollbackName: result.magicRollback === 'armed-not-confirmed' ? rollbackName : undefined})
-      result.connections++
-      result.generation = confirm.generation?.generation
-      result.configurationRevision = confirm.revision
-      if (result.magicRollback === 'armed-not-confirmed') result.magicRollback = 'armed-and-confirmed'
-      ctx.end(`generation ${result.generation ?? '?'} answers, configuration revision ${confirm.revision || '(empty)'}`)
-    } else {
-      result.generation = result.previousGeneration
-      result.configurationRevision = previous?.configurationRevision
-    }
-
-    if (lockUpdated) await conn.sudo(dropLockBackup(host.flakeDir))
-    result.ok = true
-  } catch (error) {
-    ctx.fail()
-    result.error = await describeFailure(error, ctx, {conn, flakeDir: host.flakeDir, lockUpdated, previousSystem})
-    if (result.error.step === 'confirm' && result.magicRollback === 'armed-not-confirmed')
-      result.error.message += `; the host switches back to generation ${result.previousGeneration ?? 'previous'} within ${options.confirmTimeoutSeconds} s of the switch (magic rollback)`
-  } finally {
-    lock?.end()
-    await lock?.exited.catch(() => {})
-    await conn?.close()
+    return result
   }
 
-  return result
+  private async fail(error: unknown): Promise<void> {
+    this.ctx.fail()
+    this.result.error = await describeFailure(error, this.ctx, {conn: this.conn, flakeDir: this.options.host.flakeDir, host: this.options.host, lockUpdated: this.lockUpdated, previousSystem: this.previousSystem})
+  }
+
+  private async release(): Promise<void> {
+    this.lock?.end()
+    await this.lock?.exited.catch(() => {})
+    this.lock = undefined
+    await this.conn?.close()
+    this.conn = undefined
+  }
+}
+
+/**
+ * The line said when a connection pinned a new host key: names the file, says that it changed
+ * and that it should be committed (with the command), and that deploy meanwhile counts it as
+ * pinned keys, not as a dirty tree.
+ */
+export function pinnedKeyMessage(root: string, hostName: string, fingerprint: string, file: string): string {
+  const rel = path.relative(root, file) || file
+  return `pinned new host key ${fingerprint} in ${file}: ${rel} changed, commit it (git add ${rel} && git commit -m "Pin the host key of ${hostName}" -- ${rel}); until then deploy counts the added line as a pinned key, not as a dirty tree`
 }
 
 async function takeLock(conn: HostConnection, lockFile: string, holder: string, ctx: StepContext): Promise<RemoteProcess> {
@@ -344,7 +419,7 @@ async function takeLock(conn: HostConnection, lockFile: string, holder: string, 
   if (outcome === undefined) return proc
   if (outcome.exitCode === LOCK_BUSY_EXIT) {
     const who = (await conn.exec(lockHolderCommand(lockFile))).stdout.trim()
-    throw new DeployLockedError('lock', `${conn.host.name}: another deploy is running (${lockFile} held by ${who || 'an unknown holder'})`, [], {
+    throw new DeployLockedError('lock', `another deploy is running (${lockFile} held by ${who || 'an unknown holder'})`, [], {
       suggestions: ['wait for it to finish, then run again'],
     })
   }
@@ -364,7 +439,7 @@ async function cancelEarlierRollbacks(conn: HostConnection, ctx: StepContext): P
   for (const {mode, name} of pending) {
     const r = await conn.sudo(cancelDetached(name, mode))
     if (r.exitCode !== 0)
-      throw new DeployStepError('lock', `${conn.host.name}: the magic rollback ${name} of an earlier run cannot be cancelled: ${r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}`}`, r.stderr.trim().split('\n'), {
+      throw new DeployStepError('lock', `the magic rollback ${name} of an earlier run cannot be cancelled: ${r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}`}`, r.stderr.trim().split('\n'), {
         suggestions: [`wait until it has finished (${STATE_DIR}/${name}.exit appears on the host), then run again`],
       })
     cancelled.push(name)
@@ -380,7 +455,8 @@ async function confirmHost(options: Parameters<typeof connectHost>[0] & {commit?
   try {
     conn = await connectHost({...options, acceptNewHostKey: false})
   } catch (error) {
-    throw new DeployStepError('confirm', `${typeof options.host === 'string' ? options.host : options.host.name}: the confirmation connection failed: ${(error as Error).message}`, [], {exitCode: 2})
+    const host = typeof options.host === 'string' ? options.host : options.host.name
+    throw new DeployStepError('confirm', `the confirmation connection failed: ${withoutHostPrefix((error as Error).message, typeof options.host === 'string' ? {name: host, ssh: host} : options.host)}`, [], {exitCode: 2})
   }
 
   try {
@@ -389,7 +465,7 @@ async function confirmHost(options: Parameters<typeof connectHost>[0] & {commit?
     options.ctx.check(gens, 'nixos-rebuild list-generations --json')
     const revision = rev.stdout.trim()
     if (options.commit && revision !== options.commit)
-      throw new DeployStepError('confirm', `${conn.host.name}: the running system reports configuration revision ${revision || '(empty)'}, not ${options.commit}`, [], {
+      throw new DeployStepError('confirm', `the running system reports configuration revision ${revision || '(empty)'}, not ${options.commit}`, [], {
         suggestions: ['set system.configurationRevision to the homelab flake\'s rev in the host module'],
       })
     if (options.rollbackName) options.ctx.check(await conn.sudo(cancelDetached(options.rollbackName, options.detach)), 'cancelling the rollback timer')
@@ -399,19 +475,38 @@ async function confirmHost(options: Parameters<typeof connectHost>[0] & {commit?
   }
 }
 
+/**
+ * A message without a leading `<host>: ` (its homelab.yaml name, its ssh spec or alias): the host
+ * report and the error line name the host themselves, once.
+ */
+function withoutHostPrefix(message: string, host: Pick<HostConfig, 'name' | 'ssh'>): string {
+  let alias = host.ssh
+  try {
+    alias = parseSshSpec(host.ssh).host
+  } catch {}
+
+  for (const prefix of [host.name, host.ssh, alias]) if (message.startsWith(`${prefix}: `)) return message.slice(prefix.length + 2)
+  return message
+}
+
+/** Steps before which a failed run has changed nothing on the host. */
+const BEFORE_ANY_CHANGE: ReadonlySet<DeployStepName> = new Set(['connect', 'lock', 'inspect'])
+
 async function describeFailure(
   error: unknown,
   ctx: StepContext,
-  state: {conn?: HostConnection; flakeDir: string; lockUpdated: boolean; previousSystem?: string},
+  state: {conn?: HostConnection; flakeDir: string; host: HostConfig; lockUpdated: boolean; previousSystem?: string},
 ): Promise<DeployFailure> {
   const err = error instanceof HomelabError ? error : new HomelabError(String((error as Error)?.message ?? error))
+  const step = error instanceof DeployStepError ? error.step : ctx.current
   const failure: DeployFailure = {
     exitCode: err.exitCode,
     lastLines: error instanceof DeployStepError ? error.lastLines : ctx.lastLines,
-    message: err.message,
-    step: error instanceof DeployStepError ? error.step : ctx.current,
+    message: withoutHostPrefix(err.message, state.host),
+    step,
     suggestions: err.suggestions,
   }
+  if (BEFORE_ANY_CHANGE.has(step) && !state.lockUpdated) failure.changedNothing = true
   if (state.conn && state.lockUpdated) {
     try {
       const r = await state.conn.sudo(restoreFlakeLock(state.flakeDir), {timeoutMs: 30_000})
@@ -421,13 +516,12 @@ async function describeFailure(
     }
   }
 
+  // Which system the host runs is only claimed when it was read before and can be read again.
   if (state.conn && state.previousSystem) {
     try {
       const r = await state.conn.exec(CURRENT_SYSTEM, {timeoutMs: 10_000})
       if (r.exitCode === 0) failure.stillOnPreviousGeneration = r.stdout.trim() === state.previousSystem
     } catch {}
-  } else if (!state.previousSystem) {
-    failure.stillOnPreviousGeneration = true // nothing was changed before inspecting
   }
 
   return failure

@@ -79,16 +79,20 @@ export type DetachMode = 'systemd-run' | 'setsid'
 /**
  * As root: starts `script` detached from the SSH session, so a dropped connection cannot kill it.
  * Its output goes to `/run/homelab/<name>.log` and its exit code to `<name>.exit`. With
- * `delaySeconds` it first waits (a timer). systemd-run: unit `<name>` (timer `<name>.timer`);
- * setsid: a new session whose pid is in `<name>.pid`.
+ * `delaySeconds` it is a timer: it first waits, then runs `script` only if it can take the
+ * timer's token, `<name>.pending` (holding the mode), by renaming it to `<name>.fired`; rename is
+ * atomic, so exactly one of the timer and {@link cancelDetached} gets it. systemd-run: unit
+ * `<name>` (timer `<name>.timer`); setsid: a new session whose pid (= process group) is in
+ * `<name>.pid`.
  */
 export function startDetached(name: string, script: string, mode: DetachMode, delaySeconds?: number): string {
-  const log = `${STATE_DIR}/${name}.log`
-  const exit = `${STATE_DIR}/${name}.exit`
-  const pid = shellQuote(`${STATE_DIR}/${name}.pid`)
+  const file = (suffix: string) => shellQuote(`${STATE_DIR}/${name}.${suffix}`)
+  const pid = file('pid')
+  const claim = delaySeconds === undefined ? '' : `mv ${file('pending')} ${file('fired')} 2>/dev/null || exit 0; `
   // The pid file (setsid) goes when the run ends, so nobody signals a reused pid later.
-  const body = `exec > ${shellQuote(log)} 2>&1; ${script}; echo $? > ${shellQuote(exit)}; rm -f ${pid}`
-  const prepare = `mkdir -p ${STATE_DIR} && rm -f ${shellQuote(exit)} && : > ${shellQuote(log)}`
+  const body = `exec > ${file('log')} 2>&1; ${claim}${script}; echo $? > ${file('exit')}; rm -f ${pid}`
+  const token = delaySeconds === undefined ? '' : ` && rm -f ${file('fired')} ${file('cancelled')} && echo ${mode} > ${file('pending')}`
+  const prepare = `mkdir -p ${STATE_DIR} && rm -f ${file('exit')} && : > ${file('log')}${token}`
   if (mode === 'systemd-run') {
     const timer = delaySeconds === undefined ? [] : [`--on-active=${delaySeconds}s`]
     // A transient unit starts with systemd's default PATH, which on NixOS holds no nixos-rebuild: pass ours.
@@ -100,13 +104,15 @@ export function startDetached(name: string, script: string, mode: DetachMode, de
 }
 
 /**
- * As root: cancels a detached timer started by {@link startDetached} with a delay, and fails
- * (exit 1, the reason on stderr) unless it is certain the timer's script will not run: the timer
- * must still be pending (its log empty: the script's first line goes there), and afterwards
- * nothing of it may be left. systemd-run: the `<name>.timer` must be active, then it is stopped.
- * setsid: the whole process group in `<name>.pid` gets SIGTERM (`kill -TERM -PGID`, POSIX form:
- * dash's built-in kill rejects `--`), `kill -0 -PGID` must then report the group gone (polled
- * for up to 5 s); only then is the pid file removed.
+ * As root: cancels a timer started by {@link startDetached} with a delay, and fails (exit 1, the
+ * reason on stderr) unless it is certain the timer's script will not run. Certainty comes from
+ * the token alone: renaming `<name>.pending` to `<name>.cancelled` succeeds only while the timer
+ * has not taken it (then its script can never start), and fails at once when it has (`.fired`:
+ * already started) or the timer is unknown. Nothing waits for processes to end, so finished
+ * processes a slow parent has not reaped yet (zombies) cannot delay or fail the confirmation.
+ * Then the waiting timer is stopped, best effort: systemd-run `systemctl stop <name>.timer`;
+ * setsid SIGTERM to the process group in `<name>.pid` (`kill -TERM -PGID`, POSIX form: dash's
+ * built-in kill rejects `--`), and the pid file is removed.
  */
 export function cancelDetached(name: string, mode: DetachMode): string {
   return `n=${shellQuote(name)}; ${cancelNamedDetached(mode)}`
@@ -114,23 +120,14 @@ export function cancelDetached(name: string, mode: DetachMode): string {
 
 /** The body of {@link cancelDetached} for the timer named by the shell variable `$n`. */
 function cancelNamedDetached(mode: DetachMode): string {
-  const log = `${STATE_DIR}/$n.log`
-  const started = `if [ -s "${log}" ]; then echo "$n already started (see ${log}); not cancelled" >&2; exit 1; fi`
-  if (mode === 'systemd-run')
-    return [
-      started,
-      `if ! systemctl is-active --quiet "$n.timer"; then echo "$n.timer is not pending any more (it elapsed or was stopped); see ${log}" >&2; exit 1; fi`,
-      `systemctl stop "$n.timer" || exit 1`,
-    ].join('; ')
-  const pid = `${STATE_DIR}/$n.pid`
-  return [
-    `p=$(cat "${pid}" 2>/dev/null) || { echo "$n is not pending any more (no ${pid}); see ${log}" >&2; exit 1; }`,
-    `case $p in '' | *[!0-9]*) echo "${pid} holds no pid: $p" >&2; exit 1 ;; esac`,
-    started,
-    `kill -TERM -"$p" || { echo "$n: process group $p is gone; see ${log}" >&2; exit 1; }`,
-    `i=0; while kill -0 -"$p" 2>/dev/null; do i=$((i + 1)); if [ $i -gt 50 ]; then echo "$n: process group $p still runs 5 s after SIGTERM" >&2; exit 1; fi; sleep 0.1; done`,
-    `rm -f "${pid}"`,
-  ].join('; ')
+  const f = (suffix: string) => `"${STATE_DIR}/$n.${suffix}"`
+  const claim = [
+    `if ! mv ${f('pending')} ${f('cancelled')} 2>/dev/null; then`,
+    `if [ -e ${f('fired')} ]; then echo "$n already started (see ${STATE_DIR}/$n.log); not cancelled" >&2;`,
+    `else echo "$n is not pending (no ${STATE_DIR}/$n.pending): it was never armed or was cancelled already" >&2; fi; exit 1; fi`,
+  ].join(' ')
+  if (mode === 'systemd-run') return `${claim}; systemctl stop "$n.timer" 2>/dev/null; true`
+  return [claim, `p=$(cat ${f('pid')} 2>/dev/null); case $p in '' | *[!0-9]*) ;; *) kill -TERM -"$p" 2>/dev/null ;; esac`, `rm -f ${f('pid')}`].join('; ')
 }
 
 /**
@@ -146,8 +143,8 @@ export function followCommand(name: string): string {
 /**
  * The magic-rollback script: unless cancelled, after the delay it switches back only when the
  * running system is still exactly `newSystem`, the one this run activated (a failed switch never
- * rolls back too far, and a stale timer never undoes a later deploy). Its first line goes to the
- * log at once, which tells {@link cancelDetached} that it has started.
+ * rolls back too far, and a stale timer never undoes a later deploy). It runs only once the timer
+ * took its token (see {@link startDetached}); its first line goes to the log at once.
  */
 export function rollbackScript(newSystem: string): string {
   const quoted = shellQuote(newSystem)
@@ -160,15 +157,18 @@ export function rollbackScript(newSystem: string): string {
 
 /**
  * Lists the magic rollbacks of earlier runs still pending on the host, one `<mode> <name>` line
- * each (mode: `setsid` or `systemd-run`). Runs as the login user: setsid timers are the
- * `/run/homelab/homelab-rollback-*.pid` files whose process still exists; systemd ones the active
- * `homelab-rollback-*.timer` units (`systemctl list-units`).
+ * each (mode: `setsid` or `systemd-run`, read from the token). Runs as the login user. Pending =
+ * the token `/run/homelab/homelab-rollback-*.pending` is there (neither fired nor cancelled) and
+ * the timer still waits: its systemd timer unit is active, or (setsid) the process in `<name>.pid`
+ * exists and is not a zombie (`/proc/PID/stat` state `Z`: it ended, its parent has not reaped it).
+ * A token whose timer is gone (killed) can never fire and is not listed.
  */
 export const PENDING_ROLLBACKS = [
-  `for f in ${STATE_DIR}/homelab-rollback-*.pid; do [ -e "$f" ] || continue; p=$(cat "$f" 2>/dev/null); [ -n "$p" ] && [ -d "/proc/$p" ] || continue; n=\${f##*/}; echo "setsid \${n%.pid}"; done`,
-  `if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then systemctl list-units --type=timer --state=active --plain --no-legend --no-pager 'homelab-rollback-*' | while read -r u _; do echo "systemd-run \${u%.timer}"; done; fi`,
-  'true',
-].join('; ')
+  `for f in ${STATE_DIR}/homelab-rollback-*.pending; do [ -e "$f" ] || continue; n=\${f##*/}; n=\${n%.pending}; m=$(cat "$f" 2>/dev/null);`,
+  `case $m in systemd-run) systemctl is-active --quiet "$n.timer" 2>/dev/null || continue ;;`,
+  `setsid) p=$(cat "${STATE_DIR}/$n.pid" 2>/dev/null) || continue; s=$(cat "/proc/$p/stat" 2>/dev/null) || continue; s=\${s##*") "}; [ "\${s%% *}" != Z ] || continue ;;`,
+  '*) continue ;; esac; echo "$m $n"; done; true',
+].join(' ')
 
 /** Parses {@link PENDING_ROLLBACKS} output into `{mode, name}` entries (names must be `homelab-rollback-…`). */
 export function parsePendingRollbacks(stdout: string): Array<{mode: DetachMode; name: string}> {

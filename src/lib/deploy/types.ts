@@ -51,8 +51,18 @@ export interface DeployFailure {
   message: string
   /** The last remote output lines of the failing step (at most 15). */
   lastLines: string[]
-  /** True when the host still runs the system it ran before the deploy; undefined when unknown. */
+  /**
+   * True when the host still runs the system it ran before the deploy; undefined when unknown or
+   * never read (a failure before or at the inspect step, e.g. a refused host key: no login).
+   */
   stillOnPreviousGeneration?: boolean
+  /** True when the run failed before changing anything on the host (connect, lock or inspect). */
+  changedNothing?: boolean
+  /**
+   * True when this host was connected and locked but its deploy never started, because another
+   * host failed before the push (or the push failed): nothing was pushed and nothing changed.
+   */
+  notStarted?: boolean
   /** True when the previous flake.lock was put back. */
   flakeLockRestored?: boolean
   exitCode: number

@@ -65,7 +65,44 @@ export interface TestHostOptions {
   standIns?: string[]
   /** Scenario variables for the stand-ins (written to hostRoot/scenario.env). */
   env?: Record<string, string>
+  /**
+   * Run sshd under a SLOW REAPER: a child subreaper (prctl PR_SET_CHILD_SUBREAPER) that inherits
+   * every orphan of the host (detached activations, magic-rollback timers and their children) and
+   * reaps each one only once it has been a zombie for this many seconds, like a busy or sluggish
+   * init. Processes that ended then still exist as zombies (`kill -0` succeeds on them).
+   */
+  reaperDelaySeconds?: number
 }
+
+/**
+ * The slow reaper (perl: in Debian's essential perl-base): `perl -e "$SLOW_REAPER" DELAY CMD…`
+ * makes itself a child subreaper, forks CMD, then every 0.25 s reaps its zombie children that
+ * have been zombies for DELAY seconds or more; it exits once CMD was reaped.
+ */
+const SLOW_REAPER = String.raw`
+use strict; use POSIX ();
+my $delay = shift @ARGV;
+my %prctl = (x86_64 => 157, aarch64 => 167);
+my $nr = $prctl{(POSIX::uname())[4]} // die "slow reaper: no prctl syscall number for this machine\n";
+syscall($nr, 36, 1, 0, 0, 0) == 0 or die "slow reaper: prctl(PR_SET_CHILD_SUBREAPER): $!\n";
+my $child = fork() // die "slow reaper: fork: $!\n";
+if ($child == 0) { exec { $ARGV[0] } @ARGV or die "slow reaper: exec $ARGV[0]: $!\n" }
+my %since;
+for (;;) {
+  select(undef, undef, undef, 0.25);
+  opendir(my $dir, '/proc') or next;
+  for my $pid (grep { /^\d+$/ } readdir $dir) {
+    open(my $fh, '<', "/proc/$pid/stat") or next;
+    my $stat = <$fh>; close $fh;
+    next unless defined $stat && $stat =~ /.*\) (\S) (\d+) /s && $1 eq 'Z' && $2 == $$;
+    $since{$pid} //= time;
+    next if time - $since{$pid} < $delay;
+    delete $since{$pid};
+    exit 0 if waitpid($pid, 1) == $child;
+  }
+  closedir $dir;
+}
+`
 
 export interface TestRepo {
   /** The working copy (cwd for runCli). */
@@ -104,6 +141,8 @@ export interface TestHost {
   hostKeyFingerprint: string
   /** The remote user's ~/.ssh/authorized_keys. */
   authorizedKeys: string
+  /** With `reaperDelaySeconds`: the slow reaper's pid (the parent of every orphan on the host). */
+  reaperPid?: number
   homelabRepo(options?: {hostName?: string; pinHostKey?: boolean; nixos?: boolean}): Promise<TestRepo>
   /** Replaces the stand-ins' scenario variables. */
   setScenario(env: Record<string, string>): Promise<void>
@@ -283,9 +322,10 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       ].join('\n'),
     )
     // Own mount namespace: /run and the system profiles are this host's alone.
-    const script = `mount --bind '${runDir}' /run && mount --bind '${profilesDir}' /nix/var/nix/profiles && exec /usr/sbin/sshd -D -E '${sshdLog}' -f '${cfg}'`
+    const reaper = options.reaperDelaySeconds === undefined ? '' : `perl -e "$SLOW_REAPER" ${options.reaperDelaySeconds} `
+    const script = `mount --bind '${runDir}' /run && mount --bind '${profilesDir}' /nix/var/nix/profiles && exec ${reaper}/usr/sbin/sshd -D -E '${sshdLog}' -f '${cfg}'`
     await fs.mkdir('/nix/var/nix/profiles', {recursive: true})
-    sshd = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {stdio: ['ignore', 'ignore', 'pipe']})
+    sshd = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {env: {...process.env, SLOW_REAPER}, stdio: ['ignore', 'ignore', 'pipe']})
     let sshdErr = ''
     sshd.stderr?.on('data', (d) => (sshdErr += String(d)))
     const deadline = Date.now() + 10_000
@@ -374,6 +414,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       async logins() {
         return countLines('Accepted publickey for ')
       },
+      reaperPid: options.reaperDelaySeconds === undefined ? undefined : sshdPid,
       runOnHost,
       setScenario,
       sshdLog,

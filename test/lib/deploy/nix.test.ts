@@ -81,15 +81,20 @@ describe('detached runs', () => {
     const {cancelDetached, startDetached} = await import('../../../src/lib/deploy/remote.js')
     const sd = startDetached('homelab-rollback-x', 'nixos-rebuild switch --rollback', 'systemd-run', 60)
     expect(sd).toContain('systemd-run --quiet --collect --unit=homelab-rollback-x --on-active=60s "--setenv=PATH=$PATH" sh -c ')
+    // A timer runs its script only after taking its token; cancelling takes the token instead
+    // (rename is atomic: one of them wins), then stops the waiting timer without waiting for processes.
+    expect(sd).toContain('echo systemd-run > /run/homelab/homelab-rollback-x.pending')
+    expect(sd).toContain('mv /run/homelab/homelab-rollback-x.pending /run/homelab/homelab-rollback-x.fired 2>/dev/null || exit 0; nixos-rebuild switch --rollback')
     const sdCancel = cancelDetached('homelab-rollback-x', 'systemd-run')
-    expect(sdCancel).toContain('systemctl is-active --quiet "$n.timer"')
-    expect(sdCancel).toContain('systemctl stop "$n.timer" || exit 1')
-    expect(sdCancel).not.toMatch(/2>\/dev\/null|; true$/) // a failed stop is an error, never hidden
-    // POSIX kill of the process group (dash's built-in kill rejects `--`), then a check it is gone.
+    expect(sdCancel).toContain('if ! mv "/run/homelab/$n.pending" "/run/homelab/$n.cancelled" 2>/dev/null; then')
+    expect(sdCancel.indexOf('mv "/run/homelab/$n.pending"')).toBeLessThan(sdCancel.indexOf('systemctl stop "$n.timer"'))
+    // POSIX kill of the process group (dash's built-in kill rejects `--`), and no polling of
+    // `kill -0`, which counts finished-but-unreaped processes (zombies) as alive.
     const ssCancel = cancelDetached('homelab-rollback-x', 'setsid')
-    expect(ssCancel).toContain('kill -TERM -"$p" ||')
+    expect(ssCancel).toContain('kill -TERM -"$p"')
     expect(ssCancel).not.toContain('kill -TERM --')
-    expect(ssCancel.indexOf('while kill -0 -"$p"')).toBeLessThan(ssCancel.indexOf('rm -f "/run/homelab/$n.pid"'))
+    expect(ssCancel).not.toContain('kill -0')
+    expect(ssCancel.indexOf('mv "/run/homelab/$n.pending"')).toBeLessThan(ssCancel.indexOf('kill -TERM'))
     const ss = startDetached('homelab-deploy-x', 'nixos-rebuild switch', 'setsid')
     expect(ss).toContain('setsid nohup sh -c ')
     expect(ss).toContain("echo $! > /run/homelab/homelab-deploy-x.pid")
