@@ -42,7 +42,7 @@ appended to your sops key file ($SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME/sops/a
   static override enableJsonFlag = true
 
   static override args = {
-    dir: Args.directory({default: '.', description: 'folder of the new homelab (created when missing; must be empty)'}),
+    dir: Args.directory({ignoreStdin: true, default: '.', description: 'folder of the new homelab (created when missing; must be empty)'}),
   }
 
   static override flags = {

@@ -30,8 +30,8 @@ The value is read from a hidden prompt, or with --value-stdin from standard inpu
   static override enableJsonFlag = true
 
   static override args = {
-    file: Args.string({description: 'SOPS file (created with its creation rule when missing)', required: true}),
-    keyPath: Args.string({description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: true}),
+    file: Args.string({ignoreStdin: true, description: 'SOPS file (created with its creation rule when missing)', required: true}),
+    keyPath: Args.string({ignoreStdin: true, description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: true}),
   }
 
   static override flags = {
