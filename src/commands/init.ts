@@ -46,7 +46,7 @@ Then git init (branch main).`
   static override enableJsonFlag = true
 
   static override args = {
-    dir: Args.directory({default: '.', description: 'folder of the new homelab (created when missing; must be empty)'}),
+    dir: Args.directory({ignoreStdin: true, default: '.', description: 'folder of the new homelab (created when missing; must be empty)'}),
   }
 
   static override flags = {

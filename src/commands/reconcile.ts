@@ -37,7 +37,7 @@ Exit status: 0 all Ready, 1 any failed or timed out, 2 host unreachable, 3 bad a
   static override enableJsonFlag = true
 
   static override args = {
-    names: Args.string({description: 'objects to reconcile: NAME, NAMESPACE/NAME or KIND/[NAMESPACE/]NAME', required: false}),
+    names: Args.string({ignoreStdin: true, description: 'objects to reconcile: NAME, NAMESPACE/NAME or KIND/[NAMESPACE/]NAME', required: false}),
   }
 
   static override strict = false

@@ -74,7 +74,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
   static override enableJsonFlag = true
 
   static override args = {
-    name: Args.string({description: 'app name: a DNS-1123 label (lowercase letters, digits, -; at most 63)', required: true}),
+    name: Args.string({ignoreStdin: true, description: 'app name: a DNS-1123 label (lowercase letters, digits, -; at most 63)', required: true}),
   }
 
   static override flags = {

@@ -41,7 +41,7 @@ Only apps app new could have written are removed. It refuses, with no override, 
   static override enableJsonFlag = true
 
   static override args = {
-    name: Args.string({description: 'the app (its folder name under the apps folder)', required: true}),
+    name: Args.string({ignoreStdin: true, description: 'the app (its folder name under the apps folder)', required: true}),
   }
 
   static override flags = {

@@ -8,22 +8,33 @@ import {HomelabError} from '../../lib/errors.js'
 import type {SecretsCheckReport} from '../../lib/sops/check.js'
 import {colors, mark} from '../../ui/color.js'
 
-/** `homelab secrets check --json` result: the report, plus the hook path with --install-hook. */
-export type SecretsCheckResult = SecretsCheckReport & {staged: boolean; hook?: string}
+/**
+ * `homelab secrets check --json` result: the report, plus the hook path with --install-hook.
+ * `macRequired`: unverified MACs fail the check (--require-mac or CI); then `ok` is false when
+ * `macUnchecked` is not empty.
+ */
+export type SecretsCheckResult = SecretsCheckReport & {staged: boolean; hook?: string; macRequired: boolean}
+
+/** True when the environment says this is a CI run (`CI` set, and not `false`/`0`). */
+function isCI(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.CI?.trim().toLowerCase()
+  return Boolean(value) && value !== 'false' && value !== '0'
+}
 
 export default class SecretsCheck extends HomelabCommand {
   static override summary = 'Check that no secret is committed in plaintext and every SOPS file has the right recipients and a valid MAC.'
 
   static override description = `Checks the homelab's files (or, with --staged, the versions staged for the next commit):
   - every file a .sops.yaml creation rule matches is a SOPS file encrypted to exactly that rule's recipients;
-  - every SOPS file's MAC verifies, when one of your age identities is a recipient (otherwise it is listed as not checked);
+  - every SOPS file's MAC verifies, when one of your age identities is a recipient (otherwise it is listed as not verified);
   - no Kubernetes Secret with data or stringData lies in plaintext under flux/.
-Exits 1 on any finding. --install-hook installs the check as the repository's git pre-commit hook.`
+Exits 1 on any finding. A MAC that could not be verified (no identity) is said so, never counted as passed; with --require-mac, or under CI (CI=true), it is a failure (exit 1). --install-hook installs the check as the repository's git pre-commit hook.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Check every file of the homelab.'},
     {command: '<%= config.bin %> <%= command.id %> --staged', description: 'Check what is staged for the next commit (what the hook runs).'},
     {command: '<%= config.bin %> <%= command.id %> --install-hook', description: 'Install the git pre-commit hook.'},
+    {command: 'SOPS_AGE_KEY_FILE=~/key.txt <%= config.bin %> <%= command.id %> --require-mac', description: 'Fail unless every SOPS file\'s MAC was verified.'},
   ]
 
   static override enableJsonFlag = true
@@ -31,6 +42,7 @@ Exits 1 on any finding. --install-hook installs the check as the repository's gi
   static override flags = {
     staged: Flags.boolean({description: 'check the files staged in git (the index), not the working tree', default: false}),
     'install-hook': Flags.boolean({description: 'install `homelab secrets check --staged` as the git pre-commit hook', default: false}),
+    'require-mac': Flags.boolean({description: 'fail (exit 1) when a SOPS file\'s MAC cannot be verified for lack of an identity (the default under CI=true)', default: false}),
   }
 
   async run(): Promise<SecretsCheckResult> {
@@ -78,16 +90,24 @@ Exits 1 on any finding. --install-hook installs the check as the repository's gi
     const config = await loadSopsConfig({dir: root})
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
     const report = await checkSecrets({config, identities, inputs, root})
+    const macRequired = flags['require-mac'] || isCI()
+    const unverified = report.macUnchecked.length
+    const ok = report.ok && !(macRequired && unverified > 0)
     if (!this.jsonEnabled()) {
       const c = colors()
+      const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
       for (const f of report.findings) this.log(`${mark(false, c)} ${f.message}`)
-      for (const file of report.macUnchecked) this.log(`- ${file}: MAC not checked (no identity for its recipients)`)
-      this.log(
-        `${mark(report.ok, c)} ${report.checked} file${report.checked === 1 ? '' : 's'} checked${flags.staged ? ' (staged)' : ''}, ${report.macVerified} MAC${report.macVerified === 1 ? '' : 's'} verified, ${report.findings.length} finding${report.findings.length === 1 ? '' : 's'}`,
-      )
+      for (const file of report.macUnchecked) this.log(`- ${file}: MAC NOT verified (no age identity for its recipients)`)
+      const counts = `${plural(report.checked, 'file')} checked${flags.staged ? ' (staged)' : ''}, ${plural(report.macVerified, 'MAC')} verified, ${plural(report.findings.length, 'finding')}`
+      if (unverified === 0) this.log(`${mark(ok, c)} ${counts}`)
+      else {
+        const why = `the MACs of ${plural(unverified, 'SOPS file')} were NOT verified: no age identity for their recipients (set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY)`
+        const lead = ok ? c.yellow('!') : mark(false, c)
+        this.log(`${lead} ${counts}; ${why}${macRequired ? `; this fails ${flags['require-mac'] ? 'with --require-mac' : 'under CI'}` : ''}`)
+      }
     }
 
-    if (!report.ok) process.exitCode = 1
-    return {...report, hook, staged: flags.staged}
+    if (!ok) process.exitCode = 1
+    return {...report, hook, macRequired, ok, staged: flags.staged}
   }
 }

@@ -27,7 +27,7 @@ The private folder is removed afterwards whatever happens, also on Ctrl-C. When 
   static override enableJsonFlag = true
 
   static override args = {
-    file: Args.string({description: 'SOPS file (created with its creation rule when missing)', required: true}),
+    file: Args.string({ignoreStdin: true, description: 'SOPS file (created with its creation rule when missing)', required: true}),
   }
 
   async run(): Promise<SecretsEditResult> {

@@ -29,8 +29,8 @@ KEY_PATH is dotted as yq and sops-age write it: stringData.password, a list item
   static override enableJsonFlag = true
 
   static override args = {
-    file: Args.string({description: 'SOPS file (YAML or JSON)', required: true}),
-    keyPath: Args.string({description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: false}),
+    file: Args.string({ignoreStdin: true, description: 'SOPS file (YAML or JSON)', required: true}),
+    keyPath: Args.string({ignoreStdin: true, description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: false}),
   }
 
   static override flags = {

@@ -21,7 +21,7 @@ export default class SecretsRotate extends HomelabCommand {
   static override enableJsonFlag = true
 
   static override args = {
-    files: Args.string({description: 'SOPS files (default: all SOPS files of the homelab)', required: false}),
+    files: Args.string({ignoreStdin: true, description: 'SOPS files (default: all SOPS files of the homelab)', required: false}),
   }
 
   static override strict = false

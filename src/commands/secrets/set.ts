@@ -20,7 +20,7 @@ export default class SecretsSet extends HomelabCommand {
 
   static override description = `Decrypts FILE (MAC verified), sets KEY_PATH to the new string value and encrypts it back with the same data key and recipients. Every other value keeps its ciphertext, so only that line, lastmodified and the MAC change in the diff. When FILE does not exist it is created with the .sops.yaml creation rule that matches its path.
 
-The value is read from a hidden prompt, or with --value-stdin from standard input (one trailing newline is dropped). It is never taken from an argument, so it does not end up in your shell history or the process list.`
+The value is read from a hidden prompt, or with --value-stdin from standard input (one trailing newline is dropped). It is never taken from an argument, so it does not end up in your shell history or the process list. An empty value is refused (an unset variable piped in is a mistake more often than not); \`homelab secrets edit\` stores an empty string as sops does, unencrypted \`""\`.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> nixos/secrets/host-secrets.sops.yaml r2.secret_access_key', description: 'Set a value typed at a hidden prompt.'},
@@ -30,8 +30,8 @@ The value is read from a hidden prompt, or with --value-stdin from standard inpu
   static override enableJsonFlag = true
 
   static override args = {
-    file: Args.string({description: 'SOPS file (created with its creation rule when missing)', required: true}),
-    keyPath: Args.string({description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: true}),
+    file: Args.string({ignoreStdin: true, description: 'SOPS file (created with its creation rule when missing)', required: true}),
+    keyPath: Args.string({ignoreStdin: true, description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: true}),
   }
 
   static override flags = {
@@ -43,6 +43,8 @@ The value is read from a hidden prompt, or with --value-stdin from standard inpu
     const {loadIdentities, parseKeyPath, setSopsValues} = await import('../../lib/sops/index.js')
     parseKeyPath(args.keyPath) // fail on a bad path before asking for the value
     const value = flags['value-stdin'] ? await readStdin() : await this.valueOrPrompt(undefined, 'value-stdin', async () => askHidden(args.keyPath))
+    if (value === '')
+      throw new UsageError(`empty value for ${args.keyPath}${flags['value-stdin'] ? ' on stdin' : ''}: nothing written to ${args.file} (to store an empty string, use homelab secrets edit ${args.file})`)
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
     const result = await setSopsValues({displayName: args.file, file: path.resolve(args.file), identities, values: {[args.keyPath]: value}})
     const out: SecretsSetResult = {changed: result.changed.length > 0, created: result.created, file: args.file, keyPath: args.keyPath}
@@ -59,7 +61,5 @@ async function readStdin(): Promise<string> {
 
 async function askHidden(keyPath: string): Promise<string> {
   const {password} = await import('@inquirer/prompts')
-  const value = await password({mask: false, message: `New value for ${keyPath}`})
-  if (value === '') throw new UsageError('empty value: nothing written')
-  return value
+  return password({mask: false, message: `New value for ${keyPath}`})
 }

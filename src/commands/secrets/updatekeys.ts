@@ -21,7 +21,7 @@ export default class SecretsUpdatekeys extends HomelabCommand {
   static override enableJsonFlag = true
 
   static override args = {
-    files: Args.string({description: 'SOPS files (default: all SOPS files a creation rule matches)', required: false}),
+    files: Args.string({ignoreStdin: true, description: 'SOPS files (default: all SOPS files a creation rule matches)', required: false}),
   }
 
   static override strict = false

@@ -1,8 +1,8 @@
-import {existsSync} from 'node:fs'
 import path from 'node:path'
 
 import type {Homelab} from '../config/load.js'
 import {UsageError} from '../errors.js'
+import {existsNoFollow} from '../fs/inside-repo.js'
 import {appTemplatesDir, loadAppTemplates, renderApp} from '../scaffold/app-templates.js'
 import type {ChangeSet} from './change-set.js'
 import {addIngressRule, configChecksum, setChecksumAnnotation} from './edit-cloudflared.js'
@@ -40,7 +40,7 @@ export interface NewAppPlan {
 export function checkAppNameFree(homelab: Homelab, name: string, tree: AppTree): void {
   checkNotReserved(tree, name, 'app name')
   const appDir = `${tree.layout.appsDir}/${name}`
-  if (existsSync(path.join(homelab.root, appDir)) || listsApp(tree, name))
+  if (existsNoFollow(path.join(homelab.root, appDir)) || listsApp(tree, name))
     throw new UsageError(`app ${name} exists already (${appDir})`, {suggestions: [`pick another name, or remove it first: homelab app remove ${name}`]})
 }
 

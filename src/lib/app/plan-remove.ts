@@ -1,8 +1,8 @@
-import {existsSync} from 'node:fs'
 import path from 'node:path'
 
 import type {Homelab} from '../config/load.js'
 import {UsageError} from '../errors.js'
+import {existsNoFollow} from '../fs/inside-repo.js'
 import type {ChangeSet} from './change-set.js'
 import {configChecksum, type IngressRule, removeIngressRules, setChecksumAnnotation} from './edit-cloudflared.js'
 import {isObject, removeDocuments} from './edit-documents.js'
@@ -54,7 +54,7 @@ export async function planRemoveApp(options: {homelab: Homelab; name: string; tr
   const tree = options.tree ?? (await readAppTree(homelab))
   const {layout} = tree
   const appDir = `${layout.appsDir}/${name}`
-  if (!existsSync(path.join(homelab.root, appDir)) && !listsApp(tree, name))
+  if (!existsNoFollow(path.join(homelab.root, appDir)) && !listsApp(tree, name))
     throw new UsageError(`no app ${name} in ${layout.appsDir}`, {suggestions: ['see the apps with: homelab app list']})
   if (name === 'cloudflared' || path.posix.join(layout.appsDir, name) === layout.tunnelDir)
     throw new UsageError(`${name} is the Cloudflare Tunnel every hostname goes through; homelab app remove will not take it out`, {suggestions: [HAND_REMOVAL]})

@@ -2,6 +2,8 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {parseAllDocuments} from 'yaml'
 
+import {assertInsideRepo} from '../fs/inside-repo.js'
+
 /** What an app folder declares, read from its manifests (Kubernetes core/v1 and apps/v1 fields). */
 export interface AppFolder {
   /** Every file under the folder (repo-relative) with its text. */
@@ -33,6 +35,7 @@ async function walk(root: string, rel: string, files: AppFolder['files'], dirs: 
   const entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     const child = `${rel}/${entry.name}`
+    if (entry.isSymbolicLink()) await assertInsideRepo(root, child)
     if (entry.isDirectory()) {
       dirs.push(child)
       await walk(root, child, files, dirs)
@@ -44,13 +47,16 @@ async function walk(root: string, rel: string, files: AppFolder['files'], dirs: 
 
 /**
  * Reads every file of an app folder and the objects its YAML declares. Objects inherit the
- * folder kustomization's `namespace:` when they have none.
+ * folder kustomization's `namespace:` when they have none. Never follows a symbolic link out of
+ * the repository (the folder itself, one of its parents, or an entry inside it).
  * @param appDir repo-relative folder
- * @throws NodeJS.ErrnoException when the folder cannot be read
+ * @throws OutsideRepoError when the folder or an entry in it leads out of the repository (nothing read);
+ *   NodeJS.ErrnoException when the folder cannot be read
  */
 export async function readAppFolder(root: string, appDir: string): Promise<AppFolder> {
   const files: AppFolder['files'] = []
   const dirs: string[] = []
+  await assertInsideRepo(root, appDir)
   try {
     await walk(root, appDir, files, dirs)
   } catch (error) {

@@ -6,6 +6,7 @@ import type {Homelab} from '../config/load.js'
 import {storageFileSchema, type StorageFile} from '../config/schema.js'
 import {parseYamlWithSchema} from '../config/load.js'
 import {ConfigError} from '../errors.js'
+import {assertInsideRepo} from '../fs/inside-repo.js'
 import {documentChunks, isObject} from './edit-documents.js'
 import {hasTunnelConfig, type IngressRule, readTunnelConfig} from './edit-cloudflared.js'
 import {isFolderEntry, kustomizationResources} from './edit-kustomization.js'
@@ -96,8 +97,12 @@ export interface OutsideNamespace {
   declared: boolean
 }
 
-/** Reads a repo file as text; undefined when missing. */
+/**
+ * Reads a repo file as text; undefined when missing.
+ * @throws OutsideRepoError when `rel` leads out of the repository through a symbolic link (nothing read)
+ */
 export async function readText(root: string, rel: string): Promise<string | undefined> {
+  await assertInsideRepo(root, rel)
   try {
     return await fs.readFile(path.join(root, rel), 'utf8')
   } catch (error) {

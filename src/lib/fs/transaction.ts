@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import {HomelabError} from '../errors.js'
 import {fsyncDir} from './atomic-write.js'
+import {assertInsideRepo} from './inside-repo.js'
 
 /**
  * One file in a change set. `before` is the content the file must still have when the change set
@@ -28,7 +29,10 @@ export interface TransactionFs {
 export interface ApplyChangesOptions {
   /** Folders (absolute) to remove after the commit when they are left empty (e.g. a removed app's folder). */
   removeEmptyDirs?: string[]
-  /** Shown in error messages instead of absolute paths: paths are made relative to it. */
+  /**
+   * The repository root: paths in error messages are made relative to it, and a change whose path
+   * leads out of it through a symbolic link is refused (OutsideRepoError, nothing written).
+   */
   root?: string
   /** Replaces the writer's file-system calls (tests). */
   fs?: Partial<TransactionFs>
@@ -62,15 +66,17 @@ const defaultFs: TransactionFs = {
  * A crash (power loss) between two renames can still leave a mix; each single file is never torn.
  *
  * @throws TransactionError when a file changed since the change set was prepared (nothing is
- *   written), or when a write fails (everything is rolled back).
+ *   written), or when a write fails (everything is rolled back); OutsideRepoError when, with
+ *   `root`, a path leads out of the repository through a symbolic link (nothing is written).
  */
 export async function applyChanges(changes: readonly FileChange[], options: ApplyChangesOptions = {}): Promise<void> {
   const ops: TransactionFs = {...defaultFs, ...options.fs}
   const show = (file: string) => (options.root ? path.relative(options.root, file) : file)
 
-  // 1. Every file must be as it was when the change set was prepared.
+  // 1. Every file must be as it was when the change set was prepared, and (with a root) inside it.
   const modes = new Map<string, number>()
   for (const change of changes) {
+    if (options.root) await assertInsideRepo(options.root, change.path)
     const current = await readOrNull(change.path)
     if ((current?.text ?? null) !== change.before)
       throw new TransactionError(`${show(change.path)} changed while the change was prepared; nothing was written`, {

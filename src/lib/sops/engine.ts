@@ -5,7 +5,7 @@ import {unwrapDataKey, wrapDataKey} from '../age/data-key.js'
 import type {AgeIdentity} from '../age/identities.js'
 import {decryptParts, encryptValue, parseEnc, type SopsValueType} from './cipher.js'
 import {SopsError} from './errors.js'
-import {formatGoFloat, type GoValue, goReadsAsNonString, goValueOfJs, resolveGoPlain} from './go-values.js'
+import {formatGoFloat, type GoValue, goReadsAsNonString, goValueOfJs, parseTypedPlaintext, resolveGoPlain} from './go-values.js'
 import {computeMac, decryptMac, encryptMac, type MacInput} from './mac.js'
 import {type AgeStanza, metadataOfDocument, type SopsFormat, type SopsMetadata} from './metadata.js'
 import {compileSelector, type EncryptionSelector, pickSelector} from './selector.js'
@@ -111,7 +111,9 @@ export interface DecryptTextOptions {
  *
  * @throws SopsError (one line naming the file) when: the text is not a SOPS file; no identity
  *   matches its recipients (lists them); a data key stanza does not open; a value is malformed
- *   `ENC[...]` or does not decrypt (changed outside sops); the MAC does not verify (MAC mismatch).
+ *   `ENC[...]` or does not decrypt (changed outside sops); a plaintext does not parse as its
+ *   `type:` (see parseTypedPlaintext; names the key path, never the value); the MAC does not
+ *   verify (MAC mismatch).
  */
 export async function decryptSopsText(options: DecryptTextOptions): Promise<DecryptedSops> {
   const {file, identities, text} = options
@@ -160,7 +162,12 @@ export async function decryptSopsText(options: DecryptTextOptions): Promise<Decr
             throw new SopsError(`${file}: the value at ${show(path)} does not decrypt: it was changed outside sops or the file is damaged`, {
               suggestions: ['restore the file from git'],
             })
-          const go: GoValue = {text: plain.toString('utf8'), type: parts.type as GoValue['type']}
+          const typed = parseTypedPlaintext(parts.type, plain.toString('utf8'))
+          if (typed === undefined)
+            throw new SopsError(`${file}: the value at ${show(path)} is not a valid ${parts.type}: its type: field was changed outside sops`, {
+              suggestions: ['restore the file from git; nothing was written'],
+            })
+          const go: GoValue = {text: typed, type: parts.type as GoValue['type']}
           ivs.set(ivKey(aad, go.type, go.text), parts.iv)
           macInputs.push({encrypted: true, text: go.text})
           setNodeValue(node, go)
@@ -296,7 +303,8 @@ export interface EncryptDocumentsOptions {
 
 /**
  * Encrypts plaintext documents into SOPS text (sops `sops.go` Tree.Encrypt, `stores/yaml`):
- * every selected non-empty value as `ENC[AES256_GCM,…]` with its key path as additional data, the
+ * every selected non-empty value as `ENC[AES256_GCM,…]` with its key path as additional data (an
+ * empty string stays an unencrypted `""`, as sops writes it), the
  * selected comments, the MAC over every value, and the `sops` block. The input documents are not changed.
  * @throws SopsError for documents SOPS cannot hold (aliases, a top level that is not a mapping)
  */
@@ -314,7 +322,9 @@ export function encryptDocuments(options: EncryptDocumentsOptions): string {
         ({node, path}) => {
           if (isScalar(node) && path.length === 1 && path[0] === 'sops') return
           const go = goValueOfNode(node)
-          if (!go) return
+          // sops leaves an empty string as it is (not encrypted, not hashed): `ENC[…,data:,…]`
+          // does not match sops' own ENC pattern, so sops and Flux could not read the file.
+          if (!go || (go.type === 'str' && go.text === '')) return
           const encrypted = selector.value(path)
           macInputs.push({encrypted, text: go.text})
           if (!encrypted) return

@@ -105,3 +105,57 @@ export function goValueOfJs(value: unknown): GoValue | null {
   if (value instanceof Date) return {text: value.toISOString().replace('.000Z', 'Z'), type: 'time'}
   return {text: String(value), type: 'str'}
 }
+
+const GO_ATOI = /^[-+]?[0-9]+$/
+const GO_DECIMAL_FLOAT = /^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$/
+const GO_SPECIAL_FLOAT = /^([-+]?)(inf|infinity|nan)$/i
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[-+]\d{2}:\d{2})$/
+
+/**
+ * Parses a decrypted plaintext by the `type:` of its `ENC[...]` value, as sops does before it
+ * hashes the value for the MAC (sops `aes/cipher.go` Decrypt: `str` as is, `int` strconv.Atoi,
+ * `float` strconv.ParseFloat(s, 64), `bool` strconv.ParseBool, `time` time.Parse(RFC3339); then
+ * `sops.go` ToBytes). The `type:` is not authenticated (the additional data is only the key
+ * path), so a plaintext that does not parse means the file was changed outside sops.
+ *
+ * @param type the `type:` field (`str`, `int`, `float`, `bool`, `time`)
+ * @param text the decrypted UTF-8 plaintext. Never put it in a message.
+ * @returns the value's canonical sops bytes (int decimal, bool `True`/`False`, float Go
+ *   FormatFloat 'f' -1, time and str as they are), or undefined when it does not parse as `type`
+ *   (also: an int outside int64, a finite float out of float64 range, Go hex floats, which sops never writes)
+ */
+export function parseTypedPlaintext(type: string, text: string): string | undefined {
+  switch (type) {
+    case 'str': {
+      return text
+    }
+
+    case 'int': {
+      if (!GO_ATOI.test(text)) return undefined
+      const value = BigInt(text)
+      return value < -(2n ** 63n) || value > 2n ** 63n - 1n ? undefined : value.toString()
+    }
+
+    case 'float': {
+      const special = GO_SPECIAL_FLOAT.exec(text)
+      if (special) return special[2].toLowerCase() === 'nan' ? 'NaN' : special[1] === '-' ? '-Inf' : '+Inf'
+      if (!GO_DECIMAL_FLOAT.test(text)) return undefined
+      const value = Number(text)
+      return Number.isFinite(value) ? formatGoFloat(value) : undefined
+    }
+
+    case 'bool': {
+      if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(text)) return 'True'
+      if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(text)) return 'False'
+      return undefined
+    }
+
+    case 'time': {
+      return RFC3339.test(text) ? text : undefined
+    }
+
+    default: {
+      return undefined
+    }
+  }
+}
