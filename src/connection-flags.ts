@@ -8,9 +8,11 @@ import {Flags} from '@oclif/core'
 export const connectionFlags = {
   'accept-new-host-key': Flags.boolean({description: 'pin an unknown host key into known_hosts without asking', default: false, helpGroup: 'CONNECTION'}),
   'connect-timeout': Flags.integer({
-    description: 'seconds to wait for the host\'s SSH answer, per hop (default: ConnectTimeout from ~/.ssh/config, else 20)',
+    description: 'seconds to wait for the host\'s SSH answer, per hop (default: ConnectTimeout from ~/.ssh/config, else 20, or 120 through a ProxyCommand)',
     helpGroup: 'CONNECTION',
     helpValue: 'SECONDS',
+    // 2^31-1 ms: Node fires a longer timer at once.
+    max: 2_147_483,
     min: 1,
   }),
 }

@@ -20,6 +20,7 @@ import {
   lockCommand,
   lockHolderCommand,
   lockPath,
+  type EarlierRollback,
   parsePendingRollbacks,
   PENDING_ROLLBACKS,
   rebuildCommand,
@@ -156,7 +157,8 @@ export async function deployHost(options: DeployHostOptions): Promise<DeployHost
  * pushes only once every host is connected and locked):
  *
  * 1. {@link HostDeploy.open}: connect (host key checked, maybe pinned), take the host lock (flock
- *    under /run/lock, non-blocking), cancel the pending magic rollbacks of earlier runs.
+ *    under /run/lock, non-blocking), list the pending magic rollbacks of earlier runs (refused
+ *    while one is switching the host back right now).
  * 2. {@link HostDeploy.run}: inspect (Nix version, flake.lock, generations, running system,
  *    systemd; in parallel), flake input update as root by Nix version, check the pin equals
  *    `commit`, `nixos-rebuild build`, `nix store diff-closures` (approve callback), magic rollback
@@ -180,6 +182,7 @@ export class HostDeploy {
   private lockUpdated = false
   private previousSystem?: string
   private detach: DetachMode = 'setsid'
+  private earlierRollbacks: EarlierRollback[] = []
 
   constructor(private readonly options: DeployHostOptions) {
     this.ctx = new StepContext(options)
@@ -225,8 +228,11 @@ export class HostDeploy {
       ctx.begin('lock')
       const lockFile = lockPath(host.flakeDir)
       this.lock = await takeLock(conn, lockFile, options.holder, ctx)
-      result.cancelledRollbacks = await cancelEarlierRollbacks(conn, ctx)
-      ctx.end(result.cancelledRollbacks.length > 0 ? `${lockFile}; cancelled ${result.cancelledRollbacks.length} pending magic rollback(s) of earlier runs` : lockFile)
+      // Only listed here: they are cancelled in run(), after the push, so a host abandoned
+      // because another failed keeps its safety net.
+      this.earlierRollbacks = await listEarlierRollbacks(conn, ctx)
+      const pending = this.earlierRollbacks.length
+      ctx.end(pending > 0 ? `${lockFile}; ${pending} pending magic rollback(s) of earlier runs, cancelled once the deploy goes ahead` : lockFile)
       return true
     } catch (error) {
       await this.fail(error)
@@ -255,6 +261,7 @@ export class HostDeploy {
     try {
       // 3. inspect, in parallel: nix version, flake.lock, generations, running system, systemd, sudo
       ctx.begin('inspect')
+      result.cancelledRollbacks = await cancelEarlierRollbacks(conn, ctx, this.earlierRollbacks)
       const [nixVersionOut, lockText, generationsOut, currentOut, systemdOut] = await Promise.all([
         conn.exec('nix --version'),
         conn.exec(readFlakeLockCommand(host.flakeDir)),
@@ -433,13 +440,28 @@ async function takeLock(conn: HostConnection, lockFile: string, holder: string, 
  * lock held, so no other run is between arming and confirming. Returns the cancelled names.
  * @throws DeployStepError (step lock) when one cannot be cancelled, e.g. it is rolling back now.
  */
-async function cancelEarlierRollbacks(conn: HostConnection, ctx: StepContext): Promise<string[]> {
-  const pending = parsePendingRollbacks(ctx.check(await conn.exec(PENDING_ROLLBACKS), 'listing pending magic rollbacks').stdout)
+/**
+ * The magic rollbacks of earlier runs still pending on the host (to cancel once the deploy goes
+ * ahead). @throws DeployStepError (step lock) when one is running right now: a deploy must not
+ * activate while it switches the host back.
+ */
+async function listEarlierRollbacks(conn: HostConnection, ctx: StepContext): Promise<EarlierRollback[]> {
+  const listed = parsePendingRollbacks(ctx.check(await conn.exec(PENDING_ROLLBACKS), 'listing pending magic rollbacks').stdout)
+  const running = listed.find((r) => r.state === 'running')
+  if (running)
+    throw new DeployStepError('lock', `the magic rollback ${running.name} of an earlier run is switching the host back right now`, [], {
+      suggestions: [`wait until it has finished (${STATE_DIR}/${running.name}.exit appears on the host; its log is ${STATE_DIR}/${running.name}.log), then run again`],
+    })
+  return listed
+}
+
+/** Cancels the `pending` earlier rollbacks (see {@link listEarlierRollbacks}); returns their names. */
+async function cancelEarlierRollbacks(conn: HostConnection, ctx: StepContext, pending: EarlierRollback[]): Promise<string[]> {
   const cancelled: string[] = []
   for (const {mode, name} of pending) {
     const r = await conn.sudo(cancelDetached(name, mode))
     if (r.exitCode !== 0)
-      throw new DeployStepError('lock', `the magic rollback ${name} of an earlier run cannot be cancelled: ${r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}`}`, r.stderr.trim().split('\n'), {
+      throw new DeployStepError('inspect', `the magic rollback ${name} of an earlier run cannot be cancelled: ${r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}`}`, r.stderr.trim().split('\n'), {
         suggestions: [`wait until it has finished (${STATE_DIR}/${name}.exit appears on the host), then run again`],
       })
     cancelled.push(name)

@@ -39,9 +39,9 @@ export function planHost(options: {host: HostConfig; action: RebuildAction | 'ro
   const rollbackName = 'homelab-rollback-<run id>'
   const steps: PlannedStep[] = [
     {commands: [`ssh ${host.ssh} (resolved through ~/.ssh/config; host key checked against known_hosts)`], step: 'connect', where: 'host'},
-    {commands: [lockCommand(lockPath(host.flakeDir), options.holder), PENDING_ROLLBACKS, `${sudo(cancelDetached('<each pending homelab-rollback-…>', 'setsid'))}   (each magic rollback of an earlier run that is still pending)`], step: 'lock', where: 'host'},
+    {commands: [lockCommand(lockPath(host.flakeDir), options.holder), `${PENDING_ROLLBACKS}   (refused while an earlier run's magic rollback is running)`], step: 'lock', where: 'host'},
     {
-      commands: ['nix --version', readFlakeLockCommand(host.flakeDir), 'nixos-rebuild list-generations --json', CURRENT_SYSTEM, DETECT_SYSTEMD, 'sudo -n true'],
+      commands: [`${sudo(cancelDetached('<each pending homelab-rollback-…>', 'setsid'))}   (each magic rollback of an earlier run that is still pending)`, 'nix --version', readFlakeLockCommand(host.flakeDir), 'nixos-rebuild list-generations --json', CURRENT_SYSTEM, DETECT_SYSTEMD, 'sudo -n true'],
       step: 'inspect',
       where: 'host',
     },

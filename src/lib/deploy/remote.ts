@@ -156,27 +156,42 @@ export function rollbackScript(newSystem: string): string {
 }
 
 /**
- * Lists the magic rollbacks of earlier runs still pending on the host, one `<mode> <name>` line
- * each (mode: `setsid` or `systemd-run`, read from the token). Runs as the login user. Pending =
- * the token `/run/homelab/homelab-rollback-*.pending` is there (neither fired nor cancelled) and
- * the timer still waits: its systemd timer unit is active, or (setsid) the process in `<name>.pid`
- * exists and is not a zombie (`/proc/PID/stat` state `Z`: it ended, its parent has not reaped it).
- * A token whose timer is gone (killed) can never fire and is not listed.
+ * Lists the magic rollbacks of earlier runs that are pending or running on the host, one
+ * `<state> <mode> <name>` line each (state: `pending` or `running`; mode: `setsid` or
+ * `systemd-run`, read from the token). Runs as the login user.
+ * - pending: the token `/run/homelab/homelab-rollback-*.pending` is there (neither fired nor
+ *   cancelled) and the timer still waits: its systemd timer unit is active, or (setsid) the
+ *   process in `<name>.pid` exists and is not a zombie (`/proc/PID/stat` state `Z`: it ended, its
+ *   parent has not reaped it).
+ * - running: the timer fired (`<name>.fired`), its script has not written `<name>.exit`, and it
+ *   still runs (its service unit is active, or the setsid process lives): it is switching the host
+ *   back right now, and a deploy must not activate beside it.
+ * A token whose timer or script is gone (killed) can never act and is not listed.
  */
 export const PENDING_ROLLBACKS = [
-  `for f in ${STATE_DIR}/homelab-rollback-*.pending; do [ -e "$f" ] || continue; n=\${f##*/}; n=\${n%.pending}; m=$(cat "$f" 2>/dev/null);`,
-  `case $m in systemd-run) systemctl is-active --quiet "$n.timer" 2>/dev/null || continue ;;`,
+  `for f in ${STATE_DIR}/homelab-rollback-*.pending ${STATE_DIR}/homelab-rollback-*.fired; do [ -e "$f" ] || continue; n=\${f##*/};`,
+  `case $n in *.pending) st=pending; n=\${n%.pending}; u=timer ;; *) st=running; n=\${n%.fired}; u=service; [ ! -e "${STATE_DIR}/$n.exit" ] || continue ;; esac;`,
+  'm=$(cat "$f" 2>/dev/null);',
+  `case $m in systemd-run) systemctl is-active --quiet "$n.$u" 2>/dev/null || continue ;;`,
   `setsid) p=$(cat "${STATE_DIR}/$n.pid" 2>/dev/null) || continue; s=$(cat "/proc/$p/stat" 2>/dev/null) || continue; s=\${s##*") "}; [ "\${s%% *}" != Z ] || continue ;;`,
-  '*) continue ;; esac; echo "$m $n"; done; true',
+  '*) continue ;; esac; echo "$st $m $n"; done; true',
 ].join(' ')
 
-/** Parses {@link PENDING_ROLLBACKS} output into `{mode, name}` entries (names must be `homelab-rollback-…`). */
-export function parsePendingRollbacks(stdout: string): Array<{mode: DetachMode; name: string}> {
+/** One line of {@link PENDING_ROLLBACKS}: an earlier run's magic rollback still waiting, or running now. */
+export interface EarlierRollback {
+  state: 'pending' | 'running'
+  mode: DetachMode
+  /** `homelab-rollback-<run id>` */
+  name: string
+}
+
+/** Parses {@link PENDING_ROLLBACKS} output (names must be `homelab-rollback-…`; other lines are ignored). */
+export function parsePendingRollbacks(stdout: string): EarlierRollback[] {
   return stdout
     .split('\n')
-    .map((l) => /^(setsid|systemd-run) (homelab-rollback-[\w.-]+)$/.exec(l.trim()))
+    .map((l) => /^(pending|running) (setsid|systemd-run) (homelab-rollback-[\w.-]+)$/.exec(l.trim()))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({mode: m[1] as DetachMode, name: m[2]}))
+    .map((m) => ({mode: m[2] as DetachMode, name: m[3], state: m[1] as EarlierRollback['state']}))
 }
 
 /** `nixos-rebuild <action> --flake <dir>#<host>` (or `switch --rollback`). */

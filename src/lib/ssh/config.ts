@@ -81,8 +81,12 @@ export function parseConnectTimeout(value: string): number | undefined {
   if (!/^(?:\d+[smhdw]?)+$/i.test(value)) throw new ConfigError(`~/.ssh/config: ConnectTimeout "${value}" is not a time (seconds, or like 1m30s)`)
   let seconds = 0
   for (const [, n, unit] of value.matchAll(/(\d+)([smhdw]?)/gi)) seconds += Number(n) * units[unit.toLowerCase()]
+  if (seconds > MAX_TIMER_SECONDS) throw new ConfigError(`~/.ssh/config: ConnectTimeout "${value}" is longer than ${MAX_TIMER_SECONDS} s (about 24 days), the longest a timer holds`)
   return seconds > 0 ? seconds : undefined
 }
+
+/** 2^31-1 ms in seconds: Node fires a longer timer at once. */
+const MAX_TIMER_SECONDS = 2_147_483
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_ed25519_sk', 'id_ecdsa_sk', 'id_rsa']
 

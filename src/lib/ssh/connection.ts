@@ -17,6 +17,8 @@ import {lineSplitter, shellQuote} from './shell.js'
 
 /** Seconds to wait for a host's SSH answer when neither the caller nor ConnectTimeout says. */
 export const DEFAULT_CONNECT_TIMEOUT_SECONDS = 20
+/** The same through a ProxyCommand, which may first wait on a person (a browser login). */
+export const DEFAULT_PROXY_COMMAND_TIMEOUT_SECONDS = 120
 
 /** What the person is asked about an unknown host key. */
 export interface HostKeyQuestion {
@@ -374,7 +376,7 @@ async function openClient(target: SshTarget, options: HopOptions, label: string,
           }),
         )
       void failWithProxy(
-        new HostUnreachableError(`${label}: cannot reach it (${route.where}): ${error.code ?? error.message}`, {
+        new HostUnreachableError(`${label}: cannot reach ${target.alias === label ? 'it' : target.alias} (${route.where}): ${error.code ?? error.message}`, {
           cause: error,
           suggestions: ['check that the host is up and that ~/.ssh/config names the right HostName and Port (or ProxyJump/ProxyCommand)'],
         }),
@@ -405,13 +407,8 @@ async function openClient(target: SshTarget, options: HopOptions, label: string,
 
   let pinned: OpenedClient['pinned']
   if (toPin) {
-    let existing = ''
     try {
-      existing = await fs.readFile(options.repoKnownHosts, 'utf8')
-    } catch {}
-
-    try {
-      await writeFileAtomic(options.repoKnownHosts, `${existing}${existing === '' || existing.endsWith('\n') ? '' : '\n'}${toPin}\n`)
+      await appendKnownHostsLine(options.repoKnownHosts, toPin)
     } catch (error) {
       client.end()
       throw error
@@ -423,14 +420,35 @@ async function openClient(target: SshTarget, options: HopOptions, label: string,
   return {client, fingerprint: seenFingerprint, pinned, proxy: route.proxy}
 }
 
+/** Pins in flight per known_hosts file: deploy opens its hosts in parallel, and each pin is a read-modify-write. */
+const pinQueues = new Map<string, Promise<void>>()
+
+/** Appends `line` to the known_hosts `file` atomically, one pin at a time per file (re-read inside the turn, so no pin is lost). */
+async function appendKnownHostsLine(file: string, line: string): Promise<void> {
+  const turn = (pinQueues.get(file) ?? Promise.resolve()).then(async () => {
+    let existing = ''
+    try {
+      existing = await fs.readFile(file, 'utf8')
+    } catch {}
+
+    await writeFileAtomic(file, `${existing}${existing === '' || existing.endsWith('\n') ? '' : '\n'}${line}\n`)
+  })
+  pinQueues.set(file, turn.catch(() => {}))
+  return turn
+}
+
 /**
- * Opens one hop within its time limit (the caller's, else the hop's ConnectTimeout, else 20 s):
+ * Opens one hop within its time limit (the caller's, else the hop's ConnectTimeout, else 20 s, or
+ * 120 s through a ProxyCommand):
  * through `jump` (a forwarded channel), through the hop's ProxyCommand, or a direct TCP connect.
  * @throws HostUnreachableError `LABEL: no SSH answer within N s (WHERE)` past the limit, and
  *   whatever {@link openClient} throws
  */
 async function openHop(target: SshTarget, options: HopOptions, label: string, jump?: OpenedClient & {alias: string}): Promise<OpenedClient> {
-  const seconds = options.connectTimeoutSeconds ?? target.connectTimeoutSeconds ?? DEFAULT_CONNECT_TIMEOUT_SECONDS
+  // A ProxyCommand such as `cloudflared access ssh` may first wait on a browser login (its URL
+  // goes to stderr): it gets more time by default, still bounded, unlike OpenSSH's none.
+  const fallback = target.proxyCommand ? DEFAULT_PROXY_COMMAND_TIMEOUT_SECONDS : DEFAULT_CONNECT_TIMEOUT_SECONDS
+  const seconds = options.connectTimeoutSeconds ?? target.connectTimeoutSeconds ?? fallback
   const route: Route = {where: `${target.hostName}:${target.port}`}
   if (target.proxyCommand) route.where = `ProxyCommand ${target.proxyCommand}`
   else if (jump) route.where = `${target.hostName}:${target.port} through ProxyJump ${jump.alias}`

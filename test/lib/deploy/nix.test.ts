@@ -1,3 +1,5 @@
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
 import {currentGeneration, flakeUpdateCommand, parseDiffClosures, parseGenerations, parseNixVersion, planHost, readFlakePin} from '../../../src/lib/deploy/index.js'
@@ -103,9 +105,40 @@ describe('detached runs', () => {
   it('rolls back only the system its own run activated, and lists pending rollbacks of earlier runs', async () => {
     const {parsePendingRollbacks, rollbackScript} = await import('../../../src/lib/deploy/remote.js')
     expect(rollbackScript('/nix/store/abc-nixos-system-x')).toContain('if [ "$(readlink -f /run/current-system)" = /nix/store/abc-nixos-system-x ]; then nixos-rebuild switch --rollback')
-    expect(parsePendingRollbacks('setsid homelab-rollback-20261124T094737-57f870\nsystemd-run homelab-rollback-a.b\nnoise\nsetsid other-thing\n')).toEqual([
-      {mode: 'setsid', name: 'homelab-rollback-20261124T094737-57f870'},
-      {mode: 'systemd-run', name: 'homelab-rollback-a.b'},
+    expect(parsePendingRollbacks('pending setsid homelab-rollback-20261124T094737-57f870\nrunning systemd-run homelab-rollback-a.b\nnoise\npending setsid other-thing\n')).toEqual([
+      {mode: 'setsid', name: 'homelab-rollback-20261124T094737-57f870', state: 'pending'},
+      {mode: 'systemd-run', name: 'homelab-rollback-a.b', state: 'running'},
     ])
+  })
+
+  it('the setsid timer protocol under dash: listed pending, cancelled once (a second cancel fails), listed running while its script runs, gone after', async () => {
+    const {cancelDetached, PENDING_ROLLBACKS, startDetached} = await import('../../../src/lib/deploy/remote.js')
+    const {execa} = await import('execa')
+    const {mkdtempSync} = await import('node:fs')
+    const os = await import('node:os')
+    const state = mkdtempSync(path.join(os.tmpdir(), 'homelab-state-'))
+    // The commands name /run/homelab; here they run in a temp folder, with the shell NixOS and Debian use for sh.
+    const sh = async (cmd: string) => execa('dash', ['-c', cmd.replaceAll('/run/homelab', state)], {reject: false})
+    const list = async () => (await sh(PENDING_ROLLBACKS)).stdout.trim()
+
+    expect((await sh(startDetached('homelab-rollback-a', 'echo ran-a', 'setsid', 30))).exitCode).toBe(0)
+    expect(await list()).toBe('pending setsid homelab-rollback-a')
+    expect((await sh(cancelDetached('homelab-rollback-a', 'setsid'))).exitCode).toBe(0)
+    expect(await list()).toBe('')
+    const again = await sh(cancelDetached('homelab-rollback-a', 'setsid'))
+    expect(again.exitCode).toBe(1)
+    expect(again.stderr).toContain('not pending')
+
+    expect((await sh(startDetached('homelab-rollback-b', 'sleep 2', 'setsid', 1))).exitCode).toBe(0)
+    const deadline = Date.now() + 10_000
+    while (!(await list()).startsWith('running') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    expect(await list()).toBe('running setsid homelab-rollback-b')
+    const late = await sh(cancelDetached('homelab-rollback-b', 'setsid'))
+    expect(late.exitCode).toBe(1)
+    expect(late.stderr).toContain('already started')
+    while ((await list()) !== '' && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 100))
+    expect(await list()).toBe('')
+    expect(readFileSync(path.join(state, 'homelab-rollback-b.exit'), 'utf8').trim()).toBe('0')
+    expect(readFileSync(path.join(state, 'homelab-rollback-a.log'), 'utf8')).not.toContain('ran-a')
   })
 })

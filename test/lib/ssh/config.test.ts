@@ -73,6 +73,9 @@ describe('ssh target resolution', () => {
     expect(parseConnectTimeout('2M')).toBe(120)
     expect(parseConnectTimeout('0')).toBeUndefined()
     expect(() => parseConnectTimeout('soon')).toThrow('ConnectTimeout "soon" is not a time')
+    // Past 2^31-1 ms a Node timer fires at once: refused rather than a limit of 1 ms.
+    expect(parseConnectTimeout('2147483')).toBe(2_147_483)
+    expect(() => parseConnectTimeout('4w')).toThrow('longer than 2147483 s')
     const dir = home('Host box\n  ConnectTimeout 5\n')
     expect((await resolveSshTarget({homeDir: dir, localUser: 'me', spec: 'box'})).connectTimeoutSeconds).toBe(5)
     expect((await resolveSshTarget({homeDir: dir, localUser: 'me', spec: 'other'})).connectTimeoutSeconds).toBeUndefined()

@@ -333,9 +333,19 @@ describe('check 8: schema', () => {
     edit(dir, 'flux/clusters/lab-0/infrastructure.yaml', 'kustomize.toolkit.fluxcd.io/v1', 'kustomize.toolkit.fluxcd.io/v1beta1')
     edit(dir, 'flux/clusters/lab-0/infrastructure.yaml', '  prune: true\n', '  prune: true\n  wait: true\n')
     expect(found(await offline(dir), 'schema')).toEqual([
-      'flux/clusters/lab-0/apps.yaml:10: Kustomization flux-system/apps: unknown field "spec.validation" (not in the kustomize.toolkit.fluxcd.io/v1 Kustomization schema)',
-      'flux/clusters/lab-0/infrastructure.yaml:10: Kustomization flux-system/infrastructure: unknown field "spec.wait" (not in the kustomize.toolkit.fluxcd.io/v1beta1 Kustomization schema)',
+      'flux/clusters/lab-0/apps.yaml:10: Kustomization flux-system/apps: unknown field "spec.validation" in kustomize.toolkit.fluxcd.io/v1: it is a field of kustomize.toolkit.fluxcd.io/v1beta2 Kustomization',
+      'flux/clusters/lab-0/infrastructure.yaml:10: Kustomization flux-system/infrastructure: unknown field "spec.wait" in kustomize.toolkit.fluxcd.io/v1beta1: it is a field of kustomize.toolkit.fluxcd.io/v1 Kustomization',
     ])
+  })
+
+  it('a Flux field no bundled version declares (newer Flux, or a typo) is a warning, so a newer Flux field never blocks a deploy', async () => {
+    const dir = await homelab()
+    edit(dir, 'flux/clusters/lab-0/apps.yaml', '  prune: true\n', '  prune: true\n  deletionPolicy: Delete\n')
+    const report = await offline(dir)
+    expect(found(report, 'schema')).toEqual([
+      'flux/clusters/lab-0/apps.yaml:10: warning: Kustomization flux-system/apps: unknown field "spec.deletionPolicy" (not in the kustomize.toolkit.fluxcd.io/v1 Kustomization schema of Flux 2.3: a typo, or a field of a newer Flux)',
+    ])
+    expect(report.checks.find((c) => c.id === 'schema')!.status).not.toBe('failed')
   })
 
   it('reports a value of the wrong type and one outside its enum', async () => {

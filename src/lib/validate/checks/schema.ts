@@ -1,7 +1,9 @@
 import {lineOfKey} from '../../config/yaml-location.js'
+import {looksEncrypted} from '../../sops/cipher.js'
+import {metadataOfDocument} from '../../sops/metadata.js'
 import type {Check} from '../check.js'
 import {describeObject} from '../check.js'
-import {isRecord, type KubeObject} from '../context.js'
+import {type KubeObject} from '../context.js'
 import {FindingList} from '../finding.js'
 import {loadSchemaModel} from '../schema-models.js'
 import {formatFieldPath, validateStrict} from '../strict-schema.js'
@@ -37,13 +39,27 @@ export const schemaCheck: Check = {
         continue
       }
 
-      const encrypted = isSopsEncrypted(object.value)
+      const encrypted = metadataOfDocument(object.doc, 'yaml') !== undefined
       const data = encrypted ? withoutSopsBlock(object.value) : object.value
-      const violations = validateStrict(model.validate, data, encrypted ? isEncryptedValue : undefined)
+      const ignore = encrypted ? isEncryptedValue : undefined
+      const violations = validateStrict(model.validate, data, ignore)
+      const flux = isFluxApi(object.apiVersion)
       for (const v of violations) {
         const field = formatFieldPath(v.path)
-        const message = v.keyword === 'unknown' ? `unknown field "${field}" (not in the ${object.apiVersion} ${object.kind} schema)` : `${field}: ${v.message}`
-        out.error(rel, where(v.path), `${describeObject(object)}: ${message}`)
+        const at = where(v.path)
+        const what = describeObject(object)
+        if (v.keyword !== 'unknown') {
+          out.error(rel, at, `${what}: ${field}: ${v.message}`)
+        } else if (!flux) {
+          out.error(rel, at, `${what}: unknown field "${field}" (not in the ${object.apiVersion} ${object.kind} schema)`)
+        } else {
+          // The Flux models are Flux 2.3's: a field of another version of this kind is surely
+          // misplaced (an error); a field no bundled version has may be a newer Flux's (a warning).
+          const other = await otherFluxVersionDeclaring(object.apiVersion, object.kind, data, v.path, ignore)
+          if (other) out.error(rel, at, `${what}: unknown field "${field}" in ${object.apiVersion}: it is a field of ${other} ${object.kind}`)
+          else
+            out.warning(rel, at, `${what}: unknown field "${field}" (not in the ${object.apiVersion} ${object.kind} schema of ${FLUX_SCHEMA_RELEASE}: a typo, or a field of a newer Flux)`)
+        }
       }
     }
 
@@ -52,9 +68,33 @@ export const schemaCheck: Check = {
   },
 }
 
-/** True for a document carrying SOPS metadata: a top-level `sops` map with `mac` or `version`. */
-function isSopsEncrypted(value: Record<string, unknown>): boolean {
-  return isRecord(value.sops) && ('mac' in value.sops || 'version' in value.sops)
+/** The Flux release whose CRDs `@kubernetes-models/flux-cd` 2.3.x carries (the newest line for Node 20). */
+const FLUX_SCHEMA_RELEASE = 'Flux 2.3'
+/** Versions of the Flux APIs the bundled models carry, newest first. */
+const FLUX_VERSIONS = ['v1', 'v1beta2', 'v1beta1', 'v2beta2', 'v2beta1']
+
+function isFluxApi(apiVersion: string): boolean {
+  return /^[a-z.]+\.toolkit\.fluxcd\.io\//.test(apiVersion)
+}
+
+/**
+ * The other apiVersion of the same Flux group and kind whose schema declares the field at `path`
+ * of `data` (e.g. `kustomize.toolkit.fluxcd.io/v1beta2` for a v1 Kustomization's `spec.validation`),
+ * or undefined when no other bundled version has it.
+ */
+async function otherFluxVersionDeclaring(apiVersion: string, kind: string, data: Record<string, unknown>, path: ReadonlyArray<string | number>, ignore?: (value: unknown) => boolean): Promise<string | undefined> {
+  const [group, version] = apiVersion.split('/')
+  for (const candidate of FLUX_VERSIONS) {
+    if (candidate === version) continue
+    const model = await loadSchemaModel(`${group}/${candidate}`, kind)
+    if (!model) continue
+    const unknown = validateStrict(model.validate, data, ignore).filter((v) => v.keyword === 'unknown')
+    // Declared there when no unknown-field violation sits at the path or above it.
+    const hidden = unknown.some((v) => v.path.length <= path.length && v.path.every((part, i) => part === path[i]))
+    if (!hidden) return `${group}/${candidate}`
+  }
+
+  return undefined
 }
 
 function withoutSopsBlock(value: Record<string, unknown>): Record<string, unknown> {
@@ -64,5 +104,5 @@ function withoutSopsBlock(value: Record<string, unknown>): Record<string, unknow
 
 /** A SOPS-encrypted value: `ENC[AES256_GCM,data:…,type:str]`. */
 function isEncryptedValue(value: unknown): boolean {
-  return typeof value === 'string' && value.startsWith('ENC[') && value.endsWith(']')
+  return typeof value === 'string' && looksEncrypted(value)
 }
