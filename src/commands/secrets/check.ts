@@ -28,6 +28,7 @@ export default class SecretsCheck extends HomelabCommand {
   - every file a .sops.yaml creation rule matches is a SOPS file encrypted to exactly that rule's recipients;
   - every SOPS file's MAC verifies, when one of your age identities is a recipient (otherwise it is listed as not verified);
   - no Kubernetes Secret with data or stringData lies in plaintext under flux/;
+  - no *.sops.yaml is a symbolic link leading out of the repository (not with --staged);
   - every SOPS file (named *.sops.yaml, or with a sops block) is matched by a creation rule; a creation rule that matches no file is a warning (not with --staged).
 Exits 1 on any finding. A MAC that could not be verified (no identity) is said so, never counted as passed; with --require-mac, or under CI (CI=true), it is a failure (exit 1). --install-hook installs the check as the repository's git pre-commit hook.`
 
@@ -76,6 +77,7 @@ Exits 1 on any finding. A MAC that could not be verified (no identity) is said s
 
     const inputs: Array<{rel: string; text: string}> = []
     let repoFiles: string[] | undefined
+    let outsideLinks: Array<{rel: string; target: string}> | undefined
     if (flags.staged) {
       const names = (await git(['diff', '--cached', '--name-only', '--diff-filter=ACMR', '-z'])).split('\0').filter(Boolean)
       for (const rel of names) {
@@ -84,6 +86,9 @@ Exits 1 on any finding. A MAC that could not be verified (no identity) is said s
       }
     } else {
       repoFiles = await listRepoFiles(root)
+      const {listLinksOutside} = await import('../../lib/fs/inside-repo.js')
+      const {IGNORED_DIRS, IGNORED_TOP_DIRS} = await import('../../lib/validate/repo-files.js')
+      outsideLinks = await listLinksOutside(root, (rel, name) => IGNORED_DIRS.has(name) || (!rel.includes('/') && IGNORED_TOP_DIRS.has(name)))
       for (const rel of repoFiles) {
         if (!/\.(ya?ml|json)$/i.test(rel)) continue
         inputs.push({rel, text: await fs.readFile(path.join(root, rel), 'utf8')})
@@ -92,7 +97,7 @@ Exits 1 on any finding. A MAC that could not be verified (no identity) is said s
 
     const config = await loadSopsConfig({dir: root})
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
-    const report = await checkSecrets({config, identities, inputs, repoFiles, root})
+    const report = await checkSecrets({config, identities, inputs, outsideLinks, repoFiles, root})
     const macRequired = flags['require-mac'] || isCI()
     const unverified = report.macUnchecked.length
     const ok = report.ok && !(macRequired && unverified > 0)

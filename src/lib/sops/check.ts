@@ -43,10 +43,27 @@ export interface SecretsCheckReport {
  * every SOPS file (named `*.sops.yaml`, or with a `sops` block) is matched by a creation rule.
  * With `repoFiles` (every file of the repository, relative), a rule that decides none of them
  * is a warning (see unusedCreationRules); leave it out when checking a subset (`--staged`).
+ * A `*.sops.yaml` (`.yml`, `.json`) among `outsideLinks` (a symbolic link out of the repository)
+ * is a finding naming the link.
  * Never throws for a bad file: each problem is a finding. Values are never put in messages.
  */
-export async function checkSecrets(options: {inputs: readonly CheckInput[]; config?: SopsConfig; root: string; identities: readonly AgeIdentity[]; repoFiles?: readonly string[]}): Promise<SecretsCheckReport> {
+export async function checkSecrets(options: {
+  inputs: readonly CheckInput[]
+  config?: SopsConfig
+  root: string
+  identities: readonly AgeIdentity[]
+  repoFiles?: readonly string[]
+  /** Symbolic links of the repository that lead outside it (see listLinksOutside): each one named like a SOPS file is a finding. */
+  outsideLinks?: ReadonlyArray<{rel: string; target: string}>
+}): Promise<SecretsCheckReport> {
   const findings: SecretsFinding[] = []
+  for (const link of options.outsideLinks ?? [])
+    if (hasSopsFileName(link.rel))
+      findings.push({
+        file: link.rel,
+        kind: 'outside-repo',
+        message: `${link.rel} is a symbolic link to ${link.target}, outside the repository: it is not checked, and Flux and sops-nix will not find it; put the SOPS file itself in the repository`,
+      })
   const warnings: SecretsFinding[] = []
   if (options.config && options.repoFiles) {
     const configRel = path.relative(options.root, options.config.file).split(path.sep).join('/')

@@ -3,7 +3,7 @@ import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {runCli} from '../../helpers/cli.js'
-import {copyHomelab, DEMO_RECIPIENT, HOST_SECRETS} from './helpers.js'
+import {copyHomelab, DEMO_RECIPIENT, HOST_SECRETS, TUNNEL_SECRET} from './helpers.js'
 import {generateIdentity, listSopsFilesForTest} from './sops-test-api.js'
 
 describe('secrets updatekeys / check: a creation rule that matches nothing is not skipped in silence', () => {
@@ -36,6 +36,18 @@ describe('secrets updatekeys / check: a creation rule that matches nothing is no
     expect(check.exitCode).toBe(1)
     for (const rel of flux) expect(check.stdout).toContain(`${rel} is a SOPS file that no creation rule of .sops.yaml matches`)
     expect(check.stdout).toMatch(/warning: \.sops\.yaml:\d+: creation rule 2 \(path_regex \^flux\/cluster\/[^)]*\) matches no file of the repository/)
+  })
+
+  it('check reports a *.sops.yaml that is a symbolic link out of the repository (exit 1, naming the link)', async () => {
+    const outside = path.join(repo.home, 'elsewhere.sops.yaml')
+    await fs.copyFile(path.join(repo.dir, TUNNEL_SECRET), outside)
+    const link = 'flux/clusters/azalab-0/manifests/apps/linked.sops.yaml'
+    await fs.symlink(outside, path.join(repo.dir, link))
+    const check = await cli(['secrets', 'check'])
+    expect(check.exitCode).toBe(1)
+    expect(check.stdout).toContain(`${link} is a symbolic link to ${await fs.realpath(outside)}, outside the repository: it is not checked`)
+    const json = JSON.parse((await cli(['secrets', 'check', '--json'])).stdout)
+    expect(json.findings).toContainEqual(expect.objectContaining({file: link, kind: 'outside-repo'}))
   })
 
   it('an empty .sops.yaml is an error naming the file', async () => {
