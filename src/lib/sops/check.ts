@@ -81,7 +81,7 @@ export async function checkSecrets(options: {
       findings.push({
         file: rel,
         kind: 'no-rule',
-        message: `${rel} is a SOPS file that no creation rule of .sops.yaml matches (as ${creationRulePath(options.config, path.join(options.root, rel))}): updatekeys skips it; fix the path_regex or move the file`,
+        message: `${rel} is a SOPS file that no creation rule of .sops.yaml matches (as ${creationRulePath(options.config, path.join(options.root, rel))}): updatekeys cannot update its recipients; fix the path_regex or move the file`,
       })
     }
 

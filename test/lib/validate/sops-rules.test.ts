@@ -28,7 +28,7 @@ describe('validate sops check: creation rules that match nothing, SOPS files no 
     writeFileSync(config, readFileSync(config, 'utf8').replace('^flux/clusters/', '^flux/cluster/'))
     const found = await sopsFindings(dir)
     expect(found).toContain(
-      `error ${APP_SECRET}:1: a SOPS file that no creation rule of .sops.yaml matches (as ${APP_SECRET}): homelab secrets updatekeys skips it; fix the path_regex in .sops.yaml or move the file`,
+      `error ${APP_SECRET}:1: a SOPS file that no creation rule of .sops.yaml matches (as ${APP_SECRET}): homelab secrets updatekeys cannot update its recipients; fix the path_regex in .sops.yaml or move the file`,
     )
     expect(found).toContain('warning .sops.yaml:4: creation rule 2 (path_regex ^flux/cluster/[^/]+/manifests/apps/.*\\.sops\\.ya?ml$) matches no file of the repository: check its path_regex for a typo')
     expect(found).toHaveLength(2)

@@ -44,11 +44,11 @@ export const sopsCheck: Check = {
           if (rel === configRel) return
           const rule = matchCreationRule(sopsConfig, path.join(context.root, rel))
           if (!rule) {
-            // A SOPS file no rule decides: updatekeys skips it, so it silently keeps old recipients.
+            // A SOPS file no rule decides would keep its old recipients when the rules change.
             if (!hasSopsFileName(rel) && !isSopsCandidate(rel)) return
             const text = hasSopsFileName(rel) ? '' : await fs.readFile(path.join(context.root, rel), 'utf8').catch(() => '')
             if (hasSopsFileName(rel) || readSopsMetadata(text, rel))
-              out.error(rel, 1, `a SOPS file that no creation rule of ${configRel} matches (as ${creationRulePath(sopsConfig, path.join(context.root, rel))}): homelab secrets updatekeys skips it; fix the path_regex in ${configRel} or move the file`)
+              out.error(rel, 1, `a SOPS file that no creation rule of ${configRel} matches (as ${creationRulePath(sopsConfig, path.join(context.root, rel))}): homelab secrets updatekeys cannot update its recipients; fix the path_regex in ${configRel} or move the file`)
             return
           }
 
