@@ -22,6 +22,19 @@ export abstract class HomelabCommand extends Command {
     }),
   }
 
+  /**
+   * Refuses an empty `--repo` (`--repo ''`, `--repo=`) before anything runs: it would silently
+   * mean the working directory. Checked on the raw argv (up to `--`) so the error is our one line.
+   * @throws UsageError (exit 3) naming --repo
+   */
+  override async init(): Promise<void> {
+    await super.init()
+    if (emptyRepoFlag(this.argv)) {
+      this.parsed = true // the arguments were looked at; spares oclif's dev-mode "did not parse" warning
+      throw new UsageError('--repo is empty: give the folder holding homelab.yaml (e.g. --repo ~/src/homelab), or leave --repo out to search up from the working directory')
+    }
+  }
+
   /** Loads the homelab of `--repo` or of the working directory. */
   protected async homelab(repo: string | undefined): Promise<Homelab> {
     return loadHomelab({cwd: process.cwd(), repo})
@@ -131,4 +144,16 @@ export function parseErrorAsUsageError(message: string, command: string): UsageE
     .join(' ')
     .replaceAll(/\s+/g, ' ')
   return new UsageError(line, {suggestions: [`see ${command} --help`]})
+}
+
+/** True when the raw arguments give `--repo` an empty (or blank) value, before any `--`. */
+export function emptyRepoFlag(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--') return false
+    if (arg === '--repo' && i + 1 < argv.length && argv[i + 1].trim() === '') return true
+    if (arg.startsWith('--repo=') && arg.slice('--repo='.length).trim() === '') return true
+  }
+
+  return false
 }

@@ -6,7 +6,7 @@ import {fileURLToPath} from 'node:url'
 import {HomelabCommand} from '../base-command.js'
 import {assertKeyFileOutsideGitWorkTree} from '../lib/age/key-file-location.js'
 import {createHomelab, type InitResult} from '../lib/init/create.js'
-import {operatorKeyFile} from '../lib/init/key-file.js'
+import {inspectKeyFile, operatorKeyFile} from '../lib/init/key-file.js'
 import {resolveSshPublicKey} from '../lib/init/ssh-key.js'
 import {checkInitValue, defaultGitUrl, type InitValues} from '../lib/init/values.js'
 import {colors} from '../ui/color.js'
@@ -65,6 +65,7 @@ Then git init (branch main).`
     const homeDir = process.env.HOME || os.homedir()
     // Before any question: the new private key must not go to a file that could be committed.
     await assertKeyFileOutsideGitWorkTree(operatorKeyFile({env: process.env, homeDir}), process.env)
+    await inspectKeyFile(operatorKeyFile({env: process.env, homeDir}))
     const ask = async (key: keyof InitValues, flag: string, message: string, given: string | undefined, fallback?: string): Promise<string> => {
       if (given !== undefined) return given
       if (flags.yes && fallback !== undefined) return fallback
@@ -95,7 +96,9 @@ Then git init (branch main).`
       const c = colors()
       this.log(`${c.green('✓')} Created homelab ${hostName} in ${result.dir} (${result.files.length} files, git branch ${result.branch})`)
       this.log(`  age recipient  ${result.recipient} (.sops.yaml)`)
-      this.log(`  age identity   appended to ${result.keyFile} (mode 0600); back it up: without it the secrets cannot be decrypted`)
+      this.log(`  age identity   appended to ${result.keyFile}${result.keyFileTarget ? ` (a link: written to ${result.keyFileTarget})` : ''} (mode 0600); back it up: without it the secrets cannot be decrypted`)
+      if (result.keyFileModeWas)
+        this.logToStderr(`${c.yellow('warning:')} narrowed the mode of the key file ${result.keyFileTarget ?? result.keyFile} from ${result.keyFileModeWas} to 0600: it holds private keys`)
       this.log(`  Flux source    ${gitUrl}`)
       if (!result.sshKeyFound)
         this.logToStderr(`${c.yellow('warning:')} no SSH public key given (--ssh-key) or found in ~/.ssh: put yours in nixos/configuration.nix (homelab.adminSshKeys) before installing the host`)

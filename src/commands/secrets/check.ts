@@ -27,7 +27,9 @@ export default class SecretsCheck extends HomelabCommand {
   static override description = `Checks the homelab's files (or, with --staged, the versions staged for the next commit):
   - every file a .sops.yaml creation rule matches is a SOPS file encrypted to exactly that rule's recipients;
   - every SOPS file's MAC verifies, when one of your age identities is a recipient (otherwise it is listed as not verified);
-  - no Kubernetes Secret with data or stringData lies in plaintext under flux/.
+  - no Kubernetes Secret with data or stringData lies in plaintext under flux/;
+  - no *.sops.yaml is a symbolic link leading out of the repository (not with --staged);
+  - every SOPS file (named *.sops.yaml, or with a sops block) is matched by a creation rule; a creation rule that matches no file is a warning (not with --staged).
 Exits 1 on any finding. A MAC that could not be verified (no identity) is said so, never counted as passed; with --require-mac, or under CI (CI=true), it is a failure (exit 1). --install-hook installs the check as the repository's git pre-commit hook.`
 
   static override examples = [
@@ -74,6 +76,8 @@ Exits 1 on any finding. A MAC that could not be verified (no identity) is said s
     }
 
     const inputs: Array<{rel: string; text: string}> = []
+    let repoFiles: string[] | undefined
+    let outsideLinks: Array<{rel: string; target: string}> | undefined
     if (flags.staged) {
       const names = (await git(['diff', '--cached', '--name-only', '--diff-filter=ACMR', '-z'])).split('\0').filter(Boolean)
       for (const rel of names) {
@@ -81,7 +85,11 @@ Exits 1 on any finding. A MAC that could not be verified (no identity) is said s
         inputs.push({rel, text: await git(['show', `:${rel}`])})
       }
     } else {
-      for (const rel of await listRepoFiles(root)) {
+      repoFiles = await listRepoFiles(root)
+      const {listLinksOutside} = await import('../../lib/fs/inside-repo.js')
+      const {IGNORED_DIRS, IGNORED_TOP_DIRS} = await import('../../lib/validate/repo-files.js')
+      outsideLinks = await listLinksOutside(root, (rel, name) => IGNORED_DIRS.has(name) || (!rel.includes('/') && IGNORED_TOP_DIRS.has(name)))
+      for (const rel of repoFiles) {
         if (!/\.(ya?ml|json)$/i.test(rel)) continue
         inputs.push({rel, text: await fs.readFile(path.join(root, rel), 'utf8')})
       }
@@ -89,13 +97,14 @@ Exits 1 on any finding. A MAC that could not be verified (no identity) is said s
 
     const config = await loadSopsConfig({dir: root})
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
-    const report = await checkSecrets({config, identities, inputs, root})
+    const report = await checkSecrets({config, identities, inputs, outsideLinks, repoFiles, root})
     const macRequired = flags['require-mac'] || isCI()
     const unverified = report.macUnchecked.length
     const ok = report.ok && !(macRequired && unverified > 0)
     if (!this.jsonEnabled()) {
       const c = colors()
       const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`
+      for (const w of report.warnings) this.log(`${c.yellow('!')} warning: ${w.message}`)
       for (const f of report.findings) this.log(`${mark(false, c)} ${f.message}`)
       for (const file of report.macUnchecked) this.log(`- ${file}: MAC NOT verified (no age identity for its recipients)`)
       const counts = `${plural(report.checked, 'file')} checked${flags.staged ? ' (staged)' : ''}, ${plural(report.macVerified, 'MAC')} verified, ${plural(report.findings.length, 'finding')}`

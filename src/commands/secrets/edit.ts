@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import {HomelabCommand} from '../../base-command.js'
 import {HomelabError} from '../../lib/errors.js'
+import {signalExitCode} from '../../lib/signal-exit.js'
 
 /** `homelab secrets edit --json` result. */
 export interface SecretsEditResult {
@@ -40,7 +41,7 @@ The private folder is removed afterwards whatever happens, also on Ctrl-C. When 
     let privateDir: string | undefined
     const onSignal = (signal: NodeJS.Signals) => {
       if (privateDir) removePrivateDir(privateDir)
-      process.exit(signal === 'SIGINT' ? 130 : 143)
+      process.exit(signalExitCode(signal))
     }
 
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']

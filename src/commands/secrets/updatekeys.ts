@@ -1,5 +1,6 @@
 import {Args} from '@oclif/core'
 import os from 'node:os'
+import path from 'node:path'
 
 import {HomelabCommand} from '../../base-command.js'
 
@@ -11,7 +12,7 @@ export interface SecretsUpdatekeysResult {
 export default class SecretsUpdatekeys extends HomelabCommand {
   static override summary = "Make each SOPS file's recipients equal to its .sops.yaml creation rule's."
 
-  static override description = `For each FILE (default: every SOPS file of the homelab that a creation rule matches), decrypts the data key, verifies the MAC, and wraps the same data key for exactly the recipients of the file's creation rule (sops updatekeys). Values, MAC and lastmodified stay as they are. Prints what changed per file.`
+  static override description = `For each FILE (default: every SOPS file of the homelab), decrypts the data key, verifies the MAC, and wraps the same data key for exactly the recipients of the file's creation rule (sops updatekeys). Values, MAC and lastmodified stay as they are. Prints what changed per file. Without FILE, a SOPS file that no creation rule matches stops the command before anything is written (exit 1), and a creation rule that matches no file is a warning.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Update every SOPS file after editing .sops.yaml.'},
@@ -28,9 +29,16 @@ export default class SecretsUpdatekeys extends HomelabCommand {
 
   async run(): Promise<SecretsUpdatekeysResult> {
     const {argv, flags} = await this.parse(SecretsUpdatekeys)
-    const {mapLimit, SOPS_FILE_CONCURRENCY, sopsBatch, updateSopsKeys} = await import('../../lib/sops/index.js')
+    const {describeCreationRule, mapLimit, SOPS_FILE_CONCURRENCY, sopsBatch, SopsConfigError, updateSopsKeys} = await import('../../lib/sops/index.js')
     const homelabRoot = async () => (await this.homelab(flags.repo)).root
-    const {identities, targets} = await sopsBatch({cwd: process.cwd(), env: process.env, files: argv as string[], homeDir: os.homedir(), homelabRoot, withCreationRule: true})
+    const {config, identities, targets, unmatched, unusedRules} = await sopsBatch({cwd: process.cwd(), env: process.env, files: argv as string[], homeDir: os.homedir(), homelabRoot, withCreationRule: true})
+    const configName = config ? path.basename(config.file) : '.sops.yaml'
+    for (const rule of unusedRules) this.warn(`${configName}:${rule.line}: ${describeCreationRule(rule)} matches no file of the repository: check its path_regex for a typo`)
+    if (unmatched.length > 0)
+      throw new SopsConfigError(
+        `${unmatched.length === 1 ? `the SOPS file ${unmatched[0]} matches` : `${unmatched.length} SOPS files (${unmatched.join(', ')}) match`} no creation rule of ${configName}, so its recipients cannot be updated; nothing was changed`,
+        {suggestions: [`fix the path_regex in ${configName} so a rule matches ${unmatched.length === 1 ? 'it' : 'them'}, then run homelab secrets updatekeys again`]},
+      )
     const updated = await mapLimit(targets, SOPS_FILE_CONCURRENCY, (t) => updateSopsKeys({displayName: t.file, file: t.path, identities}))
     const result: SecretsUpdatekeysResult = {files: updated.map((r, i) => ({added: r.added, changed: r.changed, file: targets[i].file, removed: r.removed}))}
 

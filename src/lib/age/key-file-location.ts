@@ -41,18 +41,23 @@ export async function gitWorkTreeOf(dir: string): Promise<string | undefined> {
  * demo key). Call it before anything is generated or written. `env` names the setting that chose
  * the file in the message: SOPS_AGE_KEY_FILE when set, else XDG_CONFIG_HOME, else HOME.
  *
+ * When `file` is a symbolic link, its final target is checked (that is the file written).
+ *
  * @param file absolute or relative path of the key file about to be written
- * @throws UsageError (exit 3) naming the file, the setting and the work tree
+ * @throws UsageError (exit 3) naming the file, the setting and the work tree; or a link loop
  */
 export async function assertKeyFileOutsideGitWorkTree(file: string, env: Readonly<Record<string, string | undefined>>): Promise<void> {
-  const abs = path.resolve(file)
+  const given = path.resolve(file)
+  // The key goes where a symlink points: check the real file's folder, not the link's.
+  const abs = await keyFileTarget(given)
   const workTree = await gitWorkTreeOf(path.dirname(abs))
   if (workTree === undefined) return
+  const link = abs === given ? '' : ` (a link to ${abs})`
   const setting = env.SOPS_AGE_KEY_FILE
-    ? `SOPS_AGE_KEY_FILE=${abs}`
+    ? `SOPS_AGE_KEY_FILE=${given}${link}`
     : env.XDG_CONFIG_HOME
-      ? `the sops key file ${abs} (from XDG_CONFIG_HOME)`
-      : `the sops key file ${abs} (from HOME)`
+      ? `the sops key file ${given}${link} (from XDG_CONFIG_HOME)`
+      : `the sops key file ${given}${link} (from HOME)`
   throw new UsageError(`${setting} is inside the git work tree ${workTree}; a new private key is never written where it could be committed`, {
     suggestions: [
       env.SOPS_AGE_KEY_FILE
@@ -60,4 +65,31 @@ export async function assertKeyFileOutsideGitWorkTree(file: string, env: Readonl
         : 'set SOPS_AGE_KEY_FILE to a file outside any repository (copy into it any identity you still need)',
     ],
   })
+}
+
+/**
+ * The file a write to `file` really lands in: `file` itself (absolute) unless it is a symbolic
+ * link, then the link's final target (followed link by link, relative targets resolved from the
+ * link's folder, as the kernel does). The target need not exist (a dangling link gives the path
+ * it points at). Folders above are not resolved.
+ *
+ * @throws UsageError naming `file` after 40 links (a loop, the kernel's ELOOP limit);
+ *   NodeJS.ErrnoException from lstat/readlink other than ENOENT
+ */
+export async function keyFileTarget(file: string): Promise<string> {
+  let current = path.resolve(file)
+  for (let hops = 0; hops <= 40; hops++) {
+    let stat
+    try {
+      stat = await fs.lstat(current)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return current
+      throw error
+    }
+
+    if (!stat.isSymbolicLink()) return current
+    current = path.resolve(path.dirname(current), await fs.readlink(current))
+  }
+
+  throw new UsageError(`the sops key file ${path.resolve(file)} is a loop of symbolic links`, {suggestions: ['point SOPS_AGE_KEY_FILE at a regular file']})
 }

@@ -60,10 +60,16 @@ export function checkPort(port: number): number | undefined {
   return port === 0 ? undefined : port
 }
 
-/** Storage size from a flag value; `0` means no volume. @throws UsageError unless a Kubernetes quantity like 10Gi. */
+/**
+ * Storage size from a flag value: a Kubernetes quantity (digits, optional decimals, an optional
+ * suffix Ki Mi Gi Ti Pi Ei or k M G T P E). A zero quantity (`0`, `0Gi`, `0.0`) means no volume.
+ * @returns the size as given, or undefined for zero
+ * @throws UsageError (exit 3) naming --storage and the accepted form, for anything else (also `0XB`)
+ */
 export function checkStorage(size: string): string | undefined {
-  if (/^0+(\.0*)?[A-Za-z]*$/.test(size)) return undefined
-  if (!QUANTITY.test(size)) throw new UsageError(`--storage "${size}" must be a size like 10Gi or 500Mi (or 0 for no volume)`)
+  if (!QUANTITY.test(size))
+    throw new UsageError(`--storage "${size}" is not a size: give a Kubernetes quantity like 10Gi or 500Mi (digits, then Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P or E), or 0 for no volume`)
+  if (Number(/^[\d.]+/.exec(size)![0]) === 0) return undefined
   return size
 }
 

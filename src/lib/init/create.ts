@@ -4,7 +4,7 @@ import path from 'node:path'
 import {assertKeyFileOutsideGitWorkTree} from '../age/key-file-location.js'
 import {HomelabError, UsageError} from '../errors.js'
 import {writeFileAtomic} from '../fs/atomic-write.js'
-import {appendIdentity, operatorKeyFile} from './key-file.js'
+import {appendIdentity, type AppendIdentityResult, inspectKeyFile, octal, operatorKeyFile} from './key-file.js'
 import {DEFAULT_BRANCH, planHomelabFiles, type PlannedFile} from './plan.js'
 import {plannedSecrets} from './secrets.js'
 import {type InitValues, validateInitValues} from './values.js'
@@ -32,6 +32,10 @@ export interface InitResult {
   recipient: string
   /** Absolute path of the key file the identity was appended to (mode 0600). */
   keyFile: string
+  /** The file really written when `keyFile` is a symbolic link (its final target); absent otherwise. */
+  keyFileTarget?: string
+  /** The key file's former mode as 4 octal digits (e.g. `0644`) when it was narrowed to 0600; absent otherwise. */
+  keyFileModeWas?: string
   /** Every file written, repository-relative, sorted. */
   files: string[]
   /** The branch `git init` created. */
@@ -72,6 +76,7 @@ export async function createHomelab(options: CreateHomelabOptions): Promise<Init
       suggestions: ['point SOPS_AGE_KEY_FILE (or XDG_CONFIG_HOME) outside the repository'],
     })
   await assertKeyFileOutsideGitWorkTree(keyFile, options.env)
+  await inspectKeyFile(keyFile)
 
   const {generateX25519Identity, identityToRecipient} = await import('age-encryption')
   const identity = await generateX25519Identity()
@@ -82,10 +87,11 @@ export async function createHomelab(options: CreateHomelabOptions): Promise<Init
   for (const secret of plannedSecrets(values.cluster))
     files.push({content: await encryptForNewRepo(dir, secret.path, secret.plaintext, sopsConfig.content), path: secret.path})
 
+  let appended: AppendIdentityResult | undefined
   try {
     await writeFiles(dir, files)
     await gitInit(dir, options.env)
-    await appendIdentity({comment: `homelab ${values.hostName} (homelab init, ${dir})`, file: keyFile, identity, now: options.now, recipient})
+    appended = await appendIdentity({comment: `homelab ${values.hostName} (homelab init, ${dir})`, file: keyFile, identity, now: options.now, recipient})
   } catch (error) {
     await removeWritten(dir, existed)
     if (error instanceof HomelabError) throw error
@@ -97,6 +103,8 @@ export async function createHomelab(options: CreateHomelabOptions): Promise<Init
     dir,
     files: files.map((f) => f.path).sort(),
     keyFile,
+    ...(appended && appended.target !== keyFile ? {keyFileTarget: appended.target} : {}),
+    ...(appended?.narrowedFrom === undefined ? {} : {keyFileModeWas: octal(appended.narrowedFrom)}),
     recipient,
     sshKeyFound: values.sshPubKey !== undefined,
   }

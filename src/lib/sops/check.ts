@@ -2,7 +2,7 @@ import path from 'node:path'
 import {parseAllDocuments} from 'yaml'
 
 import type {AgeIdentity} from '../age/identities.js'
-import {matchCreationRule, type SopsConfig} from './creation-rules.js'
+import {creationRulePath, describeCreationRule, hasSopsFileName, matchCreationRule, type SopsConfig, unusedCreationRules} from './creation-rules.js'
 import {decryptSopsText} from './engine.js'
 import {HomelabError} from '../errors.js'
 import {readSopsMetadata} from './metadata.js'
@@ -17,8 +17,8 @@ export interface CheckInput {
 export interface SecretsFinding {
   /** Repository-relative path. */
   file: string
-  /** `not-encrypted` (a creation rule matches but it is plaintext), `recipients` (differ from the rule), `mac` (does not verify / does not decrypt), `plaintext-secret` (a Kubernetes Secret with data under flux/). */
-  kind: 'mac' | 'not-encrypted' | 'plaintext-secret' | 'recipients'
+  /** `not-encrypted` (a creation rule matches but it is plaintext), `recipients` (differ from the rule), `mac` (does not verify / does not decrypt), `plaintext-secret` (a Kubernetes Secret with data under flux/), `no-rule` (a SOPS file, by name or `sops` block, that no creation rule matches), `outside-repo` (a `*.sops.yaml` symlink pointing out of the repository). */
+  kind: 'mac' | 'no-rule' | 'not-encrypted' | 'outside-repo' | 'plaintext-secret' | 'recipients'
   message: string
 }
 
@@ -32,22 +32,59 @@ export interface SecretsCheckReport {
   /** SOPS files whose MAC could not be checked: no identity for their recipients. */
   macUnchecked: string[]
   findings: SecretsFinding[]
+  /** Problems that do not fail the check: a creation rule that matches no file of the repository (`file` is the `.sops.yaml`). */
+  warnings: SecretsFinding[]
 }
 
 /**
  * The checks of `homelab secrets check` over the given files: every file a creation rule matches
  * is a SOPS file encrypted to exactly that rule's recipients; every SOPS file's MAC verifies when
- * an identity is at hand; no plaintext Kubernetes Secret (with `data`/`stringData`) under `flux/`.
+ * an identity is at hand; no plaintext Kubernetes Secret (with `data`/`stringData`) under `flux/`;
+ * every SOPS file (named `*.sops.yaml`, or with a `sops` block) is matched by a creation rule.
+ * With `repoFiles` (every file of the repository, relative), a rule that decides none of them
+ * is a warning (see unusedCreationRules); leave it out when checking a subset (`--staged`).
+ * A `*.sops.yaml` (`.yml`, `.json`) among `outsideLinks` (a symbolic link out of the repository)
+ * is a finding naming the link.
  * Never throws for a bad file: each problem is a finding. Values are never put in messages.
  */
-export async function checkSecrets(options: {inputs: readonly CheckInput[]; config?: SopsConfig; root: string; identities: readonly AgeIdentity[]}): Promise<SecretsCheckReport> {
+export async function checkSecrets(options: {
+  inputs: readonly CheckInput[]
+  config?: SopsConfig
+  root: string
+  identities: readonly AgeIdentity[]
+  repoFiles?: readonly string[]
+  /** Symbolic links of the repository that lead outside it (see listLinksOutside): each one named like a SOPS file is a finding. */
+  outsideLinks?: ReadonlyArray<{rel: string; target: string}>
+}): Promise<SecretsCheckReport> {
   const findings: SecretsFinding[] = []
+  for (const link of options.outsideLinks ?? [])
+    if (hasSopsFileName(link.rel))
+      findings.push({
+        file: link.rel,
+        kind: 'outside-repo',
+        message: `${link.rel} is a symbolic link to ${link.target}, outside the repository: it is not checked, and Flux and sops-nix will not find it; put the SOPS file itself in the repository`,
+      })
+  const warnings: SecretsFinding[] = []
+  if (options.config && options.repoFiles) {
+    const configRel = path.relative(options.root, options.config.file).split(path.sep).join('/')
+    for (const rule of unusedCreationRules(options.config, options.repoFiles.map((rel) => path.join(options.root, rel))))
+      warnings.push({file: configRel, kind: 'no-rule', message: `${configRel}:${rule.line}: ${describeCreationRule(rule)} matches no file of the repository: check its path_regex for a typo`})
+  }
+
   const macUnchecked: string[] = []
   let macVerified = 0
   const mine = new Set(options.identities.map((id) => id.recipient))
   for (const {rel, text} of options.inputs) {
     const meta = readSopsMetadata(text, rel)
     const rule = options.config ? matchCreationRule(options.config, path.join(options.root, rel)) : undefined
+    if (options.config && !rule && (meta || hasSopsFileName(rel))) {
+      findings.push({
+        file: rel,
+        kind: 'no-rule',
+        message: `${rel} is a SOPS file that no creation rule of .sops.yaml matches (as ${creationRulePath(options.config, path.join(options.root, rel))}): updatekeys cannot update its recipients; fix the path_regex or move the file`,
+      })
+    }
+
     if (rule && !meta) {
       findings.push({file: rel, kind: 'not-encrypted', message: `${rel} matches creation rule ${rule.index + 1} of .sops.yaml but is not SOPS-encrypted`})
       continue
@@ -97,7 +134,7 @@ export async function checkSecrets(options: {inputs: readonly CheckInput[]; conf
     }
   }
 
-  return {checked: options.inputs.length, findings, macUnchecked, macVerified, ok: findings.length === 0}
+  return {checked: options.inputs.length, findings, macUnchecked, macVerified, ok: findings.length === 0, warnings}
 }
 
 function safeDocs(text: string): unknown[] {

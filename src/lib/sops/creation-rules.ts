@@ -158,6 +158,12 @@ export function parseSopsConfig(text: string, file: string): SopsConfig {
     rules.push(rule)
   }
 
+  // sops fails every file with "no matching creation rules found"; say so up front, naming the file.
+  if (rules.length === 0)
+    throw new SopsConfigError(`${file}:1: ${list === undefined || list === null ? 'no creation_rules' : 'creation_rules is empty'}: no file can be encrypted`, {
+      suggestions: [`add creation_rules to ${path.basename(file)}, each with a path_regex and the age recipients (homelab init writes one)`],
+    })
+
   return {dir: path.dirname(file), file, rules}
 }
 
@@ -202,4 +208,38 @@ export function requireCreationRule(config: SopsConfig, file: string): CreationR
       suggestions: ['add a creation rule whose path_regex matches the file, or put the file where a rule expects it'],
     })
   return rule
+}
+
+/** Short name of a rule for messages: `creation rule 2 (path_regex ^flux/…)`, 1-based. */
+export function describeCreationRule(rule: CreationRule): string {
+  return `creation rule ${rule.index + 1} (${rule.pathRegex === undefined ? 'no path_regex' : `path_regex ${rule.pathRegex}`})`
+}
+
+/**
+ * True for a path named like a SOPS file: `*.sops.yaml`, `*.sops.yml` or `*.sops.json` (any
+ * case), but not the `.sops.yaml` / `.sops.yml` config file itself.
+ */
+export function hasSopsFileName(file: string): boolean {
+  const base = path.basename(file)
+  return !(SOPS_CONFIG_NAMES as readonly string[]).includes(base) && /.\.sops\.(ya?ml|json)$/i.test(base)
+}
+
+/**
+ * The creation rules that decide no file (are the first match of none of `files`), in rule
+ * order: a rule sops would never use, most often a typo in its `path_regex`. sops itself says
+ * nothing about them (`config/config.go` only reports a file no rule matches).
+ *
+ * @param files paths absolute or relative to `config.dir` (the config file itself is skipped)
+ */
+export function unusedCreationRules(config: SopsConfig, files: readonly string[]): CreationRule[] {
+  const used = new Set<number>()
+  for (const file of files) {
+    const abs = path.resolve(config.dir, file)
+    if (abs === config.file) continue
+    const rule = matchCreationRule(config, abs)
+    if (rule) used.add(rule.index)
+    if (used.size === config.rules.length) break
+  }
+
+  return config.rules.filter((rule) => !used.has(rule.index))
 }

@@ -46,8 +46,9 @@ const ivKey = (aad: string, type: string, text: string) => `${aad}\u0000${type}\
 
 /** sops' typed bytes of a plaintext scalar node (go-yaml v3 resolution for plain scalars); null when not hashed/encrypted. */
 export function goValueOfNode(node: Scalar): GoValue | null {
+  // Object.is: a decrypted NaN float is not === itself, and the node still holds the ENC[...] source.
   const tagged = (node as Tagged)[GO]
-  if (tagged && tagged.value === node.value) return tagged.go
+  if (tagged && Object.is(tagged.value, node.value)) return tagged.go
   const tag = node.tag
   if (tag === 'tag:yaml.org,2002:str' || tag === '!!str') return node.value === null || node.value === undefined || node.value === '' ? null : {text: String(node.value), type: 'str'}
   if (node.type === 'PLAIN' && typeof node.source === 'string' && !tag) return resolveGoPlain(node.source)

@@ -4,7 +4,7 @@
  * See the module files for the format sources.
  */
 export {type AgeIdentity, generateIdentity, loadIdentities, type LoadIdentitiesOptions, parseIdentities} from '../age/identities.js'
-export {type CreationRule, creationRulePath, findSopsConfig, loadSopsConfig, matchCreationRule, parseSopsConfig, requireCreationRule, SOPS_CONFIG_NAMES, type SopsConfig} from './creation-rules.js'
+export {type CreationRule, creationRulePath, describeCreationRule, findSopsConfig, hasSopsFileName, loadSopsConfig, matchCreationRule, parseSopsConfig, requireCreationRule, SOPS_CONFIG_NAMES, type SopsConfig, unusedCreationRules} from './creation-rules.js'
 export {type DecryptedSops, decryptSopsText, encryptDecrypted, SOPS_VERSION} from './engine.js'
 export {SopsConfigError, SopsError} from './errors.js'
 export {
@@ -29,6 +29,6 @@ export {type AgeStanza, formatOfFile, isSopsFile, metadataOfDocument, readSopsMe
 export {checkSecrets, type CheckInput, type SecretsCheckReport, type SecretsFinding} from './check.js'
 export {editSopsFile, type EditResult, type EditSessionOptions} from './edit-session.js'
 export {listSopsFiles} from './repo.js'
-export {sopsBatch, type SopsBatchOptions, type SopsTarget} from './batch.js'
+export {type SopsBatch, sopsBatch, type SopsBatchOptions, type SopsTarget} from './batch.js'
 export {mapLimit, SOPS_FILE_CONCURRENCY} from './pool.js'
 export {ROTATE_KEY_STEPS, rotateKey, type RotateKeyOptions, type RotateKeyRemote, type RotateKeyResult, type RotateKeyState, type RotateKeyStep, rotateKeyStateFile} from './rotate-key.js'

@@ -10,12 +10,21 @@ describe('app spec checks', () => {
     for (const bad of ['', 'A', 'a_b', '-a', 'a-', 'a.b', 'ä']) expect(() => checkName(bad)).toThrow('must be a DNS-1123 label')
   })
 
+  it('a bad quantity that starts with 0 (0XB) is a usage error, not "no volume"', () => {
+    for (const bad of ['0XB', '0GB', '00x', '0.5.1', '0 Gi']) {
+      expect(() => checkStorage(bad), bad).toThrow(`--storage "${bad}" is not a size: give a Kubernetes quantity like 10Gi or 500Mi`)
+      expect((() => { try { checkStorage(bad) } catch (error) { return (error as {exitCode?: number}).exitCode } })(), bad).toBe(3)
+    }
+
+    for (const zero of ['0', '00', '0Gi', '0.0', '0.0Mi']) expect(checkStorage(zero), zero).toBeUndefined()
+  })
+
   it('parses sizes, ports, images and hostnames', () => {
     expect(checkStorage('10Gi')).toBe('10Gi')
     expect(checkStorage('500M')).toBe('500M')
     expect(checkStorage('0')).toBeUndefined()
     expect(checkStorage('0Gi')).toBeUndefined()
-    expect(() => checkStorage('10 GB')).toThrow('--storage "10 GB" must be a size like 10Gi')
+    expect(() => checkStorage('10 GB')).toThrow('--storage "10 GB" is not a size: give a Kubernetes quantity like 10Gi')
     expect(checkPort(0)).toBeUndefined()
     expect(checkPort(8080)).toBe(8080)
     expect(() => checkPort(-1)).toThrow('--port -1 must be 1-65535')

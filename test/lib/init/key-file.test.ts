@@ -1,4 +1,4 @@
-import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterEach, describe, expect, it} from 'vitest'
@@ -33,5 +33,25 @@ describe('appendIdentity', () => {
     await appendIdentity({comment: 'homelab lab', file, identity: 'AGE-SECRET-KEY-1NEW', now, recipient: 'age1new'})
     expect(readFileSync(file, 'utf8')).toBe('AGE-SECRET-KEY-1OLD\n# homelab lab\n# created: 2026-11-24T08:00:00Z\n# public key: age1new\nAGE-SECRET-KEY-1NEW\n')
     expect(statSync(file).mode & 0o777).toBe(0o600)
+  })
+})
+
+describe('appendIdentity through links and onto odd files', () => {
+  it('a dangling link gets its target created (0600) and stays a link; a loop and a folder are refused naming the file', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'homelab-keyfile-'))
+    dirs.push(dir)
+    const link = path.join(dir, 'keys.txt')
+    symlinkSync('store/keys.txt', link)
+    const result = await appendIdentity({file: link, identity: 'AGE-SECRET-KEY-1AAA', now: new Date('2026-11-24T08:00:00Z'), recipient: 'age1aaa'})
+    expect(result).toEqual({narrowedFrom: undefined, target: path.join(dir, 'store/keys.txt')})
+    expect(lstatSync(link).isSymbolicLink()).toBe(true)
+    expect(statSync(path.join(dir, 'store/keys.txt')).mode & 0o777).toBe(0o600)
+    expect(readFileSync(link, 'utf8')).toContain('AGE-SECRET-KEY-1AAA')
+
+    symlinkSync('loop-b', path.join(dir, 'loop-a'))
+    symlinkSync('loop-a', path.join(dir, 'loop-b'))
+    await expect(appendIdentity({file: path.join(dir, 'loop-a'), identity: 'AGE-SECRET-KEY-1B', recipient: 'age1b'})).rejects.toThrow(`the sops key file ${path.join(dir, 'loop-a')} is a loop of symbolic links`)
+    mkdirSync(path.join(dir, 'folder'))
+    await expect(appendIdentity({file: path.join(dir, 'folder'), identity: 'AGE-SECRET-KEY-1B', recipient: 'age1b'})).rejects.toMatchObject({exitCode: 3, message: `the sops key file ${path.join(dir, 'folder')} is a folder, not a file; nothing was written`})
   })
 })

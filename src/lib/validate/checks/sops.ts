@@ -1,7 +1,8 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 
-import {creationRulePath, loadSopsConfig, matchCreationRule, readSopsMetadata, SOPS_CONFIG_NAMES, type SopsConfig, SopsConfigError} from '../../sops/index.js'
+import {creationRulePath, describeCreationRule, hasSopsFileName, loadSopsConfig, matchCreationRule, readSopsMetadata, SOPS_CONFIG_NAMES, type SopsConfig, SopsConfigError, unusedCreationRules} from '../../sops/index.js'
+import {isSopsCandidate} from '../../sops/repo.js'
 import type {Check} from '../check.js'
 import {describeObject, isCore} from '../check.js'
 import {isRecord, lineOf} from '../context.js'
@@ -12,6 +13,9 @@ import {FindingList} from '../finding.js'
  * root, first rule wins, as sops does) is a SOPS file whose age recipients are exactly the
  * rule's; and no Kubernetes Secret anywhere in `flux/` holds a plaintext `data`/`stringData`
  * value (every value must be an `ENC[...]` string, or empty: sops leaves empty values as they are).
+ * A SOPS file (named `*.sops.yaml`/`.yml`/`.json`, or holding a `sops` block) that no rule matches
+ * is an error; a rule that decides no file is a warning (a typo in its `path_regex`); an empty
+ * `.sops.yaml` is an error (see parseSopsConfig).
  */
 export const sopsCheck: Check = {
   id: 'sops',
@@ -39,7 +43,15 @@ export const sopsCheck: Check = {
         context.files.map(async (rel) => {
           if (rel === configRel) return
           const rule = matchCreationRule(sopsConfig, path.join(context.root, rel))
-          if (!rule) return
+          if (!rule) {
+            // A SOPS file no rule decides would keep its old recipients when the rules change.
+            if (!hasSopsFileName(rel) && !isSopsCandidate(rel)) return
+            const text = hasSopsFileName(rel) ? '' : await fs.readFile(path.join(context.root, rel), 'utf8').catch(() => '')
+            if (hasSopsFileName(rel) || readSopsMetadata(text, rel))
+              out.error(rel, 1, `a SOPS file that no creation rule of ${configRel} matches (as ${creationRulePath(sopsConfig, path.join(context.root, rel))}): homelab secrets updatekeys cannot update its recipients; fix the path_regex in ${configRel} or move the file`)
+            return
+          }
+
           const ruleName = `creation rule ${rule.index + 1} (${configRel}:${rule.line})`
           const text = await fs.readFile(path.join(context.root, rel), 'utf8')
           const meta = readSopsMetadata(text, rel)
@@ -55,6 +67,8 @@ export const sopsCheck: Check = {
           out.error(rel, sopsBlockLine(text), `recipients differ from ${ruleName}: ${parts.join('; ')} (run homelab secrets updatekeys)`)
         }),
       )
+      for (const rule of unusedCreationRules(sopsConfig, context.files.map((rel) => path.join(context.root, rel))))
+        out.warning(configRel, rule.line, `${describeCreationRule(rule)} matches no file of the repository: check its path_regex for a typo`)
     }
 
     for (const object of context.objects) {
