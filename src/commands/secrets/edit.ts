@@ -26,12 +26,15 @@ The private folder is removed afterwards whatever happens, also on Ctrl-C. When 
 
   static override enableJsonFlag = true
 
+  static override journaled = true
+
   static override args = {
     file: Args.string({ignoreStdin: true, description: 'SOPS file (created with its creation rule when missing)', required: true}),
   }
 
   async run(): Promise<SecretsEditResult> {
-    const {args} = await this.parse(SecretsEdit)
+    const {args, flags} = await this.parse(SecretsEdit)
+    await this.optionalHomelabRoot(flags.repo) // undo a change a killed run left half done
     const {loadIdentities} = await import('../../lib/sops/index.js')
     const {editSopsFile, removePrivateDir} = await import('../../lib/sops/edit-session.js')
     const {execa} = await import('execa')

@@ -11,7 +11,9 @@ export interface SecretsUpdatekeysResult {
 export default class SecretsUpdatekeys extends HomelabCommand {
   static override summary = "Make each SOPS file's recipients equal to its .sops.yaml creation rule's."
 
-  static override description = `For each FILE (default: every SOPS file of the homelab that a creation rule matches), decrypts the data key, verifies the MAC, and wraps the same data key for exactly the recipients of the file's creation rule (sops updatekeys). Values, MAC and lastmodified stay as they are. Prints what changed per file.`
+  static override description = `For each FILE (default: every SOPS file of the homelab that a creation rule matches), decrypts the data key, verifies the MAC, and wraps the same data key for exactly the recipients of the file's creation rule (sops updatekeys). Values, MAC and lastmodified stay as they are. Prints what changed per file.
+
+All files or none: every file is prepared in memory, then written together; a failure or Ctrl-C puts every file back, and a killed run is undone by the next writing command.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Update every SOPS file after editing .sops.yaml.'},
@@ -19,6 +21,8 @@ export default class SecretsUpdatekeys extends HomelabCommand {
   ]
 
   static override enableJsonFlag = true
+
+  static override journaled = true
 
   static override args = {
     files: Args.string({ignoreStdin: true, description: 'SOPS files (default: all SOPS files a creation rule matches)', required: false}),
@@ -28,10 +32,16 @@ export default class SecretsUpdatekeys extends HomelabCommand {
 
   async run(): Promise<SecretsUpdatekeysResult> {
     const {argv, flags} = await this.parse(SecretsUpdatekeys)
-    const {mapLimit, SOPS_FILE_CONCURRENCY, sopsBatch, updateSopsKeys} = await import('../../lib/sops/index.js')
-    const homelabRoot = async () => (await this.homelab(flags.repo)).root
+    const {mapLimit, planUpdateSopsKeys, SOPS_FILE_CONCURRENCY, sopsBatch, writeSopsBatch} = await import('../../lib/sops/index.js')
+    const root = await this.optionalHomelabRoot(flags.repo)
+    const homelabRoot = async () => root ?? (await this.homelab(flags.repo)).root
     const {identities, targets} = await sopsBatch({cwd: process.cwd(), env: process.env, files: argv as string[], homeDir: os.homedir(), homelabRoot, withCreationRule: true})
-    const updated = await mapLimit(targets, SOPS_FILE_CONCURRENCY, (t) => updateSopsKeys({displayName: t.file, file: t.path, identities}))
+    // Every file is prepared in memory first, then all are written together.
+    const updated = await mapLimit(targets, SOPS_FILE_CONCURRENCY, (t) => planUpdateSopsKeys({displayName: t.file, file: t.path, identities}))
+    await writeSopsBatch(
+      updated.map((r, i) => ({after: r.after, before: r.before, target: targets[i]})),
+      {command: 'secrets updatekeys', journalRoot: root},
+    )
     const result: SecretsUpdatekeysResult = {files: updated.map((r, i) => ({added: r.added, changed: r.changed, file: targets[i].file, removed: r.removed}))}
 
     if (!this.jsonEnabled()) {
