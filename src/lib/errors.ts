@@ -12,7 +12,8 @@
  *   argument, bad value: `oclif.exitCodes` in package.json) and unknown commands or topics
  *   (`src/hooks/command-not-found.ts`) as well as ours (a flag missing without a TTY, a bad value,
  *   a refused location such as a key file inside a git work tree, a declined confirmation);
- * - 130 cancelled with Ctrl-C at a prompt (143 when `secrets edit` gets SIGTERM or SIGHUP).
+ * - 128+n cancelled by signal n: 130 for Ctrl-C at a prompt, 130/143/129 when SIGINT/SIGTERM/SIGHUP
+ *   interrupt `secrets edit` or a journaled write (`src/lib/fs/transaction.ts`).
  */
 export class HomelabError extends Error {
   /** Process exit code this error maps to. oclif reads `exitCode` under `--json`. */
