@@ -62,12 +62,19 @@ describe.each([
     const log = path.join(repo.home, `edit-${signal}.log`)
     const {child, editorPid, grandchildPid, tempFile} = await startEdit(log)
     expect(existsSync(tempFile)).toBe(true)
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (exitCode) => resolve(exitCode))
+    })
     child.kill(signal)
-    const result = await child
-    expect(result.exitCode, result.stderr).toBe(code)
-    expect(result.stderr).toMatch(new RegExp(`^Error: interrupted by ${signal}; the editor was ended and nothing was written$`, 'm'))
+    const exitCode = await exited
     await new Promise((r) => setTimeout(r, 200))
-    expect({editor: alive(editorPid), editorChild: alive(grandchildPid)}).toEqual({editor: false, editorChild: false})
+    const editorLeft = {editor: alive(editorPid), editorChild: alive(grandchildPid)}
+    // A surviving editor would hold the CLI's output pipes open: end it before reading the output.
+    for (const pid of [editorPid, grandchildPid]) if (alive(pid)) process.kill(pid, 'SIGKILL')
+    const result = await child
+    expect(editorLeft).toEqual({editor: false, editorChild: false})
+    expect(exitCode, result.stderr).toBe(code)
+    expect(result.stderr).toMatch(new RegExp(`^Error: interrupted by ${signal}; the editor was ended and nothing was written$`, 'm'))
     expect(existsSync(path.dirname(tempFile))).toBe(false)
   })
 })
@@ -107,8 +114,10 @@ describe('secrets edit after a run killed with SIGKILL', () => {
 
   it.skipIf(!SHM)('uses /dev/shm for the private folder', async () => {
     const log = path.join(repo.home, 'edit-shm.log')
-    const {child, tempFile} = await startEdit(log)
+    const {child, editorPid, grandchildPid, tempFile} = await startEdit(log)
     child.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 300))
+    for (const pid of [editorPid, grandchildPid]) if (alive(pid)) process.kill(pid, 'SIGKILL')
     await child
     expect(tempFile.startsWith(`${SHM}/homelab-secret-`)).toBe(true)
   })
