@@ -35,9 +35,56 @@ export abstract class HomelabCommand extends Command {
     }
   }
 
-  /** Loads the homelab of `--repo` or of the working directory. */
+  /**
+   * True for commands that write files of the repository: before anything else they undo (or
+   * finish) a change a killed run left half done ({@link recoverInterruptedChange}).
+   */
+  static journaled = false
+
+  /**
+   * Loads the homelab of `--repo` or of the working directory; for a {@link HomelabCommand.journaled}
+   * command, first recovers an interrupted change of that repository (one line on stderr).
+   * @throws ConfigError from loading; TransactionError when another live homelab process is writing it
+   */
   protected async homelab(repo: string | undefined): Promise<Homelab> {
-    return loadHomelab({cwd: process.cwd(), repo})
+    const homelab = await loadHomelab({cwd: process.cwd(), repo})
+    if ((this.constructor as typeof HomelabCommand).journaled) await this.recoverJournal(homelab.root)
+    return homelab
+  }
+
+  /**
+   * Undoes (or finishes) the change a killed run left in `root` (its `.homelab-state/journal.json`)
+   * and says so in one line on stderr; nothing when there is none. Runs once per command.
+   * @throws TransactionError when another live homelab process holds the journal, or it is unreadable
+   */
+  protected async recoverJournal(root: string): Promise<void> {
+    if (this.recovered.has(root)) return
+    this.recovered.add(root)
+    const {JOURNAL_FILE, recoverInterruptedChange} = await import('./lib/fs/transaction.js')
+    const done = await recoverInterruptedChange(root)
+    if (!done) return
+    const what = done.action === 'rolled back' ? `rolled back the interrupted \`${done.command}\` (started ${done.createdAt}, ${done.files} file${done.files === 1 ? '' : 's'}): every file is as before it` : `finished the cleanup of the interrupted \`${done.command}\` (started ${done.createdAt}), which had written every file`
+    this.warn(`recovered from ${JOURNAL_FILE}: ${what}${done.problems.length > 0 ? `; ${done.problems.join('; ')}` : ''}`)
+  }
+
+  private recovered = new Set<string>()
+
+  /**
+   * For commands that may work on files outside any homelab (`secrets rotate FILE…`): the root of
+   * the homelab of `--repo` or the working directory, after recovering its interrupted change
+   * ({@link recoverJournal}); undefined when there is no loadable homelab.
+   * @throws TransactionError as {@link recoverJournal}
+   */
+  protected async optionalHomelabRoot(repo: string | undefined): Promise<string | undefined> {
+    let root: string | undefined
+    try {
+      root = (await loadHomelab({cwd: process.cwd(), repo})).root
+    } catch {
+      return undefined
+    }
+
+    await this.recoverJournal(root)
+    return root
   }
 
   /** True when the person can answer prompts: stdin and stderr are TTYs, not CI, not --json. */
@@ -119,7 +166,9 @@ function toHomelabError(err: Error): HomelabError {
   const errno = err as NodeJS.ErrnoException
   if (errno.code && errno.path) {
     const sentence = ERRNO_SENTENCES[errno.code]
-    return new HomelabError(sentence ? `${errno.path}: ${sentence}` : err.message, {
+    // A message that already names the path (e.g. atomic-write's, about the target of a temp file) is kept.
+    const message = err.message.startsWith(`${errno.path}: `) ? err.message : sentence ? `${errno.path}: ${sentence}` : err.message
+    return new HomelabError(message, {
       cause: err,
       suggestions: errno.code === 'ENOENT' || errno.code === 'ENOTDIR' ? ['check the path (and --repo, which names the folder holding homelab.yaml)'] : [],
     })

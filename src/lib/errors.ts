@@ -12,8 +12,9 @@
  *   argument, bad value: `oclif.exitCodes` in package.json) and unknown commands or topics
  *   (`src/hooks/command-not-found.ts`) as well as ours (a flag missing without a TTY, a bad value,
  *   a refused location such as a key file inside a git work tree, a declined confirmation);
- * - 130 cancelled with Ctrl-C at a prompt; `secrets edit` ended by a signal exits 128 + its number
- *   (SIGHUP 129, SIGINT 130, SIGTERM 143; see signal-exit.ts).
+ * - 128+n cancelled by signal n: 130 for Ctrl-C at a prompt, 130/143/129 when SIGINT/SIGTERM/SIGHUP
+ *   interrupt `secrets edit` or a journaled write (`src/lib/fs/transaction.ts`; the
+ *   numbers in `src/lib/signal-exit.ts`).
  */
 export class HomelabError extends Error {
   /** Process exit code this error maps to. oclif reads `exitCode` under `--json`. */

@@ -73,6 +73,8 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
 
   static override enableJsonFlag = true
 
+  static override journaled = true
+
   static override args = {
     name: Args.string({ignoreStdin: true, description: 'app name: a DNS-1123 label (lowercase letters, digits, -; at most 63)', required: true}),
   }
@@ -197,7 +199,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
       if (!(await prompts.confirm({default: true, message: `Write app ${name}?`}))) throw new UsageError('cancelled; nothing was written')
     }
 
-    await writeChangeSet(plan.set)
+    await writeChangeSet(plan.set, {command: `app new ${name}`})
     if (!this.jsonEnabled()) this.log(renderNewSummary(result, homelab.config.hosts[0]?.ssh, c))
     return result
   }

@@ -40,6 +40,8 @@ Only apps app new could have written are removed. It refuses, with no override, 
 
   static override enableJsonFlag = true
 
+  static override journaled = true
+
   static override args = {
     name: Args.string({ignoreStdin: true, description: 'the app (its folder name under the apps folder)', required: true}),
   }
@@ -88,7 +90,7 @@ Only apps app new could have written are removed. It refuses, with no override, 
       if (!(await confirm({default: false, message: `Remove app ${name}?`}))) throw new UsageError('cancelled; nothing was written')
     }
 
-    await writeChangeSet(plan.set)
+    await writeChangeSet(plan.set, {command: `app remove ${name}`})
     if (!this.jsonEnabled()) {
       const lines = [`${c.green('✓')} removed app ${c.bold(name)}`]
       for (const f of deleted) lines.push(`  ${c.red('deleted')}  ${f}`)

@@ -18,7 +18,7 @@ export default class SecretsEdit extends HomelabCommand {
 
   static override description = `Decrypts FILE (MAC verified) into a private folder (mode 0700, on /dev/shm when present), opens $VISUAL or $EDITOR (default vi) on it, and encrypts it back only when the text changed, with the same data key: lines of unchanged values stay byte-identical. A missing FILE is created with its .sops.yaml creation rule.
 
-The private folder is removed afterwards whatever happens, also on Ctrl-C. When the edited text is not valid YAML you are offered to reopen the editor; without a terminal the command fails and nothing is written.`
+The private folder is removed afterwards whatever happens: on Ctrl-C, SIGTERM or SIGHUP the editor is ended too (the signal is forwarded to it, exit 128 + the signal's number), and folders left by a run killed with SIGKILL are removed when secrets edit next starts. When the edited text is not valid YAML you are offered to reopen the editor; without a terminal the command fails and nothing is written.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> nixos/secrets/host-secrets.sops.yaml', description: 'Edit the host secrets.'},
@@ -27,21 +27,38 @@ The private folder is removed afterwards whatever happens, also on Ctrl-C. When 
 
   static override enableJsonFlag = true
 
+  static override journaled = true
+
   static override args = {
     file: Args.string({ignoreStdin: true, description: 'SOPS file (created with its creation rule when missing)', required: true}),
   }
 
   async run(): Promise<SecretsEditResult> {
-    const {args} = await this.parse(SecretsEdit)
+    const {args, flags} = await this.parse(SecretsEdit)
+    await this.optionalHomelabRoot(flags.repo) // undo a change a killed run left half done
     const {loadIdentities} = await import('../../lib/sops/index.js')
-    const {editSopsFile, removePrivateDir} = await import('../../lib/sops/edit-session.js')
+    const {editSopsFile, removePrivateDir, removeStaleEditFolders} = await import('../../lib/sops/edit-session.js')
     const {execa} = await import('execa')
+    const stale = await removeStaleEditFolders()
+    if (stale.length > 0) this.warn(`removed ${stale.length} private folder${stale.length === 1 ? '' : 's'} left with decrypted secrets by a killed secrets edit: ${stale.join(', ')}`)
     const editor = process.env.VISUAL || process.env.EDITOR || 'vi'
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
     let privateDir: string | undefined
+    let editorProcess: {pid?: number; kill(signal: NodeJS.Signals): boolean} | undefined
+    // Without a terminal the editor gets its own process group, so a signal reaches all it started;
+    // with one it stays in ours (the terminal's job control, and Ctrl-C reaches it already).
+    const ownGroup = !process.stdin.isTTY
+    let interrupted: NodeJS.Signals | undefined
     const onSignal = (signal: NodeJS.Signals) => {
-      if (privateDir) removePrivateDir(privateDir)
-      process.exit(signalExitCode(signal))
+      if (!editorProcess) {
+        if (privateDir) removePrivateDir(privateDir)
+        process.exit(signalExitCode(signal))
+      }
+
+      // End the editor with us: forward the signal, wait for it (runEditor), then the folder goes.
+      interrupted ??= signal
+      forward(editorProcess, signal, ownGroup)
+      setTimeout(() => editorProcess && forward(editorProcess, 'SIGKILL', ownGroup), 5000).unref()
     }
 
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
@@ -62,7 +79,17 @@ The private folder is removed afterwards whatever happens, also on Ctrl-C. When 
         },
         async runEditor(tempFile) {
           const quoted = `'${tempFile.replaceAll("'", "'\\''")}'`
-          const run = await execa(`${editor} ${quoted}`, {reject: false, shell: true, stdio: 'inherit'})
+          const child = execa(`${editor} ${quoted}`, {detached: ownGroup, reject: false, shell: true, stdio: 'inherit'})
+          editorProcess = child
+          const run = await child.finally(() => {
+            editorProcess = undefined
+          })
+          if (interrupted) {
+            // What the editor started and left behind (a background job ignores SIGINT) goes too.
+            if (ownGroup) forward(child, 'SIGTERM', true)
+            throw new HomelabError(`interrupted by ${interrupted}; the editor was ended and nothing was written`, {exitCode: signalExitCode(interrupted)})
+          }
+
           if (run.exitCode !== 0) throw new HomelabError(`the editor (${editor}) exited with ${run.exitCode ?? run.signal}; nothing was written`)
         },
       })
@@ -72,5 +99,15 @@ The private folder is removed afterwards whatever happens, also on Ctrl-C. When 
     } finally {
       for (const s of signals) process.off(s, onSignal)
     }
+  }
+}
+
+/** Sends `signal` to the editor: to its whole process group when it has one of its own. */
+function forward(child: {pid?: number; kill(signal: NodeJS.Signals): boolean}, signal: NodeJS.Signals, ownGroup: boolean): void {
+  try {
+    if (ownGroup && child.pid) process.kill(-child.pid, signal)
+    else child.kill(signal)
+  } catch {
+    // already gone
   }
 }

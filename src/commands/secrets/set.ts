@@ -29,6 +29,8 @@ The value is read from a hidden prompt, or with --value-stdin from standard inpu
 
   static override enableJsonFlag = true
 
+  static override journaled = true
+
   static override args = {
     file: Args.string({ignoreStdin: true, description: 'SOPS file (created with its creation rule when missing)', required: true}),
     keyPath: Args.string({ignoreStdin: true, description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: true}),
@@ -40,6 +42,7 @@ The value is read from a hidden prompt, or with --value-stdin from standard inpu
 
   async run(): Promise<SecretsSetResult> {
     const {args, flags} = await this.parse(SecretsSet)
+    await this.optionalHomelabRoot(flags.repo) // undo a change a killed run left half done
     const {loadIdentities, parseKeyPath, setSopsValues} = await import('../../lib/sops/index.js')
     parseKeyPath(args.keyPath) // fail on a bad path before asking for the value
     const value = flags['value-stdin'] ? await readStdin() : await this.valueOrPrompt(undefined, 'value-stdin', async () => askHidden(args.keyPath))

@@ -24,13 +24,15 @@ export function summarize(set: ChangeSet): {created: string[]; changed: string[]
 }
 
 /**
- * Writes the change set all or nothing.
- * @throws TransactionError (nothing changed) when a file changed meanwhile or a write failed
+ * Writes the change set all or nothing, journaled in the repository root (a killed run is undone
+ * by the next one, see `recoverInterruptedChange`); `command` names it in the journal.
+ * @throws TransactionError (nothing changed) when a file changed meanwhile, a write failed or a
+ *   signal arrived (exit 128 + its number)
  */
-export async function writeChangeSet(set: ChangeSet, options: {fs?: Partial<TransactionFs>} = {}): Promise<void> {
+export async function writeChangeSet(set: ChangeSet, options: {fs?: Partial<TransactionFs>; command?: string} = {}): Promise<void> {
   await applyChanges(
     set.files.map((f) => ({after: f.after, before: f.before, path: path.join(set.root, f.path)})),
-    {fs: options.fs, removeEmptyDirs: set.removeEmptyDirs.map((d) => path.join(set.root, d)), root: set.root},
+    {command: options.command, fs: options.fs, removeEmptyDirs: set.removeEmptyDirs.map((d) => path.join(set.root, d)), root: set.root},
   )
 }
 

@@ -13,8 +13,9 @@ export interface AtomicWriteOptions {
  * a temp file in the same folder, fsync, rename over the target, fsync of the folder.
  * An existing file's mode is kept (unless `options.mode` is given).
  *
- * @throws NodeJS.ErrnoException from the file system (ENOENT for a missing folder, EACCES, ...);
- *   the temp file is removed on failure.
+ * @throws NodeJS.ErrnoException from the file system (ENOENT for a missing folder, EACCES, ...),
+ *   always naming `file` (an error about the temp file is reported as one about `file`, see
+ *   {@link asTargetError}); the temp file is removed on failure.
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(file)
@@ -29,7 +30,13 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
   }
 
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await fs.open(tmp, 'wx', mode)
+  let handle: fs.FileHandle
+  try {
+    handle = await fs.open(tmp, 'wx', mode)
+  } catch (error) {
+    throw asTargetError(error, tmp, file)
+  }
+
   try {
     await handle.writeFile(data)
     await handle.chmod(mode) // umask may have narrowed the mode given to open()
@@ -37,7 +44,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
   } catch (error) {
     await handle.close()
     await fs.rm(tmp, {force: true})
-    throw error
+    throw asTargetError(error, tmp, file)
   }
 
   await handle.close()
@@ -45,7 +52,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, o
     await fs.rename(tmp, file)
   } catch (error) {
     await fs.rm(tmp, {force: true})
-    throw error
+    throw asTargetError(error, tmp, file)
   }
 
   await fsyncDir(dir)
@@ -62,4 +69,38 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle?.close()
   }
+}
+
+/** Why a write into a folder can fail, in words a person can act on (by errno code). */
+const WRITE_FAILURES: Record<string, string> = {
+  EACCES: 'permission denied: its folder is not writable',
+  EDQUOT: 'disk quota exceeded',
+  ENAMETOOLONG: 'the file name is too long to write next to it',
+  ENOENT: 'its folder does not exist',
+  ENOSPC: 'no space left on the device',
+  ENOTDIR: 'a part of its folder path is not a folder',
+  EPERM: 'operation not permitted: its folder is read-only or immutable',
+  EROFS: 'the file system is read-only',
+}
+
+/**
+ * Turns a file-system error about a temp file (or a backup) written next to `target` into the
+ * same error about `target`: a person never sees the temp name, which they cannot act on.
+ * The result is an Error with the same `code`/`errno`/`syscall`, `path` set to `target`, and
+ * the message `<target>: <what went wrong>`. Errors about other paths (and non-errno values)
+ * are returned as they are.
+ *
+ * @param error what the file system threw
+ * @param temp the temp (or backup) path the operation was on
+ * @param target the file the caller meant to write (absolute or as it should be shown)
+ */
+export function asTargetError(error: unknown, temp: string, target: string): unknown {
+  const errno = error as NodeJS.ErrnoException
+  if (!(error instanceof Error) || !errno.code || (errno.path !== temp && (errno as {dest?: string}).dest !== temp)) return error
+  const translated = new Error(`${target}: ${WRITE_FAILURES[errno.code] ?? errno.code}`, {cause: error}) as NodeJS.ErrnoException
+  translated.code = errno.code
+  translated.errno = errno.errno
+  translated.syscall = errno.syscall
+  translated.path = target
+  return translated
 }

@@ -1,8 +1,9 @@
 import path from 'node:path'
 
 import {type AgeIdentity, loadIdentities, type LoadIdentitiesOptions} from '../age/identities.js'
-import {type CreationRule, loadSopsConfig, matchCreationRule, type SopsConfig, unusedCreationRules} from './creation-rules.js'
+import {applyChanges} from '../fs/transaction.js'
 import {listRepoFiles} from '../validate/repo-files.js'
+import {type CreationRule, loadSopsConfig, matchCreationRule, type SopsConfig, unusedCreationRules} from './creation-rules.js'
 import {listSopsFiles} from './repo.js'
 
 /** One SOPS file a batch command works on. */
@@ -63,4 +64,32 @@ export interface SopsBatch {
   unmatched: string[]
   /** Creation rules that decide no file of the repository (a typo in `path_regex`, most often). */
   unusedRules: CreationRule[]
+}
+
+/**
+ * Writes the new texts of a batch of SOPS files all or nothing (`src/lib/fs/transaction.ts`):
+ * every temp is written before the first rename, a journal in `journalRoot` (the homelab root;
+ * else the folder holding every target) lets the next run undo a killed one, and a failure or
+ * SIGINT/SIGTERM/SIGHUP puts every file back. Files whose `after` is null or equal to `before`
+ * are left alone. Errors name the file as `target.file` shows it, never a temp file.
+ *
+ * @throws TransactionError (no file changed) when a file changed since it was read, a write
+ *   failed (e.g. a read-only folder) or a signal arrived (exit 128 + its number)
+ */
+export async function writeSopsBatch(
+  items: ReadonlyArray<{target: SopsTarget; before: string; after: string | null}>,
+  options: {journalRoot?: string; command: string},
+): Promise<void> {
+  const changes = items
+    .filter((i) => i.after !== null && i.after !== i.before)
+    .map((i) => ({after: i.after, before: i.before, displayName: i.target.file, path: i.target.path}))
+  if (changes.length === 0) return
+  await applyChanges(changes, {command: options.command, journalRoot: options.journalRoot ?? commonFolder(changes.map((c) => c.path))})
+}
+
+/** The deepest folder holding every one of `files` (absolute paths). */
+function commonFolder(files: readonly string[]): string {
+  let dir = path.dirname(files[0])
+  while (!files.every((f) => f.startsWith(dir.endsWith(path.sep) ? dir : dir + path.sep))) dir = path.dirname(dir)
+  return dir
 }

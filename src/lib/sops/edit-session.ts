@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import type {AgeIdentity} from '../age/identities.js'
 import {writeFileAtomic} from '../fs/atomic-write.js'
+import {isProcessAlive, processStartTime} from '../fs/process-alive.js'
 import {HomelabError} from '../errors.js'
 import {encryptDecrypted} from './engine.js'
 import {SopsError} from './errors.js'
@@ -12,18 +13,72 @@ import {formatOfFile} from './metadata.js'
 import {parseDocuments, ParseError, serializePlain} from './serialize.js'
 import {walkDocument} from './tree.js'
 
-/** A private folder (0700) for plaintext, on tmpfs when there is one. Remove it with {@link removePrivateDir}. */
+/** The prefix of every private folder of `secrets edit`; the name goes on with `<pid>-<start time>-`. */
+const PRIVATE_DIR_PREFIX = 'homelab-secret-'
+
+/** The folders private folders are made in: /dev/shm when there is one, and the OS temp folder. */
+export function privateDirBases(): string[] {
+  return [...new Set([...(existsSync('/dev/shm') ? ['/dev/shm'] : []), os.tmpdir()])]
+}
+
+/**
+ * A private folder (0700) for plaintext, on tmpfs when there is one. Its name carries this
+ * process's pid and start time (`homelab-secret-<pid>-<start>-XXXXXX`) so that a later run can
+ * tell a folder left by a killed process ({@link removeStaleEditFolders}). Remove it with
+ * {@link removePrivateDir}.
+ */
 export async function makePrivateDir(base?: string): Promise<string> {
-  const root = base ?? (existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir())
+  const root = base ?? privateDirBases()[0]
+  const prefix = `${PRIVATE_DIR_PREFIX}${process.pid}-${processStartTime(process.pid) ?? 0}-`
   let dir: string
   try {
-    dir = await fs.mkdtemp(path.join(root, 'homelab-secret-'))
+    dir = await fs.mkdtemp(path.join(root, prefix))
   } catch {
-    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-secret-'))
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix))
   }
 
   await fs.chmod(dir, 0o700)
   return dir
+}
+
+/**
+ * Removes the private folders (with the plaintext in them) that `secrets edit` runs killed with
+ * SIGKILL left in `bases` (default {@link privateDirBases}): a folder is stale when the process
+ * its name records is gone, or the pid now belongs to another process (another start time).
+ * Folders of running edits, of other users, and of older versions whose names carry no pid are
+ * left alone. Returns the folders removed. Never throws.
+ */
+export async function removeStaleEditFolders(bases: readonly string[] = privateDirBases()): Promise<string[]> {
+  const removed: string[] = []
+  const uid = process.getuid?.()
+  const pattern = /^homelab-secret-(\d+)-(\d+)-[^/]+$/
+  for (const base of bases) {
+    let names: string[]
+    try {
+      names = await fs.readdir(base)
+    } catch {
+      continue
+    }
+
+    for (const name of names) {
+      const match = pattern.exec(name)
+      if (!match) continue
+      const dir = path.join(base, name)
+      try {
+        const stat = await fs.lstat(dir)
+        if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid)) continue
+      } catch {
+        continue
+      }
+
+      const pid = Number(match[1])
+      if (pid === process.pid || isProcessAlive(pid, match[2] === '0' ? null : match[2])) continue
+      removePrivateDir(dir)
+      if (!existsSync(dir)) removed.push(dir)
+    }
+  }
+
+  return removed
 }
 
 /** Removes a private folder and its content, synchronously (safe in a signal handler); never throws. */

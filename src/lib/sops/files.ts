@@ -214,6 +214,19 @@ export interface UpdateKeysResult {
  * @throws SopsError / SopsConfigError as decrypt and {@link creationRuleFor}
  */
 export async function updateSopsKeys(options: RuleSource & {file: string; identities: readonly AgeIdentity[]; displayName?: string}): Promise<UpdateKeysResult> {
+  const {before, after, ...result} = await planUpdateSopsKeys(options)
+  if (after !== null && after !== before) await writeFileAtomic(options.file, after)
+  return result
+}
+
+/**
+ * What {@link updateSopsKeys} would write, without writing: the result plus the file's current
+ * text (`before`) and its new text (`after`, null when unchanged), for an all-or-nothing batch.
+ * @throws as {@link updateSopsKeys}
+ */
+export async function planUpdateSopsKeys(
+  options: RuleSource & {file: string; identities: readonly AgeIdentity[]; displayName?: string},
+): Promise<UpdateKeysResult & {before: string; after: string | null}> {
   const shown = options.displayName ?? options.file
   const rule = await creationRuleFor(options.file, options)
   const text = await readText(options.file, shown)
@@ -226,12 +239,11 @@ export async function updateSopsKeys(options: RuleSource & {file: string; identi
   const added = after.filter((r) => !before.includes(r))
   const removed = before.filter((r) => !after.includes(r))
   const sameShape = decrypted.metadata.keyGroups.length === groups.length
-  if (added.length === 0 && removed.length === 0 && sameShape) return {added, changed: false, file: shown, removed}
+  if (added.length === 0 && removed.length === 0 && sameShape) return {added, after: null, before: text, changed: false, file: shown, removed}
   const keyGroups = await wrapForGroups(decrypted.dataKey, groups, rule.shamirThreshold, decrypted.metadata.keyGroups.length === 1 ? decrypted.metadata.keyGroups[0] : [])
   if (groups.length > 1 && decrypted.metadata.keyGroups.length <= 1) {
     // Splitting a data key into Shamir shares is a different key layout: re-encrypt everything.
-    await writeFileAtomic(options.file, encryptDecrypted(decrypted, {keyGroups}))
-    return {added, changed: true, file: shown, removed}
+    return {added, after: encryptDecrypted(decrypted, {keyGroups}), before: text, changed: true, file: shown, removed}
   }
 
   const meta = decrypted.metadata
@@ -246,8 +258,7 @@ export async function updateSopsKeys(options: RuleSource & {file: string; identi
     shamirThreshold: groups.length > 1 ? rule.shamirThreshold : undefined,
     version: meta.version || SOPS_VERSION,
   })
-  await writeFileAtomic(options.file, out)
-  return {added, changed: true, file: shown, removed}
+  return {added, after: out, before: text, changed: true, file: shown, removed}
 }
 
 /**
@@ -257,6 +268,22 @@ export async function updateSopsKeys(options: RuleSource & {file: string; identi
  * @throws SopsError as decrypt
  */
 export async function rotateSopsFile(options: {file: string; identities: readonly AgeIdentity[]; now?: Date; displayName?: string}): Promise<{file: string; recipients: string[]}> {
+  const {after, file, recipients} = await planRotateSopsFile(options)
+  await writeFileAtomic(options.file, after)
+  return {file, recipients}
+}
+
+/**
+ * What {@link rotateSopsFile} would write, without writing: the file's current text (`before`)
+ * and its text with a new data key (`after`), for an all-or-nothing batch.
+ * @throws as {@link rotateSopsFile}
+ */
+export async function planRotateSopsFile(options: {
+  file: string
+  identities: readonly AgeIdentity[]
+  now?: Date
+  displayName?: string
+}): Promise<{file: string; recipients: string[]; before: string; after: string}> {
   const shown = options.displayName ?? options.file
   const text = await readText(options.file, shown)
   const decrypted = await decryptSopsText({file: nameForFormat(options.file, shown), identities: options.identities, text})
@@ -265,6 +292,6 @@ export async function rotateSopsFile(options: {file: string; identities: readonl
   const dataKey = randomBytes(32)
   const groups = decrypted.metadata.keyGroups.map((g) => g.map((s) => s.recipient))
   const keyGroups = await wrapForGroups(dataKey, groups, decrypted.metadata.shamirThreshold)
-  await writeFileAtomic(options.file, encryptDecrypted(decrypted, {dataKey, inPlace: true, keyGroups, normalizeMetadata: true, now: options.now}))
-  return {file: shown, recipients: decrypted.metadata.recipients}
+  const after = encryptDecrypted(decrypted, {dataKey, inPlace: true, keyGroups, normalizeMetadata: true, now: options.now})
+  return {after, before: text, file: shown, recipients: decrypted.metadata.recipients}
 }

@@ -15,6 +15,8 @@ export {
   decryptSopsFile,
   encryptDocumentText,
   type EncryptTextOptions,
+  planRotateSopsFile,
+  planUpdateSopsKeys,
   rotateSopsFile,
   type RuleSource,
   setSopsValues,
@@ -29,6 +31,6 @@ export {type AgeStanza, formatOfFile, isSopsFile, metadataOfDocument, readSopsMe
 export {checkSecrets, type CheckInput, type SecretsCheckReport, type SecretsFinding} from './check.js'
 export {editSopsFile, type EditResult, type EditSessionOptions} from './edit-session.js'
 export {listSopsFiles} from './repo.js'
-export {type SopsBatch, sopsBatch, type SopsBatchOptions, type SopsTarget} from './batch.js'
+export {type SopsBatch, sopsBatch, type SopsBatchOptions, type SopsTarget, writeSopsBatch} from './batch.js'
 export {mapLimit, SOPS_FILE_CONCURRENCY} from './pool.js'
 export {ROTATE_KEY_STEPS, rotateKey, type RotateKeyOptions, type RotateKeyRemote, type RotateKeyResult, type RotateKeyState, type RotateKeyStep, rotateKeyStateFile} from './rotate-key.js'

@@ -3,7 +3,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {applyChanges, TransactionError} from '../../../src/lib/fs/transaction.js'
+import {asTargetError, writeFileAtomic} from '../../../src/lib/fs/atomic-write.js'
+import {applyChanges, recoverInterruptedChange, TransactionError} from '../../../src/lib/fs/transaction.js'
 
 let dir: string
 
@@ -99,5 +100,78 @@ describe('applyChanges', () => {
     const before = await snapshot(dir)
     await expect(applyChanges([{after: 'x', before: null, path: path.join(dir, 'old')}])).rejects.toThrow('is a folder where a file belongs')
     expect(await snapshot(dir)).toEqual(before)
+  })
+
+  it('leaves a journal while renaming, from which recoverInterruptedChange undoes a change cut short', async () => {
+    const before = await snapshot(dir)
+    let renames = 0
+    let stalled: () => void = () => {}
+    const reached = new Promise<void>((resolve) => {
+      stalled = resolve
+    })
+    // The 3rd rename never returns: the state a SIGKILL there leaves on disk.
+    void applyChanges(
+      [
+        {after: 'new\n', before: null, path: path.join(dir, 'app', 'c.txt')},
+        {after: 'a2\n', before: 'a1\n', path: path.join(dir, 'a.txt')},
+        {after: null, before: 'gone\n', path: path.join(dir, 'old', 'gone.txt')},
+        {after: 'b2\n', before: 'b1\n', path: path.join(dir, 'b.txt')},
+      ],
+      {
+        command: 'test change',
+        fs: {
+          async rename(from, to) {
+            if (++renames === 3) {
+              stalled()
+              await new Promise(() => {})
+            }
+
+            await fs.rename(from, to)
+          },
+        },
+        root: dir,
+      },
+    )
+    await reached
+    const cut = await snapshot(dir)
+    expect(cut['.homelab-state/journal.json']).toContain('"state": "applying"')
+    expect(cut['a.txt']).toBe('a2\n')
+
+    const done = await recoverInterruptedChange(dir)
+    expect(done).toMatchObject({action: 'rolled back', command: 'test change', files: 4, problems: []})
+    expect(await snapshot(dir)).toEqual(before)
+    expect((await fs.stat(path.join(dir, 'b.txt'))).mode & 0o777).toBe(0o600)
+    expect(await recoverInterruptedChange(dir)).toBeNull()
+  })
+
+  it('finishes (does not undo) a change whose journal says committed', async () => {
+    await fs.link(path.join(dir, 'a.txt'), path.join(dir, '.a.txt.x.old'))
+    await fs.writeFile(path.join(dir, 'a.txt.new'), 'a2\n')
+    await fs.rename(path.join(dir, 'a.txt.new'), path.join(dir, 'a.txt'))
+    await fs.mkdir(path.join(dir, '.homelab-state'))
+    const journal = {command: 'x', createdAt: '2026-01-01T00:00:00.000Z', createdDirs: [], entries: [{backup: '.a.txt.x.old', created: false, deleted: false, target: 'a.txt', temp: '.a.txt.x.tmp'}], pid: 999_999_999, removeEmptyDirs: [], startTime: null, state: 'committed', version: 1}
+    await fs.writeFile(path.join(dir, '.homelab-state/journal.json'), JSON.stringify(journal))
+    expect(await recoverInterruptedChange(dir)).toMatchObject({action: 'finished', files: 1})
+    expect(await snapshot(dir)).toEqual({'a.txt': 'a2\n', 'b.txt': 'b1\n', 'old/': '', 'old/gone.txt': 'gone\n'})
+  })
+})
+
+describe('errors name the file, never its temp file', () => {
+  it('asTargetError turns an error about the temp path into one about the target', () => {
+    const raw = Object.assign(new Error("EACCES: permission denied, open '/r/.x.yaml.abc.tmp'"), {code: 'EACCES', path: '/r/.x.yaml.abc.tmp', syscall: 'open'})
+    const out = asTargetError(raw, '/r/.x.yaml.abc.tmp', 'x.yaml') as NodeJS.ErrnoException
+    expect(out.message).toBe('x.yaml: permission denied: its folder is not writable')
+    expect(out.path).toBe('x.yaml')
+    expect(out.code).toBe('EACCES')
+    const other = Object.assign(new Error('EIO'), {code: 'EIO', path: '/elsewhere'})
+    expect(asTargetError(other, '/r/.x.yaml.abc.tmp', 'x.yaml')).toBe(other)
+  })
+
+  it('writeFileAtomic reports a missing folder by the target path', async () => {
+    const target = path.join(dir, 'nope', 'f.txt')
+    const error = (await writeFileAtomic(target, 'x').catch((error_: unknown) => error_)) as NodeJS.ErrnoException
+    expect(error.path).toBe(target)
+    expect(error.message).toBe(`${target}: its folder does not exist`)
+    expect(error.message).not.toContain('.tmp')
   })
 })
