@@ -9,7 +9,7 @@ import {formatGoFloat, type GoValue, goReadsAsNonString, goValueOfJs, parseTyped
 import {computeMac, decryptMac, encryptMac, type MacInput} from './mac.js'
 import {type AgeStanza, metadataOfDocument, type SopsFormat, type SopsMetadata} from './metadata.js'
 import {compileSelector, type EncryptionSelector, pickSelector} from './selector.js'
-import {detectStyle, parseDocuments, ParseError, serializeSops, type WriteMetadata, type YamlStyle} from './serialize.js'
+import {detectStyle, parseDocuments, ParseError, serializeSops, untouchedPlainSource, type WriteMetadata, type YamlStyle} from './serialize.js'
 import {shamirCombine, shamirSplit} from './shamir.js'
 import {type CommentVisit, TreeShapeError, walkDocument} from './tree.js'
 
@@ -44,14 +44,20 @@ export interface DecryptedSops {
 const aadOf = (path: readonly string[]) => `${path.join(':')}:`
 const ivKey = (aad: string, type: string, text: string) => `${aad}\u0000${type}\u0000${text}`
 
-/** sops' typed bytes of a plaintext scalar node (go-yaml v3 resolution for plain scalars); null when not hashed/encrypted. */
+/**
+ * sops' typed bytes of a plaintext scalar node; null when not hashed/encrypted. An untouched plain
+ * scalar from {@link parseDocuments} is resolved from its source text as go-yaml v3 does
+ * (`resolve.go`, see resolveGoPlain), which the serializer writes back as it was; a changed or
+ * new one from its JS value (the serializer quotes strings go-yaml v3 would read otherwise).
+ */
 export function goValueOfNode(node: Scalar): GoValue | null {
   // Object.is: a decrypted NaN float is not === itself, and the node still holds the ENC[...] source.
   const tagged = (node as Tagged)[GO]
   if (tagged && Object.is(tagged.value, node.value)) return tagged.go
   const tag = node.tag
   if (tag === 'tag:yaml.org,2002:str' || tag === '!!str') return node.value === null || node.value === undefined || node.value === '' ? null : {text: String(node.value), type: 'str'}
-  if (node.type === 'PLAIN' && typeof node.source === 'string' && !tag) return resolveGoPlain(node.source)
+  const source = untouchedPlainSource(node)
+  if (source !== undefined) return resolveGoPlain(source)
   if (typeof node.value === 'string') return node.value === '' ? null : {text: node.value, type: 'str'}
   return goValueOfJs(node.value)
 }

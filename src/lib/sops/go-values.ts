@@ -15,7 +15,8 @@ const YAML_STYLE_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/
 /**
  * Resolves a plain (unquoted, untagged) YAML scalar as go-yaml v3 does when decoding into
  * interface{} (`resolve.go`): null, bool (true/True/TRUE/false/…), int (base prefixes 0x 0o 0b
- * and a leading 0 as octal, `_` ignored), float, timestamp, else string.
+ * and a leading 0 as octal, `_` ignored), float (a finite float64; `1e400` stays a string),
+ * timestamp, else string.
  * @returns null for a YAML null, else the typed value
  */
 export function resolveGoPlain(src: string): GoValue | null {
@@ -33,7 +34,8 @@ export function resolveGoPlain(src: string): GoValue | null {
   if (int !== undefined) return {text: int.toString(), type: 'int'}
   if (YAML_STYLE_FLOAT.test(plain)) {
     const f = Number(plain)
-    if (!Number.isNaN(f)) return {text: formatGoFloat(f), type: 'float'}
+    // Go strconv.ParseFloat fails on overflow (`1e400`), and go-yaml v3 then keeps the string.
+    if (Number.isFinite(f)) return {text: formatGoFloat(f), type: 'float'}
   }
 
   return {text: src, type: 'str'}

@@ -1,4 +1,6 @@
-import {type Document, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node, stringify} from 'yaml'
+import {type Document, isMap, isPair, isScalar, isSeq, parseAllDocuments, type Node, type Scalar, type ScalarTag, stringify, type ToStringOptions, visit} from 'yaml'
+
+import {resolveGoPlain} from './go-values.js'
 
 import type {AgeStanza, SopsFormat} from './metadata.js'
 import {type EncryptionSelector, SELECTOR_FIELDS} from './selector.js'
@@ -53,7 +55,93 @@ export function parseDocuments(text: string, format: SopsFormat): Document[] {
   }
 
   if (format === 'json' && docs.length > 1) throw new ParseError('a JSON file holds one value', 1)
+  for (const doc of docs) recordPlainSources(doc)
   return docs
+}
+
+const PARSED = Symbol('homelab.sops.parsedPlain')
+type Recorded = Scalar & {[PARSED]?: {value: unknown}}
+
+/** Marks every plain, untagged scalar (keys too) with the value the `yaml` library read from its source. */
+function recordPlainSources(doc: Document): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (node.type === 'PLAIN' && !node.tag && typeof node.source === 'string') (node as Recorded)[PARSED] = {value: node.value}
+    },
+  })
+}
+
+/**
+ * The source text of a plain, untagged scalar read by {@link parseDocuments} whose value has not
+ * been changed since (`Object.is`, so a decrypted or re-set value no longer counts). That text is
+ * what go-yaml v3 resolves (`resolve.go`), so it is what sops hashes for the MAC, and what a write
+ * must put back: the `yaml` library's YAML 1.2 core reading differs (`0755` is 755 for it, 493
+ * for Go) and its stringify respells numbers (`0x1F` → `0x1f`, `.5` → `0.5`, `1e3` → `1e+3`).
+ * @returns the source text, or undefined for a scalar that is quoted, tagged, block, new or changed
+ */
+export function untouchedPlainSource(node: Scalar): string | undefined {
+  const parsed = (node as Recorded)[PARSED]
+  if (!parsed || node.type !== 'PLAIN' || node.tag || typeof node.source !== 'string') return undefined
+  return Object.is(parsed.value, node.value) ? node.source : undefined
+}
+
+/**
+ * A plain (or unstyled) string go-yaml v3 would read as another type must be quoted; a PLAIN
+ * RFC3339 text is left plain: that is how the engine writes a decrypted `type:time` value.
+ */
+function needsQuotes(value: string, type: Scalar['type']): boolean {
+  if (type !== 'PLAIN' && type !== undefined) return false
+  const go = resolveGoPlain(value)
+  return go === null || (go.type !== 'str' && !(type === 'PLAIN' && go.type === 'time'))
+}
+
+/** A scalar value written back as its exact plain source text (only inside {@link yamlText}). */
+class RawPlain {
+  constructor(readonly source: string) {}
+}
+
+/** Emits a {@link RawPlain} as its text, no tag shown (`default`); never used for parsing. */
+const RAW_PLAIN_TAG: ScalarTag = {
+  default: true,
+  identify: (value) => value instanceof RawPlain,
+  resolve: (text) => text,
+  stringify: (item) => (item as Scalar<RawPlain>).value.source,
+  tag: 'tag:homelab.invalid,2026:raw-plain',
+}
+
+/**
+ * `doc.toString()` that writes scalars so go-yaml v3 (sops) reads back the values the MAC counted:
+ * an untouched plain non-string scalar (key or value) is written as its source text (see
+ * {@link untouchedPlainSource}); any other plain string that go-yaml v3 would read as another
+ * type (`0755`, `1_000`, `2024-01-02`, `~`) is double-quoted. The document is left as it was.
+ */
+function yamlText(doc: Document, options: ToStringOptions): string {
+  const restore: Array<() => void> = []
+  visit(doc, {
+    Scalar(_key, node) {
+      const source = untouchedPlainSource(node)
+      const {type, value} = node
+      if (source !== undefined && source !== '' && typeof value !== 'string' && !source.includes('\n')) {
+        node.value = new RawPlain(source)
+        restore.push(() => {
+          node.value = value
+        })
+      } else if (source === undefined && typeof value === 'string' && !node.tag && !value.includes('\n') && needsQuotes(value, type)) {
+        node.type = 'QUOTE_DOUBLE'
+        restore.push(() => {
+          node.type = type
+        })
+      }
+    },
+  })
+  const tags = doc.schema.tags
+  doc.schema.tags = [RAW_PLAIN_TAG, ...tags]
+  try {
+    return doc.toString(options)
+  } finally {
+    doc.schema.tags = tags
+    for (const undo of restore) undo()
+  }
 }
 
 /** Reads the indentation of an existing SOPS YAML text from its `sops:` block; default {@link SOPS_DEFAULT_STYLE}. */
@@ -93,6 +181,9 @@ const PLACEHOLDER = 'homelab-sops-metadata-placeholder-7f3a'
  * Writes encrypted documents with their `sops` block as sops does: the block is the last key of
  * every YAML document (`mac` a plain scalar, `lastmodified` double-quoted), JSON with tab
  * indentation and `": "` separators. The documents get a placeholder `sops` entry (mutated).
+ * YAML scalars are written so go-yaml v3 reads back what the MAC counted: an untouched plain
+ * scalar keeps its source text (`0755` stays `0755`, not the `yaml` library's `755`), a plain
+ * string go-yaml v3 would read as another type is double-quoted.
  */
 export function serializeSops(docs: Document[], format: SopsFormat, style: YamlStyle, meta: WriteMetadata): string {
   if (format === 'json') return `${jsonOf(docs[0].contents as Node, '', meta)}\n`
@@ -102,16 +193,20 @@ export function serializeSops(docs: Document[], format: SopsFormat, style: YamlS
       if (!isMap(doc.contents)) doc.contents = doc.createNode({}) as never
       ;(doc.contents as {delete(k: string): boolean}).delete('sops')
       doc.set('sops', PLACEHOLDER)
-      const text = doc.toString({indent: style.indent, indentSeq: style.indentSeq, lineWidth: 0})
+      const text = yamlText(doc, {indent: style.indent, indentSeq: style.indentSeq, lineWidth: 0})
       return text.replace(`sops: ${PLACEHOLDER}\n`, block)
     })
     .join('')
 }
 
-/** Serializes plaintext documents (after decryption) in the file's own style. */
+/**
+ * Serializes plaintext documents (after decryption) in the file's own style; untouched plain
+ * scalars keep their source text and decrypted values are spelled so go-yaml v3 reads their sops
+ * type back (see {@link serializeSops}).
+ */
 export function serializePlain(docs: Document[], format: SopsFormat, style: YamlStyle): string {
   if (format === 'json') return `${jsonOf(docs[0].contents as Node, '')}\n`
-  return docs.map((doc) => doc.toString({indent: style.indent, indentSeq: style.indentSeq, lineWidth: 0})).join('')
+  return docs.map((doc) => yamlText(doc, {indent: style.indent, indentSeq: style.indentSeq, lineWidth: 0})).join('')
 }
 
 function yamlScalar(value: string): string {
