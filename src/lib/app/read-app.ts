@@ -1,8 +1,8 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {parseAllDocuments} from 'yaml'
 
 import {assertInsideRepo} from '../fs/inside-repo.js'
+import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 
 /** What an app folder declares, read from its manifests (Kubernetes core/v1 and apps/v1 fields). */
 export interface AppFolder {
@@ -69,11 +69,10 @@ export async function readAppFolder(root: string, appDir: string): Promise<AppFo
   for (const file of files) {
     if (!/\.ya?ml$/.test(file.path)) continue
     if (/\.sops\.ya?ml$/.test(file.path)) folder.hasSecret = true
-    const docs = parseAllDocuments(file.text)
-    if (!Array.isArray(docs)) continue
+    const {docs, lineCounter} = parseYamlDocuments(file.text)
     for (const doc of docs) {
       if (doc.errors.length > 0) continue
-      const o = doc.toJS() as K8sObject
+      const o = yamlToJS(doc, lineCounter, file.path) as K8sObject
       objects.push(o)
       if (o && typeof o === 'object') fileOf.set(o, file.path)
     }

@@ -1,12 +1,13 @@
 import {type Dirent, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {parse, parseAllDocuments} from 'yaml'
+import {parse} from 'yaml'
 
 import type {Homelab} from '../config/load.js'
 import {storageFileSchema, type StorageFile} from '../config/schema.js'
 import {parseYamlWithSchema} from '../config/load.js'
 import {ConfigError} from '../errors.js'
 import {assertInsideRepo} from '../fs/inside-repo.js'
+import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 import {documentChunks, isObject} from './edit-documents.js'
 import {hasTunnelConfig, type IngressRule, readTunnelConfig} from './edit-cloudflared.js'
 import {isFolderEntry, kustomizationResources} from './edit-kustomization.js'
@@ -154,9 +155,14 @@ function namespacesIn(objects: unknown[]): {name: string; declared: boolean}[] {
   return out
 }
 
-function objectsOf(text: string): unknown[] {
-  const docs = parseAllDocuments(text)
-  return Array.isArray(docs) ? docs.filter((d) => d.errors.length === 0).map((d) => d.toJS() as unknown) : []
+/**
+ * The documents of a YAML text as plain data, those with syntax errors left out.
+ * @param file the name to show in errors (repository-relative)
+ * @throws ConfigError for an alias bomb (see yamlToJS)
+ */
+function objectsOf(text: string, file: string): unknown[] {
+  const {docs, lineCounter} = parseYamlDocuments(text)
+  return docs.filter((d) => d.errors.length === 0).map((d) => yamlToJS(d, lineCounter, file))
 }
 
 /**
@@ -210,7 +216,7 @@ export async function readAppTree(homelab: Homelab): Promise<AppTree> {
   if (tunnel)
     for (const file of await yamlFilesIn(root, layout.tunnelDir)) {
       const text = texts.get(file) ?? (await readText(root, file))!
-      if (objectsOf(text).some((o) => isObject(o, 'Deployment', 'cloudflared'))) {
+      if (objectsOf(text, file).some((o) => isObject(o, 'Deployment', 'cloudflared'))) {
         texts.set(file, text)
         tunnel.deploymentFile = file
       }
@@ -223,12 +229,12 @@ export async function readAppTree(homelab: Homelab): Promise<AppTree> {
   for (const dir of [layout.clusterDir, ...folders])
     for (const file of await yamlFilesIn(root, dir)) {
       if (file.endsWith('.sops.yaml')) continue
-      for (const o of objectsOf((await readText(root, file))!)) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
+      for (const o of objectsOf((await readText(root, file))!, file)) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
     }
 
   const outsideNamespaces = new Map<string, OutsideNamespace>()
   for (const file of await yamlFilesUnder(root, layout.clusterPath, new Set([layout.appsDir])))
-    for (const ns of namespacesIn(objectsOf((await readText(root, file))!))) {
+    for (const ns of namespacesIn(objectsOf((await readText(root, file))!, file))) {
       const known = outsideNamespaces.get(ns.name)
       if (!known || (ns.declared && !known.declared)) outsideNamespaces.set(ns.name, {declared: ns.declared, file})
     }

@@ -1,10 +1,11 @@
 import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {LineCounter, parseDocument} from 'yaml'
+import {parseDocument} from 'yaml'
 import type {z} from 'zod'
 
 import {ConfigError} from '../errors.js'
 import {homelabConfigSchema, type HomelabConfig, storageFileSchema, type StorageFile} from './schema.js'
+import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 import {formatKeyPath, lineOfPath} from './yaml-location.js'
 
 /** The file name that marks a homelab repository's root. */
@@ -37,11 +38,13 @@ export function findRepoRoot(cwd: string): string {
 /**
  * Parses YAML text and validates it against a zod schema; every problem is reported as
  * `<file>:<line>: <key.path>: <message>` (the first one in the error message, all in suggestions).
- * @throws ConfigError for a YAML syntax error or a schema violation.
+ * Parsing is linear in the text's length (see parseYamlDocuments).
+ * @throws ConfigError for a YAML syntax error, more than one document, an alias bomb or a schema violation.
  */
 export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: string, schema: S): z.infer<S> {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, {lineCounter, prettyErrors: true})
+  const {docs, lineCounter} = parseYamlDocuments(text)
+  const doc = docs[0] ?? parseDocument('')
+  if (docs.length > 1) throw new ConfigError(`${file}:${lineCounter.linePos(docs[1].range[0]).line}: invalid YAML: holds more than one document`, {suggestions: [`keep one document in ${file}`]})
   if (doc.errors.length > 0) {
     const err = doc.errors[0]
     const line = err.linePos?.[0]?.line ?? 1
@@ -51,7 +54,7 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
     })
   }
 
-  const result = schema.safeParse(doc.toJS() ?? {})
+  const result = schema.safeParse(yamlToJS(doc, lineCounter, file) ?? {})
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const line = lineOfPath(doc, lineCounter, issue.path)
