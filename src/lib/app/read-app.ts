@@ -2,6 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
 import {assertInsideRepo} from '../fs/inside-repo.js'
+import {readRegularFile} from '../fs/read-regular.js'
 import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 
 /** What an app folder declares, read from its manifests (Kubernetes core/v1 and apps/v1 fields). */
@@ -40,7 +41,7 @@ async function walk(root: string, rel: string, files: AppFolder['files'], dirs: 
       dirs.push(child)
       await walk(root, child, files, dirs)
     } else {
-      files.push({path: child, text: await fs.readFile(path.join(root, child), 'utf8')})
+      files.push({path: child, text: await readRegularFile(root, child)})
     }
   }
 }
@@ -51,6 +52,7 @@ async function walk(root: string, rel: string, files: AppFolder['files'], dirs: 
  * the repository (the folder itself, one of its parents, or an entry inside it).
  * @param appDir repo-relative folder
  * @throws OutsideRepoError when the folder or an entry in it leads out of the repository (nothing read);
+ *   NotRegularFileError when an entry is a FIFO, device or socket (or a link to one; never opened);
  *   NodeJS.ErrnoException when the folder cannot be read
  */
 export async function readAppFolder(root: string, appDir: string): Promise<AppFolder> {

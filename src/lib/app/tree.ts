@@ -7,6 +7,7 @@ import {storageFileSchema, type StorageFile} from '../config/schema.js'
 import {parseYamlWithSchema} from '../config/load.js'
 import {ConfigError} from '../errors.js'
 import {assertInsideRepo} from '../fs/inside-repo.js'
+import {readRegularFile} from '../fs/read-regular.js'
 import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 import {documentChunks, isObject} from './edit-documents.js'
 import {hasTunnelConfig, type IngressRule, readTunnelConfig} from './edit-cloudflared.js'
@@ -100,12 +101,13 @@ export interface OutsideNamespace {
 
 /**
  * Reads a repo file as text; undefined when missing.
- * @throws OutsideRepoError when `rel` leads out of the repository through a symbolic link (nothing read)
+ * @throws OutsideRepoError when `rel` leads out of the repository through a symbolic link (nothing read);
+ *   NotRegularFileError when it is a FIFO, device or socket (never opened)
  */
 export async function readText(root: string, rel: string): Promise<string | undefined> {
   await assertInsideRepo(root, rel)
   try {
-    return await fs.readFile(path.join(root, rel), 'utf8')
+    return await readRegularFile(root, rel)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error

@@ -5,6 +5,7 @@ import type {z} from 'zod'
 
 import {ConfigError} from '../errors.js'
 import {homelabConfigSchema, type HomelabConfig, storageFileSchema, type StorageFile} from './schema.js'
+import {NotRegularFileError, readRegularFile} from '../fs/read-regular.js'
 import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 import {formatKeyPath, lineOfPath} from './yaml-location.js'
 
@@ -77,8 +78,9 @@ export async function loadHomelab(options: {cwd: string; repo?: string}): Promis
   const file = path.join(root, CONFIG_FILE)
   let text: string
   try {
-    text = await fs.readFile(file, 'utf8')
-  } catch {
+    text = await readRegularFile(root, CONFIG_FILE)
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw error
     throw new ConfigError(`${file}: cannot read it`, {suggestions: ['pass --repo pointing at a homelab repository']})
   }
 
@@ -95,8 +97,9 @@ export async function loadStorageFile(homelab: Homelab): Promise<StorageFile> {
   const rel = homelab.config.storage.file
   let text: string
   try {
-    text = await fs.readFile(path.join(homelab.root, rel), 'utf8')
-  } catch {
+    text = await readRegularFile(homelab.root, rel)
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw error
     throw new ConfigError(`${rel}: missing (homelab.yaml storage.file names it)`, {
       suggestions: ['create it with {"apps": [], "extraBackupSources": ["/etc/nixos"]}'],
     })

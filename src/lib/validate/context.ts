@@ -1,11 +1,11 @@
-import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {type Document, isMap, type LineCounter} from 'yaml'
+import {type Document, isMap, LineCounter} from 'yaml'
 
 import {type Homelab} from '../config/load.js'
 import {type StorageFile} from '../config/schema.js'
 import type {ConfigError} from '../errors.js'
 import {lineOfPath} from '../config/yaml-location.js'
+import {NotRegularFileError, readRegularFile} from '../fs/read-regular.js'
 import {ALIAS_BOMB_REASON, firstAliasLine, parseYamlDocuments} from '../yaml/parse.js'
 import {isKustomizationFile, isYamlFile, listRepoFiles} from './repo-files.js'
 
@@ -96,10 +96,24 @@ export function parseYamlFile(rel: string, text: string): YamlFile {
   return {docs, lineCounter, rel, syntaxErrors, text}
 }
 
-/** Reads and parses every YAML file in `files` outside `templates/`. */
+/**
+ * Reads and parses every YAML file in `files` outside `templates/`. A file that is no longer a
+ * regular file when read (swapped for a FIFO or device) is recorded as a syntax error at line 1,
+ * never opened (see readRegularFile).
+ * @throws NodeJS.ErrnoException when a file cannot be read
+ */
 export async function loadYamlFiles(root: string, files: string[]): Promise<YamlFile[]> {
   const rels = files.filter((f) => isYamlFile(f) && !f.startsWith('templates/'))
-  return Promise.all(rels.map(async (rel) => parseYamlFile(rel, await fs.readFile(path.join(root, rel), 'utf8'))))
+  return Promise.all(
+    rels.map(async (rel) => {
+      try {
+        return parseYamlFile(rel, await readRegularFile(root, rel))
+      } catch (error) {
+        if (!(error instanceof NotRegularFileError)) throw error
+        return {docs: [], lineCounter: new LineCounter(), rel, syntaxErrors: [{line: 1, message: error.message}], text: ''}
+      }
+    }),
+  )
 }
 
 /**
