@@ -1,4 +1,4 @@
-import {existsSync, promises as fs} from 'node:fs'
+import {existsSync} from 'node:fs'
 import path from 'node:path'
 import {parseDocument} from 'yaml'
 import type {z} from 'zod'
