@@ -89,6 +89,18 @@ export interface AppTree {
    * No app may take these (see reserved.ts).
    */
   outsideNamespaces: Map<string, OutsideNamespace>
+  /**
+   * The YAML files of the app folders' top level read for their Namespace objects: repo-relative
+   * path → text and its documents as plain data (syntax errors left out). readAppFolder reuses
+   * them instead of parsing the same text again.
+   */
+  parsed: Map<string, ParsedFile>
+}
+
+/** A YAML file read and parsed once: its text and its documents as plain data (those with syntax errors left out). */
+export interface ParsedFile {
+  text: string
+  objects: unknown[]
 }
 
 /** Where a namespace outside the apps folder comes from. */
@@ -225,13 +237,17 @@ export async function readAppTree(homelab: Homelab): Promise<AppTree> {
     }
 
   const namespaces = new Map<string, string>()
+  const parsed = new Map<string, ParsedFile>()
   const folders = (await fs.readdir(path.join(root, layout.appsDir), {withFileTypes: true}).catch(() => []))
     .filter((d) => d.isDirectory())
     .map((d) => `${layout.appsDir}/${d.name}`)
   for (const dir of [layout.clusterDir, ...folders])
     for (const file of await yamlFilesIn(root, dir)) {
       if (file.endsWith('.sops.yaml')) continue
-      for (const o of objectsOf((await readText(root, file))!, file)) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
+      const text = (await readText(root, file))!
+      const objects = objectsOf(text, file)
+      parsed.set(file, {objects, text})
+      for (const o of objects) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
     }
 
   const outsideNamespaces = new Map<string, OutsideNamespace>()
@@ -241,7 +257,7 @@ export async function readAppTree(homelab: Homelab): Promise<AppTree> {
       if (!known || (ns.declared && !known.declared)) outsideNamespaces.set(ns.name, {declared: ns.declared, file})
     }
 
-  return {layout, namespaces, outsideNamespaces, resources, root, storage, texts, tunnel, volumes}
+  return {layout, namespaces, outsideNamespaces, parsed, resources, root, storage, texts, tunnel, volumes}
 }
 
 /** App folder names listed in the apps kustomization (entries that are folders, in file order). */
