@@ -1,6 +1,5 @@
-import {parseAllDocuments} from 'yaml'
-
 import {ConfigError} from '../errors.js'
+import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 
 /**
  * Edits of a multi-document YAML file (documents separated by `---` lines, YAML 1.2 §9.2) that
@@ -19,25 +18,24 @@ const SEPARATOR = /^---[ \t]*(#.*)?$/gm
 
 /**
  * Splits `text` into document chunks at `---` lines and parses each.
- * @throws ConfigError for bad YAML, or when a `---` line sits inside a block scalar (the split
+ * @throws ConfigError for bad YAML or an alias bomb, or when a `---` line sits inside a block scalar (the split
  *   would not match the parser's documents)
  */
 export function documentChunks(text: string, file: string): DocumentChunk[] {
-  const docs = parseAllDocuments(text)
-  if (!Array.isArray(docs)) throw new ConfigError(`${file}: not a YAML stream`)
+  const {docs, lineCounter} = parseYamlDocuments(text)
   const broken = docs.find((d) => d.errors.length > 0)
   if (broken) throw new ConfigError(`${file}: invalid YAML: ${broken.errors[0].message.split('\n')[0]}`)
 
   const starts = [0, ...[...text.matchAll(SEPARATOR)].map((m) => m.index)].filter((v, i, a) => i === 0 || v !== a[i - 1])
   const chunks = starts.map((start, i) => {
     const end = starts[i + 1] ?? text.length
-    const parsed = parseAllDocuments(text.slice(start, end))
-    const values = Array.isArray(parsed) ? parsed.map((d) => d.toJS() as unknown).filter((v) => v !== null && v !== undefined) : []
+    const chunk = parseYamlDocuments(text.slice(start, end))
+    const values = chunk.docs.map((d) => yamlToJS(d, chunk.lineCounter, file)).filter((v) => v !== null && v !== undefined)
     if (values.length > 1) throw new ConfigError(`${file}: could not split its documents at --- lines`)
     return {end, start, value: values[0] ?? null}
   })
   const withContent = docs.filter((d) => {
-    const v = d.toJS() as unknown
+    const v = yamlToJS(d, lineCounter, file)
     return v !== null && v !== undefined
   }).length
   if (chunks.filter((c) => c.value !== null).length !== withContent)

@@ -37,7 +37,7 @@ export async function listApps(options: {homelab: Homelab; tree?: AppTree}): Pro
   const sources = backupSources(tree.storage)
   const out: AppSummary[] = []
   for (const name of appFolders(tree)) {
-    const folder = await readAppFolder(homelab.root, `${tree.layout.appsDir}/${name}`)
+    const folder = await readAppFolder(homelab.root, `${tree.layout.appsDir}/${name}`, tree.parsed)
     const workload = folder.workloads[0]
     const claims = new Set(folder.claims.map((c) => `${c.namespace}/${c.name}`))
     const pv = tree.volumes.find((v) => v.claimRef && claims.has(`${v.claimRef.namespace}/${v.claimRef.name}`))

@@ -1,8 +1,10 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {parseAllDocuments} from 'yaml'
 
 import {assertInsideRepo} from '../fs/inside-repo.js'
+import {readRegularFile} from '../fs/read-regular.js'
+import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
+import type {ParsedFile} from './tree.js'
 
 /** What an app folder declares, read from its manifests (Kubernetes core/v1 and apps/v1 fields). */
 export interface AppFolder {
@@ -40,7 +42,7 @@ async function walk(root: string, rel: string, files: AppFolder['files'], dirs: 
       dirs.push(child)
       await walk(root, child, files, dirs)
     } else {
-      files.push({path: child, text: await fs.readFile(path.join(root, child), 'utf8')})
+      files.push({path: child, text: await readRegularFile(root, child)})
     }
   }
 }
@@ -50,10 +52,12 @@ async function walk(root: string, rel: string, files: AppFolder['files'], dirs: 
  * folder kustomization's `namespace:` when they have none. Never follows a symbolic link out of
  * the repository (the folder itself, one of its parents, or an entry inside it).
  * @param appDir repo-relative folder
+ * @param parsed files already parsed (AppTree.parsed): a file whose text is unchanged is not parsed again
  * @throws OutsideRepoError when the folder or an entry in it leads out of the repository (nothing read);
+ *   NotRegularFileError when an entry is a FIFO, device or socket (or a link to one; never opened);
  *   NodeJS.ErrnoException when the folder cannot be read
  */
-export async function readAppFolder(root: string, appDir: string): Promise<AppFolder> {
+export async function readAppFolder(root: string, appDir: string, parsed?: ReadonlyMap<string, ParsedFile>): Promise<AppFolder> {
   const files: AppFolder['files'] = []
   const dirs: string[] = []
   await assertInsideRepo(root, appDir)
@@ -69,11 +73,7 @@ export async function readAppFolder(root: string, appDir: string): Promise<AppFo
   for (const file of files) {
     if (!/\.ya?ml$/.test(file.path)) continue
     if (/\.sops\.ya?ml$/.test(file.path)) folder.hasSecret = true
-    const docs = parseAllDocuments(file.text)
-    if (!Array.isArray(docs)) continue
-    for (const doc of docs) {
-      if (doc.errors.length > 0) continue
-      const o = doc.toJS() as K8sObject
+    for (const o of parsedObjects(file, parsed) as K8sObject[]) {
       objects.push(o)
       if (o && typeof o === 'object') fileOf.set(o, file.path)
     }
@@ -109,6 +109,14 @@ export async function readAppFolder(root: string, appDir: string): Promise<AppFo
   }
 
   return folder
+}
+
+/** The documents of `file` as plain data, syntax errors left out: from `parsed` when it holds the same text, else parsed now. */
+function parsedObjects(file: {path: string; text: string}, parsed?: ReadonlyMap<string, ParsedFile>): unknown[] {
+  const known = parsed?.get(file.path)
+  if (known && known.text === file.text) return known.objects
+  const {docs, lineCounter} = parseYamlDocuments(file.text)
+  return docs.filter((doc) => doc.errors.length === 0).map((doc) => yamlToJS(doc, lineCounter, file.path))
 }
 
 /** The in-cluster host names of the folder's Services, as `<svc>.<ns>` (what tunnel routes point at). */

@@ -1,12 +1,14 @@
 import {type Dirent, promises as fs} from 'node:fs'
 import path from 'node:path'
-import {parse, parseAllDocuments} from 'yaml'
+import {parse} from 'yaml'
 
 import type {Homelab} from '../config/load.js'
 import {storageFileSchema, type StorageFile} from '../config/schema.js'
 import {parseYamlWithSchema} from '../config/load.js'
 import {ConfigError} from '../errors.js'
 import {assertInsideRepo} from '../fs/inside-repo.js'
+import {readRegularFile} from '../fs/read-regular.js'
+import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 import {documentChunks, isObject} from './edit-documents.js'
 import {hasTunnelConfig, type IngressRule, readTunnelConfig} from './edit-cloudflared.js'
 import {isFolderEntry, kustomizationResources} from './edit-kustomization.js'
@@ -87,6 +89,18 @@ export interface AppTree {
    * No app may take these (see reserved.ts).
    */
   outsideNamespaces: Map<string, OutsideNamespace>
+  /**
+   * The YAML files of the app folders' top level read for their Namespace objects: repo-relative
+   * path → text and its documents as plain data (syntax errors left out). readAppFolder reuses
+   * them instead of parsing the same text again.
+   */
+  parsed: Map<string, ParsedFile>
+}
+
+/** A YAML file read and parsed once: its text and its documents as plain data (those with syntax errors left out). */
+export interface ParsedFile {
+  text: string
+  objects: unknown[]
 }
 
 /** Where a namespace outside the apps folder comes from. */
@@ -99,12 +113,13 @@ export interface OutsideNamespace {
 
 /**
  * Reads a repo file as text; undefined when missing.
- * @throws OutsideRepoError when `rel` leads out of the repository through a symbolic link (nothing read)
+ * @throws OutsideRepoError when `rel` leads out of the repository through a symbolic link (nothing read);
+ *   NotRegularFileError when it is a FIFO, device or socket (never opened)
  */
 export async function readText(root: string, rel: string): Promise<string | undefined> {
   await assertInsideRepo(root, rel)
   try {
-    return await fs.readFile(path.join(root, rel), 'utf8')
+    return await readRegularFile(root, rel)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw error
@@ -154,9 +169,14 @@ function namespacesIn(objects: unknown[]): {name: string; declared: boolean}[] {
   return out
 }
 
-function objectsOf(text: string): unknown[] {
-  const docs = parseAllDocuments(text)
-  return Array.isArray(docs) ? docs.filter((d) => d.errors.length === 0).map((d) => d.toJS() as unknown) : []
+/**
+ * The documents of a YAML text as plain data, those with syntax errors left out.
+ * @param file the name to show in errors (repository-relative)
+ * @throws ConfigError for an alias bomb (see yamlToJS)
+ */
+function objectsOf(text: string, file: string): unknown[] {
+  const {docs, lineCounter} = parseYamlDocuments(text)
+  return docs.filter((d) => d.errors.length === 0).map((d) => yamlToJS(d, lineCounter, file))
 }
 
 /**
@@ -210,30 +230,34 @@ export async function readAppTree(homelab: Homelab): Promise<AppTree> {
   if (tunnel)
     for (const file of await yamlFilesIn(root, layout.tunnelDir)) {
       const text = texts.get(file) ?? (await readText(root, file))!
-      if (objectsOf(text).some((o) => isObject(o, 'Deployment', 'cloudflared'))) {
+      if (objectsOf(text, file).some((o) => isObject(o, 'Deployment', 'cloudflared'))) {
         texts.set(file, text)
         tunnel.deploymentFile = file
       }
     }
 
   const namespaces = new Map<string, string>()
+  const parsed = new Map<string, ParsedFile>()
   const folders = (await fs.readdir(path.join(root, layout.appsDir), {withFileTypes: true}).catch(() => []))
     .filter((d) => d.isDirectory())
     .map((d) => `${layout.appsDir}/${d.name}`)
   for (const dir of [layout.clusterDir, ...folders])
     for (const file of await yamlFilesIn(root, dir)) {
       if (file.endsWith('.sops.yaml')) continue
-      for (const o of objectsOf((await readText(root, file))!)) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
+      const text = (await readText(root, file))!
+      const objects = objectsOf(text, file)
+      parsed.set(file, {objects, text})
+      for (const o of objects) if (isObject(o, 'Namespace') && o.metadata?.name) namespaces.set(o.metadata.name, file)
     }
 
   const outsideNamespaces = new Map<string, OutsideNamespace>()
   for (const file of await yamlFilesUnder(root, layout.clusterPath, new Set([layout.appsDir])))
-    for (const ns of namespacesIn(objectsOf((await readText(root, file))!))) {
+    for (const ns of namespacesIn(objectsOf((await readText(root, file))!, file))) {
       const known = outsideNamespaces.get(ns.name)
       if (!known || (ns.declared && !known.declared)) outsideNamespaces.set(ns.name, {declared: ns.declared, file})
     }
 
-  return {layout, namespaces, outsideNamespaces, resources, root, storage, texts, tunnel, volumes}
+  return {layout, namespaces, outsideNamespaces, parsed, resources, root, storage, texts, tunnel, volumes}
 }
 
 /** App folder names listed in the apps kustomization (entries that are folders, in file order). */

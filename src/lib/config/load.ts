@@ -1,10 +1,12 @@
-import {existsSync, promises as fs} from 'node:fs'
+import {existsSync} from 'node:fs'
 import path from 'node:path'
-import {LineCounter, parseDocument} from 'yaml'
+import {parseDocument} from 'yaml'
 import type {z} from 'zod'
 
 import {ConfigError} from '../errors.js'
 import {homelabConfigSchema, type HomelabConfig, storageFileSchema, type StorageFile} from './schema.js'
+import {NotRegularFileError, readRegularFile} from '../fs/read-regular.js'
+import {parseYamlDocuments, yamlToJS} from '../yaml/parse.js'
 import {formatKeyPath, lineOfPath} from './yaml-location.js'
 
 /** The file name that marks a homelab repository's root. */
@@ -37,11 +39,13 @@ export function findRepoRoot(cwd: string): string {
 /**
  * Parses YAML text and validates it against a zod schema; every problem is reported as
  * `<file>:<line>: <key.path>: <message>` (the first one in the error message, all in suggestions).
- * @throws ConfigError for a YAML syntax error or a schema violation.
+ * Parsing is linear in the text's length (see parseYamlDocuments).
+ * @throws ConfigError for a YAML syntax error, more than one document, an alias bomb or a schema violation.
  */
 export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: string, schema: S): z.infer<S> {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, {lineCounter, prettyErrors: true})
+  const {docs, lineCounter} = parseYamlDocuments(text)
+  const doc = docs[0] ?? parseDocument('')
+  if (docs.length > 1) throw new ConfigError(`${file}:${lineCounter.linePos(docs[1].range[0]).line}: invalid YAML: holds more than one document`, {suggestions: [`keep one document in ${file}`]})
   if (doc.errors.length > 0) {
     const err = doc.errors[0]
     const line = err.linePos?.[0]?.line ?? 1
@@ -51,7 +55,7 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, file: str
     })
   }
 
-  const result = schema.safeParse(doc.toJS() ?? {})
+  const result = schema.safeParse(yamlToJS(doc, lineCounter, file) ?? {})
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const line = lineOfPath(doc, lineCounter, issue.path)
@@ -74,8 +78,9 @@ export async function loadHomelab(options: {cwd: string; repo?: string}): Promis
   const file = path.join(root, CONFIG_FILE)
   let text: string
   try {
-    text = await fs.readFile(file, 'utf8')
-  } catch {
+    text = await readRegularFile(root, CONFIG_FILE)
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw error
     throw new ConfigError(`${file}: cannot read it`, {suggestions: ['pass --repo pointing at a homelab repository']})
   }
 
@@ -92,8 +97,9 @@ export async function loadStorageFile(homelab: Homelab): Promise<StorageFile> {
   const rel = homelab.config.storage.file
   let text: string
   try {
-    text = await fs.readFile(path.join(homelab.root, rel), 'utf8')
-  } catch {
+    text = await readRegularFile(homelab.root, rel)
+  } catch (error) {
+    if (error instanceof NotRegularFileError) throw error
     throw new ConfigError(`${rel}: missing (homelab.yaml storage.file names it)`, {
       suggestions: ['create it with {"apps": [], "extraBackupSources": ["/etc/nixos"]}'],
     })

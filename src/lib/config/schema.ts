@@ -12,12 +12,23 @@ const repoPath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a path inside the repository')
 
+/**
+ * True for an SSH target `[user@]host[:port]`: no spaces, at most one `@`, a non-empty host
+ * without `:`, and a port (when given) that is a whole number from 1 to 65535.
+ */
+export function isSshTarget(target: string): boolean {
+  const match = /^([^@\s]+@)?([^@\s:]+)(?::(\d+))?$/.exec(target)
+  if (!match) return false
+  const port = match[3] === undefined ? undefined : Number(match[3])
+  return port === undefined || (port >= 1 && port <= 65_535)
+}
+
 /** One NixOS host the CLI deploys to. */
 export const hostSchema = z.strictObject({
   /** The NixOS configuration name in the host flake (`nixosConfigurations.<name>`), usually the hostname. */
   name: dns1123Label,
-  /** SSH target as `[user@]host[:port]`; `host` is resolved through `~/.ssh/config`. */
-  ssh: z.string().regex(/^([^@\s]+@)?[^@\s:]+(:\d{1,5})?$/, 'must be [user@]host[:port]'),
+  /** SSH target as `[user@]host[:port]` (port 1–65535, no spaces); `host` is resolved through `~/.ssh/config`. */
+  ssh: z.string().refine(isSshTarget, 'must be [user@]host[:port] with a port from 1 to 65535 and no spaces'),
   /** The host's bootstrap flake folder (holds flake.nix and flake.lock). */
   flakeDir: absolutePath.default('/etc/nixos'),
   /** The name of the flake input in the host flake that pins this repository. */

@@ -34,7 +34,8 @@ export interface SshTarget {
 /** Splits homelab.yaml's `ssh: [user@]host[:port]`. */
 export function parseSshSpec(spec: string): {user?: string; host: string; port?: number} {
   const match = /^(?:([^@\s]+)@)?([^@\s:]+)(?::(\d{1,5}))?$/.exec(spec)
-  if (!match) throw new ConfigError(`homelab.yaml: ssh "${spec}" must be [user@]host[:port]`)
+  if (!match || (match[3] !== undefined && !(Number(match[3]) >= 1 && Number(match[3]) <= 65_535)))
+    throw new ConfigError(`homelab.yaml: ssh "${spec}" must be [user@]host[:port] with a port from 1 to 65535`)
   return {host: match[2], port: match[3] ? Number(match[3]) : undefined, user: match[1]}
 }
 

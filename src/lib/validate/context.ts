@@ -1,11 +1,12 @@
-import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {type Document, isMap, LineCounter, parseAllDocuments} from 'yaml'
+import {type Document, isMap, LineCounter} from 'yaml'
 
 import {type Homelab} from '../config/load.js'
 import {type StorageFile} from '../config/schema.js'
 import type {ConfigError} from '../errors.js'
 import {lineOfPath} from '../config/yaml-location.js'
+import {NotRegularFileError, readRegularFile} from '../fs/read-regular.js'
+import {ALIAS_BOMB_REASON, firstAliasLine, parseYamlDocuments} from '../yaml/parse.js'
 import {isKustomizationFile, isYamlFile, listRepoFiles} from './repo-files.js'
 
 /** One YAML file of the repository, parsed with line numbers (every document of a multi-document file). */
@@ -68,24 +69,51 @@ export interface ValidateContext {
   tool(name: 'kubectl' | 'nix-instantiate'): Promise<string | undefined>
 }
 
-/** Parses one YAML file's text into documents with line numbers. */
+/**
+ * Parses one YAML file's text into documents with line numbers, in time linear in its length
+ * (see parseYamlDocuments). An alias bomb (aliases that expand past yaml's limit) is recorded as
+ * a syntax error at its first alias, so no later step expands it.
+ */
 export function parseYamlFile(rel: string, text: string): YamlFile {
-  const lineCounter = new LineCounter()
-  const parsed = parseAllDocuments(text, {lineCounter, prettyErrors: true})
-  const docs = Array.isArray(parsed) ? parsed : []
+  const {docs, lineCounter} = parseYamlDocuments(text)
   const syntaxErrors = docs.flatMap((doc) =>
     doc.errors.map((err) => ({
       line: err.linePos?.[0]?.line ?? 1,
       message: err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
     })),
   )
+  // Only a text with an alias (`*name`) can hold a bomb; expanding is otherwise left to the checks.
+  for (const doc of text.includes('*') ? docs : []) {
+    if (doc.errors.length > 0) continue
+    try {
+      doc.toJS()
+    } catch (error) {
+      if (!(error instanceof Error) || !/Excessive alias count/.test(error.message)) throw error
+      syntaxErrors.push({line: firstAliasLine(doc, lineCounter), message: ALIAS_BOMB_REASON})
+    }
+  }
+
   return {docs, lineCounter, rel, syntaxErrors, text}
 }
 
-/** Reads and parses every YAML file in `files` outside `templates/`. */
+/**
+ * Reads and parses every YAML file in `files` outside `templates/`. A file that is no longer a
+ * regular file when read (swapped for a FIFO or device) is recorded as a syntax error at line 1,
+ * never opened (see readRegularFile).
+ * @throws NodeJS.ErrnoException when a file cannot be read
+ */
 export async function loadYamlFiles(root: string, files: string[]): Promise<YamlFile[]> {
   const rels = files.filter((f) => isYamlFile(f) && !f.startsWith('templates/'))
-  return Promise.all(rels.map(async (rel) => parseYamlFile(rel, await fs.readFile(path.join(root, rel), 'utf8'))))
+  return Promise.all(
+    rels.map(async (rel) => {
+      try {
+        return parseYamlFile(rel, await readRegularFile(root, rel))
+      } catch (error) {
+        if (!(error instanceof NotRegularFileError)) throw error
+        return {docs: [], lineCounter: new LineCounter(), rel, syntaxErrors: [{line: 1, message: error.message}], text: ''}
+      }
+    }),
+  )
 }
 
 /**

@@ -1,6 +1,8 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
+import {specialKind} from '../fs/read-regular.js'
+
 /**
  * Top-level folders of a homelab repository that hold the CLI itself or build output, not the
  * homelab: validate never looks inside them. `test/` holds deliberately broken fixtures.
@@ -32,6 +34,51 @@ export async function listRepoFiles(root: string): Promise<string[]> {
 
   await walk('')
   return out.sort()
+}
+
+/** A homelab entry that is neither a regular file nor a folder (see {@link listNonRegularFiles}). */
+export interface NonRegularFile {
+  /** Repository-relative POSIX path. */
+  rel: string
+  /** What it is, in words: `a FIFO (named pipe)`, `a character device` … (see specialKind). */
+  kind: string
+}
+
+/**
+ * Every FIFO, device or socket of the homelab in `root`, and every symbolic link to one inside
+ * the repository, sorted by path (the folders {@link listRepoFiles} skips are skipped). Nothing is
+ * opened. Links that leave the repository are left to listLinksOutside; dangling links are skipped.
+ * @throws NodeJS.ErrnoException when `root` cannot be read
+ */
+export async function listNonRegularFiles(root: string): Promise<NonRegularFile[]> {
+  const rootReal = await fs.realpath(root)
+  const out: NonRegularFile[] = []
+  async function walk(rel: string): Promise<void> {
+    const entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
+    await Promise.all(
+      entries.map(async (entry) => {
+        const child = rel ? `${rel}/${entry.name}` : entry.name
+        if (entry.isDirectory()) {
+          if (IGNORED_DIRS.has(entry.name) || (!rel && IGNORED_TOP_DIRS.has(entry.name))) return
+          await walk(child)
+          return
+        }
+
+        if (entry.isFile()) return
+        if (entry.isSymbolicLink()) {
+          const real = await fs.realpath(path.join(root, child)).catch(() => undefined)
+          if (real === undefined || !isUnder(real, rootReal)) return
+        }
+
+        const stats = await fs.stat(path.join(root, child)).catch(() => undefined)
+        const kind = stats && specialKind(stats)
+        if (kind) out.push({kind, rel: child})
+      }),
+    )
+  }
+
+  await walk('')
+  return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
 }
 
 /** True for `.yaml`/`.yml` files. */

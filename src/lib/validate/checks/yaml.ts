@@ -5,12 +5,14 @@ import type {Check} from '../check.js'
 import {describeObject} from '../check.js'
 import {lineOf} from '../context.js'
 import {FindingList} from '../finding.js'
-import {IGNORED_DIRS, IGNORED_TOP_DIRS} from '../repo-files.js'
+import {notRegularMessage} from '../../fs/read-regular.js'
+import {IGNORED_DIRS, IGNORED_TOP_DIRS, listNonRegularFiles} from '../repo-files.js'
 
 /**
  * Check 1: every YAML file parses, and every Kubernetes object has a string `apiVersion`, `kind`
  * and `metadata.name` (what the API server requires of a manifest); no symbolic link leads out of
- * the repository (homelab refuses to read or write through one; Flux would not see its files).
+ * the repository (homelab refuses to read or write through one; Flux would not see its files);
+ * no FIFO, device or socket (nor a link to one) sits in the tree (homelab reads only regular files).
  */
 export const yamlCheck: Check = {
   id: 'yaml',
@@ -21,6 +23,7 @@ export const yamlCheck: Check = {
     const skip = (rel: string, name: string) => IGNORED_DIRS.has(name) || (!rel.includes('/') && IGNORED_TOP_DIRS.has(name))
     for (const link of await listLinksOutside(context.root, skip))
       out.error(link.rel, 1, `symbolic link to ${link.target}, outside the repository: homelab does not follow it; replace it with the files themselves, or remove it`)
+    for (const special of await listNonRegularFiles(context.root)) out.error(special.rel, 1, notRegularMessage(special.rel, special.kind))
 
     for (const object of context.objects) {
       const start = lineOf(object, [])
