@@ -1,4 +1,4 @@
-import {promises as fs} from 'node:fs'
+import {type Dirent, promises as fs} from 'node:fs'
 import path from 'node:path'
 
 import {specialKind} from '../fs/read-regular.js'
@@ -13,26 +13,37 @@ export const IGNORED_TOP_DIRS: ReadonlySet<string> = new Set(['src', 'test', 'be
 export const IGNORED_DIRS: ReadonlySet<string> = new Set(['.git', 'node_modules'])
 
 /**
+ * Calls `visit(rel, entry)` for every entry of the homelab in `root` that is not a folder
+ * (repository-relative POSIX path), skipping {@link IGNORED_TOP_DIRS} at the top and
+ * {@link IGNORED_DIRS} anywhere; symlinks are not followed. Folders are read in parallel.
+ * @throws NodeJS.ErrnoException when a folder cannot be read, or what `visit` throws
+ */
+async function walkRepo(root: string, visit: (rel: string, entry: Dirent) => Promise<void> | void): Promise<void> {
+  async function walk(rel: string): Promise<void> {
+    const entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
+    await Promise.all(
+      entries.map(async (entry) => {
+        const child = rel ? `${rel}/${entry.name}` : entry.name
+        if (!entry.isDirectory()) return visit(child, entry)
+        if (IGNORED_DIRS.has(entry.name) || (!rel && IGNORED_TOP_DIRS.has(entry.name))) return
+        return walk(child)
+      }),
+    )
+  }
+
+  await walk('')
+}
+
+/**
  * Lists every regular file of the homelab in `root`, as repository-relative POSIX paths, sorted.
  * Skips {@link IGNORED_TOP_DIRS} at the top and {@link IGNORED_DIRS} anywhere; symlinks are not followed.
  * @throws NodeJS.ErrnoException when `root` cannot be read
  */
 export async function listRepoFiles(root: string): Promise<string[]> {
   const out: string[] = []
-  async function walk(rel: string): Promise<void> {
-    const entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
-    await Promise.all(
-      entries.map(async (entry) => {
-        const child = rel ? `${rel}/${entry.name}` : entry.name
-        if (entry.isDirectory()) {
-          if (IGNORED_DIRS.has(entry.name) || (!rel && IGNORED_TOP_DIRS.has(entry.name))) return
-          await walk(child)
-        } else if (entry.isFile()) out.push(child)
-      }),
-    )
-  }
-
-  await walk('')
+  await walkRepo(root, (rel, entry) => {
+    if (entry.isFile()) out.push(rel)
+  })
   return out.sort()
 }
 
@@ -53,31 +64,17 @@ export interface NonRegularFile {
 export async function listNonRegularFiles(root: string): Promise<NonRegularFile[]> {
   const rootReal = await fs.realpath(root)
   const out: NonRegularFile[] = []
-  async function walk(rel: string): Promise<void> {
-    const entries = await fs.readdir(path.join(root, rel), {withFileTypes: true})
-    await Promise.all(
-      entries.map(async (entry) => {
-        const child = rel ? `${rel}/${entry.name}` : entry.name
-        if (entry.isDirectory()) {
-          if (IGNORED_DIRS.has(entry.name) || (!rel && IGNORED_TOP_DIRS.has(entry.name))) return
-          await walk(child)
-          return
-        }
+  await walkRepo(root, async (rel, entry) => {
+    if (entry.isFile()) return
+    if (entry.isSymbolicLink()) {
+      const real = await fs.realpath(path.join(root, rel)).catch(() => undefined)
+      if (real === undefined || !isUnder(real, rootReal)) return
+    }
 
-        if (entry.isFile()) return
-        if (entry.isSymbolicLink()) {
-          const real = await fs.realpath(path.join(root, child)).catch(() => undefined)
-          if (real === undefined || !isUnder(real, rootReal)) return
-        }
-
-        const stats = await fs.stat(path.join(root, child)).catch(() => undefined)
-        const kind = stats && specialKind(stats)
-        if (kind) out.push({kind, rel: child})
-      }),
-    )
-  }
-
-  await walk('')
+    const stats = await fs.stat(path.join(root, rel)).catch(() => undefined)
+    const kind = stats && specialKind(stats)
+    if (kind) out.push({kind, rel})
+  })
   return out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
 }
 
