@@ -287,7 +287,7 @@ describe('check 7: config', () => {
   it('reports a schema error in homelab.yaml with line and key', async () => {
     const dir = await homelab()
     edit(dir, 'homelab.yaml', 'ssh: admin@lab-0', 'ssh: "admin at lab-0"')
-    expect(found(await validate(dir), 'config')).toEqual(['homelab.yaml:5: hosts.0.ssh: must be [user@]host[:port]'])
+    expect(found(await validate(dir), 'config')).toEqual(['homelab.yaml:5: hosts.0.ssh: must be [user@]host[:port] with a port from 1 to 65535 and no spaces'])
   })
 
   it('reports a cluster path that does not exist and a missing host bootstrap template', async () => {
