@@ -91,8 +91,9 @@ describe('homelab init', () => {
     const result = await runCli(['init', repo, ...ACCEPTANCE, '--json'], {env: {...env, SOPS_AGE_KEY_FILE: keyFile}})
     expect(result.exitCode, result.stderr).toBe(0)
     const json = JSON.parse(result.stdout)
-    expect(Object.keys(json).sort()).toEqual(['branch', 'dir', 'files', 'keyFile', 'recipient', 'sshKeyFound'])
-    expect(json).toMatchObject({branch: 'main', dir: repo, keyFile, sshKeyFound: false})
+    // The file was 0644: narrowed to 0600, and --json says from what.
+    expect(Object.keys(json).sort()).toEqual(['branch', 'dir', 'files', 'keyFile', 'keyFileModeWas', 'recipient', 'sshKeyFound'])
+    expect(json).toMatchObject({branch: 'main', dir: repo, keyFile, keyFileModeWas: '0644', sshKeyFound: false})
     expect(json.files).toContain('nixos/secrets/host-secrets.sops.yaml')
     const keys = readFileSync(keyFile, 'utf8')
     expect(keys.startsWith('# an older homelab\nAGE-SECRET-KEY-1QQQQ')).toBe(true)
