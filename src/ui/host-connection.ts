@@ -79,7 +79,7 @@ export async function openHostConnection(options: HostConnectionOptions & {homel
   const prompts = connectionPrompts({canPrompt: options.canPrompt, env})
   const {askHostKey, askPassphrase} = prompts
   try {
-    return await connectHost({
+    const connection = await connectHost({
       ...prompts,
       ...options.settings,
       askHostKey: askHostKey && (async (q) => (endLine(false), askHostKey(q))),
@@ -92,6 +92,13 @@ export async function openHostConnection(options: HostConnectionOptions & {homel
         process.stderr.write(text)
       },
     })
+    if (connection.pinnedHostKey) {
+      endLine(false)
+      const {pinnedKeyMessage} = await import('../lib/ssh/index.js')
+      process.stderr.write(`${colors(process.stderr).yellow('Warning:')} ${pinnedKeyMessage(options.homelab.root, options.host.name, connection.hostKeyFingerprint, connection.pinnedHostKey.file)}\n`)
+    }
+
+    return connection
   } finally {
     endLine(true)
   }

@@ -270,6 +270,8 @@ describe('ssh transport on the e2e host', () => {
       expect(accepted.exitCode, accepted.stderr).not.toBe(2)
       expect(JSON.parse(accepted.stdout).host.name).toBe('testhost')
       expect(await fs.readFile(knownHostsFile(), 'utf8')).toBe(`${host.knownHostsLine}\n`)
+      // The pin is said, with the file that changed and how to commit it.
+      expect(accepted.stderr).toContain(`Warning: pinned new host key ${host.hostKeyFingerprint} in ${knownHostsFile()}: known_hosts changed, commit it (git add known_hosts`)
     } finally {
       await fs.writeFile(knownHostsFile(), original)
     }

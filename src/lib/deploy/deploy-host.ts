@@ -1,10 +1,9 @@
 import {randomBytes} from 'node:crypto'
-import path from 'node:path'
 
 import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
 import {HomelabError} from '../errors.js'
-import {connectHost, type ExecResult, type HostConnection, parseSshSpec, type RemoteProcess} from '../ssh/index.js'
+import {connectHost, type ExecResult, type HostConnection, parseSshSpec, pinnedKeyMessage, type RemoteProcess} from '../ssh/index.js'
 import {currentGeneration, flakeUpdateCommand, type Generation, parseDiffClosures, parseGenerations, parseNixVersion, readFlakePin} from './nix.js'
 import {
   buildCommand,
@@ -404,16 +403,6 @@ export class HostDeploy {
     await this.conn?.close()
     this.conn = undefined
   }
-}
-
-/**
- * The line said when a connection pinned a new host key: names the file, says that it changed
- * and that it should be committed (with the command), and that deploy meanwhile counts it as
- * pinned keys, not as a dirty tree.
- */
-export function pinnedKeyMessage(root: string, hostName: string, fingerprint: string, file: string): string {
-  const rel = path.relative(root, file) || file
-  return `pinned new host key ${fingerprint} in ${file}: ${rel} changed, commit it (git add ${rel} && git commit -m "Pin the host key of ${hostName}" -- ${rel}); until then deploy counts the added line as a pinned key, not as a dirty tree`
 }
 
 async function takeLock(conn: HostConnection, lockFile: string, holder: string, ctx: StepContext): Promise<RemoteProcess> {

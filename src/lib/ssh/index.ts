@@ -21,6 +21,7 @@ export {
   knownHostName,
   knownHostsLine,
   parseKnownHosts,
+  pinnedKeyMessage,
 } from './known-hosts.js'
 export {type ProxyExit, type ProxyProcess, startProxyCommand} from './proxy-command.js'
 export {lineSplitter, shellJoin, shellQuote} from './shell.js'

@@ -1,4 +1,5 @@
 import {createHash, createHmac} from 'node:crypto'
+import path from 'node:path'
 
 /**
  * OpenSSH known_hosts files: parsing, host matching (plain, `[host]:port`, wildcards, negation,
@@ -123,4 +124,15 @@ export function checkHostKey(entries: KnownHostEntry[], names: string[], key: Bu
 /** One known_hosts line pinning `key` for `name`: `<name> <type> <base64>`. */
 export function knownHostsLine(name: string, key: Buffer): string {
   return `${name} ${keyTypeOfBlob(key)} ${key.toString('base64')}`
+}
+
+/**
+ * The line said when a connection pinned a new host key into the repository's known_hosts
+ * (`file`, absolute): names the file, says it changed and should be committed (with the git
+ * command, paths relative to the repository `root`), and that deploy meanwhile counts the added
+ * line as a pinned key, not as a dirty tree.
+ */
+export function pinnedKeyMessage(root: string, hostName: string, fingerprint: string, file: string): string {
+  const rel = path.relative(root, file) || file
+  return `pinned new host key ${fingerprint} in ${file}: ${rel} changed, commit it (git add ${rel} && git commit -m "Pin the host key of ${hostName}" -- ${rel}); until then deploy counts the added line as a pinned key, not as a dirty tree`
 }
