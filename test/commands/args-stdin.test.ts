@@ -4,21 +4,12 @@ import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
+import {commandFiles} from '../helpers/commands.js'
 import {copyHomelab, HOST_SECRETS} from './secrets/helpers.js'
 
 // Issue 11 item 2: oclif reads piped stdin as a missing positional argument (a 10 ms race), so a
 // secret piped for --value-stdin / --secrets-from-stdin became KEY_PATH or the app name. Every
 // argument of every command must have ignoreStdin.
-
-/** Command ids (`secrets:set`) of the command files in src/commands. */
-function sourceCommandIds(dir = path.join(REPO_ROOT, 'src/commands'), prefix: string[] = []): string[] {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => {
-    if (entry.isDirectory()) return sourceCommandIds(path.join(dir, entry.name), [...prefix, entry.name])
-    if (!entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) return []
-    const name = entry.name.slice(0, -3)
-    return [(name === 'index' ? prefix : [...prefix, name]).join(':')]
-  })
-}
 
 describe('every argument of every command ignores stdin', () => {
   it('the oclif manifest lists every command, and each of its args has ignoreStdin: true', async () => {
@@ -26,7 +17,7 @@ describe('every argument of every command ignores stdin', () => {
     const config = await Config.load({root: REPO_ROOT})
     const own = config.commands.filter((c) => c.pluginName === config.pjson.name) // not @oclif/plugin-help's
     const ids = own.map((c) => c.id).sort()
-    expect(ids, 'the manifest is stale: run npm run build').toEqual(sourceCommandIds().sort())
+    expect(ids, 'the manifest is stale: run npm run build').toEqual(commandFiles().map((c) => c.id.replaceAll(' ', ':')).sort())
     const withArgs: string[] = []
     for (const loadable of own) {
       const file = path.join(REPO_ROOT, 'src/commands', `${loadable.id.replaceAll(':', '/')}.ts`)

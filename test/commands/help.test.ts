@@ -1,19 +1,7 @@
-import {readdirSync} from 'node:fs'
-import path from 'node:path'
 import {describe, expect, it} from 'vitest'
 
-import {REPO_ROOT, runCli} from '../helpers/cli.js'
-
-/** Every command id, from the files in src/commands (`app/new.ts` → `app new`, `secrets/index.ts` → `secrets`). */
-function commandFiles(dir = path.join(REPO_ROOT, 'src/commands'), prefix: string[] = []): Array<{id: string; file: string}> {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((entry) => {
-    if (entry.isDirectory()) return commandFiles(path.join(dir, entry.name), [...prefix, entry.name])
-    if (!entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) return []
-    const name = entry.name.slice(0, -3)
-    const id = (name === 'index' ? prefix : [...prefix, name]).join(' ')
-    return [{file: path.join(dir, entry.name), id}]
-  })
-}
+import {runCli} from '../helpers/cli.js'
+import {commandFiles} from '../helpers/commands.js'
 
 const commands = commandFiles()
 

@@ -2,6 +2,7 @@ import {type Dirent, lstatSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 
 import {HomelabError} from '../errors.js'
+import {isUnder} from './path-under.js'
 
 /**
  * A path of the repository resolves, through a symbolic link, to a place outside the repository.
@@ -42,12 +43,6 @@ export async function resolveReal(target: string, depth = 0): Promise<string> {
   }
 }
 
-/** True when the absolute path `child` equals `parent` or lies inside it. */
-function within(child: string, parent: string): boolean {
-  const rel = path.relative(parent, child)
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
-}
-
 /**
  * Where a repository path really is: `real` is {@link resolveReal} of `root`/`rel`, `inside` is
  * true when it lies under the real path of `root` (the repository root, itself possibly reached
@@ -58,7 +53,7 @@ function within(child: string, parent: string): boolean {
 export async function realpathInside(root: string, rel: string): Promise<{real: string; rootReal: string; inside: boolean}> {
   const rootReal = await resolveReal(root)
   const real = await resolveReal(path.resolve(root, rel))
-  return {inside: within(real, rootReal), real, rootReal}
+  return {inside: isUnder(real, rootReal), real, rootReal}
 }
 
 /**
@@ -111,7 +106,7 @@ export async function listLinksOutside(root: string, skip: (rel: string, name: s
         const child = rel ? `${rel}/${entry.name}` : entry.name
         if (entry.isSymbolicLink()) {
           const target = await resolveReal(path.join(root, child)).catch(() => undefined)
-          if (target !== undefined && !within(target, rootReal)) out.push({rel: child, target})
+          if (target !== undefined && !isUnder(target, rootReal)) out.push({rel: child, target})
         } else if (entry.isDirectory() && !skip(child, entry.name)) await walk(child)
       }),
     )

@@ -1,6 +1,7 @@
 import {type Dirent, promises as fs} from 'node:fs'
 import path from 'node:path'
 
+import {isUnder} from '../fs/path-under.js'
 import {specialKind} from '../fs/read-regular.js'
 
 /**
@@ -86,11 +87,4 @@ export function isYamlFile(rel: string): boolean {
 /** True for kustomize's own config files (`kustomization.yaml`, `kustomization.yml`, `Kustomization`). */
 export function isKustomizationFile(rel: string): boolean {
   return ['kustomization.yaml', 'kustomization.yml', 'Kustomization'].includes(path.posix.basename(rel))
-}
-
-/** True when `child` (absolute POSIX path) equals `parent` or lies inside it. */
-export function isUnder(child: string, parent: string): boolean {
-  const c = path.posix.normalize(child).replace(/\/+$/, '') || '/'
-  const p = path.posix.normalize(parent).replace(/\/+$/, '') || '/'
-  return p === '/' || c === p || c.startsWith(`${p}/`)
 }

@@ -5,7 +5,7 @@ import type {Check} from '../check.js'
 import {describeObject} from '../check.js'
 import {isRecord, lineOf} from '../context.js'
 import {FindingList} from '../finding.js'
-import {isUnder} from '../repo-files.js'
+import {isUnder} from '../../fs/path-under.js'
 
 /**
  * Check 4: every hostPath under the storage root — in PersistentVolumes and in pod volumes of any

@@ -9,7 +9,7 @@ import type {Check} from '../check.js'
 import {describeObject, isFlux} from '../check.js'
 import {isRecord, lineOf, type ValidateContext} from '../context.js'
 import {FindingList} from '../finding.js'
-import {isUnder} from '../repo-files.js'
+import {isUnder} from '../../fs/path-under.js'
 
 /** Folder of the host bootstrap template, relative to the repository root. */
 export const HOST_BOOTSTRAP_TEMPLATE = 'templates/host-bootstrap'

@@ -5,7 +5,7 @@ import {describeObject, isCore} from '../check.js'
 import {isRecord, type KubeObject, lineOf} from '../context.js'
 import {FindingList} from '../finding.js'
 import {parseQuantity} from '../quantity.js'
-import {isUnder} from '../repo-files.js'
+import {isUnder} from '../../fs/path-under.js'
 
 /**
  * Check 3: every PersistentVolumeClaim binds to exactly one PersistentVolume, following the
