@@ -46,6 +46,12 @@ export const homelabConfigSchema = z.strictObject({
     .strictObject({
       remote: z.string().min(1).default('origin'),
       branch: z.string().min(1).default('main'),
+      /**
+       * How each host fetches this repository as its flake input (root runs `nix flake update`
+       * on the host): the git access file, JSON so the host module (nixos/git-access.nix) reads
+       * the same method and forge host keys. Relative to the repository root.
+       */
+      hostAccess: repoPath.default('nixos/git-access.json'),
     })
     .prefault({}),
   cluster: z.strictObject({
