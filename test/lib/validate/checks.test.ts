@@ -284,6 +284,19 @@ describe('check 6: nix', () => {
 })
 
 describe('check 7: config', () => {
+  it('reports a git access file that is missing, invalid, or does not fit the bootstrap flake', async () => {
+    const dir = await homelab()
+    edit(dir, 'nixos/git-access.json', '"forgeHostKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]', '"forgeHostKeys": []')
+    expect(found(await validate(dir), 'config')).toEqual(["nixos/git-access.json:4: forgeHostKeys: method deploy-key needs the forge's SSH host keys in forgeHostKeys"])
+
+    writeFileSync(path.join(dir, 'nixos/git-access.json'), '{"method": "token", "forge": "github.com"}\n')
+    writeFileSync(path.join(dir, 'nixos/flake.nix'), '{\n  inputs.homelab = {\n    url = "git+ssh://git@github.com/a/h?ref=main";\n  };\n  outputs = _: { };\n}\n')
+    expect(found(await validate(dir), 'config')).toEqual(['nixos/flake.nix:3: input homelab is git+ssh://git@github.com/a/h?ref=main, which needs method deploy-key, but nixos/git-access.json says token: make them agree'])
+
+    rmSync(path.join(dir, 'nixos/git-access.json'))
+    expect(found(await validate(dir), 'config')).toEqual(['nixos/git-access.json:1: missing (homelab.yaml git.hostAccess names it)'])
+  })
+
   it('reports a schema error in homelab.yaml with line and key', async () => {
     const dir = await homelab()
     edit(dir, 'homelab.yaml', 'ssh: admin@lab-0', 'ssh: "admin at lab-0"')

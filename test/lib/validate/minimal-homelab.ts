@@ -40,6 +40,12 @@ backup:
     age: ${DEMO_RECIPIENT}
 `,
   known_hosts: '',
+  'nixos/git-access.json': `{
+  "method": "deploy-key",
+  "forge": "github.com",
+  "forgeHostKeys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]
+}
+`,
   'nixos/storage.json': `{
   "apps": [
     { "name": "demo", "path": "/srv/demo", "uid": 1000, "gid": 1000, "mode": "0750" }

@@ -10,6 +10,8 @@ import {describeObject, isFlux} from '../check.js'
 import {isRecord, lineOf, type ValidateContext} from '../context.js'
 import {FindingList} from '../finding.js'
 import {isUnder} from '../../fs/path-under.js'
+import {checkAdminSurfaces} from '../admin-surfaces.js'
+import {checkGitAccess} from '../git-access-check.js'
 
 /** Folder of the host bootstrap template, relative to the repository root. */
 export const HOST_BOOTSTRAP_TEMPLATE = 'templates/host-bootstrap'
@@ -20,6 +22,8 @@ export const HOST_BOOTSTRAP_TEMPLATE = 'templates/host-bootstrap'
  * reconciles it from a GitRepository on `git.branch`, the host bootstrap template is present,
  * the storage file loads and every app path in it lies under the storage root (once), the host
  * name and domain in nixos/configuration.nix match, and the off-site credentials file exists.
+ * The git access file loads and fits the host bootstrap flake's homelab input (git-access-check.ts).
+ * Warns when a Cloudflare Tunnel route exposes an admin surface (src/lib/validate/admin-surfaces.ts).
  */
 export const configCheck: Check = {
   id: 'config',
@@ -82,6 +86,8 @@ export const configCheck: Check = {
       out.error(CONFIG_FILE, at('backup', 'offsite', 'credentialsFile'), `backup.offsite.credentialsFile ${credentials} does not exist`)
     if (!existsSync(path.join(context.root, config.knownHosts)))
       out.warning(CONFIG_FILE, at('knownHosts'), `knownHosts ${config.knownHosts} does not exist (homelab deploy pins host keys there)`)
+    await checkGitAccess(out, homelab)
+    checkAdminSurfaces(out, context.objects)
 
     return {findings: out.findings}
   },
