@@ -113,7 +113,8 @@ in
     # k3s's pod network is not NetworkManager's: left managed, NM takes the bridge, the flannel
     # VXLAN device and every pod's veth (and may reconfigure them). nixpkgs
     # nixos/modules/services/networking/networkmanager.nix: unmanaged (listOf str) becomes
-    # [keyfile] unmanaged-devices; entries use NetworkManager.conf(5) device-spec syntax.
+    # [keyfile] unmanaged-devices; entries in NetworkManager.conf(5) "Device List Format"
+    # (interface-name:<name>, `*` globs).
     networking.networkmanager.unmanaged = [
       "interface-name:cni0"
       "interface-name:flannel.*"
