@@ -5,9 +5,11 @@
 #   method "deploy-key"  git+ssh:// input. The read-only deploy key is the host secret
 #                        git/deploy_key; root's ssh uses it for the forge only (a Match block in
 #                        /etc/ssh/ssh_config) and trusts only the forge's pinned host keys.
-#   method "token"       github: or git+https:// input. The host secret git/access_tokens
-#                        ("github.com=TOKEN") becomes Nix's `access-tokens` setting through a
-#                        sops-nix template that nix.conf `!include`s.
+#   method "token"       github: input (github:<owner>/<repo>?ref=main). The host secret
+#                        git/access_tokens ("github.com=TOKEN") becomes Nix's `access-tokens`
+#                        setting through a sops-nix template that nix.conf `!include`s. Nix sends
+#                        access-tokens with its own requests to the forge (github:/gitlab:
+#                        inputs); a git+https:// input is fetched by git, which does not use them.
 #
 # Either way the forge's host keys (forgeHostKeys) are pinned in /etc/ssh/ssh_known_hosts.
 # Host secrets this module declares (sops-nix fails the build when one is missing from
