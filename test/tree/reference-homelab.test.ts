@@ -6,7 +6,8 @@
 // A missing tool skips its test locally and FAILS under CI=true.
 import {execFileSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import {parseAllDocuments, parse as parseYaml} from 'yaml'
 import {describe, expect, it} from 'vitest'
@@ -290,6 +291,33 @@ describe('reference homelab: a fresh install converges and federates', () => {
   })
 })
 
+describe('reference homelab: the demo host secrets are what nixos/git-access.json documents', () => {
+  const hostSecrets = async () => {
+    const {decryptSops} = await import('sops-age')
+    const secretKey = read('test/fixtures/keys/demo.agekey').split('\n').find((l) => l.startsWith('AGE-SECRET-KEY-'))!
+    return decryptSops(read('nixos/secrets/host-secrets.sops.yaml'), {fileType: 'yaml', secretKey})
+  }
+
+  withTool('openssl', 'admin/password_hash is the sha-512 crypt hash of the demo password homelab-demo', async () => {
+    const hash = (await hostSecrets()).admin.password_hash as string
+    expect(read('nixos/git-access.json')).toContain('the demo password `homelab-demo`')
+    expect(execFileSync('openssl', ['passwd', '-6', '-salt', hash.split('$')[2], '-stdin'], {encoding: 'utf8', input: 'homelab-demo'}).trim()).toBe(hash)
+  })
+
+  withTool('ssh-keygen', 'git/deploy_key is an OpenSSH key whose public half is the documented one', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-deploy-key-'))
+    try {
+      const file = path.join(dir, 'deploy_key')
+      writeFileSync(file, (await hostSecrets()).git.deploy_key as string, {mode: 0o600})
+      const pub = execFileSync('ssh-keygen', ['-y', '-f', file], {encoding: 'utf8'}).trim()
+      expect(pub).toMatch(/^ssh-ed25519 AAAA[\w+/]+={0,2}/)
+      expect(read('nixos/git-access.json')).toContain(pub.split(' ').slice(0, 2).join(' '))
+    } finally {
+      rmSync(dir, {force: true, recursive: true})
+    }
+  })
+})
+
 describe('reference homelab: SOPS files', () => {
   const sopsFiles = [
     'nixos/secrets/host-secrets.sops.yaml',
@@ -317,7 +345,6 @@ describe('reference homelab: SOPS files', () => {
     // sops-nix secrets of the host module: admin/password_hash (sha-512 crypt of the demo
     // password homelab-demo) and git/deploy_key (a throwaway OpenSSH key, trailing newline kept).
     expect(host.admin.password_hash).toMatch(/^\$6\$[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}$/)
-    expect(execFileSync('openssl', ['passwd', '-6', '-salt', host.admin.password_hash.split('$')[2], '-stdin'], {encoding: 'utf8', input: 'homelab-demo'}).trim()).toBe(host.admin.password_hash)
     expect(host.git.deploy_key).toMatch(/^-----BEGIN OPENSSH PRIVATE KEY-----\n[\s\S]+\n-----END OPENSSH PRIVATE KEY-----\n$/)
 
     const secrets = new Map<string, Record<string, string>>()
