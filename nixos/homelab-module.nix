@@ -1,8 +1,8 @@
 # The homelab host: a single-node k3s server reached over SSH, with host secrets from sops-nix,
 # app storage under /srv, Kopia backups (./backup.nix) and root's access to this repository
-# (./git-access.nix). Flux runs everything else in the
-# cluster from flux/clusters/<cluster>/; public traffic arrives only through the Cloudflare
-# Tunnel (cloudflared runs in the cluster), so the firewall opens SSH and the k3s API only.
+# (./git-access.nix). Flux runs everything else in the cluster from flux/clusters/<cluster>/;
+# public traffic arrives only through the Cloudflare Tunnel (cloudflared runs in the cluster),
+# so the firewall opens SSH and the k3s API only.
 #
 # Options live under `homelab.*`; nixos/configuration.nix sets them for azalab-0, and
 # templates/host-bootstrap/configuration.nix for a new host. The flake (../flake.nix) imports
@@ -170,7 +170,7 @@ in
     # nixpkgs nixos/modules/config/users-groups.nix: with mutableUsers = true the password options
     # set the password "only when the user is created for the first time"; with false, "they
     # will always be set according to the password options". The secret is authoritative:
-    # change it with `homelab secrets set` + deploy, not `passwd` (which this disables).
+    # change it with `homelab secrets set` + deploy; a `passwd` change is lost at the next activation.
     users.mutableUsers = false;
 
     # The docker group exists for the operator's tools; k3s brings its own containerd.
