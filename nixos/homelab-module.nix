@@ -169,8 +169,8 @@ in
     sops.secrets."admin/password_hash".neededForUsers = true;
     # nixpkgs nixos/modules/config/users-groups.nix: with mutableUsers = true the password options
     # set the password "only when the user is created for the first time"; with false, "they
-    # will always be set according to the password options". The secret is authoritative:
-    # change it with `homelab secrets set` + deploy; a `passwd` change is lost at the next activation.
+    # will always be set according to the password options". The secret is authoritative: change
+    # it with `homelab secrets set` + deploy (a `passwd` change is lost at the next activation).
     users.mutableUsers = false;
 
     # The docker group exists for the operator's tools; k3s brings its own containerd.
