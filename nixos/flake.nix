@@ -1,6 +1,6 @@
 # Reference copy of the host bootstrap flake: on azalab-0 this file is /etc/nixos/flake.nix,
-# next to flake.lock (which pins nixpkgs, sops-nix, disko and this repository) and the host's generated
-# hardware-configuration.nix. `homelab deploy` updates the `homelab` input, then runs
+# next to flake.lock (which pins nixpkgs, sops-nix, disko and this repository) and the host's
+# generated hardware-configuration.nix. `homelab deploy` updates the `homelab` input, then runs
 # `nixos-rebuild switch --flake /etc/nixos#azalab-0`. For a new host: templates/host-bootstrap/.
 {
   description = "azalab-0 host bootstrap flake";

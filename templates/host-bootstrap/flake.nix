@@ -1,7 +1,7 @@
 # Host bootstrap flake of {{hostName}}: install it as /etc/nixos/flake.nix on the host, next to
 # the host's hardware-configuration.nix (`nixos-generate-config --no-filesystems`). It pins
-# nixpkgs, sops-nix, disko and the homelab repository in /etc/nixos/flake.lock; the repository is never cloned
-# on the host. Deploy: `homelab deploy` (or, by hand, `sudo nix flake update homelab --flake
+# nixpkgs, sops-nix, disko and the homelab repository in /etc/nixos/flake.lock; the repository
+# is never cloned on the host. Deploy: `homelab deploy` (or, by hand, `sudo nix flake update homelab --flake
 # /etc/nixos && sudo nixos-rebuild switch --flake /etc/nixos#{{hostName}}`).
 {
   description = "{{hostName}} host bootstrap flake";
