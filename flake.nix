@@ -4,6 +4,8 @@
 {
   description = "azalab-0 homelab: NixOS host module (k3s, sops-nix, Kopia backups) and its Flux tree";
 
+  # The host bootstrap flake (nixos/flake.nix) makes its `homelab` input follow its own
+  # nixpkgs, sops-nix and disko: these three are what it overrides, so keep their names.
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
     sops-nix = {
@@ -25,7 +27,10 @@
         imports = [
           sops-nix.nixosModules.sops
           disko.nixosModules.disko
+          # The host module (with ./nixos/backup.nix and ./nixos/git-access.nix) and the disk
+          # layout, imported here and nowhere else: nixos/configuration.nix holds values only.
           ./nixos/homelab-module.nix
+          ./nixos/disko.nix
         ];
         # Exposed read-only at /etc/homelab/source (the pinned source the host runs).
         homelab.source = self.outPath;

@@ -1,12 +1,9 @@
 # azalab-0: the values of the homelab module for this host (Dell Optiplex 7060, NixOS 25.11).
 # The host bootstrap flake (/etc/nixos/flake.nix, reference copy ./flake.nix) imports this file
 # from the pinned `homelab` input, next to the host's own hardware-configuration.nix.
+# Values only: the flake's nixosModules.default imports ./homelab-module.nix and ./disko.nix (once).
 { ... }:
 {
-  imports = [
-    ./homelab-module.nix
-    ./disko.nix
-  ];
 
   homelab = {
     hostName = "azalab-0";

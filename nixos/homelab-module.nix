@@ -1,11 +1,18 @@
 # The homelab host: a single-node k3s server reached over SSH, with host secrets from sops-nix,
-# app storage under /srv and Kopia backups (./backup.nix). Flux runs everything else in the
-# cluster from flux/clusters/<cluster>/; public traffic arrives only through the Cloudflare
-# Tunnel (cloudflared runs in the cluster), so the firewall opens SSH and the k3s API only.
+# app storage under /srv, Kopia backups (./backup.nix) and root's access to this repository
+# (./git-access.nix). Flux runs everything else in the cluster from flux/clusters/<cluster>/;
+# public traffic arrives only through the Cloudflare Tunnel (cloudflared runs in the cluster),
+# so the firewall opens SSH and the k3s API only.
 #
 # Options live under `homelab.*`; nixos/configuration.nix sets them for azalab-0, and
-# templates/host-bootstrap/configuration.nix for a new host. The flake (../flake.nix) sets
-# `homelab.source` and `homelab.revision` from its own `self`.
+# templates/host-bootstrap/configuration.nix for a new host. The flake (../flake.nix) imports
+# this module and ./disko.nix exactly once (nixosModules.default) and sets `homelab.source` and
+# `homelab.revision` from its own `self`; configuration.nix holds values only.
+#
+# Host secrets the module set declares (nixos/secrets/host-secrets.sops.yaml; sops-nix fails the
+# build, "the key '…' cannot be found", when one is missing): admin/password_hash, and
+# git/deploy_key or git/access_tokens (./git-access.nix, by git-access.json's method), and with
+# backups on kopia/repository_password, r2/access_key_id, r2/secret_access_key, r2/account_id.
 { config, lib, pkgs, ... }:
 let
   cfg = config.homelab;
@@ -21,7 +28,10 @@ let
     app: "d ${app.path} ${app.mode or "0750"} ${toString (app.uid or 0)} ${toString (app.gid or 0)} -";
 in
 {
-  imports = [ ./backup.nix ];
+  imports = [
+    ./backup.nix
+    ./git-access.nix
+  ];
 
   options.homelab = {
     hostName = mkOption {
@@ -100,12 +110,33 @@ in
 
     networking.hostName = cfg.hostName;
     networking.networkmanager.enable = true;
+    # k3s's pod network is not NetworkManager's: left managed, NM takes the bridge, the flannel
+    # VXLAN device and every pod's veth (and may reconfigure them). nixpkgs
+    # nixos/modules/services/networking/networkmanager.nix: unmanaged (listOf str) becomes
+    # [keyfile] unmanaged-devices; entries in NetworkManager.conf(5) "Device List Format"
+    # (interface-name:<name>, `*` globs).
+    networking.networkmanager.unmanaged = [
+      "interface-name:cni0"
+      "interface-name:flannel.*"
+      "interface-name:veth*"
+    ];
     time.timeZone = cfg.timeZone;
 
     boot.loader.systemd-boot.enable = true;
+    # The 1 GiB ESP (./disko.nix) holds a kernel + initrd per entry: keep the newest 10
+    # (nixpkgs nixos/modules/system/boot/loader/systemd-boot/systemd-boot.nix: nullOr int).
+    boot.loader.systemd-boot.configurationLimit = 10;
     boot.loader.efi.canTouchEfiVariables = true;
 
     nix.settings.experimental-features = [ "nix-command" "flakes" ];
+    # Every deploy adds a generation; without collection /nix fills up. nixpkgs
+    # nixos/modules/services/misc/nix-gc.nix: automatic (bool), dates (systemd calendar), options.
+    nix.gc = {
+      automatic = true;
+      dates = "weekly";
+      options = "--delete-older-than 30d";
+    };
+    nix.settings.auto-optimise-store = true;
 
     # Only SSH and the k3s API. Apps are published by cloudflared's outbound tunnel, so no
     # ingress port is opened. Pod traffic (cni0, flannel) is trusted so pods reach the node
@@ -117,7 +148,8 @@ in
       trustedInterfaces = [ "cni0" "flannel.1" ];
     };
 
-    # Key-only SSH; no root login. sudo asks adminUser's password (set it once with `passwd`).
+    # Key-only SSH; no root login. sudo asks adminUser's password: the host secret
+    # admin/password_hash (below).
     services.openssh = {
       enable = true;
       ports = [ 22 ];
@@ -131,6 +163,16 @@ in
 
     programs.fish.enable = true;
 
+    # The admin's password hash (sha-512 or yescrypt crypt(3) string) is a host secret. sops-nix
+    # README "Setting a user's password" / modules/sops/default.nix: neededForUsers decrypts it to
+    # /run/secrets-for-users/ before NixOS creates users (root-owned only).
+    sops.secrets."admin/password_hash".neededForUsers = true;
+    # nixpkgs nixos/modules/config/users-groups.nix: with mutableUsers = true the password options
+    # set the password "only when the user is created for the first time"; with false, "they
+    # will always be set according to the password options". The secret is authoritative: change
+    # it with `homelab secrets set` + deploy (a `passwd` change is lost at the next activation).
+    users.mutableUsers = false;
+
     # The docker group exists for the operator's tools; k3s brings its own containerd.
     users.groups.docker = { };
     users.users.${cfg.adminUser} = {
@@ -139,18 +181,22 @@ in
       shell = pkgs.fish;
       extraGroups = [ "wheel" "networkmanager" "docker" ];
       openssh.authorizedKeys.keys = cfg.adminSshKeys;
+      hashedPasswordFile = config.sops.secrets."admin/password_hash".path;
     };
 
     # Single-node k3s server. Traefik is off: cloudflared routes straight to Services.
     # kubeconfig: /etc/rancher/k3s/k3s.yaml, root only (use `sudo k3s kubectl`).
+    # nixpkgs nixos/modules/services/cluster/k3s/default.nix (nixos-25.11): disable (listOf str,
+    # one `--disable` each), nodeName (nullOr str, `--node-name`), extraFlags (either str
+    # (listOf str)); the flags below have no option of their own.
     services.k3s = {
       enable = true;
       role = "server";
+      disable = [ "traefik" ];
+      nodeName = cfg.hostName;
       extraFlags = [
-        "--disable=traefik"
         "--write-kubeconfig-mode=0600"
         "--secrets-encryption"
-        "--node-name=${cfg.hostName}"
       ] ++ cfg.k3s.extraFlags;
     };
 
@@ -173,11 +219,14 @@ in
 
     system.configurationRevision = lib.mkIf (cfg.revision != null) cfg.revision;
 
+    # fluxcd: the flux CLI of the host's pinned nixpkgs (`homelab cluster bootstrap` runs it on
+    # the host; nixpkgs pkgs/by-name/fl/fluxcd).
     environment.systemPackages = with pkgs; [
       git
       jq
       sops
       age
+      fluxcd
     ];
   };
 }

@@ -1,11 +1,8 @@
 # {{hostName}}: the values of the homelab module for this host. Goes to nixos/configuration.nix
 # of the homelab repository; the host bootstrap flake imports it from the pinned `homelab` input.
+# Values only: the flake's nixosModules.default imports ./homelab-module.nix and ./disko.nix (once).
 { ... }:
 {
-  imports = [
-    ./homelab-module.nix
-    ./disko.nix
-  ];
 
   homelab = {
     hostName = "{{hostName}}";

@@ -66,6 +66,12 @@ describe('homelab init', () => {
     expect(readFileSync(path.join(repo, 'nixos/configuration.nix'), 'utf8')).toContain('hostName = "h";')
     expect(readFileSync(path.join(repo, 'nixos/flake.nix'), 'utf8')).toContain('url = "git+ssh://git@github.com/u/homelab?ref=main";')
     expect(JSON.parse(readFileSync(path.join(repo, 'nixos/storage.json'), 'utf8'))).toMatchObject({apps: [], extraBackupSources: ['/etc/nixos']})
+    // Root's access to the repository (nixos/git-access.nix reads it), and the host fixes of issue 12.
+    expect(JSON.parse(readFileSync(path.join(repo, 'nixos/git-access.json'), 'utf8'))).toMatchObject({forge: 'github.com', forgeHostKeys: expect.arrayContaining([expect.stringMatching(/^ssh-ed25519 /)]), method: 'deploy-key'})
+    expect(readFileSync(path.join(repo, 'nixos/git-access.json'), 'utf8')).not.toContain('DEMO')
+    expect(readFileSync(path.join(repo, 'nixos/git-access.nix'), 'utf8')).toContain('Match host ${forge} localuser root')
+    expect(readFileSync(path.join(repo, 'nixos/flake.nix'), 'utf8')).toContain('inputs.sops-nix.follows = "sops-nix";')
+    expect(readFileSync(path.join(repo, 'nixos/configuration.nix'), 'utf8')).not.toMatch(/imports\s*=/)
     expect(statSync(path.join(repo, 'scripts/kopia-backup.sh')).mode & 0o111).not.toBe(0)
 
     const validate = await runCli(['validate', '--repo', repo], {env})

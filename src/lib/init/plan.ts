@@ -58,7 +58,8 @@ export function templateValues(values: InitValues, recipient: string): Record<st
  *   `nixos/*.nix` other than the host's own two, the `scripts/` those Nix files run,
  *   `templates/**`, and the cloudflared Deployment and kustomization of the reference cluster
  *   (its `checksum/config` annotation recomputed: SHA-256 of the new `config.yaml`);
- * - derived: `nixos/storage.json` with no apps, `nixos/backup.json` with the new bucket.
+ * - derived: `nixos/storage.json` with no apps, `nixos/backup.json` with the new bucket,
+ *   `nixos/git-access.json` for the new repository URL (gitAccessOf).
  * The SOPS files are not here: they need the engine (see createHomelab).
  *
  * @throws HomelabError when a source file is missing, or a template names an unknown placeholder
@@ -116,6 +117,7 @@ export async function planHomelabFiles(options: {sourceRoot: string; values: Ini
   // Derived from the reference JSON files: same shape, this homelab's values.
   const storage = JSON.parse(await read('nixos/storage.json')) as Record<string, unknown>
   files.push({content: `${JSON.stringify({...storage, apps: []}, null, 2)}\n`, path: 'nixos/storage.json'})
+  files.push({content: gitAccessOf(await read('nixos/git-access.json'), values.gitUrl), path: 'nixos/git-access.json'})
   const backupJson = await fs.readFile(path.join(sourceRoot, 'nixos/backup.json'), 'utf8').catch(() => undefined)
   if (backupJson !== undefined)
     files.push({content: `${JSON.stringify({...(JSON.parse(backupJson) as object), bucket: placeholders.bucket}, null, 2)}\n`, path: 'nixos/backup.json'})
@@ -132,6 +134,26 @@ export async function planHomelabFiles(options: {sourceRoot: string; values: Ini
   }
 
   return files.sort((a, b) => a.path.localeCompare(b.path))
+}
+
+/**
+ * The new homelab's `nixos/git-access.json` (read by nixos/git-access.nix and the CLI) from the
+ * reference one: `token` for an https:// repository URL, else `deploy-key`; `forge` is the URL's
+ * host; the reference's pinned host keys are kept only when the forge is the same (another
+ * forge's keys must be added by hand). The reference's note on its DEMO secrets is dropped.
+ */
+export function gitAccessOf(referenceText: string, gitUrl: string): string {
+  const reference = JSON.parse(referenceText) as {$comment?: string; forge: string; forgeHostKeys?: string[]}
+  const https = /^https:\/\//.test(gitUrl)
+  const forge = (/^(?:[a-z+]+:\/\/)?(?:[^@/]+@)?([^/:]+)/i.exec(gitUrl)?.[1] ?? reference.forge).toLowerCase()
+  const comment = reference.$comment?.replace(/ DEMO values[^]*$/, '')
+  const file = {
+    ...(comment ? {$comment: comment} : {}),
+    forge,
+    forgeHostKeys: forge === reference.forge ? (reference.forgeHostKeys ?? []) : [],
+    method: https ? 'token' : 'deploy-key',
+  }
+  return `${JSON.stringify({$comment: file.$comment, method: file.method, forge: file.forge, forgeHostKeys: file.forgeHostKeys}, null, 2)}\n`
 }
 
 /** `data["config.yaml"]` of the cloudflared ConfigMap text. */

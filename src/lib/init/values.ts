@@ -80,8 +80,13 @@ export function defaultGitUrl(adminUser: string): string {
 
 /**
  * The flake URL of the repository for the host bootstrap flake (Nix flake reference syntax,
- * nix manual "flake references"): `git+<url>?ref=<branch>`.
+ * nix manual "flake references"): `github:<owner>/<repo>?ref=<branch>` for an https:// GitHub
+ * URL (the host then fetches it with the token method of nixos/git-access.json: Nix's
+ * `access-tokens` are sent with its own requests to the forge, which a `github:` input makes,
+ * not with git's), else `git+<url>?ref=<branch>` (ssh:// with the deploy key).
  */
 export function flakeUrlOf(url: string, branch: string): string {
+  const github = /^https:\/\/github\.com\/([\w.-]+)\/([\w.-]+?)(?:\.git)?\/?$/.exec(url)
+  if (github) return `github:${github[1]}/${github[2]}?ref=${branch}`
   return `git+${url}?ref=${branch}`
 }
