@@ -10,6 +10,7 @@ import type {FluxWaitResult} from '../ui/flux-wait.js'
 /**
  * `homelab deploy --json` output. `hosts[]` is one {@link DeployHostResult} per host:
  * `{host, ok, action, previousGeneration, generation, previousSystem, newSystem, changed,
+ * fetchCheck{source (the input's URL from flake.lock), head (its branch head before the push)},
  * pinnedRev, configurationRevision, nixVersion, flakeUpdateCommand, closureChanges[{name, from[],
  * to[], sizeKiB, line}], activation: "setsid"|"systemd-run"|"none", magicRollback, connections,
  * steps[{step, ms, ok}], error?{step, message (without the host name), lastLines[],
@@ -38,8 +39,8 @@ export default class Deploy extends HomelabCommand {
 
   static override description = `Steps, each timed and shown live:
   1. preflight (here): the repository validates, the tracked tree is clean (--allow-dirty; host keys just pinned into known_hosts do not count), HEAD is on the configured branch
-  2. connect to every host (host key pinned in known_hosts) and take its lock (flock under /run/lock; a second deploy fails at once naming the holder); only then push the branch (--no-push: verify the remote has it), so an unreachable host means nothing was pushed
-  3. as root: update the flake input (nix flake update <input> on Nix >= 2.19, nix flake lock --update-input <input> before), check flake.lock pins the pushed commit
+  2. connect to every host (host key pinned in known_hosts) and take its lock (flock under /run/lock; a second deploy fails at once naming the holder), then check as root that the host can fetch its flake input (git ls-remote of the input's URL and branch from its flake.lock, the way Nix's fetcher will; nix flake metadata --refresh for github:/gitlab: inputs): when it cannot, one line names the remote, ssh's or git's reason and what to set up (the deploy key's public half, computed on the host, or the host secret git/access_tokens); only then push the branch (--no-push: verify the remote has it), so an unreachable host, or one that cannot fetch, means nothing was pushed
+  3. as root: check the input's branch head is now the pushed commit, update the flake input (only that input) (nix flake update <input> on Nix >= 2.19, nix flake lock --update-input <input> before), check flake.lock pins the pushed commit
   4. nixos-rebuild build, show nix store diff-closures against the running system, ask (--yes skips), then nixos-rebuild <action> detached on the host (systemd-run, or setsid when there is no systemd) while its output is followed; any failure from here puts the previous flake.lock back
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
   6. report the old and new generation, the pinned commit and every step's time

@@ -1,11 +1,14 @@
 // `homelab deploy` / `homelab rollback` end to end on the e2e test host: real sshd (connections
 // counted from its VERBOSE log), real sudo with a password, real git (a local bare repo is the
-// remote), real nix 2.x (Debian's nix-bin: the flake update goes through the `nix flake lock
+// remote the CLI pushes to; root on the host fetches it over SSH from the test host's forge sshd
+// with a deploy key, its host key pinned, as a real host fetches GitHub: see
+// test/e2e/host/test-host.ts), real nix 2.x (Debian's nix-bin: the flake update goes through the `nix flake lock
 // --update-input` branch of the version switch for real, and `nix store diff-closures` compares
 // real store paths). Only nixos-rebuild and nixos-version are stand-ins (test/e2e/stand-ins/).
 // The host has no systemd, so activation and the magic-rollback timer run detached with
 // setsid+nohup; the tests assert that this is the path that ran.
 import {execa} from 'execa'
+import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -55,7 +58,7 @@ describe('homelab deploy on the e2e host', () => {
     const r = await deploy(['--dry-run', '--no-validate'], {password: null})
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout).toContain(`dry run: switch of ${commit.slice(0, 12)} (main); nothing is contacted`)
-    for (const s of ['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm (on a new connection)'])
+    for (const s of ['connect', 'lock', 'fetch-check', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm (on a new connection)'])
       expect(r.stdout).toContain(`▸ ${s}`)
     expect(r.stdout).toContain(`[root] cp -p ${repo.flakeDir}/flake.lock ${repo.flakeDir}/flake.lock.homelab-deploy-backup && nix --extra-experimental-features 'nix-command flakes' flake lock --update-input homelab ${repo.flakeDir}   (older Nix)`)
     expect(r.stdout).toContain(`✓ preflight  validate skipped (--no-validate), tree clean, on main (HEAD ${commit.slice(0, 12)})`)
@@ -67,7 +70,7 @@ describe('homelab deploy on the e2e host', () => {
     const json = await deploy(['--dry-run', '--no-validate', '--json'], {password: null})
     const plan = JSON.parse(json.stdout) as {dryRun: boolean; commit: string; hosts: unknown[]; plan: Record<string, Array<{step: string; where: string; commands: string[]}>>}
     expect(plan).toMatchObject({commit, dryRun: true, hosts: [], pushed: false})
-    expect(plan.plan['azalab-0'].map((s) => s.where)).toEqual(['host', 'host', 'host', 'host', 'host', 'host', 'host', 'host', 'confirm'])
+    expect(plan.plan['azalab-0'].map((s) => s.where)).toEqual(['host', 'host', 'host', 'host', 'host', 'host', 'host', 'host', 'host', 'confirm'])
     expect(await host.connections()).toBe(before)
   })
 
@@ -83,6 +86,12 @@ describe('homelab deploy on the e2e host', () => {
   it('happy path: validates, pushes, locks, updates the input with the old-Nix command, builds, diffs, switches detached, confirms on ONE new connection', async () => {
     await host.setScenario({STANDIN_HELLO_SIZE: '300000', STANDIN_HELLO_VERSION: '2.12.2'})
     const commit = await repo.commit('nixos/README-deploy-test.md', 'happy path\n', 'happy path change')
+    // The host flake's other inputs have news too (a new sops-nix commit, a changed disko tree):
+    // a deploy that re-locked every input would move them.
+    await fs.writeFile(path.join(repo.inputs.sopsNix, 'CHANGELOG'), 'a newer sops-nix\n')
+    await execa('git', ['-C', repo.inputs.sopsNix, 'add', 'CHANGELOG'], {env: host.env})
+    await execa('git', ['-C', repo.inputs.sopsNix, 'commit', '-qm', 'a newer sops-nix'], {env: host.env})
+    await fs.writeFile(path.join(repo.inputs.disko, 'README'), 'a newer disko\n')
     const before = {connections: await host.connections(), gen: await currentGen(), lock: await flakeLock(), logins: await host.logins(), rollbacks: await detachedRuns('homelab-rollback-'), system: await running()}
     const started = Date.now()
     const r = await deploy(['--yes', '--confirm-timeout', '10'])
@@ -90,7 +99,8 @@ describe('homelab deploy on the e2e host', () => {
     const out = r.stdout
     expect(out).toMatch(/✓ preflight {2}validate (passed|skipped[^,]*), tree clean, on main/)
     // The push comes once the host is connected and locked, before anything changes on it.
-    expect(out).toMatch(new RegExp(`✓ connect .*\\n(.*\\n)*✓ lock .*\\n✓ push {2}pushed origin/main ${commit.slice(0, 12)} .*\\n▸ inspect`))
+    // So does the fetch check: root on the host reached the input's remote over SSH with the deploy key.
+    expect(out).toMatch(new RegExp(`✓ connect .*\\n(.*\\n)*✓ lock .*\\n▸ fetch-check.*\\n✓ fetch-check  ${repo.inputUrl.replaceAll(/[.?+]/g, '\\$&')}: main at [0-9a-f]{12} .*\\n✓ push {2}pushed origin/main ${commit.slice(0, 12)} .*\\n▸ inspect`))
     expect(out).toContain('✓ inspect  generation 1, nix 2.8.0, activation via setsid')
     expect(out).toContain("• Updated input 'homelab':") // real nix's own output, streamed live
     expect(out).toContain(`✓ flake-update  homelab → ${commit.slice(0, 12)}`)
@@ -100,7 +110,7 @@ describe('homelab deploy on the e2e host', () => {
     expect(out).toContain(`  pinned commit          ${commit}`)
     expect(out).toContain(`  configuration revision ${commit}`)
     expect(out).toContain('activation             detached via setsid; magic rollback armed-and-confirmed')
-    for (const step of ['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm']) expect(out).toMatch(new RegExp(`steps .*${step} \\d`))
+    for (const step of ['connect', 'lock', 'fetch-check', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm']) expect(out).toMatch(new RegExp(`steps .*${step} \\d`))
 
     // One SSH connection for all the steps plus one that confirms, counted in sshd's log.
     expect((await host.connections()) - before.connections).toBe(2)
@@ -112,6 +122,22 @@ describe('homelab deploy on the e2e host', () => {
     expect(await running()).not.toBe(before.system)
     expect(JSON.parse(await flakeLock()).nodes.homelab.locked.rev).toBe(commit)
     expect(await host.runOnHost(`ls ${repo.flakeDir}`)).not.toContain('homelab-deploy-backup')
+    // flake.lock moved ONLY the homelab input: every other node is byte-identical, and the
+    // assertion can fail: re-locking everything (`nix flake update` on nix < 2.19, without an
+    // input name) moves sops-nix and disko in a copy of the same flake.
+    const otherNodes = (text: string) => {
+      const {nodes, ...rest} = JSON.parse(text) as {nodes: Record<string, unknown>}
+      return JSON.stringify({...rest, nodes: Object.fromEntries(Object.entries(nodes).filter(([name]) => name !== 'homelab'))})
+    }
+    expect(Object.keys(JSON.parse(before.lock).nodes).sort()).toEqual(['disko', 'homelab', 'root', 'sops-nix'])
+    expect(otherNodes(await flakeLock())).toBe(otherNodes(before.lock))
+    expect(JSON.parse(await flakeLock()).nodes.homelab).not.toEqual(JSON.parse(before.lock).nodes.homelab)
+    const copy = `${repo.flakeDir}-relock-all`
+    await host.runOnHost(`rm -rf '${copy}' && cp -r '${repo.flakeDir}' '${copy}' && nix flake update '${copy}' 2>&1`)
+    const relocked = JSON.parse(await fs.readFile(path.join(copy, 'flake.lock'), 'utf8')) as {nodes: Record<string, {locked: {rev?: string; narHash: string}}>}
+    await fs.rm(copy, {force: true, recursive: true})
+    expect(relocked.nodes['sops-nix'].locked.rev).not.toBe(JSON.parse(before.lock).nodes['sops-nix'].locked.rev)
+    expect(relocked.nodes.disko.locked.narHash).not.toBe(JSON.parse(before.lock).nodes.disko.locked.narHash)
     // The magic rollback timer was cancelled: nothing of it runs any more, and no rollback
     // happens once its 10 s have passed.
     const rollbacks = (await detachedRuns('homelab-rollback-')).filter((n) => !before.rollbacks.includes(n))
@@ -147,7 +173,7 @@ describe('homelab deploy on the e2e host', () => {
       pinnedRev: json.commit,
       previousGeneration: gen.generation,
     })
-    expect(json.hosts[0].steps.map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff'])
+    expect(json.hosts[0].steps.map((s) => s.step)).toEqual(['connect', 'lock', 'fetch-check', 'inspect', 'flake-update', 'build', 'closure-diff'])
     expect((await host.connections()) - before).toBe(1)
   })
 
@@ -193,7 +219,7 @@ describe('homelab deploy on the e2e host', () => {
     const before = {lock: await flakeLock(), system: await running()}
     const r = await deploy(['--yes', '--no-validate'], {password: 'not-the-password'})
     expect(r.exitCode).toBe(1)
-    expect(r.stdout).toContain(`✗ azalab-0: step inspect failed: sudo on azalab-0 for ${host.user}: the password was rejected`)
+    expect(r.stdout).toContain(`✗ azalab-0: step fetch-check failed: sudo on azalab-0 for ${host.user}: the password was rejected`)
     expect(`${r.stdout}${r.stderr}`).not.toContain('not-the-password')
     expect(await fs.readFile(host.sshdLog, 'utf8')).not.toContain('not-the-password')
     expect(await flakeLock()).toBe(before.lock)
@@ -224,11 +250,12 @@ describe('homelab deploy on the e2e host', () => {
     while (!(await held()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
     const started = Date.now()
     const second = await deploy(['--yes', '--no-validate', '--no-push'])
+    const secondMs = Date.now() - started // the second run alone (the first still activates)
     const firstResult = await first
     await host.setScenario({})
     expect(second.exitCode, second.stdout + second.stderr).toBe(1)
     expect(second.stdout).toMatch(/✗ azalab-0: step lock failed: another deploy is running \(\/run\/lock\/homelab-deploy-.*\.lock held by \S+@\S+ pid \d+ since /)
-    expect(Date.now() - started).toBeLessThan(15_000)
+    expect(secondMs).toBeLessThan(15_000)
     expect(firstResult.exitCode, firstResult.stdout).toBe(0)
   })
 
@@ -345,6 +372,105 @@ describe('homelab deploy on the e2e host', () => {
     expect((await host.connections()) - before).toBe(2)
   })
 
+})
+
+describe('the host cannot fetch its configuration: one line before anything changes', () => {
+  const deployKey = '/run/secrets/git/deploy_key'
+  const remoteHead = () => repo.git(['ls-remote', 'origin', 'refs/heads/main'])
+  /** Everything a deploy could change on the host (and the remote), to compare before and after. */
+  const hostState = async () => ({
+    backup: await host.runOnHost(`ls ${repo.flakeDir}`),
+    generations: await generations(),
+    lockHash: createHash('sha256').update(await flakeLock()).digest('hex'),
+    lockHeld: await host.runOnHost('for l in /run/lock/homelab-deploy-*.lock; do [ -e "$l" ] || continue; flock -n "$l" true || echo held; done'),
+    profiles: await host.runOnHost('ls -l /nix/var/nix/profiles'),
+    remote: await remoteHead(),
+    system: await running(),
+  })
+  const forgeRemote = () => host.forgeUrl(repo.remote)
+
+  it('without the deploy key: exit 1, one line naming the remote, ssh\'s reason and the key to add; nothing pushed, nothing changed', async () => {
+    await repo.commit('nixos/README-deploy-test.md', 'no deploy key\n', 'change the host cannot fetch')
+    await host.runOnHost(`mv ${deployKey} ${deployKey}.aside`)
+    const before = await hostState()
+    try {
+      const r = await deploy(['--yes', '--no-validate'])
+      expect(r.exitCode, r.stdout + r.stderr).toBe(1)
+      const line = `the host cannot fetch ${repo.inputUrl} (flake input homelab) as root: Permission denied (publickey); add the host's deploy key (public key: not present at ${deployKey}: run homelab host install) as a read-only deploy key of ${forgeRemote()}`
+      expect(r.stderr.trim().split('\n')).toEqual([`Error: azalab-0: fetch-check failed: ${line}`])
+      expect(r.stdout).toContain(`✗ azalab-0: step fetch-check failed: ${line}\n`)
+      expect(r.stdout).toContain(`│ no such identity: ${deployKey}: No such file or directory`) // ssh's own words, as the last remote lines
+      expect(r.stdout).toContain('this run changed nothing on the host')
+      expect(r.stdout).not.toMatch(/✓ push|▸ inspect|▸ flake-update/)
+      expect(await hostState()).toEqual(before)
+    } finally {
+      await host.runOnHost(`mv ${deployKey}.aside ${deployKey}`)
+    }
+  })
+
+  it('with a key the forge does not know (--json): the error shape deploy uses, with the public key computed on the host', async () => {
+    const other = path.join(host.hostRoot, 'run/secrets/git/other_key')
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'not a deploy key', '-f', other])
+    const otherPublic = (await fs.readFile(`${other}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ')
+    await host.runOnHost(`mv ${deployKey} ${deployKey}.aside && mv /run/secrets/git/other_key ${deployKey} && rm /run/secrets/git/other_key.pub`)
+    const before = await hostState()
+    try {
+      const r = await deploy(['--yes', '--no-validate', '--json'])
+      expect(r.exitCode).toBe(1)
+      const {error} = JSON.parse(r.stdout) as {error: {exitCode: number; message: string; suggestions: string[]; result: {pushed: boolean; hosts: HostJson[]}}}
+      expect(error.exitCode).toBe(1)
+      expect(error.message).toBe(
+        `azalab-0: fetch-check failed: the host cannot fetch ${repo.inputUrl} (flake input homelab) as root: Permission denied (publickey); add the host's deploy key (public key: ${otherPublic}) as a read-only deploy key of ${forgeRemote()}`,
+      )
+      expect(error.result.pushed).toBe(false)
+      expect(error.result.hosts[0]).toMatchObject({error: {changedNothing: true, step: 'fetch-check'}, fetchCheck: {source: repo.inputUrl}, ok: false})
+      expect(error.result.hosts[0].steps.map((s) => s.step)).toEqual(['connect', 'lock', 'fetch-check'])
+      expect(await hostState()).toEqual(before)
+    } finally {
+      await host.runOnHost(`mv ${deployKey}.aside ${deployKey}`)
+    }
+  })
+
+  it('with the forge\'s host key not pinned on the host: says so and points at forgeHostKeys', async () => {
+    const pinned = await fs.readFile(host.sshKnownHosts, 'utf8')
+    await fs.writeFile(host.sshKnownHosts, '')
+    const before = await hostState()
+    try {
+      const r = await deploy(['--yes', '--no-validate'])
+      expect(r.exitCode).toBe(1)
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `Error: azalab-0: fetch-check failed: the host cannot fetch ${repo.inputUrl} (flake input homelab) as root: Host key verification failed; pin the forge's current SSH host keys: forgeHostKeys in nixos/git-access.json (programs.ssh.knownHosts on the host)`,
+      ])
+      expect(await hostState()).toEqual(before)
+    } finally {
+      await fs.writeFile(host.sshKnownHosts, pinned)
+    }
+  })
+
+  it('an input that fetches another repository than deploy pushes to: the head is not the pushed commit, said at inspect, flake.lock untouched', async () => {
+    const flakeNix = path.join(repo.flakeDir, 'flake.nix')
+    const saved = {lock: await flakeLock(), nix: await fs.readFile(flakeNix, 'utf8')}
+    const mirror = path.join(path.dirname(repo.remote), 'stale-mirror.git')
+    await execa('git', ['clone', '-q', '--bare', repo.remote, mirror])
+    await fs.writeFile(flakeNix, saved.nix.replace(repo.remote, mirror))
+    await host.runOnHost(`nix flake lock '${repo.flakeDir}' 2>&1`) // re-locks the changed input only
+    try {
+      const commit = await repo.commit('nixos/README-deploy-test.md', 'elsewhere\n', 'pushed where the host does not look')
+      const before = await hostState()
+      const mirrorHead = (await execa('git', ['--git-dir', mirror, 'rev-parse', 'main'])).stdout
+      const r = await deploy(['--yes', '--no-validate'])
+      expect(r.exitCode).toBe(1)
+      expect(r.stdout).toContain('✓ push')
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `Error: azalab-0: inspect failed: the host's flake input homelab (git+${host.forgeUrl(mirror)}?ref=main) has main at ${mirrorHead.slice(0, 12)}, not the pushed ${commit.slice(0, 12)}; point the input's URL in the host flake.nix at the repository deploy pushes to (git remote origin, branch main)`,
+      ])
+      expect(await hostState()).toEqual({...before, remote: `${commit}\trefs/heads/main`})
+    } finally {
+      await fs.writeFile(flakeNix, saved.nix)
+      await fs.writeFile(path.join(repo.flakeDir, 'flake.lock'), saved.lock)
+      await fs.rm(mirror, {force: true, recursive: true})
+    }
+  })
 })
 
 describe('host keys through the CLI', () => {

@@ -4,6 +4,9 @@ import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
 import {HomelabError} from '../errors.js'
 import {connectHost, type ExecResult, type HostConnection, parseSshSpec, pinnedKeyMessage, type RemoteProcess} from '../ssh/index.js'
+import {loadGitAccess} from '../config/git-access.js'
+import {RemoteTimeoutError} from '../ssh/errors.js'
+import {DEPLOY_KEY_PUBLIC_COMMAND, fetchCheckCommand, fetchFailureMessage, type FetchCheckOutcome, headMismatchMessage, type InputSource, methodForSource, parseFetchCheck, readInputSource} from './fetch-check.js'
 import {currentGeneration, flakeUpdateCommand, type Generation, parseDiffClosures, parseGenerations, parseNixVersion, readFlakePin} from './nix.js'
 import {
   buildCommand,
@@ -54,6 +57,7 @@ const STEP_TITLES: Record<DeployStepName, string> = {
   'arm-rollback': 'arm magic rollback',
   build: 'nixos-rebuild build',
   'closure-diff': 'closure change (nix store diff-closures)',
+  'fetch-check': 'host can fetch the flake input (as root)',
   confirm: 'confirm on a new connection',
   connect: 'connect',
   'flake-update': 'update flake input',
@@ -157,9 +161,12 @@ export async function deployHost(options: DeployHostOptions): Promise<DeployHost
  *
  * 1. {@link HostDeploy.open}: connect (host key checked, maybe pinned), take the host lock (flock
  *    under /run/lock, non-blocking), list the pending magic rollbacks of earlier runs (refused
- *    while one is switching the host back right now).
+ *    while one is switching the host back right now), then (deploy only) the fetch check: root
+ *    on the host asks the flake input's remote for its branch the way Nix's fetcher will
+ *    (fetch-check.ts), so a host that cannot fetch fails in one line before anything is pushed.
  * 2. {@link HostDeploy.run}: inspect (Nix version, flake.lock, generations, running system,
- *    systemd; in parallel), flake input update as root by Nix version, check the pin equals
+ *    systemd, and the input's branch head as root, which must be the pushed commit; in
+ *    parallel), flake input update as root by Nix version, check the pin equals
  *    `commit`, `nixos-rebuild build`, `nix store diff-closures` (approve callback), magic rollback
  *    armed before a switch (`--confirm-timeout`), activation detached from the session
  *    (systemd-run, else setsid+nohup) with its log followed live, confirmation on a new connection
@@ -182,6 +189,8 @@ export class HostDeploy {
   private previousSystem?: string
   private detach: DetachMode = 'setsid'
   private earlierRollbacks: EarlierRollback[] = []
+  /** Where the input fetches from, once the fetch check read it (undefined: nothing to fetch). */
+  private source?: InputSource
 
   constructor(private readonly options: DeployHostOptions) {
     this.ctx = new StepContext(options)
@@ -209,7 +218,7 @@ export class HostDeploy {
   }
 
   /**
-   * Phase 1: connect, lock, cancel earlier runs' pending rollbacks. Returns true with the
+   * Phase 1: connect, lock, list earlier runs' pending rollbacks, fetch check. Returns true with the
    * connection and the lock held; false when a step failed (then `result.error` says which, and
    * the connection is closed).
    */
@@ -232,6 +241,7 @@ export class HostDeploy {
       this.earlierRollbacks = await listEarlierRollbacks(conn, ctx)
       const pending = this.earlierRollbacks.length
       ctx.end(pending > 0 ? `${lockFile}; ${pending} pending magic rollback(s) of earlier runs, cancelled once the deploy goes ahead` : lockFile)
+      if (options.action !== 'rollback') await this.fetchCheck(conn)
       return true
     } catch (error) {
       await this.fail(error)
@@ -261,14 +271,23 @@ export class HostDeploy {
       // 3. inspect, in parallel: nix version, flake.lock, generations, running system, systemd, sudo
       ctx.begin('inspect')
       result.cancelledRollbacks = await cancelEarlierRollbacks(conn, ctx, this.earlierRollbacks)
-      const [nixVersionOut, lockText, generationsOut, currentOut, systemdOut] = await Promise.all([
+      const source = isRollback ? undefined : this.source
+      const [nixVersionOut, lockText, generationsOut, currentOut, systemdOut, headOutcome] = await Promise.all([
         conn.exec('nix --version'),
         conn.exec(readFlakeLockCommand(host.flakeDir)),
         conn.exec('nixos-rebuild list-generations --json'),
         conn.exec(CURRENT_SYSTEM),
         conn.exec(DETECT_SYSTEMD),
+        // The pushed commit must now be the head of the input's branch, as the host sees it.
+        source ? this.runFetchCheck(conn, source) : undefined,
         conn.sudoNeedsPassword(),
       ])
+      if (source && headOutcome) {
+        if (!headOutcome.ok) throw await this.fetchFailure(conn, source, headOutcome)
+        if (headOutcome.head !== options.commit)
+          throw new DeployStepError('inspect', headMismatchMessage(source, headOutcome.head, options.commit, `git remote ${options.homelab.config.git.remote}, branch ${options.homelab.config.git.branch}`))
+      }
+
       ctx.check(generationsOut, 'nixos-rebuild list-generations --json')
       ctx.check(currentOut, 'reading /run/current-system')
       const generations = parseGenerations(generationsOut.stdout)
@@ -391,6 +410,74 @@ export class HostDeploy {
     return result
   }
 
+  /**
+   * Step fetch-check (phase 1, before the push and before anything changes on the host): reads
+   * where the host flake's input fetches from (flake.lock `original`) and, as root, asks that
+   * remote for the input's branch the way Nix's fetcher will (see fetch-check.ts). Keeps the
+   * source for the head check of {@link run}.
+   * @throws DeployStepError (exit 1) with one line: the remote, the reason, what to set up.
+   */
+  private async fetchCheck(conn: HostConnection): Promise<void> {
+    const {ctx, options} = this
+    const {host} = options
+    ctx.begin('fetch-check')
+    const lockText = ctx.check(await conn.exec(readFlakeLockCommand(host.flakeDir)), `reading ${host.flakeDir}/flake.lock`)
+    let source: InputSource | undefined
+    try {
+      source = readInputSource(lockText.stdout, host.flakeInput)
+    } catch {
+      throw new DeployStepError('fetch-check', `${host.flakeDir}/flake.lock is not JSON`, [], {suggestions: [`run nix flake lock ${host.flakeDir} on the host`]})
+    }
+
+    if (!source)
+      throw new DeployStepError('fetch-check', `${host.flakeDir}/flake.lock has no input "${host.flakeInput}"`, [], {
+        suggestions: [`check flakeInput of ${host.name} in homelab.yaml against the inputs of ${host.flakeDir}/flake.nix`],
+      })
+    this.result.fetchCheck = {source: source.display}
+    if (source.kind === 'other') {
+      ctx.end(`${source.display}: not fetched from a remote, nothing to check`)
+      return
+    }
+
+    if (source.rev)
+      throw new DeployStepError('fetch-check', `the flake input ${source.input} is pinned to commit ${source.rev} in ${host.flakeDir}/flake.nix (${source.display}), so no update can move it; remove the rev from its URL`)
+    const outcome = await this.runFetchCheck(conn, source)
+    if (!outcome.ok) throw await this.fetchFailure(conn, source, outcome)
+    this.source = source
+    this.result.fetchCheck.head = outcome.head
+    ctx.end(`${source.display}: ${source.ref ?? 'HEAD'} at ${outcome.head.slice(0, 12)}`)
+  }
+
+  /** Runs {@link fetchCheckCommand} as root (2 min at most) and parses it. */
+  private async runFetchCheck(conn: HostConnection, source: InputSource): Promise<FetchCheckOutcome> {
+    try {
+      const r = await conn.sudo(fetchCheckCommand(source), {timeoutMs: FETCH_CHECK_TIMEOUT_MS})
+      if (r.exitCode !== 0) this.ctx.lastLines = r.stderr.split('\n').filter((l) => l.trim() !== '').slice(-15)
+      return parseFetchCheck(source, r)
+    } catch (error) {
+      if (error instanceof RemoteTimeoutError) return {ok: false, reason: `no answer within ${FETCH_CHECK_TIMEOUT_MS / 1000} s`}
+      throw error
+    }
+  }
+
+  /** The one-line error of a failed fetch check, with what to set up for the configured method. */
+  private async fetchFailure(conn: HostConnection, source: InputSource, outcome: Extract<FetchCheckOutcome, {ok: false}>): Promise<DeployStepError> {
+    let method = methodForSource(source)
+    let accessFile: string | undefined
+    try {
+      const access = await loadGitAccess(this.options.homelab)
+      method = access.method
+      accessFile = access.file
+    } catch {} // no or a broken git access file: advise by the URL's scheme
+    let publicKey: string | undefined
+    if (method === 'deploy-key' && !outcome.noGit) {
+      const r = await conn.sudo(DEPLOY_KEY_PUBLIC_COMMAND).catch(() => undefined)
+      publicKey = r?.stdout.trim().split('\n')[0]?.split(/\s+/).slice(0, 2).join(' ') || undefined
+    }
+
+    return new DeployStepError(this.ctx.current, fetchFailureMessage({accessFile, method, outcome, publicKey, source}), this.ctx.lastLines, {exitCode: 1})
+  }
+
   private async fail(error: unknown): Promise<void> {
     this.ctx.fail()
     this.result.error = await describeFailure(error, this.ctx, {conn: this.conn, flakeDir: this.options.host.flakeDir, host: this.options.host, lockUpdated: this.lockUpdated, previousSystem: this.previousSystem})
@@ -501,7 +588,10 @@ function withoutHostPrefix(message: string, host: Pick<HostConfig, 'name' | 'ssh
 }
 
 /** Steps before which a failed run has changed nothing on the host. */
-const BEFORE_ANY_CHANGE: ReadonlySet<DeployStepName> = new Set(['connect', 'lock', 'inspect'])
+const BEFORE_ANY_CHANGE: ReadonlySet<DeployStepName> = new Set(['connect', 'lock', 'fetch-check', 'inspect'])
+
+/** How long the fetch check may take on the host (ssh/https to the forge), in milliseconds. */
+const FETCH_CHECK_TIMEOUT_MS = 120_000
 
 async function describeFailure(
   error: unknown,

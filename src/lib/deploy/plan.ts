@@ -1,5 +1,6 @@
 import type {HostConfig} from '../config/schema.js'
 import {shellJoin} from '../ssh/shell.js'
+import {DEPLOY_KEY_PUBLIC_COMMAND} from './fetch-check.js'
 import {NIX_FLAGS} from './nix.js'
 import {
   buildCommand,
@@ -46,6 +47,17 @@ export function planHost(options: {host: HostConfig; action: RebuildAction | 'ro
       where: 'host',
     },
   ]
+  if (options.action !== 'rollback')
+    steps.splice(2, 0, {
+      commands: [
+        readFlakeLockCommand(host.flakeDir) + `   (where input ${host.flakeInput} fetches from: nodes.<node>.original)`,
+        `${sudo("GIT_TERMINAL_PROMPT=0 git ls-remote -- <url> refs/heads/<ref>")}   (git+ssh:, git+https:, git+file: inputs; the head must be the pushed commit, checked again at inspect)`,
+        `${sudo(shellJoin(['nix', ...NIX_FLAGS, 'flake', 'metadata', '--json', '--refresh', '<type>:<owner>/<repo>/<ref>']))}   (github:, gitlab: inputs)`,
+        `${sudo(DEPLOY_KEY_PUBLIC_COMMAND)}   (only when it failed, deploy-key method: the public key to add)`,
+      ],
+      step: 'fetch-check',
+      where: 'host',
+    })
   if (options.action === 'rollback') {
     steps.push(
       {commands: [sudo(startDetached(name, rebuildCommand('rollback'), 'setsid')), followCommand(name)], step: 'rollback', where: 'host'},

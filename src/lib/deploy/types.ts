@@ -10,6 +10,7 @@ export type RebuildAction = 'switch' | 'boot' | 'test' | 'dry-activate'
 export type DeployStepName =
   | 'connect'
   | 'lock'
+  | 'fetch-check'
   | 'inspect'
   | 'flake-update'
   | 'build'
@@ -56,7 +57,7 @@ export interface DeployFailure {
    * never read (a failure before or at the inspect step, e.g. a refused host key: no login).
    */
   stillOnPreviousGeneration?: boolean
-  /** True when the run failed before changing anything on the host (connect, lock or inspect). */
+  /** True when the run failed before changing anything on the host (connect, lock, fetch-check or inspect). */
   changedNothing?: boolean
   /**
    * True when this host was connected and locked but its deploy never started, because another
@@ -89,6 +90,12 @@ export interface DeployHostResult {
   pinnedRev?: string
   configurationRevision?: string
   nixVersion?: string
+  /**
+   * Where the host fetches the flake input from (its flake.lock `original`, e.g.
+   * `git+ssh://git@github.com/owner/repo?ref=main`) and the commit that branch was at when the
+   * fetch check ran as root on the host (before the push), when it could be read.
+   */
+  fetchCheck?: {source: string; head?: string}
   /** The flake update command that ran (by Nix version). */
   flakeUpdateCommand?: string
   closureChanges: ClosureChange[]

@@ -36,13 +36,38 @@
  * - the CLI side: `env` for runCli = {HOME: a temp home with `~/.ssh/config` (Host `alias` →
  *   127.0.0.1, Port, User, IdentityFile ~/.ssh/id_ed25519), SSH_AUTH_SOCK unset (no agent), git
  *   author/committer}. `knownHostsLine` is the host key as a known_hosts line for `[alias]:port`.
+ * - the FORGE (what GitHub is for a real host): a second sshd on loopback (`forgePort`, its own
+ *   host key and log `forgeLog`, so `connections()` still counts only the CLI's), started in
+ *   the host's mount namespace, for a second Unix user
+ *   `forgeUser` whose login shell is git-shell (fetches and pushes only, like a forge's `git@`)
+ *   and whose authorized_keys holds the public half of the host's DEPLOY KEY with `restrict`
+ *   (no pty, no forwarding), as a read-only deploy key on GitHub; its ~/.gitconfig trusts the
+ *   root-owned bare repos (git's safe.directory), as a forge's own storage is its own.
+ *   The host side of that is what NixOS renders on a real host, per run here because the test
+ *   machine's /etc/ssh is not ours to change:
+ *   - the deploy key at /run/secrets/git/deploy_key (sops-nix's path of the host secret
+ *     git/deploy_key; /run is this host's own bind mount, so the path is the real one), 0400 root;
+ *   - `sshConfig` (`hostRoot/etc-ssh/ssh_config`) stands in for /etc/ssh/ssh_config: the same
+ *     `Match host <forge> localuser root` block (IdentityFile /run/secrets/git/deploy_key,
+ *     IdentitiesOnly yes, StrictHostKeyChecking yes), plus GlobalKnownHostsFile pointing at
+ *     `sshKnownHosts` (stands in for /etc/ssh/ssh_known_hosts = programs.ssh.knownHosts: the
+ *     forge's host key) and UserKnownHostsFile /dev/null (this machine's /root/.ssh is not the
+ *     host's);
+ *   - root's git (so Nix's git fetcher, and deploy's `git ls-remote`) reaches that file through
+ *     `GIT_SSH_COMMAND="ssh -F <sshConfig>"`, passed like NIX_CONF_DIR: sshd `SetEnv`, sudoers
+ *     `env_keep`, and `runOnHost`.
+ *   `forgeUrl(bareRepo)` is `ssh://<forgeUser>@127.0.0.1:<forgePort><bareRepo>`.
  * - `homelabRepo(options)`: a temp copy of this repository (no node_modules/dist/.git) as a git
  *   repo on branch main, whose homelab.yaml has one host `{name: options.hostName ?? 'testhost',
  *   ssh: alias, flakeDir, flakeInput: homelab}` and whose `known_hosts` pins the host key (unless
  *   `pinHostKey: false`); its remote `origin` is a local bare repo it was pushed to. With
  *   `nixos: true` (default when the nixos-rebuild stand-in is installed) it also makes the host
- *   flake dir (flake.nix with input `homelab = {url = "git+file://<bare>?ref=main"; flake = false;}`),
- *   locks it with real nix as root, and switches generation 1 with the stand-in.
+ *   flake dir (flake.nix with input `homelab = {url = "git+ssh://<forgeUser>@127.0.0.1:<port><bare>?ref=main"; flake = false;}`,
+ *   fetched by root over SSH with the deploy key exactly as a real host fetches it, and two
+ *   other inputs a real host flake has, stand-ins the test makes: `sops-nix` (a local git flake,
+ *   `git+file://`, `inputs.sopsNix` its work tree: commit there to make a re-lock-everything
+ *   visible) and `disko` (a `path:` source)), locks it with real nix as root, and switches
+ *   generation 1 with the stand-in. The operator's pushes go to the same bare repo by its path.
  */
 import {execa} from 'execa'
 import {randomBytes} from 'node:crypto'
@@ -113,6 +138,10 @@ export interface TestRepo {
   flakeDir: string
   /** `hosts[0].name` in homelab.yaml. */
   hostName: string
+  /** The host flake's `homelab` input URL (`git+ssh://…` through the forge). */
+  inputUrl: string
+  /** Work trees of the host flake's other inputs: `sopsNix` (git, `git+file://`), `disko` (`path:`). */
+  inputs: {sopsNix: string; disko: string}
   /** Runs git in the working copy; returns trimmed stdout. */
   git(args: string[]): Promise<string>
   /** Writes a file, commits it (message), returns the new HEAD commit. */
@@ -141,6 +170,23 @@ export interface TestHost {
   hostKeyFingerprint: string
   /** The remote user's ~/.ssh/authorized_keys. */
   authorizedKeys: string
+  /** The forge's git-shell user (serves the bare repos over this sshd; see the file header). */
+  forgeUser: string
+  /** The host's deploy key on this machine (the host sees it at /run/secrets/git/deploy_key). */
+  deployKey: string
+  /** Its public half, `ssh-ed25519 AAAA…` (without comment). */
+  deployKeyPublic: string
+  /** The forge user's authorized_keys (holds the deploy key, restricted). */
+  forgeAuthorizedKeys: string
+  /** Stand-in for the host's /etc/ssh/ssh_config (root's git uses it through GIT_SSH_COMMAND). */
+  sshConfig: string
+  /** Stand-in for the host's /etc/ssh/ssh_known_hosts (the forge's host key). */
+  sshKnownHosts: string
+  /** The forge sshd's port and log (LogLevel VERBOSE). */
+  forgePort: number
+  forgeLog: string
+  /** `ssh://<forgeUser>@127.0.0.1:<forgePort><bareRepo>`: a bare repo as the host fetches it. */
+  forgeUrl(bareRepo: string): string
   /** With `reaperDelaySeconds`: the slow reaper's pid (the parent of every orphan on the host). */
   reaperPid?: number
   homelabRepo(options?: {hostName?: string; pinHostKey?: boolean; nixos?: boolean}): Promise<TestRepo>
@@ -188,6 +234,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
 
   const id = randomBytes(4).toString('hex')
   const user = `hlt${id}`
+  const forgeUser = `hlt${id}g`
   const alias = `hl-${id}`
   const sudoPassword = `pw-${randomBytes(6).toString('hex')}`
   const hostRoot = await fs.mkdtemp(path.join(os.tmpdir(), `homelab-host-${id}-`))
@@ -200,14 +247,22 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
   const home = path.join(hostRoot, 'client-home')
   const sshdLog = path.join(hostRoot, 'sshd.log')
   const sudoersFile = `/etc/sudoers.d/${user}`
-  for (const dir of [binDir, path.join(runDir, 'sshd'), path.join(runDir, 'lock'), profilesDir, nixConfDir, path.join(home, '.ssh'), path.dirname(userHome)])
+  const forgeHome = path.join(hostRoot, 'home', forgeUser)
+  const etcSsh = path.join(hostRoot, 'etc-ssh')
+  const sshConfig = path.join(etcSsh, 'ssh_config')
+  const sshKnownHosts = path.join(etcSsh, 'ssh_known_hosts')
+  const deployKey = path.join(runDir, 'secrets/git/deploy_key') // /run/secrets/git/deploy_key on the host
+  const gitSshCommand = `ssh -F ${sshConfig}`
+  for (const dir of [etcSsh, path.dirname(deployKey), binDir, path.join(runDir, 'sshd'), path.join(runDir, 'lock'), profilesDir, nixConfDir, path.join(home, '.ssh'), path.dirname(userHome)])
     await fs.mkdir(dir, {recursive: true})
   await fs.writeFile(path.join(nixConfDir, 'nix.conf'), `# nix.conf of the e2e test host (single-user nix as root, no nixbld group, no /bin/sh sandbox)\n${NIX_HOST_CONF}`)
   await fs.chmod(path.join(runDir, 'lock'), 0o1777)
   await fs.chmod(path.join(home, '.ssh'), 0o700)
 
   let sshd: ChildProcess | undefined
+  let forgeSshd: ChildProcess | undefined
   let userCreated = false
+  let forgeCreated = false
   /** The host's mount namespace (`mnt:[inode]` of sshd), known once sshd runs. */
   let hostNamespace: string | undefined
   /**
@@ -222,6 +277,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     const stat = await fs.readFile('/proc/self/stat', 'utf8')
     const ownGroup = Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[2]) // "pid (comm) state ppid pgrp …"
     if (sshd?.pid && sshd.exitCode === null) sshd.kill('SIGKILL')
+    if (forgeSshd?.pid && forgeSshd.exitCode === null) forgeSshd.kill('SIGKILL')
     const pidDir = path.join(runDir, 'homelab')
     for (const f of existsSync(pidDir) ? await fs.readdir(pidDir) : []) {
       const group = f.endsWith('.pid') ? Number((await fs.readFile(path.join(pidDir, f), 'utf8').catch(() => '')).trim()) : 0
@@ -262,6 +318,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
   const cleanUp = async () => {
     await fs.rm(sudoersFile, {force: true})
     if (userCreated) await execa('userdel', [user], {reject: false})
+    if (forgeCreated) await execa('userdel', [forgeUser], {reject: false})
     await fs.rm(hostRoot, {recursive: true, force: true})
   }
 
@@ -271,7 +328,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     userCreated = true
     await run('chpasswd', [], {input: `${user}:${sudoPassword}\n`})
     const securePath = `${binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`
-    const sudoers = `Defaults:${user} secure_path="${securePath}", !lecture, env_keep += "NIX_CONF_DIR"\n${user} ALL=(ALL:ALL) ALL\n`
+    const sudoers = `Defaults:${user} secure_path="${securePath}", !lecture, env_keep += "NIX_CONF_DIR GIT_SSH_COMMAND"\n${user} ALL=(ALL:ALL) ALL\n`
     await fs.writeFile(`${sudoersFile}.tmp`, sudoers, {mode: 0o440})
     await run('visudo', ['-cf', `${sudoersFile}.tmp`])
     await fs.rename(`${sudoersFile}.tmp`, sudoersFile)
@@ -285,6 +342,20 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     await fs.mkdir(path.dirname(authorizedKeys), {recursive: true})
     await fs.copyFile(path.join(home, '.ssh/id_ed25519.pub'), authorizedKeys)
     await run('chown', ['-R', `${user}:${user}`, userHome])
+
+    // The forge (see the file header): a git-shell user holding the deploy key's public half.
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `homelab-e2e-deploy-key-${id}`, '-f', deployKey])
+    await fs.chmod(deployKey, 0o400)
+    await fs.rm(`${deployKey}.pub`)
+    const deployKeyPublic = (await run('ssh-keygen', ['-y', '-f', deployKey])).split(/\s+/).slice(0, 2).join(' ')
+    await run('useradd', ['-m', '-d', forgeHome, '-s', '/usr/bin/git-shell', forgeUser])
+    forgeCreated = true
+    await run('usermod', ['-p', '*', forgeUser]) // no password, but not locked ('!'): sshd without PAM refuses locked accounts
+    const forgeAuthorizedKeys = path.join(forgeHome, '.ssh/authorized_keys')
+    await fs.mkdir(path.dirname(forgeAuthorizedKeys), {recursive: true})
+    await fs.writeFile(forgeAuthorizedKeys, `restrict ${deployKeyPublic} deploy key of the e2e host\n`)
+    await fs.writeFile(path.join(forgeHome, '.gitconfig'), '[safe]\n\tdirectory = *\n')
+    await run('chown', ['-R', `${forgeUser}:${forgeUser}`, forgeHome])
 
     // Stand-ins and their scenario.
     for (const name of options.standIns ?? []) {
@@ -313,7 +384,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
         'PermitRootLogin no',
         `AllowUsers ${user}`,
         'AuthorizedKeysFile .ssh/authorized_keys',
-        `SetEnv PATH=${securePath} NIX_CONF_DIR=${nixConfDir}`,
+        `SetEnv PATH=${securePath} NIX_CONF_DIR=${nixConfDir} "GIT_SSH_COMMAND=${gitSshCommand}"`,
         'MaxSessions 64',
         'MaxStartups 64',
         'X11Forwarding no',
@@ -336,6 +407,63 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       await new Promise((r) => setTimeout(r, 30))
     }
 
+    // The forge's own sshd, in the host's namespace (so stop() ends it and its sessions).
+    const forgePort = await freePort()
+    const forgeCfg = path.join(hostRoot, 'forge_sshd_config')
+    const forgeLog = path.join(hostRoot, 'forge-sshd.log')
+    await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path.join(hostRoot, 'forge_host_ed25519_key')])
+    const forgePub = (await fs.readFile(path.join(hostRoot, 'forge_host_ed25519_key.pub'), 'utf8')).trim().split(/\s+/)
+    await fs.writeFile(
+      forgeCfg,
+      [
+        `Port ${forgePort}`,
+        'ListenAddress 127.0.0.1',
+        `HostKey ${path.join(hostRoot, 'forge_host_ed25519_key')}`,
+        'PidFile none',
+        'LogLevel VERBOSE',
+        'UsePAM no',
+        'StrictModes no',
+        'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no',
+        'PubkeyAuthentication yes',
+        'PermitRootLogin no',
+        `AllowUsers ${forgeUser}`,
+        'AuthorizedKeysFile .ssh/authorized_keys',
+        'SetEnv PATH=/usr/bin:/bin',
+        'X11Forwarding no',
+        'PrintMotd no',
+        '',
+      ].join('\n'),
+    )
+    forgeSshd = spawn('nsenter', ['-t', String(sshd.pid), '-m', '--', '/usr/sbin/sshd', '-D', '-E', forgeLog, '-f', forgeCfg], {stdio: ['ignore', 'ignore', 'pipe']})
+    let forgeErr = ''
+    forgeSshd.stderr?.on('data', (d) => (forgeErr += String(d)))
+    for (const forgeDeadline = Date.now() + 10_000; ; ) {
+      const log = existsSync(forgeLog) ? await fs.readFile(forgeLog, 'utf8') : ''
+      if (log.includes('Server listening on')) break
+      if (forgeSshd.exitCode !== null || Date.now() > forgeDeadline) throw new Error(`the forge sshd did not start: ${forgeErr}${log}`)
+      await new Promise((r) => setTimeout(r, 30))
+    }
+
+    // What NixOS renders into /etc/ssh/ssh_config and /etc/ssh/ssh_known_hosts for root's fetches.
+    await fs.writeFile(
+      sshConfig,
+      [
+        '# Stand-in for the e2e host\'s /etc/ssh/ssh_config (see test/e2e/host/test-host.ts): the block NixOS renders for',
+        '# root\'s fetches of the homelab repository with the deploy key. 127.0.0.1 is the forge here.',
+        'Match host 127.0.0.1 localuser root',
+        '  IdentityFile /run/secrets/git/deploy_key',
+        '  IdentitiesOnly yes',
+        '  StrictHostKeyChecking yes',
+        'Host *',
+        `  GlobalKnownHostsFile ${sshKnownHosts}`,
+        '  UserKnownHostsFile /dev/null',
+        '',
+      ].join('\n'),
+    )
+    await fs.writeFile(sshKnownHosts, `[127.0.0.1]:${forgePort} ${forgePub[0]} ${forgePub[1]}\n`)
+    const forgeUrl = (bareRepo: string) => `ssh://${forgeUser}@127.0.0.1:${forgePort}${bareRepo}`
+
     const sshdPid = sshd.pid!
     hostNamespace = await fs.readlink(`/proc/${sshdPid}/ns/mnt`)
     await fs.writeFile(
@@ -353,7 +481,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     }
     const gitEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) as Record<string, string>
 
-    const runOnHost = async (cmd: string) => run('nsenter', ['-t', String(sshdPid), '-m', '--', 'sh', '-c', cmd], {env: {...NIX_ENV, NIX_CONF_DIR: nixConfDir, PATH: securePath}})
+    const runOnHost = async (cmd: string) => run('nsenter', ['-t', String(sshdPid), '-m', '--', 'sh', '-c', cmd], {env: {...NIX_ENV, GIT_SSH_COMMAND: gitSshCommand, NIX_CONF_DIR: nixConfDir, PATH: securePath}})
     const countLines = async (needle: string) => (await fs.readFile(sshdLog, 'utf8')).split('\n').filter((l) => l.includes(needle)).length
 
     const homelabRepo = async (repoOptions: {hostName?: string; pinHostKey?: boolean; nixos?: boolean} = {}): Promise<TestRepo> => {
@@ -386,21 +514,51 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
         return git(['rev-parse', 'HEAD'])
       }
 
+      const inputUrl = `git+${forgeUrl(remote)}?ref=main`
+      const inputs = {disko: path.join(base, 'inputs/disko'), sopsNix: path.join(base, 'inputs/sops-nix')}
       if (repoOptions.nixos ?? (options.standIns ?? []).includes('nixos-rebuild')) {
+        // Stand-ins for the host flake's other inputs: a git flake (sops-nix) and a path source (disko).
+        await fs.mkdir(inputs.sopsNix, {recursive: true})
+        await fs.mkdir(inputs.disko, {recursive: true})
+        await fs.writeFile(path.join(inputs.sopsNix, 'flake.nix'), '# Stand-in for sops-nix in the e2e host flake (a flake input that is not homelab).\n{ outputs = { self }: { nixosModules.sops = { }; }; }\n')
+        await fs.writeFile(path.join(inputs.disko, 'README'), 'Stand-in for disko in the e2e host flake (a path input that is not homelab).\n')
+        const inputGit = async (args: string[]) => run('git', args, {cwd: inputs.sopsNix, env: gitEnv})
+        await inputGit(['init', '-q', '-b', 'main'])
+        await inputGit(['add', '-A'])
+        await inputGit(['commit', '-q', '-m', 'sops-nix stand-in'])
         await fs.mkdir(flakeDir, {recursive: true})
         await fs.writeFile(
           path.join(flakeDir, 'flake.nix'),
-          `# Host bootstrap flake of the e2e test host (homelab pinned like /etc/nixos does it).\n{\n  inputs.homelab = { url = "git+file://${remote}?ref=main"; flake = false; };\n  outputs = { self, homelab }: { };\n}\n`,
+          [
+            '# Host bootstrap flake of the e2e test host: homelab pinned like /etc/nixos does it, fetched by root over SSH',
+            '# with the deploy key (the forge: see test/e2e/host/test-host.ts); sops-nix and disko are local stand-ins.',
+            '{',
+            `  inputs.homelab = { url = "${inputUrl}"; flake = false; };`,
+            `  inputs.sops-nix.url = "git+file://${inputs.sopsNix}?ref=main";`,
+            `  inputs.disko = { url = "path:${inputs.disko}"; flake = false; };`,
+            '  outputs = { self, homelab, sops-nix, disko }: { };',
+            '}',
+            '',
+          ].join('\n'),
         )
         await runOnHost(`cd '${flakeDir}' && nix flake lock '${flakeDir}' 2>&1 && nixos-rebuild switch --flake '${flakeDir}#${hostName}' 2>&1`)
       }
 
-      return {commit, dir, flakeDir, git, hostName, remote}
+      return {commit, dir, flakeDir, git, hostName, inputUrl, inputs, remote}
     }
 
     return {
       alias,
       authorizedKeys,
+      deployKey,
+      deployKeyPublic,
+      forgeAuthorizedKeys,
+      forgeLog,
+      forgePort,
+      forgeUrl,
+      forgeUser,
+      sshConfig,
+      sshKnownHosts,
       binDir,
       async connections() {
         return countLines('Connection from ')

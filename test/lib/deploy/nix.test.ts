@@ -71,7 +71,7 @@ describe('remote commands', () => {
   it('plans every step of a switch, and of a rollback, without contacting anything', () => {
     const host = {flakeDir: '/etc/nixos', flakeInput: 'homelab', name: 'azalab-0', ssh: 'aiden@azalab-0'}
     const steps = planHost({action: 'switch', confirmTimeoutSeconds: 60, holder: 'me@laptop', host})
-    expect(steps.map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm'])
+    expect(steps.map((s) => s.step)).toEqual(['connect', 'lock', 'fetch-check', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm'])
     expect(steps.find((s) => s.step === 'arm-rollback')!.commands[0]).toContain('sleep 60;')
     expect(planHost({action: 'boot', confirmTimeoutSeconds: 60, holder: 'x', host}).map((s) => s.step)).not.toContain('arm-rollback')
     expect(planHost({action: 'rollback', confirmTimeoutSeconds: 60, holder: 'x', host}).map((s) => s.step)).toEqual(['connect', 'lock', 'inspect', 'rollback', 'confirm'])
