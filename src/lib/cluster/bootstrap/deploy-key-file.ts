@@ -25,7 +25,9 @@ export async function readDeployKeyFile(file: string, cwd: string): Promise<stri
     throw new UsageError(`--deploy-key-file ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`)
   }
 
-  const {utils} = await import('ssh2')
+  // ssh2 is CommonJS: Node's ESM loader does not see its named export utils; use the default.
+  const ssh2 = await import('ssh2')
+  const {utils} = (ssh2 as unknown as {default?: typeof ssh2}).default ?? ssh2
   const parsed = utils.parseKey(text)
   const key = Array.isArray(parsed) ? parsed[0] : parsed
   if (key instanceof Error) {

@@ -113,7 +113,7 @@ export function deployKeyScript(options: {given: boolean; force: boolean; knownH
     'done',
     `printf 'pub=%s\\n' "$(head -n1 "$d/identity.pub")"`,
     'if [ "$same" = 1 ]; then echo result=unchanged; exit 0; fi',
-    `k create secret generic ${GIT_SECRET} -n flux-system --from-file=identity="$d/identity" --from-file=identity.pub="$d/identity.pub" --from-file=known_hosts="$d/known_hosts" --dry-run=client -o yaml | k apply -f - >&2`,
+    `k create secret generic ${GIT_SECRET} -n flux-system --from-file=identity="$d/identity" --from-file=identity.pub="$d/identity.pub" --from-file=known_hosts="$d/known_hosts" --dry-run=client -o json | k apply -f - >&2`,
     'if [ -n "$exists" ]; then echo result=updated; else echo result=created; fi',
   ].join('\n')
 }
@@ -133,7 +133,7 @@ export function sopsAgeScript(): string {
     `exists=$(k get secret ${SOPS_SECRET} -n flux-system --ignore-not-found -o name)`,
     `have=$(k get secret ${SOPS_SECRET} -n flux-system --ignore-not-found -o 'jsonpath={.data.${escapedKey}}' | base64 -d | sum)`,
     `if [ -n "$exists" ] && [ "$have" = "$(sum < ${HOST_AGE_KEY_FILE})" ]; then echo result=unchanged; exit 0; fi`,
-    `k create secret generic ${SOPS_SECRET} -n flux-system --from-file=${SOPS_SECRET_KEY}=${HOST_AGE_KEY_FILE} --dry-run=client -o yaml | k apply -f - >&2`,
+    `k create secret generic ${SOPS_SECRET} -n flux-system --from-file=${SOPS_SECRET_KEY}=${HOST_AGE_KEY_FILE} --dry-run=client -o json | k apply -f - >&2`,
     'if [ -n "$exists" ]; then echo result=updated; else echo result=created; fi',
   ].join('\n')
 }
