@@ -1,10 +1,10 @@
 import type {Homelab} from '../../config/load.js'
 import type {HostConfig} from '../../config/schema.js'
 import {HomelabError} from '../../errors.js'
-import type {RemoteResult, RemoteRunner} from '../../flux/kubectl.js'
+import {type RemoteResult, type RemoteRunner, runKubectl} from '../../flux/kubectl.js'
+import {FLUX_RESOURCES} from '../../flux/types.js'
 import type {BootstrapSource} from './source.js'
 import {
-  applyOutcome,
   deployKeyScript,
   EXIT_BAD_KEY,
   EXIT_KEY_DIFFERS,
@@ -143,16 +143,52 @@ export async function bootstrapCluster(options: {
   })
 
   await timed('sync', async () => {
+    // Check first: the live objects already hold every committed field (the API server and the
+    // controllers add defaults and status, and kustomize-controller drops kubectl's
+    // last-applied annotation, so kubectl's own "unchanged" is not reliable on a second run).
+    const resources = [FLUX_RESOURCES.GitRepository, FLUX_RESOURCES.Kustomization].join(',')
+    const liveList = JSON.parse(await runKubectl(connection, ['get', resources, '-n', 'flux-system', '-o', 'json'])) as {items?: Array<Record<string, unknown>>}
+    const live = liveList.items ?? []
+    const names = options.source.objects.map((o) => `${String(o.kind)} ${(o.metadata as {name?: string})?.name ?? '?'}`).join(', ')
+    const counterparts = options.source.objects.map((o) => live.find((l) => l.kind === o.kind && sameName(l, o)))
+    if (counterparts.every((l, i) => l !== undefined && holds(l, options.source.objects[i])))
+      return {detail: `${names} from ${options.source.syncFile} already applied`, result: 'unchanged' as const, value: undefined}
     const list = JSON.stringify({apiVersion: 'v1', items: options.source.objects, kind: 'List'})
     const r = await connection.sudo(syncApplyScript(), {stdin: list, timeoutMs: 120_000})
     if (r.exitCode !== 0) fail('sync', r)
-    const result = applyOutcome(r.stdout)
-    const names = options.source.objects.map((o) => `${String(o.kind)} ${(o.metadata as {name?: string})?.name ?? '?'}`).join(', ')
-    const detail = result === 'unchanged' ? `${names} from ${options.source.syncFile} already applied` : `${names} ${result === 'created' ? 'created' : 'updated'} from ${options.source.syncFile} at ${options.source.head.slice(0, 7)}`
-    return {detail, result, value: undefined}
+    const result: StepResult = counterparts.every((l) => l === undefined) ? 'created' : 'updated'
+    return {detail: `${names} ${result} from ${options.source.syncFile} at ${options.source.head.slice(0, 7)}`, result, value: undefined}
   })
 
   return {deployKey, flux, steps}
+}
+
+const sameName = (a: Record<string, unknown>, b: Record<string, unknown>) => {
+  const ma = a.metadata as {name?: string; namespace?: string} | undefined
+  const mb = b.metadata as {name?: string; namespace?: string} | undefined
+  return ma?.name === mb?.name && (ma?.namespace ?? 'flux-system') === (mb?.namespace ?? 'flux-system')
+}
+
+/**
+ * True when `live` holds every field of `wanted`'s spec, labels and annotations with the same
+ * value (objects compared key by key, arrays element by element and of the same length);
+ * fields only `live` has (defaults, status) do not matter.
+ */
+export function holds(live: unknown, wanted: unknown): boolean {
+  const w = wanted as {spec?: unknown; metadata?: {labels?: unknown; annotations?: unknown}}
+  const l = live as {spec?: unknown; metadata?: {labels?: unknown; annotations?: unknown}}
+  return contains(l.spec, w.spec) && contains(l.metadata?.labels, w.metadata?.labels) && contains(l.metadata?.annotations, w.metadata?.annotations)
+}
+
+function contains(have: unknown, want: unknown): boolean {
+  if (want === undefined || want === null) return true
+  if (Array.isArray(want)) return Array.isArray(have) && have.length === want.length && want.every((v, i) => contains(have[i], v))
+  if (typeof want === 'object') {
+    if (typeof have !== 'object' || have === null || Array.isArray(have)) return false
+    return Object.entries(want as Record<string, unknown>).every(([k, v]) => contains((have as Record<string, unknown>)[k], v))
+  }
+
+  return have === want
 }
 
 /** known_hosts lines for the forge: `<host> <type> <base64>` per pinned key (OpenSSH sshd(8) AUTHORIZED_KEYS/known_hosts format). */

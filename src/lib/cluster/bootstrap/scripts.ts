@@ -67,7 +67,7 @@ export function fluxInstallScript(flakeDir: string): string {
 /**
  * Step `deploy-key`: the Secret flux-system/flux-system in Flux's SSH format (`identity`,
  * `identity.pub`, `known_hosts`: flux2 `pkg/manifestgen/sourcesecret`, what `flux create secret
- * git --url=ssh://…` writes), built in a 0700 temporary folder on the host and removed after.
+ * git --url=ssh://…` writes), built in a 0700 temporary folder under /run (tmpfs) on the host, removed after.
  * - `given`: the private key arrives on stdin (never argv); a different key already in the
  *   Secret is replaced only with `force` (else exit {@link EXIT_KEY_DIFFERS}).
  * - not given: the key already in the Secret is kept; without one, `ssh-keygen -t ed25519`
@@ -81,7 +81,8 @@ export function deployKeyScript(options: {given: boolean; force: boolean; knownH
   return [
     ...prelude(),
     'umask 077',
-    'd=$(mktemp -d)',
+    // /run is a tmpfs: the private key is never written to a disk.
+    'd=$(mktemp -d /run/homelab-bootstrap.XXXXXX)',
     `trap 'rm -rf "$d"' EXIT`,
     `get() { k get secret ${GIT_SECRET} -n flux-system --ignore-not-found -o "jsonpath={.data.$1}"; }`,
     'sum() { sha256sum | cut -d" " -f1; }',
@@ -139,8 +140,8 @@ export function sopsAgeScript(): string {
 }
 
 /**
- * Step `sync`: `k3s kubectl apply -f -` of the sync objects (a JSON `v1/List` on stdin). kubectl
- * prints `<resource>/<name> created|configured|unchanged` per object; stdout is that output.
+ * Step `sync`: `k3s kubectl apply -f -` of the sync objects (a JSON `v1/List` on stdin), run when
+ * the live objects differ from them (src/lib/cluster/bootstrap/bootstrap.ts `holds`).
  */
 export function syncApplyScript(): string {
   return [...prelude(), 'k apply -f -'].join('\n')
@@ -155,18 +156,4 @@ export function parseReport(stdout: string): Record<string, string> {
   }
 
   return out
-}
-
-/**
- * Sums up `kubectl apply` output: `created` when every object was created, `unchanged` when none
- * changed, else `updated` (kubectl prints `configured` for a changed object).
- */
-export function applyOutcome(stdout: string): 'created' | 'unchanged' | 'updated' {
-  const verbs = stdout
-    .split('\n')
-    .map((l) => /\s(created|configured|unchanged)$/.exec(l.trim())?.[1])
-    .filter((v): v is string => v !== undefined)
-  if (verbs.length > 0 && verbs.every((v) => v === 'created')) return 'created'
-  if (verbs.length > 0 && verbs.every((v) => v === 'unchanged')) return 'unchanged'
-  return 'updated'
 }
