@@ -151,6 +151,19 @@ describe('homelab cluster bootstrap (e2e)', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({changed: false, deployKey: {source: 'given'}})
   })
 
+  it('a changed sync file at the branch head: only the sync step updates, and Flux converges on the new head', async () => {
+    const file = 'flux/clusters/azalab-0/flux-system-sync.yaml'
+    const text = await fs.readFile(path.join(repo.dir, file), 'utf8')
+    const head = await repo.commit(file, text.replace('  interval: 1m\n', '  interval: 2m\n'), 'Flux: fetch every 2 minutes')
+    await repo.git(['push', '-q', 'origin', 'main'])
+    const r = await bootstrap(['--json'])
+    expect(r.exitCode, r.stderr).toBe(0)
+    const result = JSON.parse(r.stdout)
+    expect(result.steps.map((s: {step: string; result: string}) => `${s.step}:${s.result}`)).toEqual(['flux:unchanged', 'deploy-key:unchanged', 'sops-age:unchanged', 'sync:updated'])
+    expect(result).toMatchObject({changed: true, commit: head, wait: {commit: head, converged: true}})
+    expect((await live()).find((o) => o.kind === 'GitRepository')?.spec).toMatchObject({interval: '2m'})
+  })
+
   it('refuses, in one line, a committed GitRepository that names another repository than the git remote', async () => {
     const other = 'ssh://git@github.com/aiden/other'
     await repo.git(['remote', 'set-url', 'origin', other])
