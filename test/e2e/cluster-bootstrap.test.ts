@@ -48,7 +48,7 @@ beforeAll(async () => {
   const cluster = path.join(repo.dir, 'flux/clusters/azalab-0')
   const docs = await Promise.all(['infrastructure.yaml', 'apps.yaml'].map(async (f) => parseAllDocuments(await fs.readFile(path.join(cluster, f), 'utf8')).map((d) => d.toJS())))
   await fs.writeFile(children, JSON.stringify(docs.flat()))
-  await host.setScenario({STANDIN_FLUX_CHILDREN: children, STANDIN_FLUX_CONTROLLERS: '1', STANDIN_FLUX_REMOTE: repo.remote, STANDIN_KUBECTL_OBJECTS: objects, STANDIN_KUBECTL_STATE: state})
+  await host.setScenario({STANDIN_FLUX_CHILDREN: children, STANDIN_FLUX_CONTROLLERS: '1', STANDIN_FLUX_REMOTE: repo.remote, STANDIN_FLUX_SECRETS: '1', STANDIN_KUBECTL_OBJECTS: objects, STANDIN_KUBECTL_STATE: state})
 }, 180_000)
 afterAll(async () => host?.stop())
 
