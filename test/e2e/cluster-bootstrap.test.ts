@@ -62,7 +62,7 @@ const live = async (): Promise<Obj[]> => JSON.parse(await fs.readFile(path.join(
 const secret = async (name: string) => (await live()).find((o) => o.kind === 'Secret' && o.metadata.name === name && o.metadata.namespace === 'flux-system')
 const decode = (b64: string | undefined) => Buffer.from(b64 ?? '', 'base64').toString()
 const calls = async (file: string) => (await fs.readFile(path.join(state, file), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as {argv: string[]; uid: number; kubeconfig?: string})
-const sent = async () => (existsSync(sshLog) ? (await fs.readFile(sshLog, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as {command?: string; stdin?: string}) : [])
+const sent = async () => (existsSync(sshLog) ? (await fs.readFile(sshLog, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as {command?: string; stdin?: string; read?: string}) : [])
 
 describe('homelab cluster bootstrap (e2e)', () => {
   it('first run: installs Flux, makes the deploy key on the host, sops-age from the host key file, applies the sync objects, waits for the branch head', async () => {
@@ -98,6 +98,7 @@ describe('homelab cluster bootstrap (e2e)', () => {
     // Neither the age identity nor the generated private key was ever sent from here, and this
     // (laptop) side cannot even see the host's key file.
     const traffic = JSON.stringify(await sent())
+    expect(traffic).not.toContain('"read":')
     expect(traffic).not.toContain('AGE-SECRET-KEY-')
     expect(traffic).not.toContain(privateKey.split('\n')[1])
     expect(traffic).not.toContain('PRIVATE KEY')

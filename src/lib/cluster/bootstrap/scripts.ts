@@ -1,4 +1,5 @@
 import {K3S_KUBECONFIG} from '../../flux/kubectl.js'
+import {HOST_KEY_FILE} from '../../sops/rotate-key-remote.js'
 import {shellQuote} from '../../ssh/shell.js'
 
 /**
@@ -10,8 +11,8 @@ import {shellQuote} from '../../ssh/shell.js'
  * values are compared.
  */
 
-/** sops-nix's age identity on the host (sops-nix `sops.age.keyFile` in nixos/homelab-module.nix). */
-export const HOST_AGE_KEY_FILE = '/var/lib/sops-nix/key.txt'
+/** sops-nix's age identity on the host (`sops.age.keyFile`; the same file rotate-key installs). */
+export const HOST_AGE_KEY_FILE = HOST_KEY_FILE
 /** The Secret Flux's GitRepository authenticates with (flux2 `flux bootstrap`/`flux create secret git` default). */
 export const GIT_SECRET = 'flux-system'
 /** The Secret the kustomize-controller decrypts SOPS files with; `*.agekey` keys are age identities (Flux SOPS guide). */
