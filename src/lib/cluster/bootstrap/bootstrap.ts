@@ -103,7 +103,7 @@ export async function bootstrapCluster(options: {
     const how = via === 'path' ? 'flux on PATH' : `nix run --inputs-from ${host.flakeDir} nixpkgs#fluxcd`
     const result = report.result as StepResult
     const detail =
-      result === 'unchanged' ? `Flux ${report.version} already installed (${how})` : result === 'updated' ? `Flux ${report.previous} → ${report.version} (flux install, ${how})` : `Flux ${report.version} installed (flux install, ${how})`
+      result === 'unchanged' ? `${report.version} already installed (${how})` : result === 'updated' ? `${report.previous} → ${report.version} (flux install, ${how})` : `${report.version} (flux install, ${how})`
     return {detail, result, value: {version: report.version, via}}
   })
 
@@ -126,7 +126,7 @@ export async function bootstrapCluster(options: {
     const source = (report.key ?? 'kept') as DeployKeyReport['source']
     const result = report.result as StepResult
     const what = source === 'generated' ? 'new key generated on the host' : source === 'given' ? 'key from --deploy-key-file' : 'key kept'
-    const detail = result === 'unchanged' ? `Secret flux-system/flux-system already holds the key and ${options.source.forge.host}'s host keys` : `Secret flux-system/flux-system ${result} (${what}, ${options.source.forge.host}'s pinned host keys)`
+    const detail = result === 'unchanged' ? `Secret flux-system/flux-system already holds the key and ${options.source.forge.host}'s host keys` : `Secret flux-system/flux-system (${what}, ${options.source.forge.host}'s pinned host keys)`
     return {detail, result, value: {publicKey: report.pub ?? '', source}}
   })
 
@@ -138,7 +138,7 @@ export async function bootstrapCluster(options: {
       })
     if (r.exitCode !== 0) fail('sops-age', r)
     const result = parseReport(r.stdout).result as StepResult
-    const detail = result === 'unchanged' ? `Secret flux-system/sops-age already holds ${HOST_AGE_KEY_FILE}` : `Secret flux-system/sops-age ${result} from ${HOST_AGE_KEY_FILE} (read on the host)`
+    const detail = result === 'unchanged' ? `Secret flux-system/sops-age already holds ${HOST_AGE_KEY_FILE}` : `Secret flux-system/sops-age from ${HOST_AGE_KEY_FILE} (read on the host)`
     return {detail, result, value: undefined}
   })
 
@@ -157,7 +157,7 @@ export async function bootstrapCluster(options: {
     const r = await connection.sudo(syncApplyScript(), {stdin: list, timeoutMs: 120_000})
     if (r.exitCode !== 0) fail('sync', r)
     const result: StepResult = counterparts.every((l) => l === undefined) ? 'created' : 'updated'
-    return {detail: `${names} ${result} from ${options.source.syncFile} at ${options.source.head.slice(0, 7)}`, result, value: undefined}
+    return {detail: `${names} from ${options.source.syncFile} at ${options.source.head.slice(0, 7)}`, result, value: undefined}
   })
 
   return {deployKey, flux, steps}
