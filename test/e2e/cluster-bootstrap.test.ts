@@ -135,6 +135,9 @@ describe('homelab cluster bootstrap (e2e)', () => {
     expect(refused.stderr).toMatch(/azalab-0: the Secret flux-system\/flux-system holds another deploy key \(ssh-ed25519 \S+ flux@azalab-0\) than --deploy-key-file/)
     expect(refused.stderr).toContain('--force')
     expect((await secret('flux-system'))?.data?.identity).toBe(before)
+    const refusedJson = await bootstrap(['--deploy-key-file', keyFile, '--no-wait', '--json'])
+    expect(refusedJson.exitCode).toBe(3)
+    expect(JSON.parse(refusedJson.stdout).error.message).toContain('holds another deploy key')
 
     const r = await bootstrap(['--deploy-key-file', keyFile, '--force', '--json'])
     expect(r.exitCode, r.stderr).toBe(0)

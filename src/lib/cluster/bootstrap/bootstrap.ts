@@ -144,8 +144,9 @@ export async function bootstrapCluster(options: {
 
   await timed('sync', async () => {
     // Check first: the live objects already hold every committed field (the API server and the
-    // controllers add defaults and status, and kustomize-controller drops kubectl's
-    // last-applied annotation, so kubectl's own "unchanged" is not reliable on a second run).
+    // controllers add defaults and status, and kustomize-controller removes kubectl's
+    // last-applied-configuration annotation from what it manages (fluxcd/kustomize-controller
+    // PR #527), so kubectl's own "unchanged" is not reliable on a second run).
     const resources = [FLUX_RESOURCES.GitRepository, FLUX_RESOURCES.Kustomization].join(',')
     const liveList = JSON.parse(await runKubectl(connection, ['get', resources, '-n', 'flux-system', '-o', 'json'])) as {items?: Array<Record<string, unknown>>}
     const live = liveList.items ?? []
