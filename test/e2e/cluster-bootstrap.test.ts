@@ -168,6 +168,25 @@ describe('homelab cluster bootstrap (e2e)', () => {
     expect((await live()).find((o) => o.kind === 'GitRepository')?.spec).toMatchObject({interval: '2m'})
   })
 
+  it('a newer flux on the host: flux check --pre gates the upgrade; then flux install upgrades in place (updated)', async () => {
+    const scenario = (await fs.readFile(path.join(host.hostRoot, 'scenario.env'), 'utf8')).split('\n').filter(Boolean)
+    const base = Object.fromEntries(scenario.map((l) => /^(\w+)='(.*)'$/.exec(l)!.slice(1, 3)))
+    try {
+      await host.setScenario({...base, STANDIN_FLUX_PRE_FAIL: '1', STANDIN_FLUX_VERSION: 'v2.8.0'})
+      const failed = await bootstrap(['--no-wait'])
+      expect(failed.exitCode).toBe(1)
+      expect(failed.stderr).toContain('azalab-0: bootstrap step flux failed: ✗ prerequisites checks failed')
+      await host.setScenario({...base, STANDIN_FLUX_VERSION: 'v2.8.0'})
+      const r = await bootstrap(['--no-wait', '--json'])
+      expect(r.exitCode, r.stderr).toBe(0)
+      const result = JSON.parse(r.stdout)
+      expect(result.steps[0]).toMatchObject({detail: 'v2.7.3 → v2.8.0 (flux install, flux on PATH)', result: 'updated', step: 'flux'})
+      expect(result.steps.slice(1).map((s: {result: string}) => s.result)).toEqual(['unchanged', 'unchanged', 'unchanged'])
+    } finally {
+      await host.setScenario(base)
+    }
+  })
+
   it('refuses, in one line, a committed GitRepository that names another repository than the git remote', async () => {
     const other = 'ssh://git@github.com/aiden/other'
     await repo.git(['remote', 'set-url', 'origin', other])
