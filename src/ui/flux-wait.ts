@@ -2,6 +2,7 @@ import type {Homelab} from '../lib/config/load.js'
 import type {HostConfig} from '../lib/config/schema.js'
 import {HomelabError} from '../lib/errors.js'
 import type {ConvergenceItem} from '../lib/flux/converge.js'
+import type {RemoteRunner} from '../lib/flux/kubectl.js'
 import type {ConnectHostOptions} from '../lib/ssh/index.js'
 import {colors} from './color.js'
 import {convergencePending, renderPending} from './status.js'
@@ -20,8 +21,8 @@ export interface FluxWaitResult {
 }
 
 /**
- * Waits after a deploy until Flux runs `commit` (src/lib/flux `waitForConvergence`) over a new
- * connection to `host` (a k3s server), showing the pending objects live on stderr when `live`.
+ * Waits after a deploy (or `cluster bootstrap`) until Flux runs `commit` (src/lib/flux
+ * `waitForConvergence`) over `connection` or a new connection to `host` (a k3s server), showing the pending objects live on stderr when `live`.
  * Never throws for a failure to converge or to connect: the result says so (converged false).
  */
 export async function waitForFlux(options: {
@@ -34,15 +35,19 @@ export async function waitForFlux(options: {
   callbacks: Pick<ConnectHostOptions, 'askHostKey' | 'askPassphrase' | 'askSudoPassword'>
   /** --connect-timeout, seconds (default ConnectTimeout from ~/.ssh/config, else 20). */
   connectTimeoutSeconds?: number
+  /** An open connection to `host` to wait over (left open); without it a new one is opened and closed. */
+  connection?: RemoteRunner
 }): Promise<FluxWaitResult> {
   const [{connectHost}, {ConvergenceError, waitForConvergence}] = await Promise.all([import('../lib/ssh/index.js'), import('../lib/flux/converge.js')])
   const c = colors(process.stderr)
   const started = Date.now()
   let items: ConvergenceItem[] = []
   let drawn = 0
-  let connection: Awaited<ReturnType<typeof connectHost>> | undefined
+  let opened: Awaited<ReturnType<typeof connectHost>> | undefined
   try {
-    connection = await connectHost({...options.callbacks, connectTimeoutSeconds: options.connectTimeoutSeconds, env: options.env, homelab: options.homelab, host: options.host})
+    const connection =
+      options.connection ??
+      (opened = await connectHost({...options.callbacks, connectTimeoutSeconds: options.connectTimeoutSeconds, env: options.env, homelab: options.homelab, host: options.host}))
     const result = await waitForConvergence({
       commit: options.commit,
       connection,
@@ -68,7 +73,7 @@ export async function waitForFlux(options: {
       message: error.message,
     }
   } finally {
-    await connection?.close()
+    await opened?.close()
   }
 }
 
