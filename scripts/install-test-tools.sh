@@ -2,7 +2,8 @@
 # Installs the system tools the tests use, when missing: OpenSSH server (the e2e test host),
 # sudo, git, nix (Debian's nix-bin: flake locks and nix-instantiate --parse), age (cross-checks
 # the SOPS engine), shellcheck and jq (backup scripts), kubectl (kustomize builds), nc (the
-# ProxyCommand of the SSH e2e tests), script (a pseudo-terminal for TTY-only output).
+# ProxyCommand of the SSH e2e tests), script (a pseudo-terminal for TTY-only output), openssl
+# (`openssl passwd -6` checks the admin password hashes of `host install`).
 # Needs root for apt-get. Under CI=true a tool that cannot be installed is an error.
 set -euo pipefail
 
@@ -25,6 +26,7 @@ declare -A pkg_of=(
   [ssh]=openssh-client
   [nc]=netcat-openbsd
   [script]=bsdutils
+  [openssl]=openssl
 )
 
 have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
