@@ -4,34 +4,9 @@ import os from 'node:os'
 import {HomelabCommand} from '../../base-command.js'
 import {UsageError} from '../../lib/errors.js'
 import type {HardwareConfigBackend} from '../../lib/host/install/nixos-anywhere-flags.js'
+import {type HostInstallFile, type HostInstallResult, renderDryRun, renderInstalled} from '../../ui/host-install.js'
 
-/** One file of the `--extra-files` tree as reported: never a secret value, only where it comes from. */
-export interface HostInstallFile {
-  path: string
-  mode: string
-  owner: string
-  source: string
-}
-
-/** `homelab host install --json` result. */
-export interface HostInstallResult {
-  host: string
-  target: string
-  /** The disk the install erases (homelab.diskDevice). */
-  disk: string
-  dryRun: boolean
-  /** The nixos-anywhere command line, argv and shell-quoted (`<workdir>` in a dry run stands for the private temp folder). */
-  argv: string[]
-  command: string
-  extraFiles: HostInstallFile[]
-  /** `set` (a new hash), `kept` (the stored one), `missing` (dry run without one). */
-  passwordHash: 'set' | 'kept' | 'missing'
-  /** `generate` / `generated` when a deploy key is (to be) made, `present`, or `not used` (token method). */
-  deployKey: 'generate' | 'generated' | 'present' | 'not used'
-  deployKeyPublic?: string
-  hostKeyFingerprint?: string
-  installed: boolean
-}
+export type {HostInstallFile, HostInstallResult} from '../../ui/host-install.js'
 
 export default class HostInstall extends HomelabCommand {
   static override summary = 'Install NixOS on a new host with nixos-anywhere: partition, install, copy in its age identity and SSH host key.'
@@ -82,11 +57,12 @@ The system is built from this work tree (uncommitted changes included); commit a
       target: flags.target,
     })
     const files = (plan: ReturnType<typeof planOf>): HostInstallFile[] => plan.extraFiles.map((f) => ({mode: formatMode(f.mode), owner: f.owner, path: `/${f.path}`, source: f.source}))
+    const builtFrom = {input: prepared.host.flakeInput, url: prepared.homelabUrl}
     const deployKey = prepared.gitAccess.method === 'token' ? 'not used' : prepared.needsDeployKey ? 'generate' : 'present'
 
     if (flags['dry-run']) {
       const plan = planOf(prepared, DRY_RUN_WORKDIR)
-      const result: HostInstallResult = {argv: plan.argv, command: plan.commandLine, deployKey, disk: prepared.disk, dryRun: true, extraFiles: files(plan), host: prepared.host.name, installed: false, passwordHash: prepared.hasPasswordHash ? 'kept' : 'missing', target: prepared.target}
+      const result: HostInstallResult = {argv: plan.argv, builtFrom, command: plan.commandLine, deployKey, disk: prepared.disk, dryRun: true, extraFiles: files(plan), host: prepared.host.name, installed: false, passwordHash: prepared.hasPasswordHash ? 'kept' : 'missing', target: prepared.target}
       if (prepared.runnerProblem) this.warn(prepared.runnerProblem)
       if (!this.jsonEnabled()) this.log(renderDryRun(result))
       return result
@@ -104,6 +80,7 @@ The system is built from this work tree (uncommitted changes included); commit a
     })
     const result: HostInstallResult = {
       argv: outcome.plan.argv,
+      builtFrom,
       command: outcome.plan.commandLine,
       deployKey: prepared.needsDeployKey ? 'generated' : deployKey,
       deployKeyPublic: outcome.deployKeyPublic,
@@ -151,39 +128,4 @@ The system is built from this work tree (uncommitted changes included); commit a
     const {confirm} = await import('@inquirer/prompts')
     if (!(await confirm({default: false, message: `Erase ${disk} on ${target} and install ${host}?`}))) throw new UsageError(`not confirmed: nothing was changed, ${disk} on ${target} is untouched`)
   }
-}
-
-function fileLines(result: HostInstallResult): string[] {
-  const width = Math.max(...result.extraFiles.map((f) => f.path.length))
-  return result.extraFiles.map((f) => `  ${f.path.padEnd(width)}  ${f.mode}  ${f.owner}  ${f.source}`)
-}
-
-function renderDryRun(result: HostInstallResult): string {
-  return [
-    `dry run: nothing changed. Installing ${result.host} on ${result.target} would ERASE ${result.disk}.`,
-    `nixos-anywhere command (${'<workdir>'} is a private 0700 temp folder):`,
-    `  ${result.command}`,
-    'extra files copied to the host:',
-    ...fileLines(result),
-    `admin password hash: ${result.passwordHash === 'kept' ? 'kept (stored in nixos/secrets/host-secrets.sops.yaml)' : 'asked (hidden, or --password-stdin), stored as admin/password_hash'}`,
-    `deploy key: ${result.deployKey === 'generate' ? 'generated, stored as git/deploy_key' : result.deployKey}`,
-    'known_hosts: the new host key is pinned for the host before nixos-anywhere runs',
-  ].join('\n')
-}
-
-function renderInstalled(result: HostInstallResult, forge: string): string {
-  const lines = [`✓ installed ${result.host} on ${result.target} (${result.disk}); host key ${result.hostKeyFingerprint} pinned in known_hosts`]
-  if (result.deployKeyPublic)
-    lines.push(
-      `deploy key generated (host secret git/deploy_key); add its public half to the repository as a READ-ONLY deploy key (${forge === 'github.com' ? 'GitHub: repository Settings → Deploy keys → Add deploy key, leave "Allow write access" off' : `${forge}: the repository's deploy keys`}):`,
-      `  ${result.deployKeyPublic}`,
-    )
-  lines.push(
-    'Next:',
-    '  git add known_hosts nixos/secrets/host-secrets.sops.yaml && git commit -m "Install ' + result.host + '"',
-    '  homelab deploy',
-    '  homelab cluster bootstrap',
-    '  homelab status',
-  )
-  return lines.join('\n')
 }

@@ -54,11 +54,12 @@ describe('homelab host install', () => {
     const before = snapshot(repo)
     const r = await runCli(['host', 'install', 'azalab-0', '--target', 'root@192.168.1.50', '--dry-run', '--age-key-file', DEMO_KEY, '--repo', repo], {env})
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout.replaceAll(REPO_ROOT, '<repo>')).toBe(
+    expect(r.stdout.replaceAll(REPO_ROOT, '<repo>').replaceAll(repo, '<copy>')).toBe(
       [
         'dry run: nothing changed. Installing azalab-0 on root@192.168.1.50 would ERASE /dev/nvme0n1.',
         'nixos-anywhere command (<workdir> is a private 0700 temp folder):',
         "  nixos-anywhere --flake '<workdir>/build#azalab-0' --target-host root@192.168.1.50 --generate-hardware-config nixos-generate-config '<workdir>/extra/etc/nixos/hardware-configuration.nix' --extra-files '<workdir>/extra'",
+        "built from: <workdir>/build/flake.nix, the host's /etc/nixos flake with input homelab = git+file://<copy> (this work tree, uncommitted changes included)",
         'extra files copied to the host:',
         '  /var/lib/sops-nix/key.txt              0600  root:root  age identity from <repo>/test/fixtures/keys/demo.agekey:6',
         '  /etc/ssh/ssh_host_ed25519_key          0600  root:root  generated ed25519 SSH host key (its public half pinned in known_hosts)',
