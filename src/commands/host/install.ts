@@ -28,11 +28,11 @@ The system is built from this work tree (uncommitted changes included); commit a
   static override journaled = true
 
   static override args = {
-    host: Args.string({description: 'host name in homelab.yaml (nixosConfigurations.<HOST>)', required: true}),
+    host: Args.string({description: 'host name in homelab.yaml (nixosConfigurations.<HOST>)', ignoreStdin: true, required: true}),
   }
 
   static override flags = {
-    target: Flags.string({description: 'the running installer, [user@]address[:port] (default: root@ the host\'s ssh address in homelab.yaml)', helpValue: 'USER@ADDRESS'}),
+    target: Flags.string({description: 'the running installer, [user@]address[:port], user root when left out (default: root@ the host\'s ssh address in homelab.yaml)', helpValue: 'USER@ADDRESS'}),
     yes: Flags.boolean({char: 'y', default: false, description: 'erase the disk without asking'}),
     'dry-run': Flags.boolean({default: false, description: 'print the nixos-anywhere command line and the files it would copy; change nothing'}),
     'password-stdin': Flags.boolean({default: false, description: 'read the admin user\'s new password from standard input (one line)'}),
@@ -68,8 +68,10 @@ The system is built from this work tree (uncommitted changes included); commit a
       return result
     }
 
-    const password = await this.adminPassword(flags['password-stdin'], prepared.hasPasswordHash, 'the admin user')
+    // A missing --password-stdin fails before the person is asked to confirm; the password itself is asked after.
+    if (!flags['password-stdin'] && !prepared.hasPasswordHash && !this.canPrompt()) throw passwordFlagRequired()
     await this.confirmErase(flags.yes, prepared.host.name, prepared.target, prepared.disk)
+    const password = await this.adminPassword(flags['password-stdin'], prepared.hasPasswordHash)
     const outcome = await performInstall(prepared, {
       env: process.env,
       interactive: Boolean(process.stdin.isTTY) && !flags['password-stdin'],
@@ -98,7 +100,7 @@ The system is built from this work tree (uncommitted changes included); commit a
   }
 
   /** The new admin password (stdin or hidden prompt twice), or undefined to keep the stored hash. */
-  private async adminPassword(stdin: boolean, hasHash: boolean, user: string): Promise<string | undefined> {
+  private async adminPassword(stdin: boolean, hasHash: boolean): Promise<string | undefined> {
     if (stdin) {
       const {readStdinLine} = await import('../../ui/deploy-callbacks.js')
       const value = await readStdinLine(process.stdin)
@@ -107,12 +109,11 @@ The system is built from this work tree (uncommitted changes included); commit a
     }
 
     if (hasHash) return undefined
-    if (!this.canPrompt())
-      throw new UsageError(`--password-stdin is required when not running in a terminal: nixos/secrets/host-secrets.sops.yaml has no admin.password_hash yet and ${user} needs a password for sudo`)
+    if (!this.canPrompt()) throw passwordFlagRequired()
     const {password} = await import('@inquirer/prompts')
     for (;;) {
       // eslint-disable-next-line no-await-in-loop
-      const first = await password({mask: true, message: `New password for ${user} (sudo on the host):`, validate: (v) => v !== '' || 'the password cannot be empty'})
+      const first = await password({mask: true, message: 'New password of the admin user (for sudo on the host):', validate: (v) => v !== '' || 'the password cannot be empty'})
       // eslint-disable-next-line no-await-in-loop
       const second = await password({mask: true, message: 'The same password again:'})
       if (first === second) return first
@@ -128,4 +129,8 @@ The system is built from this work tree (uncommitted changes included); commit a
     const {confirm} = await import('@inquirer/prompts')
     if (!(await confirm({default: false, message: `Erase ${disk} on ${target} and install ${host}?`}))) throw new UsageError(`not confirmed: nothing was changed, ${disk} on ${target} is untouched`)
   }
+}
+
+function passwordFlagRequired(): UsageError {
+  return new UsageError('--password-stdin is required when not running in a terminal: nixos/secrets/host-secrets.sops.yaml has no admin.password_hash yet, and the admin user needs a password for sudo; nothing was changed')
 }

@@ -5,6 +5,7 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {parseIdentities} from '../../../src/lib/age/identities.js'
+import {encryptDecrypted} from '../../../src/lib/sops/engine.js'
 import {decryptSopsFile} from '../../../src/lib/sops/files.js'
 import {verifyPassword} from '../../../src/lib/host/install/password-hash.js'
 import {runCli, REPO_ROOT} from '../../helpers/cli.js'
@@ -29,6 +30,14 @@ async function sandbox(): Promise<{repo: string; env: Record<string, string | un
   temps.push(base)
   const repo = copyBundledHomelab('homelab-host-install-repo-')
   temps.push(repo)
+  // The bundled host secrets may already hold these (a demo hash and deploy key): start without them,
+  // so the test sees install create them. A reference flake.lock would be one more extra file.
+  const [demo] = await parseIdentities(readFileSync(DEMO_KEY, 'utf8'), DEMO_KEY)
+  const secrets = await decryptSopsFile({file: path.join(repo, SECRETS), identities: [demo]})
+  secrets.documents[0].delete('admin')
+  secrets.documents[0].delete('git')
+  writeFileSync(path.join(repo, SECRETS), encryptDecrypted(secrets, {inPlace: true}))
+  rmSync(path.join(repo, 'nixos/flake.lock'), {force: true})
   await execa('git', ['init', '-q', '-b', 'main'], {cwd: repo})
   await execa('git', ['add', '-A'], {cwd: repo})
   await execa('git', ['commit', '-qm', 'homelab'], {cwd: repo, env: GIT_ENV})
@@ -81,6 +90,24 @@ describe('homelab host install', () => {
     expect(result).toMatchObject({deployKey: 'generate', disk: '/dev/nvme0n1', dryRun: true, host: 'azalab-0', installed: false, passwordHash: 'missing', target: 'root@192.168.1.50'})
     expect(result.argv[0]).toBe('nixos-anywhere')
     expect(result.extraFiles[0]).toEqual({mode: '0600', owner: 'root:root', path: '/var/lib/sops-nix/key.txt', source: `age identity from ${DEMO_KEY}:6`})
+
+    // Without --target: root at the host's ssh address of homelab.yaml.
+    const byDefault = await runCli(['host', 'install', 'azalab-0', '--dry-run', '--age-key-file', DEMO_KEY, '--repo', repo, '--json'], {env})
+    expect(JSON.parse(byDefault.stdout)).toMatchObject({target: 'root@azalab-0'})
+  })
+
+  it('a token-method homelab without git/access_tokens: one line saying how to set it, exit 1, nothing changed', async () => {
+    const {env, repo, standinRoot} = await sandbox()
+    const accessFile = path.join(repo, 'nixos/git-access.json')
+    writeFileSync(accessFile, JSON.stringify({...JSON.parse(readFileSync(accessFile, 'utf8')), method: 'token'}))
+    const before = snapshot(repo)
+    const r = await runCli(['host', 'install', 'azalab-0', '--yes', '--password-stdin', '--age-key-file', DEMO_KEY, '--repo', repo], {env, input: 'pw\n'})
+    expect(r.exitCode).toBe(1)
+    expect(r.stderr.trim()).toBe(
+      `Error: ${SECRETS} has no git.access_tokens (nixos/git-access.json method token): set it with printf %s 'github.com=TOKEN' | homelab secrets set ${SECRETS} git.access_tokens --value-stdin, then run again; nothing was erased`,
+    )
+    expect(snapshot(repo)).toEqual(before)
+    expect(existsSync(`${standinRoot}.argv`)).toBe(false)
   })
 
   it('without a terminal and without --yes: exit 3 before anything changes', async () => {
