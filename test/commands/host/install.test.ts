@@ -206,4 +206,16 @@ describe('homelab host install', () => {
     expect(r.exitCode).toBe(1)
     expect(r.stderr).toContain('Error: nixos-anywhere failed (exit 1) installing azalab-0 on root@192.168.1.50; its output is above. /dev/nvme0n1 may be partly written')
   })
+
+  it('SIGTERM while nixos-anywhere runs: forwarded to it, the private folder with the keys removed, exit 143', async () => {
+    const {env, repo, standinRoot} = await sandbox()
+    const r = await runCli(['host', 'install', 'azalab-0', '--target', 'root@192.168.1.50', '--yes', '--password-stdin', '--age-key-file', DEMO_KEY, '--repo', repo], {
+      env: {...env, STANDIN_SIGNAL_PARENT: 'TERM'},
+      input: 'pw\n',
+    })
+    expect(r.exitCode, r.stderr).toBe(143)
+    expect(r.stderr).toContain('Error: interrupted by SIGTERM: nixos-anywhere was ended while installing azalab-0; /dev/nvme0n1 on root@192.168.1.50 may be partly written')
+    const argv = readFileSync(`${standinRoot}.argv`, 'utf8').trim().split('\n')
+    expect(existsSync(path.dirname(argv[8]))).toBe(false)
+  })
 })

@@ -9,6 +9,7 @@ import type {Homelab} from '../../config/load.js'
 import type {HostConfig} from '../../config/schema.js'
 import {HomelabError, UsageError} from '../../errors.js'
 import {applyChanges, type FileChange} from '../../fs/transaction.js'
+import {signalExitCode} from '../../signal-exit.js'
 import {hostKeyNames, parseSshSpec, resolveSshTarget} from '../../ssh/config.js'
 import {knownHostName} from '../../ssh/known-hosts.js'
 import {readDiskDevice} from './disk.js'
@@ -221,6 +222,8 @@ export async function performInstall(
     await fs.chmod(workDir, 0o700)
     const plan = planOf(prepared, workDir)
     const identityText = `# homelab host install: the age identity of ${prepared.host.name}'s sops-nix\n# public key: ${prepared.secrets.identity.recipient}\n${prepared.secrets.identity.identity}\n`
+    // Only etc/nixos (flake.nix, flake.lock, the hardware report) is the build flake's `path:`
+    // input, so key.txt and the host key never enter the Nix store.
     const bootstrap = await fs.readFile(path.join(prepared.homelab.root, BOOTSTRAP_FLAKE))
     const contents = new Map<string, string | Buffer>([
       [HOST_AGE_KEY_PATH, identityText],
@@ -234,7 +237,11 @@ export async function performInstall(
     await fs.mkdir(plan.buildFlakeDir, {mode: 0o700})
     await fs.writeFile(path.join(plan.buildFlakeDir, 'flake.nix'), buildFlakeText(path.join(plan.extraFilesDir, HOST_FLAKE_DIR), prepared.homelabUrl, prepared.host.flakeInput))
     say(`running ${plan.commandLine}`)
-    const code = await runNixosAnywhere(plan.argv, {env: options.env, interactive: options.interactive})
+    const {code, interrupted} = await runNixosAnywhere(plan.argv, {env: options.env, interactive: options.interactive})
+    if (interrupted)
+      throw new HomelabError(`interrupted by ${interrupted}: nixos-anywhere was ended while installing ${prepared.host.name}; ${prepared.disk} on ${prepared.target} may be partly written, run homelab host install ${prepared.host.name} again`, {
+        exitCode: signalExitCode(interrupted),
+      })
     if (code !== 0)
       throw new HomelabError(`nixos-anywhere failed (exit ${code}) installing ${prepared.host.name} on ${prepared.target}; its output is above. ${prepared.disk} may be partly written: fix the cause and run homelab host install ${prepared.host.name} again`)
     return {deployKeyPublic: deployKey?.publicKey, hostKeyFingerprint: hostKey.fingerprint, passwordHash: options.password === undefined ? 'kept' : 'set', plan, replacedKnownHostsLines: pinned.removed}

@@ -2,6 +2,7 @@ import {spawn} from 'node:child_process'
 import {execa} from 'execa'
 
 import {HomelabError} from '../../errors.js'
+import {signalExitCode} from '../../signal-exit.js'
 import {NIXOS_ANYWHERE_FLAKE} from './nixos-anywhere-flags.js'
 
 /** How nixos-anywhere is started (see {@link locateNixosAnywhere}). */
@@ -28,20 +29,36 @@ export async function locateNixosAnywhere(env: NodeJS.ProcessEnv = process.env):
   throw new NixosAnywhereMissingError(`nixos-anywhere is not on PATH and ${why}: install Nix (https://nixos.org/download), homelab then runs nix run ${NIXOS_ANYWHERE_FLAKE}; or put nixos-anywhere on PATH`)
 }
 
-/**
- * Runs nixos-anywhere: its output (both streams) goes to `output` (the command's stderr, so
- * --json stays clean); stdin is the terminal when there is one (ssh may ask for the installer's
- * password), else nothing.
- * @returns the exit code (a signal gives 128 + its number)
- */
-export async function runNixosAnywhere(argv: string[], options: {env?: NodeJS.ProcessEnv; interactive: boolean}): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {env: options.env ?? process.env, stdio: [options.interactive ? 'inherit' : 'ignore', 2, 2]})
-    child.on('error', reject)
-    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : 1)))
-  })
+/** How a nixos-anywhere run ended. */
+export interface NixosAnywhereExit {
+  /** Its exit code (a signal that ended it gives 128 + the signal's number). */
+  code: number
+  /** The signal this process got while it ran (forwarded to nixos-anywhere), if any. */
+  interrupted?: NodeJS.Signals
 }
 
-function signalNumber(signal: NodeJS.Signals): number | undefined {
-  return ({SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15} as Record<string, number>)[signal]
+/**
+ * Runs nixos-anywhere: its output (both streams) goes to this process's stderr, so --json stays
+ * clean; stdin is the terminal when there is one (ssh may ask for the installer's password), else
+ * nothing. SIGINT, SIGTERM and SIGHUP are forwarded to it and this process waits for it to end,
+ * so the caller can remove the private folder (which holds the host's keys) before exiting.
+ */
+export async function runNixosAnywhere(argv: string[], options: {env?: NodeJS.ProcessEnv; interactive: boolean}): Promise<NixosAnywhereExit> {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  let interrupted: NodeJS.Signals | undefined
+  const child = spawn(argv[0], argv.slice(1), {env: options.env ?? process.env, stdio: [options.interactive ? 'inherit' : 'ignore', 2, 2]})
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted ??= signal
+    child.kill(signal)
+  }
+
+  for (const s of signals) process.on(s, onSignal)
+  try {
+    return await new Promise<NixosAnywhereExit>((resolve, reject) => {
+      child.on('error', reject)
+      child.on('exit', (code, signal) => resolve({code: code ?? (signal ? signalExitCode(signal) : 1), interrupted}))
+    })
+  } finally {
+    for (const s of signals) process.off(s, onSignal)
+  }
 }
