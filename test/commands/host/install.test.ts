@@ -58,6 +58,13 @@ function snapshot(repo: string): Record<string, string> {
 }
 
 describe('homelab host install', () => {
+  it('its nixos-anywhere stand-in says so and passes shellcheck', async () => {
+    expect(readFileSync(STAND_IN, 'utf8')).toMatch(/^#!\/usr\/bin\/env bash\n# stand-in for nixos-anywhere /)
+    const r = await execa('shellcheck', ['--severity=style', STAND_IN], {reject: false})
+    expect(r.stdout + r.stderr).toBe('')
+    expect(r.exitCode).toBe(0)
+  })
+
   it('--dry-run prints the exact nixos-anywhere command line and the files, and changes nothing', async () => {
     const {env, repo, standinRoot} = await sandbox()
     const before = snapshot(repo)
