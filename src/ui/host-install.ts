@@ -25,6 +25,10 @@ export interface HostInstallResult {
   deployKey: 'generate' | 'generated' | 'present' | 'not used'
   deployKeyPublic?: string
   hostKeyFingerprint?: string
+  /** Repository-relative files the install changed (known_hosts, the host secrets file). */
+  changedFiles?: string[]
+  /** The commit holding them, when the install committed them. */
+  commit?: string
   installed: boolean
 }
 
@@ -56,9 +60,11 @@ export function renderInstalled(result: HostInstallResult, forge: string): strin
       `deploy key generated (host secret git/deploy_key); add its public half to the repository as a READ-ONLY deploy key (${forge === 'github.com' ? 'GitHub: repository Settings → Deploy keys → Add deploy key, leave "Allow write access" off' : `${forge}: the repository's deploy keys`}):`,
       `  ${result.deployKeyPublic}`,
     )
+  const files = result.changedFiles ?? []
+  if (result.commit) lines.push(`committed ${files.join(' and ')} (${result.commit.slice(0, 12)}); homelab deploy pushes it`)
   lines.push(
     'Next:',
-    '  git add known_hosts nixos/secrets/host-secrets.sops.yaml && git commit -m "Install ' + result.host + '"',
+    ...(result.commit || files.length === 0 ? [] : [`  git commit -m "Install ${result.host}" -- ${files.join(' ')}`]),
     '  homelab deploy',
     '  homelab cluster bootstrap',
     '  homelab status',

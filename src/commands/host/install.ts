@@ -15,7 +15,7 @@ export default class HostInstall extends HomelabCommand {
 
 Before erasing anything it checks that the age identity (--age-key-file, else your sops identities) decrypts nixos/secrets/host-secrets.sops.yaml, names the target and the disk, and asks (--yes skips; without a terminal --yes is required). Then it stores the admin password's sha-512 crypt hash as the host secret admin/password_hash (asked hidden twice, or --password-stdin; kept when already stored and no new one is given), generates the read-only deploy key git/deploy_key when nixos/git-access.json uses deploy-key and none is stored, generates the host's ed25519 SSH host key and pins it in known_hosts, and runs nixos-anywhere with --extra-files holding only what cannot come from the repository: /var/lib/sops-nix/key.txt (0600), /etc/ssh/ssh_host_ed25519_key (0600, .pub 0644), /etc/nixos/flake.nix (the bootstrap flake) and the hardware-configuration.nix nixos-anywhere generates on the target.
 
-The system is built from this work tree (uncommitted changes included); commit and push the host secrets and known_hosts before the first homelab deploy.`
+The system is built from this work tree (uncommitted changes included). After a successful install known_hosts and the host secrets file are committed (only those two; --no-commit leaves them), so the first homelab deploy pushes and ships them.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> azalab-0 --target root@192.168.1.50', description: 'Install azalab-0 on the machine booted from the NixOS installer at 192.168.1.50.'},
@@ -37,6 +37,7 @@ The system is built from this work tree (uncommitted changes included); commit a
     'dry-run': Flags.boolean({default: false, description: 'print the nixos-anywhere command line and the files it would copy; change nothing'}),
     'password-stdin': Flags.boolean({default: false, description: 'read the admin user\'s new password from standard input (one line)'}),
     'age-key-file': Flags.file({description: 'age key file with the identity the host\'s sops-nix gets (default: the one of your sops identities that decrypts the host secrets)', helpValue: 'PATH'}),
+    commit: Flags.boolean({allowNo: true, default: true, description: 'after a successful install, commit known_hosts and the host secrets file (only them), so homelab deploy ships them; --no-commit leaves them changed'}),
     'hardware-config': Flags.string({default: 'nixos-generate-config', description: 'how nixos-anywhere describes the hardware (nixos-generate-config --no-filesystems, or nixos-facter)', options: ['nixos-generate-config', 'nixos-facter']}),
   }
 
@@ -73,6 +74,7 @@ The system is built from this work tree (uncommitted changes included); commit a
     await this.confirmErase(flags.yes, prepared.host.name, prepared.target, prepared.disk)
     const password = await this.adminPassword(flags['password-stdin'], prepared.hasPasswordHash)
     const outcome = await performInstall(prepared, {
+      commit: flags.commit,
       env: process.env,
       interactive: Boolean(process.stdin.isTTY) && !flags['password-stdin'],
       onEvent: (line) => {
@@ -91,10 +93,13 @@ The system is built from this work tree (uncommitted changes included); commit a
       extraFiles: files(outcome.plan),
       host: prepared.host.name,
       hostKeyFingerprint: outcome.hostKeyFingerprint,
+      changedFiles: outcome.changedFiles,
+      commit: outcome.commit?.commit,
       installed: true,
       passwordHash: outcome.passwordHash,
       target: prepared.target,
     }
+    if (outcome.commit?.problem) this.warn(`could not commit ${outcome.changedFiles.join(' and ')}: ${outcome.commit.problem}; commit them yourself before homelab deploy`)
     if (!this.jsonEnabled()) this.log(renderInstalled(result, prepared.gitAccess.forge))
     return result
   }

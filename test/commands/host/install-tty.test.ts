@@ -48,7 +48,7 @@ describe('homelab host install in a terminal', () => {
 
     const password = 'typed-secret-7'
     const child = execa('script', ['-qec', cliCommand(['host', 'install', 'azalab-0', '--target', 'root@192.168.1.50', '--age-key-file', DEMO_KEY, '--repo', repo]), '/dev/null'], {
-      env: {CI: undefined, HOME: path.join(base, 'home'), NO_COLOR: '1', PATH: `${bin}:${process.env.PATH}`, SOPS_AGE_KEY_FILE: undefined, STANDIN_ROOT: path.join(base, 'installed'), TERM: 'xterm'},
+      env: {...git, CI: undefined, HOME: path.join(base, 'home'), NO_COLOR: '1', PATH: `${bin}:${process.env.PATH}`, SOPS_AGE_KEY_FILE: undefined, STANDIN_ROOT: path.join(base, 'installed'), TERM: 'xterm'},
       reject: false,
       stdin: 'pipe',
     })

@@ -47,7 +47,7 @@ async function sandbox(): Promise<{repo: string; env: Record<string, string | un
   mkdirSync(path.join(base, 'home'))
   const standinRoot = path.join(base, 'installed')
   return {
-    env: {HOME: path.join(base, 'home'), PATH: `${bin}:${process.env.PATH}`, SOPS_AGE_KEY: undefined, SOPS_AGE_KEY_FILE: undefined, STANDIN_ROOT: standinRoot, XDG_CONFIG_HOME: undefined},
+    env: {...GIT_ENV, HOME: path.join(base, 'home'), PATH: `${bin}:${process.env.PATH}`, SOPS_AGE_KEY: undefined, SOPS_AGE_KEY_FILE: undefined, STANDIN_ROOT: standinRoot, XDG_CONFIG_HOME: undefined},
     repo,
     standinRoot,
   }
@@ -194,6 +194,12 @@ describe('homelab host install', () => {
     expect(r.stdout).toContain('GitHub: repository Settings → Deploy keys → Add deploy key')
     expect(r.stdout).toContain('homelab deploy')
 
+    // Committed: only known_hosts and the host secrets, so the first deploy finds a clean tree.
+    const log = await execa('git', ['log', '-1', '--format=%s', '--name-only'], {cwd: repo})
+    expect(log.stdout.split('\n').filter(Boolean)).toEqual(['Install azalab-0: pin its SSH host key, store admin/password_hash, store git/deploy_key', 'known_hosts', SECRETS])
+    expect((await execa('git', ['status', '--porcelain'], {cwd: repo})).stdout).toBe('')
+    expect(r.stdout).toMatch(/^committed known_hosts and nixos\/secrets\/host-secrets\.sops\.yaml \([0-9a-f]{12}\); homelab deploy pushes it$/m)
+
     // A second run keeps the stored hash and deploy key, and replaces the pinned key (the machine was erased again).
     const again = await runCli(['host', 'install', 'azalab-0', '--target', 'root@192.168.1.50', '--yes', '--age-key-file', DEMO_KEY, '--repo', repo, '--json'], {env})
     expect(again.exitCode, again.stderr).toBe(0)
@@ -205,6 +211,8 @@ describe('homelab host install', () => {
     const pins = readFileSync(path.join(repo, 'known_hosts'), 'utf8').split('\n').filter((l) => l.startsWith('azalab-0 '))
     expect(pins).toHaveLength(1)
     expect(pins[0]).not.toContain(pub.split(' ')[1])
+    expect(result.changedFiles).toEqual(['known_hosts'])
+    expect((await execa('git', ['log', '-1', '--format=%s'], {cwd: repo})).stdout).toBe('Install azalab-0: pin its SSH host key')
   })
 
   it('nixos-anywhere failing: exit 1 with one line naming the host and the disk', async () => {
@@ -212,6 +220,8 @@ describe('homelab host install', () => {
     const r = await runCli(['host', 'install', 'azalab-0', '--target', 'root@192.168.1.50', '--yes', '--password-stdin', '--age-key-file', DEMO_KEY, '--repo', repo], {env: {...env, STANDIN_EXIT: '1'}, input: 'pw\n'})
     expect(r.exitCode).toBe(1)
     expect(r.stderr).toContain('Error: nixos-anywhere failed (exit 1) installing azalab-0 on root@192.168.1.50; its output is above. /dev/nvme0n1 may be partly written')
+    // Nothing committed: a failed install is run again, which pins a new key.
+    expect((await execa('git', ['log', '--format=%s'], {cwd: repo})).stdout).toBe('homelab')
   })
 
   it('SIGTERM while nixos-anywhere runs: forwarded to it, the private folder with the keys removed, exit 143', async () => {

@@ -12,6 +12,7 @@ import {applyChanges, type FileChange} from '../../fs/transaction.js'
 import {signalExitCode} from '../../signal-exit.js'
 import {hostKeyNames, parseSshSpec, resolveSshTarget} from '../../ssh/config.js'
 import {knownHostName} from '../../ssh/known-hosts.js'
+import {commitInstallFiles, type InstallCommit} from './commit.js'
 import {readDiskDevice} from './disk.js'
 import {ACCESS_TOKENS_SECRET, ADMIN_PASSWORD_HASH_SECRET, DEPLOY_KEY_SECRET, HOST_SECRETS_FILE, type HostSecrets, type HostSecretValues, openHostSecrets, secretValue, withHostSecrets} from './host-secrets.js'
 import {generateEd25519} from './keys.js'
@@ -187,12 +188,18 @@ export interface InstallOutcome {
   passwordHash: 'set' | 'kept'
   /** known_hosts lines removed (an old key of the reinstalled host). */
   replacedKnownHostsLines: number[]
+  /** The commit of known_hosts and the host secrets file (undefined with `commit: false`). */
+  commit?: InstallCommit
+  /** Repository-relative paths the install changed (known_hosts, and the host secrets file when it set a value). */
+  changedFiles: string[]
 }
 
 /**
  * Installs: generates the SSH host key (and a deploy key when needed), hashes the password, then
  * writes the host secrets file and known_hosts together (journaled, all or nothing), builds the
- * extra-files tree in a private 0700 folder, runs nixos-anywhere and removes the folder.
+ * extra-files tree in a private 0700 folder, runs nixos-anywhere and removes the folder; once it
+ * succeeded, commits the two files (`commit: true`, see commitInstallFiles) so the first deploy
+ * ships them.
  *
  * @param password the new admin password, or undefined to keep the stored hash
  * @param onEvent progress lines for the person (never a secret)
@@ -200,7 +207,7 @@ export interface InstallOutcome {
  */
 export async function performInstall(
   prepared: PreparedInstall,
-  options: {password?: string; interactive: boolean; env: NodeJS.ProcessEnv; onEvent?: (line: string) => void},
+  options: {password?: string; interactive: boolean; env: NodeJS.ProcessEnv; onEvent?: (line: string) => void; commit: boolean},
 ): Promise<InstallOutcome> {
   const say = options.onEvent ?? (() => {})
   const hostKey = await generateEd25519(`root@${prepared.host.name}`)
@@ -244,7 +251,18 @@ export async function performInstall(
       })
     if (code !== 0)
       throw new HomelabError(`nixos-anywhere failed (exit ${code}) installing ${prepared.host.name} on ${prepared.target}; its output is above. ${prepared.disk} may be partly written: fix the cause and run homelab host install ${prepared.host.name} again`)
-    return {deployKeyPublic: deployKey?.publicKey, hostKeyFingerprint: hostKey.fingerprint, passwordHash: options.password === undefined ? 'kept' : 'set', plan, replacedKnownHostsLines: pinned.removed}
+    const changed = changes.map((c) => c.path)
+    const what = ['pin its SSH host key', ...Object.keys(values).map((v) => `store ${v}`)].join(', ')
+    const commit = options.commit ? await commitInstallFiles(prepared.homelab.root, changed, `Install ${prepared.host.name}: ${what}`, options.env) : undefined
+    return {
+      changedFiles: changed.map((f) => path.relative(prepared.homelab.root, f)),
+      commit,
+      deployKeyPublic: deployKey?.publicKey,
+      hostKeyFingerprint: hostKey.fingerprint,
+      passwordHash: options.password === undefined ? 'kept' : 'set',
+      plan,
+      replacedKnownHostsLines: pinned.removed,
+    }
   } finally {
     await fs.rm(workDir, {force: true, recursive: true})
   }
