@@ -3,7 +3,7 @@
 # sudo, git, nix (Debian's nix-bin: flake locks and nix-instantiate --parse), age (cross-checks
 # the SOPS engine), shellcheck and jq (backup scripts), kubectl (kustomize builds), nc (the
 # ProxyCommand of the SSH e2e tests), script (a pseudo-terminal for TTY-only output), openssl
-# (checks the demo admin password hash).
+# (`openssl passwd -6` checks the admin password hashes of `host install` and the demo hash).
 # Needs root for apt-get. Under CI=true a tool that cannot be installed is an error.
 set -euo pipefail
 
