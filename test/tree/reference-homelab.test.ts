@@ -136,6 +136,21 @@ describe('reference homelab: Nix', () => {
     for (const rel of ['nixos/configuration.nix', 'templates/host-bootstrap/configuration.nix']) expect(read(rel), rel).not.toMatch(/imports\s*=/)
   })
 
+  it('the install steps call disko on the flake, with only the options and modes disko documents', () => {
+    // disko's own usage text (nix-community/disko docs/reference.md, "Command Line Options").
+    const documented = new Set(['-m', '--mode', '-f', '--flake', '--arg', '--argstr', '--root-mountpoint', '--dry-run', '--no-deps', '--debug', '--yes-wipe-all-disks'])
+    const modes = new Set(['destroy', 'format', 'mount', 'format,mount', 'destroy,format,mount'])
+    const readme = read('templates/host-bootstrap/README.md').replaceAll(/\s*\n\s*/g, ' ')
+    const call = /run github:nix-community\/disko\S* -- (.+?)`/.exec(readme)
+    expect(call, 'a disko call in the install steps').not.toBeNull()
+    const argv = call![1].split(' ')
+    for (const arg of argv.filter((a) => a.startsWith('-'))) expect(documented, arg).toContain(arg)
+    expect(modes).toContain(argv[argv.indexOf('--mode') + 1])
+    // nixos/disko.nix is a NixOS module (it reads config.homelab.diskDevice): disko must get it through --flake, never as a file.
+    expect(argv[argv.indexOf('--flake') + 1]).toMatch(/#<hostName>$/)
+    expect(argv.some((a) => a.endsWith('disko.nix'))).toBe(false)
+  })
+
   it('the template documents exactly the placeholders it uses', () => {
     const used = new Set(['flake.nix', 'configuration.nix'].flatMap((f) => placeholdersOf(read(`templates/host-bootstrap/${f}`))))
     expect([...used].sort()).toEqual(['adminUser', 'domain', 'homelabFlakeUrl', 'hostName', 'sshPubKey'])
