@@ -14,6 +14,7 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {withTestNixConfig} from '../helpers/nix-config.js'
+import {haveTool} from '../helpers/have-tool.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const HARNESS = path.join(ROOT, 'test/helpers/nixos-eval/eval.nix')
@@ -22,14 +23,7 @@ const REAL_LIB = process.env.HOMELAB_NIXPKGS_LIB
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'homelab-nixos-eval-'))
 afterAll(() => rmSync(tmp, {force: true, recursive: true}))
 
-function have(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore'})
-    return true
-  } catch {
-    return false
-  }
-}
+const have = haveTool
 
 const present = have('nix-instantiate')
 /** A test that needs nix-instantiate: skipped locally when it is missing, failing under CI=true. */

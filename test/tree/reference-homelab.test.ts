@@ -15,6 +15,7 @@ import {describe, expect, it} from 'vitest'
 import {parseQuantity} from '../../src/lib/validate/quantity.js'
 import {isSopsFile, readSopsMetadata} from '../../src/lib/sops/index.js'
 import {placeholdersOf, renderTemplate} from '../../src/lib/templates/render.js'
+import {haveTool} from '../helpers/have-tool.js'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const CLUSTER = 'flux/clusters/azalab-0'
@@ -33,14 +34,7 @@ type Obj = {apiVersion: string; kind: string; metadata: {name: string; namespace
 
 const CI = process.env.CI === 'true'
 
-function have(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore'})
-    return true
-  } catch {
-    return false
-  }
-}
+const have = haveTool
 
 /** A test that needs `tool`: skipped locally when it is missing, failing under CI=true. */
 function withTool(tool: string, name: string, fn: () => void | Promise<void>, timeout = 120_000) {

@@ -370,27 +370,12 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     const cfg = path.join(hostRoot, 'sshd_config')
     await fs.writeFile(
       cfg,
-      [
-        `Port ${sshPort}`,
-        'ListenAddress 127.0.0.1',
-        `HostKey ${path.join(hostRoot, 'ssh_host_ed25519_key')}`,
-        'PidFile none',
-        'LogLevel VERBOSE',
-        'UsePAM no',
-        'StrictModes no',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'PubkeyAuthentication yes',
-        'PermitRootLogin no',
-        `AllowUsers ${user}`,
-        'AuthorizedKeysFile .ssh/authorized_keys',
-        `SetEnv PATH=${securePath} NIX_CONF_DIR=${nixConfDir} "GIT_SSH_COMMAND=${gitSshCommand}"`,
-        'MaxSessions 64',
-        'MaxStartups 64',
-        'X11Forwarding no',
-        'PrintMotd no',
-        '',
-      ].join('\n'),
+      sshdConfig({
+        extra: [`SetEnv PATH=${securePath} NIX_CONF_DIR=${nixConfDir} "GIT_SSH_COMMAND=${gitSshCommand}"`, 'MaxSessions 64', 'MaxStartups 64'],
+        hostKey: path.join(hostRoot, 'ssh_host_ed25519_key'),
+        port: sshPort,
+        user,
+      }),
     )
     // Own mount namespace: /run and the system profiles are this host's alone.
     const reaper = options.reaperDelaySeconds === undefined ? '' : `perl -e "$SLOW_REAPER" ${options.reaperDelaySeconds} `
@@ -415,25 +400,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     const forgePub = (await fs.readFile(path.join(hostRoot, 'forge_host_ed25519_key.pub'), 'utf8')).trim().split(/\s+/)
     await fs.writeFile(
       forgeCfg,
-      [
-        `Port ${forgePort}`,
-        'ListenAddress 127.0.0.1',
-        `HostKey ${path.join(hostRoot, 'forge_host_ed25519_key')}`,
-        'PidFile none',
-        'LogLevel VERBOSE',
-        'UsePAM no',
-        'StrictModes no',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'PubkeyAuthentication yes',
-        'PermitRootLogin no',
-        `AllowUsers ${forgeUser}`,
-        'AuthorizedKeysFile .ssh/authorized_keys',
-        'SetEnv PATH=/usr/bin:/bin',
-        'X11Forwarding no',
-        'PrintMotd no',
-        '',
-      ].join('\n'),
+      sshdConfig({extra: ['SetEnv PATH=/usr/bin:/bin'], hostKey: path.join(hostRoot, 'forge_host_ed25519_key'), port: forgePort, user: forgeUser}),
     )
     forgeSshd = spawn('nsenter', ['-t', String(sshd.pid), '-m', '--', '/usr/sbin/sshd', '-D', '-E', forgeLog, '-f', forgeCfg], {stdio: ['ignore', 'ignore', 'pipe']})
     let forgeErr = ''
@@ -585,4 +552,27 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     await stop()
     throw error
   }
+}
+
+/** An sshd_config for a loopback sshd of the test host: key-only login for `user`, own host key, `extra` lines after the common ones. */
+function sshdConfig(options: {port: number; hostKey: string; user: string; extra: string[]}): string {
+  return [
+    `Port ${options.port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${options.hostKey}`,
+    'PidFile none',
+    'LogLevel VERBOSE',
+    'UsePAM no',
+    'StrictModes no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin no',
+    `AllowUsers ${options.user}`,
+    'AuthorizedKeysFile .ssh/authorized_keys',
+    ...options.extra,
+    'X11Forwarding no',
+    'PrintMotd no',
+    '',
+  ].join('\n')
 }
