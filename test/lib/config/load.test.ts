@@ -25,7 +25,7 @@ describe('loadHomelab', () => {
     const homelab = await loadHomelab({cwd: path.join(repoRoot, 'nixos')})
     expect(homelab.root).toBe(repoRoot)
     expect(homelab.config.hosts[0]).toMatchObject({name: 'azalab-0', flakeDir: '/etc/nixos', flakeInput: 'homelab'})
-    expect(homelab.config.git).toEqual({branch: 'main', remote: 'origin'})
+    expect(homelab.config.git).toEqual({branch: 'main', hostAccess: 'nixos/git-access.json', remote: 'origin'})
     expect(homelab.config.storage.root).toBe('/srv')
   })
 
