@@ -1,4 +1,4 @@
-import {DEPLOY_KEY_SECRET} from '../config/git-access.js'
+import {DEPLOY_KEY_SECRET, type GitAccess} from '../config/git-access.js'
 import {shellJoin, shellQuote} from '../ssh/shell.js'
 import {NIX_FLAGS} from './nix.js'
 
@@ -159,8 +159,8 @@ export function repoName(source: InputSource): string {
   return m && m[1].split('/').length === 2 ? m[1] : source.url
 }
 
-/** Which way of fetching the homelab repository to advise (nixos/git-access.json `method`). */
-export type GitAccessMethod = 'deploy-key' | 'token'
+/** Which way of fetching the homelab repository to advise (nixos/git-access.json `method`, its schema's type). */
+export type GitAccessMethod = GitAccess['method']
 
 /** The method a URL implies: `ssh://` (git+ssh) = deploy-key, anything else = token. */
 export function methodForSource(source: InputSource): GitAccessMethod {
