@@ -9,9 +9,15 @@ import type {StorageApp} from '../config/schema.js'
  * it again (RFC 8259 JSON) and comparing with the intended value.
  */
 
-/** One app entry the way the file writes it: `{ "name": "x", "path": "/srv/x", "uid": 1000, "gid": 1000, "mode": "0750" }`. */
+/** One app entry the way the file writes it, on one line: `{ "name": "x", "path": "/srv/x", "uid": 1000, "gid": 1000, "mode": "0750" }`, plus `"backup": { ... }` when the capture is not `files`. */
 export function formatStorageEntry(app: StorageApp): string {
   const fields = (['name', 'path', 'uid', 'gid', 'mode'] as const).map((k) => `${JSON.stringify(k)}: ${JSON.stringify(app[k])}`)
+  // The capture mode, when not the default, on the same line: `"backup": { "mode": "stop" }`.
+  if (app.backup && app.backup.mode !== 'files') {
+    const inner = Object.entries(app.backup).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v).replaceAll('","', '", "')}`)
+    fields.push(`"backup": { ${inner.join(', ')} }`)
+  }
+
   return `{ ${fields.join(', ')} }`
 }
 

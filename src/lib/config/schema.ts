@@ -105,6 +105,53 @@ export type HomelabConfig = z.infer<typeof homelabConfigSchema>
 /** One entry of `hosts:` in `homelab.yaml`. */
 export type HostConfig = z.infer<typeof hostSchema>
 
+/** A path inside an app's storage folder: relative, no `..`, no leading `/` (e.g. `data/db.sqlite3`). */
+const appRelativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.split('/').includes('.'), 'must be a path inside the app folder (relative, no . or ..)')
+
+/** A workload as kubectl names it: `deployment/<name>` or `statefulset/<name>`. */
+const workloadRef = z.string().regex(/^(deployment|statefulset)\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be deployment/<name> or statefulset/<name>')
+
+/** Capture modes of {@link backupCaptureSchema}, in the order `--backup` lists them. */
+export const BACKUP_MODES = ['files', 'sqlite', 'postgres', 'stop'] as const
+export type BackupMode = (typeof BACKUP_MODES)[number]
+
+/**
+ * How the nightly snapshot captures one app's folder consistently (storage.json `apps[].backup`,
+ * absent = `{"mode": "files"}`). Read by scripts/kopia-backup.sh on the host (jq on the storage
+ * file) and by the CLI (restore, drill, validate). `namespace` is the app's Kubernetes namespace
+ * (default: the app's name); its Deployments and StatefulSets are what `stop` and an in-place
+ * restore scale to 0 and back.
+ * - `files`: the folder as it is (no database in it, or one that tolerates a crash-consistent copy).
+ * - `sqlite`: each of `databases` (paths inside the folder) is copied with SQLite's online backup
+ *   into `<folder>/.homelab-backup/sqlite/<path>`; the live files (and their -wal/-shm/-journal)
+ *   are left out of the snapshot by the folder's `.kopiaignore`.
+ * - `postgres`: `pg_dump --format=custom` of `database` as `user`, run in `workload`'s `container`
+ *   through `k3s kubectl exec`, into `<folder>/.homelab-backup/postgres/<database>.pgdump`; the
+ *   live cluster folder `dataDir` is left out.
+ * - `stop`: every workload of the namespace is scaled to 0 for the snapshot and back after it.
+ */
+export const backupCaptureSchema = z.discriminatedUnion('mode', [
+  z.strictObject({mode: z.literal('files'), namespace: dns1123Label.optional()}),
+  z.strictObject({mode: z.literal('sqlite'), namespace: dns1123Label.optional(), databases: z.array(appRelativePath).min(1)}),
+  z.strictObject({
+    mode: z.literal('postgres'),
+    namespace: dns1123Label.optional(),
+    /** The Postgres workload, e.g. `statefulset/immich-postgres`. */
+    workload: workloadRef,
+    /** Its container (default: kubectl's default container). */
+    container: dns1123Label.optional(),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    /** The live cluster folder inside the app folder (PGDATA on the host), e.g. `postgres`. */
+    dataDir: appRelativePath,
+  }),
+  z.strictObject({mode: z.literal('stop'), namespace: dns1123Label.optional()}),
+])
+export type BackupCapture = z.infer<typeof backupCaptureSchema>
+
 /** One app's host storage, as listed in the storage file. */
 export const storageAppSchema = z.strictObject({
   name: dns1123Label,
@@ -115,6 +162,8 @@ export const storageAppSchema = z.strictObject({
   gid: z.number().int().nonnegative().default(0),
   /** Octal mode as a string, e.g. "0750". */
   mode: z.string().regex(/^0[0-7]{3}$/).default('0750'),
+  /** How its snapshot is captured (absent: `files`). */
+  backup: backupCaptureSchema.optional(),
 })
 
 /**
