@@ -3,7 +3,9 @@
 # sudo, git, nix (Debian's nix-bin: flake locks and nix-instantiate --parse), age (cross-checks
 # the SOPS engine), shellcheck and jq (backup scripts), kubectl (kustomize builds), nc (the
 # ProxyCommand of the SSH e2e tests), script (a pseudo-terminal for TTY-only output), openssl
-# (`openssl passwd -6` checks the admin password hashes of `host install` and the demo hash).
+# (`openssl passwd -6` checks the admin password hashes of `host install` and the demo hash),
+# sqlite3 and PostgreSQL (the backup capture and restore tests run real databases: Debian's
+# server binaries live in /usr/lib/postgresql/<major>/bin, found by test/helpers/postgres.ts).
 # Needs root for apt-get. Under CI=true a tool that cannot be installed is an error.
 set -euo pipefail
 
@@ -27,9 +29,17 @@ declare -A pkg_of=(
   [nc]=netcat-openbsd
   [script]=bsdutils
   [openssl]=openssl
+  [sqlite3]=sqlite3
+  [pg_dump]=postgresql
+  [pg_restore]=postgresql
+  [initdb]=postgresql
 )
 
-have() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]]; }
+have() {
+  command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" ]] && return 0
+  # PostgreSQL's server binaries are not on PATH on Debian.
+  compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null
+}
 
 missing=()
 for tool in "${!pkg_of[@]}"; do
