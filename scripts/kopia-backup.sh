@@ -183,12 +183,18 @@ write_ignore_block() {
     kept=$(awk -v b="$ignore_begin" -v e="$ignore_end" '$0 == b {skip = 1; next} $0 == e {skip = 0; next} !skip' "$file")
   fi
   [[ -z $block && ! -f $file ]] && return 0
-  {
+  local content
+  content=$(
     [[ -n $kept ]] && printf '%s\n' "$kept"
     if [[ -n $block ]]; then
       printf '%s\n' "$ignore_begin" "$block" "$ignore_end"
     fi
-  } | write_atomic "$file"
+  )
+  # Unchanged: leave the file (and its owner and mode) alone.
+  if [[ -f $file ]] && [[ $(cat "$file") == "$content" ]]; then
+    return 0
+  fi
+  printf '%s\n' "$content" | write_atomic "$file"
 }
 
 # sqlite: VACUUM INTO each database's dump (see the header for why not `.backup`).
