@@ -22,6 +22,8 @@ let
   settings = import ./backup-settings.nix { inherit (config.homelab) storageFile; };
 
   sourcesFile = pkgs.writeText "homelab-backup-sources" (lib.concatLines settings.sources);
+  # The storage file itself, for each app's `backup` capture (scripts/kopia-backup.sh reads it with jq).
+  storageFile = pkgs.writeText "homelab-storage.json" (builtins.readFile config.homelab.storageFile);
   kopiaConfigPath = "/var/lib/kopia/repository.config";
 
   # Non-secret environment shared by the units and homelab-kopia.
@@ -33,9 +35,13 @@ let
     KOPIA_REPOSITORY_PATH = settings.repositoryPath;
     HOMELAB_BACKUP_STATE_DIR = settings.stateDir;
     HOMELAB_BACKUP_SOURCES = "${sourcesFile}";
+    HOMELAB_STORAGE_FILE = "${storageFile}";
   };
 
-  scriptPath = [ pkgs.kopia pkgs.jq pkgs.coreutils pkgs.findutils pkgs.gnugrep pkgs.util-linux ];
+  # sqlite3 for the `sqlite` capture (VACUUM INTO); k3s for `k3s kubectl` (the `postgres` capture's
+  # exec, the `stop` capture's scale): services.k3s.package (types.package, default pkgs.k3s;
+  # nixpkgs nixos/modules/services/cluster/k3s/default.nix), the k3s the host runs.
+  scriptPath = [ pkgs.kopia pkgs.jq pkgs.coreutils pkgs.findutils pkgs.gnugrep pkgs.gnused pkgs.gawk pkgs.util-linux pkgs.sqlite config.services.k3s.package ];
   runScript = script: "${pkgs.bash}/bin/bash ${script}";
 
   backupServiceConfig = {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # kopia-r2-sync: copies the Kopia repository to the Cloudflare R2 bucket with
 # `kopia repository sync-to s3`, then writes the status file `homelab backup status` reads.
-# Run as root by kopia-r2-sync.service every few hours (nixos/backup.nix). A lock makes sure two
-# syncs never overlap.
+# Run as root by kopia-r2-sync.service every few hours (nixos/backup.nix). One lock,
+# <state>/.kopia.lock, shared with kopia-backup.sh, makes sure a sync never overlaps a snapshot or
+# another sync: a run waits for it (HOMELAB_KOPIA_LOCK_WAIT seconds, default 21600 = 6 h).
 #
 # Environment (set by the unit; secrets come from a sops-nix EnvironmentFile, never argv):
 #   KOPIA_PASSWORD                               repository password
@@ -14,8 +15,8 @@
 #
 # Writes atomically: <state>/last-sync.json
 #   {version: 1, start, end, result: success|failed, exitCode, bucket, prefix, endpoint, error}
-# Exit: kopia's exit code (0 ok, 1 error); 75 when another sync holds the lock (not a failure:
-# SuccessExitStatus=75, and last-sync.json is left as it is).
+# Exit: kopia's exit code (0 ok, 1 error); 75 when the lock stayed held for the whole wait (not a
+# failure: SuccessExitStatus=75, and last-sync.json is left as it is).
 set -euo pipefail
 
 state_dir=${HOMELAB_BACKUP_STATE_DIR:-/var/lib/homelab/backup}
@@ -33,10 +34,16 @@ fi
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 
 mkdir -p "$state_dir"
-exec 9>>"$state_dir/.sync.lock"
+# One lock for snapshot and sync (kopia-backup.sh takes the same file): a long first snapshot
+# delays the sync, never overlaps it. Wait up to HOMELAB_KOPIA_LOCK_WAIT seconds (default 6 h).
+lock=$state_dir/.kopia.lock
+exec 9>>"$lock"
 if ! flock -n 9; then
-  echo "kopia-r2-sync: another sync holds $state_dir/.sync.lock; not starting a second one" >&2
-  exit 75
+  echo "kopia-r2-sync: $lock is held (a snapshot, a drill or another sync); waiting up to ${HOMELAB_KOPIA_LOCK_WAIT:-21600}s"
+  if ! flock -w "${HOMELAB_KOPIA_LOCK_WAIT:-21600}" 9; then
+    echo "kopia-r2-sync: $lock stayed held for ${HOMELAB_KOPIA_LOCK_WAIT:-21600}s; not syncing this time" >&2
+    exit 75
+  fi
 fi
 
 work=$(mktemp -d)

@@ -25,7 +25,7 @@ export default class Validate extends HomelabCommand {
              sourceRef resolve
   storage    every PersistentVolumeClaim binds to exactly one PersistentVolume; hostPath
              PersistentVolumes lie under the storage root; no two share a path
-  backup     every hostPath under the storage root is a backup source (the storage file)
+  backup     every hostPath under the storage root is a backup source (the storage file), and each app with a database image declares a consistent capture (apps[].backup: a warning when it is files)
   sops       files matched by a .sops.yaml creation rule are SOPS-encrypted to exactly its
              recipients; no Secret in flux/ holds plaintext data or stringData
   nix        every .nix file parses (nix-instantiate --parse; only nix's errors are findings;

@@ -25,10 +25,14 @@ let
     findutils = stub "findutils";
     gnugrep = stub "gnugrep";
     util-linux = stub "util-linux";
+    gnused = stub "gnused";
+    gawk = stub "gawk";
+    sqlite = stub "sqlite";
     bash = stub "bash";
   };
   secrets = [ "kopia/repository_password" "r2/access_key_id" "r2/secret_access_key" "r2/account_id" ];
   config = {
+    services.k3s.package = stub "k3s";
     homelab = {
       inherit storageFile;
       backup = { enable = true; secretsFile = "/stub/host-secrets.sops.yaml"; };

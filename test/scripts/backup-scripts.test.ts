@@ -86,7 +86,8 @@ describe('backup scripts and Nix files are well-formed', () => {
     }
 
     const sync = await fs.readFile(path.join(REPO_ROOT, 'scripts/kopia-r2-sync.sh'), 'utf8')
-    expect(sync).toContain('flock -n 9')
+    expect(sync).toContain('flock -w "${HOMELAB_KOPIA_LOCK_WAIT:-21600}" 9')
+    expect(sync).toContain('lock=$state_dir/.kopia.lock')
     expect(sync).not.toMatch(/--access-key|--secret-access-key|--password/)
   })
 })
@@ -110,6 +111,7 @@ describe('the scripts against the stand-in kopia', () => {
       AWS_SECRET_ACCESS_KEY: 'secret',
       HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
       HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
+      HOMELAB_STORAGE_FILE: path.join(fx.repo, 'nixos/storage.json'),
       KOPIA_CONFIG_PATH: path.join(fx.hostDir, 'kopia', 'repository.config'),
       KOPIA_PASSWORD: 'correct horse $battery',
       KOPIA_REPOSITORY_PATH: path.join(fx.hostDir, 'repository'),
@@ -205,17 +207,24 @@ describe('the scripts against the stand-in kopia', () => {
     expect(await readJson('last-sync.json')).toMatchObject({error: expect.stringContaining('Access Key Id'), exitCode: 1, result: 'failed'})
   })
 
-  it('two syncs never overlap: the second exits 75 (not a failure) and leaves last-sync.json alone', async () => {
-    await fs.writeFile(path.join(kopiaState, 'sync-delay'), '2')
-    const first = run('kopia-r2-sync.sh')
-    await new Promise((r) => setTimeout(r, 700))
-    const before = await fs.readFile(path.join(fx.stateDir, 'last-sync.json'), 'utf8')
-    const second = await run('kopia-r2-sync.sh')
-    expect(second.exitCode).toBe(75)
-    expect(second.stderr).toContain('another sync holds')
-    expect(await fs.readFile(path.join(fx.stateDir, 'last-sync.json'), 'utf8')).toBe(before)
-    expect((await first).exitCode).toBe(0)
-    await fs.rm(path.join(kopiaState, 'sync-delay'))
+  it('a sync waits for the shared lock and exits 75 (not a failure) only when the wait runs out, leaving last-sync.json alone', async () => {
+    // The test holds .kopia.lock itself (as a snapshot run would) until it kills the holder.
+    const holder = execa('bash', ['-c', 'exec 9>>"$1" && flock 9 && exec sleep infinity', 'holder', path.join(fx.stateDir, '.kopia.lock')], {reject: false})
+    try {
+      await waitFor(async () => (await execa('flock', ['-n', path.join(fx.stateDir, '.kopia.lock'), 'true'], {reject: false})).exitCode !== 0)
+      const before = await fs.readFile(path.join(fx.stateDir, 'last-sync.json'), 'utf8')
+      const second = await run('kopia-r2-sync.sh', [], {HOMELAB_KOPIA_LOCK_WAIT: '0'})
+      expect(second.exitCode).toBe(75)
+      expect(second.stdout).toContain('.kopia.lock is held (a snapshot, a drill or another sync); waiting up to 0s')
+      expect(second.stderr).toContain('stayed held for 0s; not syncing this time')
+      expect(await fs.readFile(path.join(fx.stateDir, 'last-sync.json'), 'utf8')).toBe(before)
+      const backup = await run('kopia-backup.sh', [], {HOMELAB_KOPIA_LOCK_WAIT: '0'})
+      expect(backup.exitCode).toBe(75)
+      expect(backup.stderr).toContain('stayed held for 0s; not snapshotting this time')
+    } finally {
+      holder.kill()
+      await holder
+    }
   })
 
   it('missing secrets fail at once, naming the variable, never printing values', async () => {
@@ -242,3 +251,8 @@ describe('the scripts against the stand-in kopia', () => {
     expect(JSON.parse(k.stdout).length).toBeGreaterThanOrEqual(4)
   })
 })
+
+/** Polls `check` until it holds (no time bound: the test's own timeout is the limit). */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  while (!(await check())) await new Promise((r) => setTimeout(r, 100))
+}

@@ -4,6 +4,7 @@ import {HomelabCommand} from '../../base-command.js'
 import {UsageError} from '../../lib/errors.js'
 import {
   type AppSpec,
+  checkBackup,
   checkHostname,
   checkId,
   checkImage,
@@ -18,6 +19,7 @@ import {
   WORKLOAD_KINDS,
 } from '../../lib/app/spec.js'
 import {checkNotReserved} from '../../lib/app/reserved.js'
+import {BACKUP_MODES, type BackupCapture} from '../../lib/config/schema.js'
 import {colors} from '../../ui/color.js'
 
 /**
@@ -34,6 +36,8 @@ export interface AppNewResult {
   storage: string | null
   /** Host folder of the volume (`/srv/<name>`), a Kopia backup source; null without a volume. */
   hostPath: string | null
+  /** How the volume's snapshot is captured (storage.json `backup`); null without a volume. */
+  backup: BackupCapture | null
   hostname: string | null
   secretKeys: string[]
   dryRun: boolean
@@ -66,6 +70,15 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
       description: 'An app with a 5Gi volume under /srv/wiki (backed up), a SOPS-encrypted secret and its own hostname.',
     },
     {
+      command: '<%= config.bin %> <%= command.id %> notes --image ghcr.io/owner/notes:2.1 --port 8080 --storage 2Gi --backup sqlite --backup-database data/notes.db',
+      description: 'An app with a SQLite database: each snapshot holds an online copy of data/notes.db, not the live file.',
+    },
+    {
+      command:
+        '<%= config.bin %> <%= command.id %> pg --image postgres:17 --kind statefulset --storage 20Gi --no-hostname --uid 999 --gid 999 --backup postgres --backup-postgres-database app --backup-postgres-user app --backup-postgres-data-dir pgdata',
+      description: 'A PostgreSQL StatefulSet whose snapshots hold a pg_dump taken in its pod (workload: statefulset/pg).',
+    },
+    {
       command: '<%= config.bin %> <%= command.id %> redis --image redis:7.4 --port 6379 --kind statefulset --no-hostname --uid 999 --gid 999 --dry-run',
       description: 'Show the diff for a StatefulSet without a public route, write nothing.',
     },
@@ -96,6 +109,16 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
     uid: Flags.integer({description: 'owner uid of the host folder, and the container runAsUser', default: 1000}),
     gid: Flags.integer({description: 'owner gid of the host folder, and the container runAsGroup', default: 1000}),
     root: Flags.boolean({description: 'run the container as root (no runAsNonRoot)'}),
+    backup: Flags.string({
+      description: 'how each snapshot captures the volume: files (as it is), sqlite (online copy of --backup-database files), postgres (pg_dump in the pod), stop (scale to 0 during the snapshot) [default: files]',
+      options: [...BACKUP_MODES],
+    }),
+    'backup-database': Flags.string({description: 'sqlite: a database file, relative to the app folder (repeatable)', multiple: true}),
+    'backup-postgres-workload': Flags.string({description: 'postgres: the workload running PostgreSQL, deployment/NAME or statefulset/NAME [default: the app\'s own]'}),
+    'backup-postgres-container': Flags.string({description: 'postgres: its container [default: kubectl\'s default container]'}),
+    'backup-postgres-database': Flags.string({description: 'postgres: the database pg_dump dumps'}),
+    'backup-postgres-user': Flags.string({description: 'postgres: the role pg_dump connects as (-U)'}),
+    'backup-postgres-data-dir': Flags.string({description: 'postgres: the cluster folder (PGDATA) inside the app folder, left out of the snapshot'}),
     'dry-run': Flags.boolean({description: 'show the unified diff, write nothing'}),
     yes: Flags.boolean({char: 'y', description: 'ask nothing: flags and defaults only (implied without a terminal)'}),
   }
@@ -136,9 +159,23 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
       hostname = answer === '-' ? undefined : checkHostname(answer)
     }
 
+    const backup = checkBackup(
+      {
+        backup: flags.backup,
+        database: flags['backup-database'],
+        postgresContainer: flags['backup-postgres-container'],
+        postgresDataDir: flags['backup-postgres-data-dir'],
+        postgresDatabase: flags['backup-postgres-database'],
+        postgresUser: flags['backup-postgres-user'],
+        postgresWorkload: flags['backup-postgres-workload'],
+      },
+      {name, namespace, storage, workload: `${kind}/${name}`},
+    )
+
     const stdinValues = flags['secrets-from-stdin'] && !flags['dry-run'] ? parseDotenv(await readStdin()) : undefined
     const secretKeys = checkSecretKeys((flags.secret ?? []).length === 0 && stdinValues ? [...stdinValues.keys()] : (flags.secret ?? []))
     const spec: AppSpec = {
+      backup,
       env: parseEnvFlags(flags.env ?? []),
       gid: checkId(flags.gid, 'gid'),
       hostname,
@@ -164,6 +201,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
     const {summarize, unifiedDiff, writeChangeSet} = await import('../../lib/app/change-set.js')
     const {changed, created} = summarize(plan.set)
     const result: AppNewResult = {
+      backup: plan.hostPath ? (spec.backup ?? {mode: 'files'}) : null,
       changed,
       created,
       dryRun: Boolean(flags['dry-run']),
@@ -249,7 +287,7 @@ function renderNewSummary(r: AppNewResult, ssh: string | undefined, c: ReturnTyp
   const lines = [`${c.green('✓')} app ${c.bold(r.name)} (${r.kind === 'statefulset' ? 'StatefulSet' : 'Deployment'}, namespace ${r.namespace}, ${r.image})`]
   for (const f of r.created) lines.push(`  ${c.green('created')}  ${f}`)
   for (const f of r.changed) lines.push(`  ${c.yellow('changed')}  ${f}`)
-  if (r.hostPath) lines.push(`Volume: ${r.storage} at ${r.hostPath} on the host${ssh ? ` (${ssh.replace(/^.*@/, '')})` : ''}, a Kopia backup source once deployed.`)
+  if (r.hostPath) lines.push(`Volume: ${r.storage} at ${r.hostPath} on the host${ssh ? ` (${ssh.replace(/^.*@/, '')})` : ''}, a Kopia backup source once deployed (capture: ${r.backup?.mode ?? 'files'}).`)
   if (r.hostname) lines.push(`Route: https://${r.hostname} → ${r.name}.${r.namespace}:${r.port} (DNS record: cloudflared tunnel route dns ${r.tunnel ?? '<tunnel>'} ${r.hostname}).`)
   if (r.secretKeys.length > 0) lines.push(`Secret: ${r.secretKeys.join(', ')} encrypted in ${r.created.find((f) => f.endsWith('.sops.yaml'))}.`)
   lines.push(`Next: commit, then ${c.bold('homelab deploy')}.`)

@@ -130,7 +130,7 @@ export async function planNewApp(options: {homelab: Homelab; spec: AppSpec; secr
     hostPath = path.posix.join(homelab.config.storage.root, spec.name)
     const pvText = tree.texts.get(layout.persistentVolumes) ?? null
     edited.set(layout.persistentVolumes, appendDocument(pvText ?? '', rendered.persistentVolume, layout.persistentVolumes))
-    edited.set(layout.storageFile, addStorageApp(textOf(layout.storageFile), {gid: spec.gid, mode: '0750', name: spec.name, path: hostPath, uid: spec.uid}, layout.storageFile))
+    edited.set(layout.storageFile, addStorageApp(textOf(layout.storageFile), {gid: spec.gid, mode: '0750', name: spec.name, path: hostPath, uid: spec.uid, ...(spec.backup && spec.backup.mode !== 'files' ? {backup: spec.backup} : {})}, layout.storageFile))
   }
 
   if (rendered.ingressRule !== undefined && tree.tunnel) {

@@ -1,3 +1,4 @@
+import {BACKUP_MODES, type BackupCapture, backupCaptureSchema} from '../config/schema.js'
 import {UsageError} from '../errors.js'
 
 /** Workload kinds `homelab app new` writes (Kubernetes apps/v1). */
@@ -29,6 +30,96 @@ export interface AppSpec {
   gid: number
   /** Run the container as root (no runAsNonRoot). */
   root: boolean
+  /** How the volume's snapshot is captured (storage.json `backup`); `undefined` = `files`. Needs `storage`. */
+  backup?: BackupCapture
+}
+
+/** The `--backup*` flags of `homelab app new`, as given (undefined = not given). */
+export interface BackupFlags {
+  backup?: string
+  /** `--backup-database` (sqlite, repeatable): database file paths inside the app folder. */
+  database?: string[]
+  /** `--backup-postgres-workload`: `deployment/NAME` or `statefulset/NAME`; default the app's own workload. */
+  postgresWorkload?: string
+  postgresContainer?: string
+  postgresDatabase?: string
+  postgresUser?: string
+  /** `--backup-postgres-data-dir`: the cluster folder (PGDATA) inside the app folder. */
+  postgresDataDir?: string
+}
+
+/**
+ * Builds the storage.json `backup` capture from `homelab app new`'s `--backup*` flags, validated
+ * with {@link backupCaptureSchema}.
+ * @param flags the flags as given
+ * @param app the new app: `storage` (undefined = no volume), its own workload (`<kind>/<name>`,
+ *   the default --backup-postgres-workload) and namespace (written as `backup.namespace` when it
+ *   is not the app's name)
+ * @returns the capture, or undefined when no `--backup*` flag was given (`files`)
+ * @throws UsageError (exit 3) naming the flag: --backup without a volume, a sub-flag of another
+ *   mode, a missing sub-flag, a value the schema refuses
+ */
+export function checkBackup(flags: BackupFlags, app: {name: string; namespace: string; storage: string | undefined; workload: string}): BackupCapture | undefined {
+  const given = (['database', 'postgresWorkload', 'postgresContainer', 'postgresDatabase', 'postgresUser', 'postgresDataDir'] as const).filter((k) =>
+    Array.isArray(flags[k]) ? (flags[k] as string[]).length > 0 : flags[k] !== undefined,
+  )
+  const flagName = (k: (typeof given)[number]) => `--backup-${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+  if (flags.backup === undefined) {
+    if (given.length > 0) throw new UsageError(`${flagName(given[0])} needs --backup ${given[0] === 'database' ? 'sqlite' : 'postgres'}`)
+    return undefined
+  }
+
+  const mode = flags.backup
+  if (!(BACKUP_MODES as readonly string[]).includes(mode)) throw new UsageError(`--backup "${mode}" must be one of: ${BACKUP_MODES.join(', ')}`)
+  if (app.storage === undefined)
+    throw new UsageError(`--backup ${mode} needs a volume: without --storage (or with --storage 0) the app has no folder to back up`)
+  const own = mode === 'sqlite' ? ['database'] : mode === 'postgres' ? given.filter((k) => k.startsWith('postgres')) : []
+  const stray = given.find((k) => !own.includes(k))
+  if (stray) throw new UsageError(`${flagName(stray)} does not apply to --backup ${mode}`)
+  const namespace = app.namespace === app.name ? {} : {namespace: app.namespace}
+  const require = (value: string | undefined, k: (typeof given)[number]): string => {
+    if (value === undefined || value === '') throw new UsageError(`--backup ${mode} needs ${flagName(k)}`)
+    return value
+  }
+
+  let capture: unknown
+  switch (mode) {
+    case 'sqlite': {
+      if (!flags.database || flags.database.length === 0) throw new UsageError('--backup sqlite needs --backup-database PATH (the database file inside the app folder; repeatable)')
+      capture = {mode, ...namespace, databases: flags.database}
+      break
+    }
+
+    case 'postgres': {
+      capture = {
+        mode,
+        ...namespace,
+        workload: flags.postgresWorkload ?? app.workload,
+        ...(flags.postgresContainer === undefined ? {} : {container: flags.postgresContainer}),
+        database: require(flags.postgresDatabase, 'postgresDatabase'),
+        user: require(flags.postgresUser, 'postgresUser'),
+        dataDir: require(flags.postgresDataDir, 'postgresDataDir'),
+      }
+      break
+    }
+
+    default: {
+      capture = {mode, ...namespace}
+    }
+  }
+
+  const parsed = backupCaptureSchema.safeParse(capture)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const key = String(issue.path[0] ?? '')
+    const flag =
+      {container: '--backup-postgres-container', dataDir: '--backup-postgres-data-dir', database: '--backup-postgres-database', databases: '--backup-database', user: '--backup-postgres-user', workload: '--backup-postgres-workload'}[key] ??
+      '--backup'
+    const value = issue.path.length > 0 ? issue.path.reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown>)?.[k as PropertyKey], capture) : mode
+    throw new UsageError(`${flag} ${JSON.stringify(value)}: ${issue.message}`)
+  }
+
+  return parsed.data
 }
 
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/

@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import {parseSnapshotList, type SnapshotManifest} from '../kopia/index.js'
+import {BACKUP_MODES} from '../config/schema.js'
 import {HomelabError} from '../errors.js'
 import {type BackupHost, shellQuote} from './host.js'
 import {parseTimers, type TimerTimes, TIMER_UNITS} from './timers.js'
@@ -25,6 +26,21 @@ export const lastRunSourceSchema = z.looseObject({
   error: z.string().nullable(),
   runStart: z.string(),
   runEnd: z.string(),
+  /**
+   * The consistent capture before the snapshot (storage.json `apps[].backup`): mode, whether it
+   * worked, its error, and its duration in milliseconds (for `stop`: how long the workloads were
+   * down). Null when it did not run (source folder missing); absent in files of older scripts.
+   * A failed capture means no snapshot was taken for the source in that run.
+   */
+  capture: z
+    .looseObject({
+      mode: z.enum(BACKUP_MODES),
+      ok: z.boolean(),
+      error: z.string().nullable(),
+      ms: z.number(),
+    })
+    .nullable()
+    .optional(),
 })
 
 /** `last-run.json`: the last backup run, and per source the last result (a --source run keeps the others). */

@@ -169,6 +169,7 @@ describe('homelab app new, list and remove through the CLI', () => {
         created: [`${APPS}/whoami/kustomization.yaml`, `${APPS}/whoami/namespace.yaml`, `${APPS}/whoami/deployment.yaml`, `${APPS}/whoami/service.yaml`],
         dryRun: false,
         hostname: 'whoami.aza.network',
+        backup: null,
         hostPath: null,
         image: 'traefik/whoami:v1.10',
         kind: 'deployment',

@@ -1,3 +1,4 @@
+import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
 import {backupSources} from '../../config/load.js'
@@ -6,11 +7,13 @@ import {describeObject} from '../check.js'
 import {isRecord, lineOf} from '../context.js'
 import {FindingList} from '../finding.js'
 import {isUnder} from '../../fs/path-under.js'
+import {checkCaptures} from './capture.js'
 
 /**
  * Check 4: every hostPath under the storage root — in PersistentVolumes and in pod volumes of any
  * workload — is covered by a backup source (an app path or extra source of the storage file,
- * `backupSources` in src/lib/config/load.ts), so no app data escapes the Kopia snapshots.
+ * `backupSources` in src/lib/config/load.ts), so no app data escapes the Kopia snapshots; and
+ * each app's consistent capture (storage file `apps[].backup`) fits its workloads (./capture.ts).
  */
 export const backupCheck: Check = {
   id: 'backup',
@@ -29,6 +32,8 @@ export const backupCheck: Check = {
       }
     }
 
+    const storageText = await fs.readFile(path.resolve(context.root, storageFile), 'utf8').catch(() => undefined)
+    checkCaptures(out, {apps: context.storage.apps, objects: context.objects, storageFile, storageText})
     return {findings: out.findings}
   },
 }

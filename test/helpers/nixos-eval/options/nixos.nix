@@ -2,7 +2,7 @@
 # declarations (nixpkgs nixos-25.11, file named above each). Only what the modules use is
 # declared, so a typo or an option that does not exist fails the evaluation. Written with
 # `lib.mkOption`/`lib.types` only: it evaluates with ../stub-lib.nix and with nixpkgs' lib.
-{ lib, ... }:
+{ lib, pkgs, ... }:
 let
   inherit (lib) mkOption types;
   opt = type: mkOption { inherit type; };
@@ -106,6 +106,7 @@ in
     # nixos/modules/services/cluster/k3s/default.nix (nixos-25.11)
     services.k3s = {
       enable = optD types.bool false;
+      package = optD types.package pkgs.k3s;
       role = optD (types.enum [ "server" "agent" ]) "server";
       serverAddr = optD types.str "";
       token = optD types.str "";
