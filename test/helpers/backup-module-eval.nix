@@ -26,6 +26,8 @@ let
     gnugrep = stub "gnugrep";
     util-linux = stub "util-linux";
     bash = stub "bash";
+    sqlite = stub "sqlite";
+    postgresql = stub "postgresql";
   };
   secrets = [ "kopia/repository_password" "r2/access_key_id" "r2/secret_access_key" "r2/account_id" ];
   config = {
