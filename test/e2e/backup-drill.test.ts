@@ -53,7 +53,9 @@ describe('homelab backup drill on the e2e host', () => {
     ])
     expect(s.drill).toMatchObject({schedule: 'Sun *-*-* 04:00:00', state: 'never'})
     expect(s.warnings).toHaveLength(4)
-    expect(s.timers.drill.next).not.toBeNull()
+    // The timer's next run: Sunday 04:00 (the systemctl stand-in reads the unit's OnCalendar).
+    expect(s.timers.drill.next).toMatch(/T04:00:00.000Z$/)
+    expect(new Date(s.timers.drill.next).getUTCDay()).toBe(0)
     const text = await cli(['backup', 'status'])
     expect(String(text.stdout)).toContain('! 4 warnings (exit code unaffected):')
     expect(String(text.stdout)).toContain(`- ${fx.sources[0]}: never restore-drilled; run \`homelab backup drill\``)
