@@ -5,6 +5,8 @@
 #   kopia-backup-source@<path>.service  the same for one source (`homelab backup run --source`);
 #                                     the instance is `systemd-escape --path <source>`
 #   kopia-r2-sync.service (+ .timer)  `kopia repository sync-to s3` to R2 every `syncEveryHours`
+#   homelab-backup-drill.service (+ .timer)  restore drill of every source at backup.json's
+#                                     `drillSchedule` (weekly); homelab-backup-drill@<path> for one
 #   homelab-backup-failed@<unit>.service  OnFailure= of the above: logs and marks the failure
 #   homelab-kopia                     kopia with the units' environment, for `homelab backup verify`
 #
@@ -66,6 +68,22 @@ let
   sopsKey = name: {
     sopsFile = cfg.secretsFile;
     key = name;
+  };
+
+  # The restore drill: the backup units' environment and tools, plus sqlite3 and pg_restore to
+  # open the dumps. `path` puts each package's bin output on PATH (nixos/lib/systemd-unit-options.nix
+  # serviceOptions.path; sqlite's sqlite3 is in its "bin" output). pg_restore reads dumps of its
+  # own and older majors only (custom-format header version), so the default `postgresql` major
+  # of the pinned nixpkgs must not be older than the server immich runs (the drill says so
+  # when it is: "pg_restore --list: ... unsupported version").
+  drillPath = scriptPath ++ [ pkgs.sqlite pkgs.postgresql ];
+  drillEnvironment = commonEnvironment // {
+    # Scratch folders of the restores, made 0700 by the script (restores hold secrets).
+    HOMELAB_DRILL_SCRATCH = "/var/cache/homelab-drill";
+  };
+  drillServiceConfig = backupServiceConfig // {
+    # 75: the lock wait timed out (a snapshot or sync held it); the next drill will run.
+    SuccessExitStatus = "75";
   };
 in
 {
@@ -161,6 +179,41 @@ in
         OnCalendar = settings.syncOnCalendar;
         Persistent = true;
         RandomizedDelaySec = "5m";
+      };
+    };
+
+    # Restore drills (scripts/homelab-backup-drill.sh): restore each source's newest snapshot into
+    # a scratch folder, open its database dumps, compare a sample of files with the live data;
+    # the result goes to <stateDir>/last-drill.json for `homelab backup status`.
+    systemd.services.homelab-backup-drill = {
+      description = "Restore drill of every homelab backup source";
+      wants = [ "local-fs.target" ];
+      after = [ "local-fs.target" "kopia-backup.service" ];
+      onFailure = [ "homelab-backup-failed@%p.service" ];
+      path = drillPath;
+      environment = drillEnvironment;
+      serviceConfig = drillServiceConfig // {
+        ExecStart = runScript ../scripts/homelab-backup-drill.sh;
+      };
+    };
+
+    # One source: `systemctl start homelab-backup-drill@$(systemd-escape --path /srv/app).service`.
+    systemd.services."homelab-backup-drill@" = {
+      description = "Restore drill of %f";
+      onFailure = [ "homelab-backup-failed@%p.service" ];
+      path = drillPath;
+      environment = drillEnvironment;
+      serviceConfig = drillServiceConfig // {
+        ExecStart = "${runScript ../scripts/homelab-backup-drill.sh} %f";
+      };
+    };
+
+    systemd.timers.homelab-backup-drill = {
+      description = "Weekly restore drill of every homelab backup source";
+      wantedBy = [ "timers.target" ];
+      timerConfig = {
+        OnCalendar = settings.drillSchedule;
+        Persistent = true;
       };
     };
 

@@ -1,6 +1,6 @@
 import type {ChalkInstance} from 'chalk'
 
-import type {BackupStatus, SourceState} from '../lib/backup/status.js'
+import type {BackupStatus, SourceDrill, SourceState} from '../lib/backup/status.js'
 import type {OffsiteStatus} from '../lib/backup/offsite.js'
 import type {UnitRunResult} from '../lib/backup/run-unit.js'
 import type {VerifyReport} from '../lib/backup/verify.js'
@@ -30,7 +30,16 @@ function stateCell(state: SourceState | string, c: ChalkInstance): string {
   return c.red(state)
 }
 
-/** `homelab backup status` as text: a table of sources (problems first), the R2 sync, the timers, the problems. */
+/** The DRILL cell: "ok 2d 3h ago (1m)", "failed 3h 2m ago", "stale 9d 1h ago", "never". */
+function drillCell(drill: SourceDrill | null, c: ChalkInstance): string {
+  if (!drill) return '-'
+  if (drill.state === 'never') return c.yellow('never')
+  const ago = `${formatAge(drill.ageSeconds ?? 0)} ago`
+  const took = drill.durationMs === null ? '' : ` (${formatAge(drill.durationMs / 1000)})`
+  return `${stateCell(drill.state, c)} ${ago}${took}`
+}
+
+/** `homelab backup status` as text: a table of sources (problems first), the R2 sync, the drills, the timers, the problems and warnings. */
 export function renderBackupStatus(status: BackupStatus, c: ChalkInstance): string {
   const now = Date.parse(status.checkedAt)
   const order: Record<string, number> = {failed: 0, never: 1, uncovered: 2, stale: 3, ok: 4}
@@ -43,8 +52,9 @@ export function renderBackupStatus(status: BackupStatus, c: ChalkInstance): stri
     formatBytes(s.lastSnapshot?.size),
     s.lastSnapshot?.files === null || s.lastSnapshot?.files === undefined ? '-' : String(s.lastSnapshot.files),
     s.lastSnapshot ? String(s.lastSnapshot.errors) : '-',
+    drillCell(s.drill, c),
   ])
-  const lines = [renderTable(['SOURCE', 'STATE', 'LAST SNAPSHOT', 'AGE', 'SIZE', 'FILES', 'ERRORS'], rows), '']
+  const lines = [renderTable(['SOURCE', 'STATE', 'LAST SNAPSHOT', 'AGE', 'SIZE', 'FILES', 'ERRORS', 'DRILL'], rows), '']
   const sync = status.sync
   const syncText =
     sync.state === 'never'
@@ -54,12 +64,21 @@ export function renderBackupStatus(status: BackupStatus, c: ChalkInstance): stri
         : `${stateCell(sync.state, c)}, last success ${when(sync.end, now)}`
   lines.push(`R2 sync     ${syncText} → s3://${sync.bucket}/${sync.prefix}`)
   lines.push(`Schedule    snapshots ${status.schedule} (stale after ${formatAge(status.staleAfterSeconds)}), sync every ${status.syncEveryHours}h`)
+  const drill = status.drill
+  lines.push(
+    `Drills      ${stateCell(drill.state, c)}, last ${when(drill.end, now)}, ${drill.schedule} (stale after ${formatAge(drill.staleAfterSeconds)}); next ${next(status.timers.drill.next, now)}`,
+  )
   lines.push(`Next runs   kopia-backup ${next(status.timers.backup.next, now)}; kopia-r2-sync ${next(status.timers.sync.next, now)}`)
   lines.push('')
   if (status.ok) lines.push(`${c.green('✓')} every source is backed up and synced off-site`)
   else {
     lines.push(`${c.red('✗')} ${status.problems.length} problem${status.problems.length === 1 ? '' : 's'}:`)
     for (const p of status.problems) lines.push(`  - ${p}`)
+  }
+
+  if (status.warnings.length > 0) {
+    lines.push(`${c.yellow('!')} ${status.warnings.length} warning${status.warnings.length === 1 ? '' : 's'} (exit code unaffected):`)
+    for (const w of status.warnings) lines.push(`  - ${w}`)
   }
 
   return lines.join('\n')

@@ -54,8 +54,9 @@ export async function evalBackupModule(repo: string): Promise<BackupModule> {
  * Installs, for the systemctl/journalctl stand-ins, EXACTLY the units nixos/backup.nix declares
  * (evaluated from `repo`): their ExecStart (the Nix store copies of scripts/*.sh mapped back to
  * `scriptsDir`, the store bash to `bash`), Environment (the host paths /var/lib/kopia,
- * /var/cache/kopia, /var/log/kopia and the store source list mapped into `hostDir`, the store
- * copy of the storage file mapped back to `<repo>/nixos/storage.json`),
+ * /var/cache/kopia, /var/log/kopia, the drill scratch /var/cache/homelab-drill and the store
+ * source list mapped into `hostDir`, the store copy of the storage file mapped back to
+ * `<repo>/nixos/storage.json`),
  * EnvironmentFile (the sops.templates content rendered with test secrets into `hostDir`),
  * OnFailure, SuccessExitStatus and the timers' OnCalendar; plus `homelab-kopia` in `binDir`
  * (the wrapper backup.nix installs, with the kopia-backup unit's environment).
@@ -97,6 +98,7 @@ export async function installBackupUnits(options: {binDir: string; hostDir: stri
       .replace(/^\/nix\/store\/[0-9a-z]{32}-homelab-backup-sources$/, sourcesFile)
       .replace(/^\/nix\/store\/[0-9a-z]{32}-homelab-storage\.json$/, path.join(options.repo, 'nixos/storage.json'))
       .replace(/^\/var\/(lib|cache|log)\/kopia(?=\/|$)/, (_, kind: string) => path.join(kopiaDir, kind === 'lib' ? '' : kind))
+      .replace(/^\/var\/cache\/homelab-drill$/, path.join(options.hostDir, 'drill-scratch'))
       .replace(/^\/run\/secrets\/rendered\//, `${secretsDir}/`)
   const execStart = (value: string): string =>
     value

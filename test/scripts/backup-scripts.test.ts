@@ -9,7 +9,7 @@ import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/ba
 import {evalBackupModule, installBackupStandIns} from '../helpers/backup-units.js'
 import {REPO_ROOT} from '../helpers/cli.js'
 
-const SCRIPTS = ['kopia-backup.sh', 'kopia-r2-sync.sh', 'homelab-backup-failed.sh', 'homelab-kopia.sh'].map((s) => path.join(REPO_ROOT, 'scripts', s))
+const SCRIPTS = ['kopia-backup.sh', 'kopia-r2-sync.sh', 'homelab-backup-failed.sh', 'homelab-kopia.sh', 'homelab-backup-drill.sh'].map((s) => path.join(REPO_ROOT, 'scripts', s))
 const STAND_INS = ['kopia', 'systemctl', 'journalctl'].map((s) => path.join(REPO_ROOT, 'test/e2e/stand-ins', s))
 
 describe('backup scripts and Nix files are well-formed', () => {
@@ -63,7 +63,7 @@ describe('backup scripts and Nix files are well-formed', () => {
     const module = await evalBackupModule(REPO_ROOT)
     expect(module.enabledIf).toBe(true)
     const {services, timers} = module.config.systemd
-    expect(Object.keys(services).sort()).toEqual(['homelab-backup-failed@', 'kopia-backup', 'kopia-backup-source@', 'kopia-r2-sync'])
+    expect(Object.keys(services).sort()).toEqual(['homelab-backup-drill', 'homelab-backup-drill@', 'homelab-backup-failed@', 'kopia-backup', 'kopia-backup-source@', 'kopia-r2-sync'])
     expect(timers['kopia-backup'].timerConfig).toMatchObject({OnCalendar: '*-*-* 02:30:00', Persistent: true})
     expect(timers['kopia-r2-sync'].timerConfig).toMatchObject({OnCalendar: '*-*-* 00/6:00:00', Persistent: true})
     for (const t of Object.values(timers)) expect(t.wantedBy).toEqual(['timers.target'])

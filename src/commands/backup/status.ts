@@ -13,8 +13,12 @@ import {colors} from '../../ui/color.js'
  * "ok"|"stale"|"failed"|"never"|"uncovered", lastSnapshot{id, time, ageSeconds, size, files,
  * errors} | null, lastRun{time, exitCode, error} | null, problems[]}], lastRun{start, end, result,
  * error} | null, sync{state: "ok"|"failed"|"stale"|"never", start, end, result, ageSeconds, error,
- * bucket, prefix}, timers{backup{next, last}, sync{next, last}}, problems[]}`.
- * Exit 0 ok, 1 anything stale, failed, never backed up or uncovered, 2 host unreachable.
+ * bucket, prefix}, timers{backup{next, last}, sync{next, last}, drill{next, last}}, problems[]}`,
+ * and the restore drills: per source `drill{state: "ok"|"failed"|"stale"|"never", time,
+ * ageSeconds, result, durationMs, snapshotId, error} | null`, overall `drill{state, schedule,
+ * staleAfterSeconds, start, end, result}`, and `warnings[]` (stale or missing drills).
+ * Exit 0 ok (warnings allowed), 1 anything stale, failed, never backed up or uncovered, or a
+ * failed restore drill, 2 host unreachable.
  */
 export default class BackupStatusCommand extends HomelabCommand {
   static override summary = 'Show per backup source the newest Kopia snapshot, whether it is stale, the last R2 sync and the next runs.'
@@ -25,7 +29,9 @@ export default class BackupStatusCommand extends HomelabCommand {
   failed     the last run of the source failed, or its newest snapshot has failed entries
   never      no snapshot at all
   uncovered  a folder under the storage root that is no backup source
-The R2 sync is stale after syncEveryHours + graceHours. Exit 1 when anything is not ok.`
+The R2 sync is stale after syncEveryHours + graceHours.
+DRILL is each source's last restore drill (homelab backup drill, and weekly by timer at backup.json drillSchedule): ok, failed, stale (older than the drill schedule's period + graceHours) or never.
+Exit 1 when anything above is not ok, including a failed restore drill. A stale or missing drill is a warning only (listed, exit code unaffected): it says nothing is known to be wrong, only that the proof is old.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'One line per source, the R2 sync and the next runs.'},

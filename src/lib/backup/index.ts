@@ -6,15 +6,19 @@
 export {type BackupHost, type HostExecOptions, type HostExecResult, pickHost, shellQuote, systemdEscapePath} from './host.js'
 export {loadR2Credentials, type R2Credentials} from './credentials.js'
 export {checkOffsite, endpointUrl, type OffsiteCheckOptions, type OffsiteCredentials, OffsiteCredentialsError, type OffsiteStatus} from './offsite.js'
-export {backupUnitFor, runBackupUnit, type UnitRunResult} from './run-unit.js'
+export {backupUnitFor, runBackupUnit, startUnit, type UnitRunResult, type UnitStart} from './run-unit.js'
 export {schedulePeriodSeconds} from './schedule.js'
 export {type BackupFile, backupFileSchema, type BackupSettings, loadBackupSettings} from './settings.js'
 export {type HostBackupState, type LastRun, type LastSync, readHostBackupState} from './state-files.js'
+export {DRILL_UNIT, type DrillRunResult, drillUnitsFor, resolveDrillSources, runDrill} from './drill.js'
+export {type LastDrill, type LastDrillSource, lastDrillSchema} from './drill-state.js'
 export {
   type BackupStatus,
+  type DrillState,
   evaluateBackupStatus,
   formatAge,
   readBackupStatus,
+  type SourceDrill,
   type SourceState,
   type SourceStatus,
   type SyncState,

@@ -32,18 +32,29 @@ export function backupUnitFor(source: string | undefined): string {
   return source === undefined ? 'kopia-backup.service' : `kopia-backup-source@${systemdEscapePath(source)}.service`
 }
 
+/** What {@link startUnit} reports: how the unit's start went. Times epoch ms. */
+export interface UnitStart {
+  unit: string
+  /** success; failed (the unit failed); skipped (exit 75: the script gave way to a lock holder). */
+  result: 'success' | 'failed' | 'skipped'
+  /** Exit code of `systemctl start`. */
+  exitCode: number
+  /** The unit's main process exit status (systemctl show ExecMainStatus), when known. */
+  execMainStatus: number | null
+  started: number
+  ended: number
+  /** The host's clock when the unit was started (epoch ms, whole seconds): what it wrote after that is this run's. */
+  sinceMs: number
+}
+
 /**
- * Starts a backup unit with sudo (`systemctl start`, which waits for a oneshot to finish),
- * streams its journal live (`journalctl -f -o cat --since @<start> -u UNIT`) to `onLine`, and
- * afterwards reads what the run wrote: the new snapshots from last-run.json (backup units) or
- * last-sync.json (kopia-r2-sync).
+ * Starts a unit with sudo (`systemctl start`, which waits for a oneshot to finish) and streams
+ * its journal live (`journalctl -f -o cat --since @<start> -u UNIT`) to `onLine`.
  *
- * @param options.unit "kopia-backup.service", "kopia-backup-source@….service" or "kopia-r2-sync.service"
- * @param options.onLine each journal line as it arrives
- * @throws HomelabError when the unit is not installed (systemctl exit 5) or the wrapper itself fails
- *   (sudo refused, no systemctl); the transport's errors
+ * @throws HomelabError when the unit is not installed (systemctl exit 5) or the wrapper itself
+ *   fails (sudo refused, no systemctl); the transport's errors
  */
-export async function runBackupUnit(options: {connection: BackupHost; settings: BackupSettings; unit: string; onLine?(line: string): void}): Promise<UnitRunResult> {
+export async function startUnit(options: {connection: BackupHost; unit: string; onLine?(line: string): void}): Promise<UnitStart> {
   const unit = shellQuote(options.unit)
   const script = [
     'since=$(date +%s)',
@@ -78,8 +89,22 @@ export async function runBackupUnit(options: {connection: BackupHost; settings: 
     throw new HomelabError(`${options.unit} is not installed on the host`, {
       suggestions: ['nixos/backup.nix declares it: deploy the host with `homelab deploy` first'],
     })
-  const result: UnitRunResult['result'] = execMainStatus === 75 ? 'skipped' : exitCode === 0 ? 'success' : 'failed'
+  const result: UnitStart['result'] = execMainStatus === 75 ? 'skipped' : exitCode === 0 ? 'success' : 'failed'
+  return {ended, execMainStatus, exitCode, result, sinceMs, started, unit: options.unit}
+}
 
+/**
+ * Starts a backup unit with {@link startUnit} (journal streamed live to `onLine`) and afterwards
+ * reads what the run wrote: the new snapshots from last-run.json (backup units) or
+ * last-sync.json (kopia-r2-sync).
+ *
+ * @param options.unit "kopia-backup.service", "kopia-backup-source@….service" or "kopia-r2-sync.service"
+ * @param options.onLine each journal line as it arrives
+ * @throws HomelabError when the unit is not installed (systemctl exit 5) or the wrapper itself fails
+ *   (sudo refused, no systemctl); the transport's errors
+ */
+export async function runBackupUnit(options: {connection: BackupHost; settings: BackupSettings; unit: string; onLine?(line: string): void}): Promise<UnitRunResult> {
+  const {ended, execMainStatus, exitCode, result, sinceMs, started} = await startUnit(options)
   const state = await readHostBackupState({connection: options.connection, stateDir: options.settings.stateDir, storageRoot: options.settings.storageRoot})
   const isSync = options.unit.startsWith('kopia-r2-sync')
   const snapshots = isSync ? [] : (state.lastRun?.sources ?? []).filter((s) => Date.parse(s.runStart) >= sinceMs - 1000)

@@ -8,6 +8,9 @@ import {schedulePeriodSeconds} from './schedule.js'
 
 const absolutePath = z.string().regex(/^\/\S*$/, 'must be an absolute path')
 
+/** The restore drill's schedule when the backup file names none (nixos/backup-settings.nix has the same). */
+export const DEFAULT_DRILL_SCHEDULE = 'Sun *-*-* 04:00:00'
+
 /**
  * The backup file (`nixos/backup.json`, named by homelab.yaml `backup.file`): the host's backup
  * values, JSON so nixos/backup.nix reads them with builtins.fromJSON and the CLI reads the same.
@@ -16,6 +19,8 @@ export const backupFileSchema = z.strictObject({
   $comment: z.string().optional(),
   /** systemd OnCalendar expression of the kopia-backup timer, e.g. "*-*-* 02:30:00". */
   schedule: z.string().min(1),
+  /** systemd OnCalendar expression of homelab-backup-drill.timer (the restore drill); weekly by default. */
+  drillSchedule: z.string().min(1).default(DEFAULT_DRILL_SCHEDULE),
   /** Hours between two kopia-r2-sync runs. */
   syncEveryHours: z.number().int().positive().max(24),
   /** The host's Kopia filesystem repository. */
@@ -40,6 +45,10 @@ export interface BackupSettings extends Omit<BackupFile, '$comment'> {
   periodSeconds: number
   /** Seconds after which a source's newest snapshot is stale: period + grace. */
   staleAfterSeconds: number
+  /** Seconds between two scheduled restore drills, derived from `drillSchedule`. */
+  drillPeriodSeconds: number
+  /** Seconds after which a source's last restore drill is stale: drill period + grace. */
+  drillStaleAfterSeconds: number
   /** Seconds after which the last R2 sync is stale: syncEveryHours + grace. */
   syncStaleAfterSeconds: number
   /**
@@ -94,10 +103,13 @@ export async function loadBackupSettings(homelab: Homelab): Promise<BackupSettin
   }
 
   const periodSeconds = schedulePeriodSeconds(file.schedule)
+  const drillPeriodSeconds = schedulePeriodSeconds(file.drillSchedule)
   const {$comment: _comment, ...values} = file
   return {
     ...values,
     credentialsFile: backup.offsite.credentialsFile,
+    drillPeriodSeconds,
+    drillStaleAfterSeconds: drillPeriodSeconds + backup.graceHours * 3600,
     endpoint: backup.offsite.endpoint,
     file: rel,
     graceHours: backup.graceHours,

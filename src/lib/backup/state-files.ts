@@ -3,6 +3,7 @@ import {z} from 'zod'
 import {parseSnapshotList, type SnapshotManifest} from '../kopia/index.js'
 import {BACKUP_MODES} from '../config/schema.js'
 import {HomelabError} from '../errors.js'
+import {type LastDrill, lastDrillSchema} from './drill-state.js'
 import {type BackupHost, shellQuote} from './host.js'
 import {parseTimers, type TimerTimes, TIMER_UNITS} from './timers.js'
 
@@ -78,6 +79,8 @@ export type FailureMark = z.infer<typeof failureMarkSchema>
 export interface HostBackupState {
   lastRun: LastRun | undefined
   lastSync: LastSync | undefined
+  /** `last-drill.json` (scripts/homelab-backup-drill.sh); undefined before the first drill. */
+  lastDrill: LastDrill | undefined
   /** `kopia snapshot list --json` as of the last run; undefined before the first run. */
   snapshots: SnapshotManifest[] | undefined
   failures: FailureMark[]
@@ -102,7 +105,7 @@ export async function readHostBackupState(options: {connection: BackupHost; stat
   const d = shellQuote(options.stateDir)
   const root = shellQuote(options.storageRoot)
   const script = [
-    `for f in last-run.json last-sync.json snapshots.json; do echo "${MARK}$f"; if [ -r ${d}/"$f" ]; then cat ${d}/"$f"; echo; fi; done`,
+    `for f in last-run.json last-sync.json snapshots.json last-drill.json; do echo "${MARK}$f"; if [ -r ${d}/"$f" ]; then cat ${d}/"$f"; echo; fi; done`,
     `for f in ${d}/failures/*.json; do [ -r "$f" ] || continue; echo "${MARK}failure"; cat "$f"; echo; done`,
     `echo "${MARK}storage-root"; if [ -d ${root} ]; then echo exists; find ${root} -mindepth 1 -maxdepth 1 -type d 2>/dev/null; fi`,
     `echo "${MARK}timers"; systemctl show ${TIMER_UNITS.join(' ')} -p Id -p NextElapseUSecRealtime -p LastTriggerUSec --timestamp=unix 2>/dev/null || true`,
@@ -155,6 +158,7 @@ export async function readHostBackupState(options: {connection: BackupHost; stat
   const rootLines = (sections.find((s) => s.name === 'storage-root')?.body ?? []).map((l) => l.trim()).filter(Boolean)
   return {
     failures,
+    lastDrill: parse('last-drill.json', lastDrillSchema),
     lastRun: parse('last-run.json', lastRunSchema),
     lastSync: parse('last-sync.json', lastSyncSchema),
     snapshots,

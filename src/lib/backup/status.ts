@@ -14,6 +14,31 @@ import {type HostBackupState, readHostBackupState} from './state-files.js'
  */
 export type SourceState = 'ok' | 'stale' | 'failed' | 'never' | 'uncovered'
 
+/**
+ * State of a source's restore drill (last-drill.json):
+ * - `ok`: the last drill passed and is younger than the drill period + grace
+ * - `failed`: the last drill failed (a problem: `backup status` exits 1)
+ * - `stale`: the last drill passed but is older than drill period + grace (a warning only)
+ * - `never`: no drill of this source yet (a warning only)
+ */
+export type DrillState = 'ok' | 'failed' | 'stale' | 'never'
+
+/** A source's last restore drill in {@link SourceStatus}. Times RFC 3339 UTC. */
+export interface SourceDrill {
+  state: DrillState
+  /** When the drill of this source ended; null when never. */
+  time: string | null
+  /** Seconds since `time`. */
+  ageSeconds: number | null
+  result: 'ok' | 'failed' | null
+  /** Milliseconds the drill of this source took. */
+  durationMs: number | null
+  /** The snapshot it restored. */
+  snapshotId: string | null
+  /** The first failure, when failed. */
+  error: string | null
+}
+
 /** One backup source (or uncovered folder) in {@link BackupStatus}. */
 export interface SourceStatus {
   /** Absolute path on the host. */
@@ -34,6 +59,8 @@ export interface SourceStatus {
   } | null
   /** The source's result in the last run (last-run.json), if it ran. */
   lastRun: {time: string; exitCode: number | null; error: string | null} | null
+  /** The source's last restore drill; null for an uncovered folder. */
+  drill: SourceDrill | null
   /** One line per problem; empty when `state` is ok. */
   problems: string[]
 }
@@ -46,7 +73,7 @@ export type SyncState = 'ok' | 'failed' | 'stale' | 'never'
  * lines of `homelab status`. Times RFC 3339 UTC, ages in seconds, sizes in bytes.
  */
 export interface BackupStatus {
-  /** True when no source is stale, failed, never backed up or uncovered and the sync is ok. */
+  /** True when no source is stale, failed, never backed up or uncovered, no restore drill failed and the sync is ok. */
   ok: boolean
   /** When the check ran. */
   checkedAt: string
@@ -70,13 +97,30 @@ export interface BackupStatus {
     bucket: string
     prefix: string
   }
+  /**
+   * The restore drills overall: `failed` when any source's last drill failed, `never` when no
+   * source was ever drilled, `stale` when any source's drill is stale or missing, else `ok`.
+   */
+  drill: {
+    state: DrillState
+    schedule: string
+    /** A drill older than this many seconds is stale (drill period + grace). */
+    staleAfterSeconds: number
+    /** The last drill run (last-drill.json), if any. */
+    start: string | null
+    end: string | null
+    result: 'ok' | 'failed' | null
+  }
   /** Next and last trigger of the timers, RFC 3339 UTC or null (no systemd answer). */
   timers: {
     backup: {next: string | null; last: string | null}
     sync: {next: string | null; last: string | null}
+    drill: {next: string | null; last: string | null}
   }
-  /** Every problem, one line each (the sources' and the sync's, unreadable status files, failed units). */
+  /** Every problem, one line each (the sources' and the sync's, failed drills, unreadable status files, failed units). */
   problems: string[]
+  /** Things to look at that do not fail the status: stale or missing restore drills. */
+  warnings: string[]
 }
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString())
@@ -90,7 +134,9 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
   const age = (time: string) => Math.max(0, Math.round((nowMs - kopiaTime(time)) / 1000))
   const latest = latestByPath(state.snapshots ?? [])
   const runs = new Map((state.lastRun?.sources ?? []).map((s) => [trimPath(s.path), s]))
+  const drills = new Map((state.lastDrill?.sources ?? []).map((s) => [trimPath(s.path), s]))
   const problems: string[] = [...state.unreadable]
+  const warnings: string[] = []
 
   const sources: SourceStatus[] = settings.sources.map((raw) => {
     const path = trimPath(raw)
@@ -129,7 +175,28 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
     }
 
     problems.push(...sourceProblems)
+    const drilled = drills.get(path)
+    let drill: SourceDrill = {ageSeconds: null, durationMs: null, error: null, result: null, snapshotId: null, state: 'never', time: null}
+    if (drilled) {
+      const ageSeconds = age(drilled.end)
+      drill = {
+        ageSeconds,
+        durationMs: drilled.durationMs,
+        error: drilled.error,
+        result: drilled.result,
+        snapshotId: drilled.snapshotId,
+        state: drilled.result === 'failed' ? 'failed' : ageSeconds > settings.drillStaleAfterSeconds ? 'stale' : 'ok',
+        time: drilled.end,
+      }
+    }
+
+    if (drill.state === 'failed') problems.push(`${path}: restore drill failed at ${drill.time}: ${drill.error ?? 'see journalctl -u homelab-backup-drill'}`)
+    else if (drill.state === 'stale')
+      warnings.push(`${path}: last restore drill ${formatAge(drill.ageSeconds ?? 0)} ago (stale after ${formatAge(settings.drillStaleAfterSeconds)}); run \`homelab backup drill\``)
+    else if (drill.state === 'never') warnings.push(`${path}: never restore-drilled; run \`homelab backup drill\``)
+
     return {
+      drill,
       lastRun: run ? {error: run.error, exitCode: run.exitCode, time: run.runEnd} : null,
       lastSnapshot,
       path,
@@ -144,16 +211,25 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
       if (covered.has(folder)) continue
       const message = `${folder}: under the storage root ${settings.storageRoot} but no backup source: add it to extraBackupSources in ${settings.storageFile} (or make it an app), or remove it`
       problems.push(message)
-      sources.push({lastRun: null, lastSnapshot: null, path: folder, problems: [message], state: 'uncovered'})
+      sources.push({drill: null, lastRun: null, lastSnapshot: null, path: folder, problems: [message], state: 'uncovered'})
     }
   }
 
   // Units that failed after their script last wrote its file (OnFailure= marks).
   const lastRunEnd = state.lastRun ? kopiaTime(state.lastRun.end) : 0
   const lastSyncEnd = state.lastSync ? kopiaTime(state.lastSync.end) : 0
+  const lastDrillEnd = state.lastDrill ? kopiaTime(state.lastDrill.end) : 0
   let syncUnitFailed: string | undefined
+  let drillUnitFailed = false
   for (const mark of state.failures) {
     const time = kopiaTime(mark.time)
+    // A drill that fails a source writes last-drill.json and then fails its unit: marks within a
+    // minute of the file are that same run.
+    if (mark.unit.startsWith('homelab-backup-drill') && time > lastDrillEnd + 60_000) {
+      drillUnitFailed = true
+      problems.push(`${mark.unit}.service failed at ${mark.time} without writing its status; see journalctl -u ${mark.unit}`)
+    }
+
     if (mark.unit === 'kopia-r2-sync' && time > lastSyncEnd) syncUnitFailed = mark.time
     if (mark.unit.startsWith('kopia-backup') && time > lastRunEnd)
       problems.push(`${mark.unit}.service failed at ${mark.time} without writing its status; see journalctl -u ${mark.unit}`)
@@ -179,8 +255,25 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
   }
 
   const timer = (unit: string) => ({last: iso(state.timers[unit]?.last), next: iso(state.timers[unit]?.next)})
+  const drillStates = sources.flatMap((s) => (s.drill ? [s.drill.state] : []))
+  const drillState: DrillState =
+    drillUnitFailed || drillStates.includes('failed')
+      ? 'failed'
+      : drillStates.every((d) => d === 'never')
+        ? 'never'
+        : drillStates.some((d) => d !== 'ok')
+          ? 'stale'
+          : 'ok'
   return {
     checkedAt: now.toISOString(),
+    drill: {
+      end: state.lastDrill?.end ?? null,
+      result: state.lastDrill?.result ?? null,
+      schedule: settings.drillSchedule,
+      staleAfterSeconds: settings.drillStaleAfterSeconds,
+      start: state.lastDrill?.start ?? null,
+      state: drillState,
+    },
     graceHours: settings.graceHours,
     lastRun: state.lastRun ? {end: state.lastRun.end, error: state.lastRun.error, result: state.lastRun.result, start: state.lastRun.start} : null,
     ok: problems.length === 0,
@@ -199,7 +292,8 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
       state: syncState,
     },
     syncEveryHours: settings.syncEveryHours,
-    timers: {backup: timer('kopia-backup.timer'), sync: timer('kopia-r2-sync.timer')},
+    timers: {backup: timer('kopia-backup.timer'), drill: timer('homelab-backup-drill.timer'), sync: timer('kopia-r2-sync.timer')},
+    warnings,
   }
 }
 
@@ -207,7 +301,8 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
  * Reads and judges the backups of the host behind `connection`: per source the newest snapshot
  * (time, age, size, files, errors) and whether it is stale (older than the schedule's period +
  * backup.graceHours), failed or never taken; folders under the storage root that are no backup
- * source (uncovered: an error); the last R2 sync; the timers' next runs.
+ * source (uncovered: an error); the last R2 sync; per source the last restore drill (failed: an
+ * error; stale or never: a warning, see {@link DrillState}); the timers' next runs.
  * One SSH command, no sudo. Sources and schedule come from the repository (storage file, backup file).
  *
  * @param options.connection the host (a HostConnection of src/lib/ssh)

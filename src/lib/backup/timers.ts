@@ -1,5 +1,5 @@
 /** The timers of the backup units (nixos/backup.nix). */
-export const TIMER_UNITS = ['kopia-backup.timer', 'kopia-r2-sync.timer'] as const
+export const TIMER_UNITS = ['kopia-backup.timer', 'kopia-r2-sync.timer', 'homelab-backup-drill.timer'] as const
 
 /** When a timer fires next and fired last, as epoch milliseconds (undefined: never / not scheduled). */
 export interface TimerTimes {

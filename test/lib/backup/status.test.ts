@@ -2,7 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {evaluateBackupStatus, loadBackupSettings, readBackupStatus, readHostBackupState, systemdEscapePath} from '../../../src/lib/backup/index.js'
+import {evaluateBackupStatus, type HostBackupState, loadBackupSettings, readBackupStatus, readHostBackupState, systemdEscapePath} from '../../../src/lib/backup/index.js'
 import {loadHomelab} from '../../../src/lib/config/load.js'
 import {type BackupFixture, localHost, makeBackupFixture, requireTools} from '../../helpers/backup-fixture.js'
 import {type BackupUnits, installBackupStandIns, installBackupUnits} from '../../helpers/backup-units.js'
@@ -134,5 +134,117 @@ describe('evaluateBackupStatus', () => {
     } finally {
       await fx.remove()
     }
+  })
+})
+
+// Restore drills (last-drill.json) in the judged status: a failed drill is a problem (exit 1), a
+// stale or missing one a warning only. Pure: a synthetic host state, the fixture's settings.
+describe('evaluateBackupStatus: restore drills', () => {
+  const now = new Date('2026-03-15T12:00:00Z')
+  const ago = (hours: number) => new Date(now.getTime() - hours * 3600_000).toISOString()
+  let fx: BackupFixture
+  let settings: Awaited<ReturnType<typeof loadBackupSettings>>
+
+  beforeAll(async () => {
+    fx = await makeBackupFixture({createFolders: false})
+    settings = await loadBackupSettings(await loadHomelab({cwd: fx.repo}))
+  })
+  afterAll(async () => fx?.remove())
+
+  const manifest = (source: string) => ({
+    endTime: ago(2),
+    id: `id-${path.basename(source)}`,
+    rootEntry: {name: 'x', obj: 'kabc', summ: {files: 2, numFailed: 0, size: 10}, type: 'd'},
+    source: {host: 'h', path: source, userName: 'root'},
+    startTime: ago(2),
+  })
+  const drilled = (source: string, hoursAgo: number, error: string | null = null) => ({
+    checks: {
+      files: {changedSince: 0, compared: 2, firstFailure: null, mismatched: 0},
+      postgres: {checked: 0, failed: 0, firstFailure: null},
+      restore: {error: null, ok: true},
+      sqlite: {checked: 1, failed: error ? 1 : 0, firstFailure: error},
+    },
+    durationMs: 4200,
+    end: ago(hoursAgo),
+    error,
+    path: source,
+    restore: {bytes: 10, files: 2},
+    result: error ? ('failed' as const) : ('ok' as const),
+    snapshotId: `id-${path.basename(source)}`,
+    snapshotTime: ago(hoursAgo + 1),
+    start: ago(hoursAgo),
+  })
+  const state = (drills: ReturnType<typeof drilled>[], failures: {unit: string; time: string}[] = []): HostBackupState => ({
+    failures: failures.map((f) => ({...f, version: 1 as const})),
+    lastDrill: drills.length === 0 ? undefined : {end: drills.map((d) => d.end).sort().at(-1)!, result: drills.some((d) => d.error) ? 'failed' : 'ok', sources: drills, start: ago(300), version: 1},
+    lastRun: undefined,
+    lastSync: {bucket: 'b', end: ago(1), endpoint: 'e', error: null, exitCode: 0, prefix: 'p/', result: 'success', start: ago(1), version: 1},
+    snapshots: settings.sources.map((s) => manifest(s)) as HostBackupState['snapshots'],
+    storageFolders: [],
+    storageRootExists: false,
+    timers: {'homelab-backup-drill.timer': {last: undefined, next: now.getTime() + 86_400_000}},
+    unreadable: [],
+  })
+
+  it('never drilled: every source and the overall drill "never", warnings only, status ok', () => {
+    const s = evaluateBackupStatus(state([]), settings, now)
+    expect(s.ok).toBe(true)
+    expect(s.problems).toEqual([])
+    expect(s.sources.map((x) => x.drill?.state)).toEqual(['never', 'never', 'never', 'never'])
+    expect(s.drill).toMatchObject({end: null, result: null, schedule: 'Sun *-*-* 04:00:00', state: 'never', staleAfterSeconds: settings.drillStaleAfterSeconds})
+    expect(s.warnings).toEqual(settings.sources.map((p) => `${p}: never restore-drilled; run \`homelab backup drill\``))
+    expect(s.timers.drill.next).toBe(new Date(now.getTime() + 86_400_000).toISOString())
+  })
+
+  it('all drilled within the period + grace: ok, with time, age, duration and snapshot per source', () => {
+    const s = evaluateBackupStatus(state(settings.sources.map((p) => drilled(p, 30))), settings, now)
+    expect(s.ok).toBe(true)
+    expect(s.warnings).toEqual([])
+    expect(s.drill.state).toBe('ok')
+    expect(s.sources[0].drill).toEqual({ageSeconds: 30 * 3600, durationMs: 4200, error: null, result: 'ok', snapshotId: 'id-alpha', state: 'ok', time: ago(30)})
+  })
+
+  it('a drill older than the drill period + grace is stale: a warning naming the age, exit code unaffected', () => {
+    const staleHours = settings.drillStaleAfterSeconds / 3600 + 1
+    const drills = settings.sources.map((p, i) => drilled(p, i === 1 ? staleHours : 30))
+    const s = evaluateBackupStatus(state(drills), settings, now)
+    expect(s.sources.map((x) => x.drill?.state)).toEqual(['ok', 'stale', 'ok', 'ok'])
+    expect(s.drill.state).toBe('stale')
+    expect(s.ok).toBe(true)
+    expect(s.warnings).toEqual([expect.stringMatching(new RegExp(`^${settings.sources[1]}: last restore drill 7d \\d+h ago \\(stale after 7d \\d+h\\)`))])
+    // Just inside the limit it is still ok.
+    const fresh = evaluateBackupStatus(state(settings.sources.map((p) => drilled(p, staleHours - 2))), settings, now)
+    expect(fresh.drill.state).toBe('ok')
+  })
+
+  it('a failed drill is a problem (status not ok) with its first failure; the snapshot state is unaffected', () => {
+    const error = 'sqlite dump .homelab-backup/sqlite/db.sqlite3: integrity_check: database disk image is malformed'
+    const drills = settings.sources.map((p, i) => drilled(p, 30, i === 2 ? error : null))
+    const s = evaluateBackupStatus(state(drills), settings, now)
+    expect(s.ok).toBe(false)
+    expect(s.drill.state).toBe('failed')
+    expect(s.sources[2]).toMatchObject({drill: {error, result: 'failed', state: 'failed'}, state: 'ok'})
+    expect(s.problems).toEqual([`${settings.sources[2]}: restore drill failed at ${ago(30)}: ${error}`])
+    // An old failed drill stays failed (not merely stale) until a drill passes.
+    const old = evaluateBackupStatus(state(settings.sources.map((p, i) => drilled(p, i === 2 ? 500 : 30, i === 2 ? error : null))), settings, now)
+    expect(old.sources[2].drill?.state).toBe('failed')
+  })
+
+  it('a drill unit that failed without writing last-drill.json is a problem; its own failure mark right after the file is not', () => {
+    const drills = settings.sources.map((p) => drilled(p, 30))
+    const crashed = evaluateBackupStatus(state(drills, [{time: ago(2), unit: 'homelab-backup-drill'}]), settings, now)
+    expect(crashed.ok).toBe(false)
+    expect(crashed.drill.state).toBe('failed')
+    expect(crashed.problems).toEqual([`homelab-backup-drill.service failed at ${ago(2)} without writing its status; see journalctl -u homelab-backup-drill`])
+    const sameRun = evaluateBackupStatus(state(drills, [{time: new Date(Date.parse(ago(30)) + 1000).toISOString(), unit: 'homelab-backup-drill'}]), settings, now)
+    expect(sameRun.problems).toEqual([])
+  })
+
+  it('an uncovered folder has no drill and does not count towards the overall drill state', () => {
+    const st = {...state(settings.sources.map((p) => drilled(p, 30))), storageFolders: [path.join(fx.storageRoot, 'stray')], storageRootExists: true}
+    const s = evaluateBackupStatus(st, settings, now)
+    expect(s.sources.at(-1)).toMatchObject({drill: null, state: 'uncovered'})
+    expect(s.drill.state).toBe('ok')
   })
 })
