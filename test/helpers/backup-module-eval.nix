@@ -25,6 +25,7 @@ let
     findutils = stub "findutils";
     gnugrep = stub "gnugrep";
     util-linux = stub "util-linux";
+    rclone = stub "rclone";
     bash = stub "bash";
   };
   secrets = [ "kopia/repository_password" "r2/access_key_id" "r2/secret_access_key" "r2/account_id" ];
