@@ -130,6 +130,14 @@ if ((code == 0)); then
   fi
 fi
 
+# rclone's error in one line: its first ERROR or "Failed" line (else its last line), timestamp cut.
+rclone_error() {
+  local line
+  line=$(grep -m1 -E 'ERROR|Failed' "$1" || tail -n 1 "$1")
+  line=${line#[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9] }
+  printf '%s\n' "${line:0:200}"
+}
+
 # Writes stdin to FILE atomically (0644).
 write_atomic() {
   local tmp
@@ -144,7 +152,7 @@ protect() {
   local ledger_file=$state_dir/offsite-ledger.json cache_file=$state_dir/offsite-blobs.json now_iso id file
   now_iso=$(now)
   if ! rclone -q lsjson --files-only --no-mimetype --use-server-modtime "r2:$bucket/${prefix%/}" >"$work/bucket.json" 2>"$work/rclone.err"; then
-    fail "listing s3://$bucket/$prefix with rclone failed: $(tail -n 1 "$work/rclone.err" | cut -c1-200)"
+    fail "listing s3://$bucket/$prefix with rclone failed: $(rclone_error "$work/rclone.err")"
     return 1
   fi
   jq 'map({key: .Name, value: .Size}) | from_entries' "$work/bucket.json" >"$work/bucket"
@@ -173,7 +181,7 @@ protect() {
       printf '%s\n' "$id" >>"$work/deleted"
       deleted=$((deleted + 1))
     else
-      fail "deleting s3://$bucket/$prefix$id failed: $(tail -n 1 "$work/rclone.err" | cut -c1-200)"
+      fail "deleting s3://$bucket/$prefix$id failed: $(rclone_error "$work/rclone.err")"
     fi
   done <"$work/due"
   jq -R . "$work/deleted" | jq -s 'map({key: ., value: true}) | from_entries' >"$work/deleted.json"
@@ -218,7 +226,7 @@ protect() {
       blobs: $blobs[0]
     }' >"$work/marker.json"
   if ! rclone -q copyto --ignore-times "$work/marker.json" "r2:$bucket/$marker_key" 2>"$work/rclone.err"; then
-    fail "writing s3://$bucket/$marker_key failed: $(tail -n 1 "$work/rclone.err" | cut -c1-200)"
+    fail "writing s3://$bucket/$marker_key failed: $(rclone_error "$work/rclone.err")"
     return 1
   fi
   echo "kopia-r2-sync: deletions reach the bucket after $delete_after_days days; $(jq length "$ledger_file") blobs pending deletion"

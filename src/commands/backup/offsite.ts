@@ -40,12 +40,12 @@ The credentials stay in memory; nothing is written. Exit 1 when a check fails, 2
     {command: '<%= config.bin %> <%= command.id %> --restore-test --sample 50', description: 'Read kopia.repository and 50 random pack blobs back from R2 and check their SHA-256.'},
   ]
 
+  static override enableJsonFlag = true
+
   static override flags = {
     'restore-test': Flags.boolean({description: 'read the format blob and a sample of p/q blobs back from R2 and check them against the marker'}),
     sample: Flags.integer({description: 'p/q blobs --restore-test reads in full', default: 10, min: 1}),
   }
-
-  static override enableJsonFlag = true
 
   async run(): Promise<OffsiteStatus & {credentialsFile: string}> {
     const {flags} = await this.parse(BackupOffsite)
