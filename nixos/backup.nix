@@ -4,7 +4,8 @@
 #                                     `schedule` (Persistent: a missed run happens at boot)
 #   kopia-backup-source@<path>.service  the same for one source (`homelab backup run --source`);
 #                                     the instance is `systemd-escape --path <source>`
-#   kopia-r2-sync.service (+ .timer)  `kopia repository sync-to s3` to R2 every `syncEveryHours`
+#   kopia-r2-sync.service (+ .timer)  `kopia repository sync-to s3` to R2 every `syncEveryHours`,
+#                                     additions only; deletions after `offsiteDeleteAfterDays`
 #   homelab-backup-drill.service (+ .timer)  restore drill of every source at backup.json's
 #                                     `drillSchedule` (weekly); homelab-backup-drill@<path> for one
 #   homelab-backup-failed@<unit>.service  OnFailure= of the above: logs and marks the failure
@@ -151,15 +152,25 @@ in
       };
     };
 
+    # The off-site copy corruption cannot reach (issue 13). R2 has no S3 Object Lock, and its
+    # bucket locks exist only in Cloudflare's API (nothing here could check or keep them), so the
+    # protection is in how this unit writes: `sync-to s3 --no-update` without `--delete` only adds
+    # blobs (kopia's default --update would let a rewritten or corrupted local blob overwrite the
+    # good copy; --delete would carry a deletion to R2 within hours), and a blob missing locally is
+    # deleted from the bucket only after backup.json `offsiteDeleteAfterDays` (ledger in stateDir;
+    # 0 = at once = no protection, which `homelab backup offsite` reports as a failure). rclone
+    # lists and deletes in the bucket and writes the marker homelab/offsite-protection.json that
+    # `homelab backup offsite` reads. Details: scripts/kopia-r2-sync.sh.
     systemd.services.kopia-r2-sync = {
       description = "Sync the Kopia repository to Cloudflare R2";
       wants = [ "network-online.target" ];
       after = [ "network-online.target" "kopia-backup.service" ];
       onFailure = [ "homelab-backup-failed@%p.service" ];
-      path = scriptPath;
+      path = scriptPath ++ [ pkgs.rclone ];
       environment = commonEnvironment // {
         R2_BUCKET = settings.bucket;
         R2_PREFIX = settings.prefix;
+        R2_DELETE_AFTER_DAYS = toString settings.offsiteDeleteAfterDays;
       };
       serviceConfig = {
         Type = "oneshot";

@@ -5,7 +5,9 @@
 # ProxyCommand of the SSH e2e tests), script (a pseudo-terminal for TTY-only output), openssl
 # (`openssl passwd -6` checks the admin password hashes of `host install` and the demo hash),
 # sqlite3 and PostgreSQL (the backup capture and restore tests run real databases: Debian's
-# server binaries live in /usr/lib/postgresql/<major>/bin, found by test/helpers/postgres.ts).
+# server binaries live in /usr/lib/postgresql/<major>/bin, found by test/helpers/postgres.ts),
+# rclone (kopia-r2-sync.sh lists, cleans and marks the bucket with it; the kopia stand-in copies
+# blobs into the loopback S3 server with it).
 # Needs root for apt-get. Under CI=true a tool that cannot be installed is an error.
 set -euo pipefail
 
@@ -33,6 +35,7 @@ declare -A pkg_of=(
   [pg_dump]=postgresql
   [pg_restore]=postgresql
   [initdb]=postgresql
+  [rclone]=rclone
 )
 
 have() {

@@ -92,15 +92,34 @@ export function renderOffsite(status: OffsiteStatus & {credentialsFile: string},
     `Reachable   ${status.reachable ? c.green('yes') : c.red('no')}`,
     `Blobs       ${b.total} (${formatBytes(b.totalBytes)}): kopia.repository ${b.repository ? 'present' : c.red('missing')}, ${b.packs} p packs, ${b.metadataPacks} q packs`,
     `Newest      ${status.newestBlob ? `${status.newestBlob.key} written ${status.newestBlob.lastModified} (${formatAge(status.newestBlob.ageSeconds)} ago; limit ${formatAge(status.maxAgeSeconds)})` : '-'}`,
-    '',
   ]
-  if (status.ok) lines.push(`${c.green('✓')} the off-site copy is there and fresh`)
+  if (status.protection) lines.push(`Protection  ${protectionLine(status.protection, c)}`)
+  const t = status.restoreTest
+  if (t) {
+    lines.push(
+      `Read back   kopia.repository ${t.formatBlob.ok ? c.green('ok') : c.red('failed')}${t.formatBlob.uniqueID ? ` (repository ${t.formatBlob.uniqueID.slice(0, 16)}…)` : ''}; ${t.sampled} of ${t.recorded} recorded p/q blobs read in full (${formatBytes(t.bytesRead)}): ${t.matched} match${t.mismatches.length > 0 ? `, ${c.red(`${t.mismatches.length} differ`)}` : ''}${t.missing.length > 0 ? `, ${c.red(`${t.missing.length} recorded blobs missing`)}` : ''}${t.unrecorded > 0 ? `; ${t.unrecorded} without a record` : ''}`,
+    )
+    for (const m of t.mismatches)
+      lines.push(`            ${m.key}: ${m.actual.length} bytes sha256 ${m.actual.sha256.slice(0, 16)}…, recorded ${m.expected.length} bytes ${m.expected.sha256.slice(0, 16)}…`)
+  }
+
+  lines.push('')
+  if (status.ok) lines.push(`${c.green('✓')} the off-site copy is there, fresh${status.protection ? ' and protected' : ''}${t ? '; the blobs read back match' : ''}`)
   else {
     lines.push(`${c.red('✗')} ${status.problems.length} problem${status.problems.length === 1 ? '' : 's'}:`)
     for (const p of status.problems) lines.push(`  - ${p}`)
   }
 
   return lines.join('\n')
+}
+
+/** "deletions reach R2 after 30 days; 3 blobs pending deletion, oldest since …" */
+function protectionLine(p: NonNullable<OffsiteStatus['protection']>, c: ChalkInstance): string {
+  const window = p.deleteAfterDays === 0 ? c.red('none: deletions reach R2 at the next sync (offsiteDeleteAfterDays 0)') : `deletions reach R2 after ${p.deleteAfterDays} days`
+  if (!p.marker) return `${window}; ${c.red('no marker in the bucket')}`
+  const pending = p.marker.pending === 0 ? 'no blobs pending deletion' : `${p.marker.pending} blob${p.marker.pending === 1 ? '' : 's'} pending deletion, oldest since ${p.marker.oldestPendingSince}`
+  const marker = p.marker.deleteAfterDays === p.deleteAfterDays ? '' : `; ${c.red(`the marker says ${p.marker.deleteAfterDays} days`)}`
+  return `${window}; ${pending}; marker written ${p.marker.updatedAt} (${formatAge(Math.max(0, p.marker.ageSeconds))} ago)${marker}`
 }
 
 /** The end of `homelab backup run|sync`: the unit's result and the new snapshots or the sync result. */

@@ -9,6 +9,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
 import {type BackupUnits, installBackupUnits} from '../helpers/backup-units.js'
 import {runCli} from '../helpers/cli.js'
+import {type S3TestServer, startS3Server} from '../helpers/s3-server.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 let host: TestHost
@@ -16,18 +17,24 @@ let repo: TestRepo
 let fx: BackupFixture
 let units: BackupUnits
 let env: Record<string, string | undefined>
+// R2 is the loopback S3 server: the stand-in kopia and the sync script copy blobs for real.
+let s3: S3TestServer
 
 beforeAll(async () => {
-  await requireTools(['jq', 'flock', 'shuf'])
+  await requireTools(['jq', 'flock', 'shuf', 'rclone'])
+  s3 = await startS3Server(['azalab-kopia'])
   host = await startTestHost({standIns: ['kopia', 'systemctl', 'journalctl']})
   repo = await host.homelabRepo({nixos: false})
   const base = path.join(host.hostRoot, 'backup')
   await fs.mkdir(base, {mode: 0o755})
   fx = await makeBackupFixture({hostDir: base, into: repo.dir})
-  units = await installBackupUnits({binDir: host.binDir, hostDir: fx.hostDir, repo: repo.dir, sources: fx.sources})
+  units = await installBackupUnits({binDir: host.binDir, hostDir: fx.hostDir, offsite: s3, repo: repo.dir, sources: fx.sources})
   env = {...host.env, HOMELAB_SUDO_PASSWORD: host.sudoPassword}
 })
-afterAll(async () => host?.stop())
+afterAll(async () => {
+  await host?.stop()
+  await s3?.stop()
+})
 
 const cli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(args, {cwd: repo.dir, env: {...env, ...extra}})
 const json = (stdout: unknown) => JSON.parse(String(stdout))
@@ -82,7 +89,8 @@ describe('homelab backup on the e2e host', () => {
     const r = await cli(['backup', 'sync'])
     expect(r.exitCode, String(r.stderr)).toBe(0)
     expect(String(r.stdout)).toContain('│ Synchronizing repositories:')
-    expect(String(r.stdout)).toContain('R2 sync success to s3://azalab-kopia/kopia/ at 0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com')
+    expect(String(r.stdout)).toContain(`R2 sync success to s3://azalab-kopia/kopia/ at ${s3.endpoint}`)
+    expect(await s3.get('azalab-kopia', 'homelab/offsite-protection.json')).not.toBeNull()
   })
 
   it('status: all fresh, exit 0, one line per source, sync and next runs', async () => {

@@ -28,6 +28,7 @@ let
     gnused = stub "gnused";
     gawk = stub "gawk";
     sqlite = stub "sqlite";
+    rclone = stub "rclone";
     bash = stub "bash";
     sqlite = stub "sqlite";
     postgresql = stub "postgresql";

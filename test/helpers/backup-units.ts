@@ -18,6 +18,7 @@ export interface BackupUnits {
 interface NixService {
   environment?: Record<string, string>
   onFailure?: string[]
+  path?: string[]
   serviceConfig: {ExecStart: string; EnvironmentFile?: string; SuccessExitStatus?: string; Type?: string}
 }
 
@@ -65,8 +66,18 @@ export async function evalBackupModule(repo: string): Promise<BackupModule> {
  * @param options.hostDir per-test "host" folder for kopia's config, cache, logs, rendered secrets
  * @param options.repo the homelab copy: nixos/backup.nix, backup-settings.nix, backup.json, storage.json, scripts/
  * @param options.sources the backup sources (what Nix writes into the source list file)
+ * @param options.offsite the loopback S3 server standing in for R2 (the stand-in kopia and the sync
+ *   script copy blobs for real): its credentials become the rendered r2 secrets and the
+ *   kopia-r2-sync unit gets `R2_ENDPOINT` (the script's own override of the R2 endpoint)
  */
-export async function installBackupUnits(options: {binDir: string; hostDir: string; repo: string; scriptsDir?: string; sources: string[]}): Promise<BackupUnits> {
+export async function installBackupUnits(options: {
+  binDir: string
+  hostDir: string
+  repo: string
+  scriptsDir?: string
+  sources: string[]
+  offsite?: {endpoint: string; accessKeyId: string; secretAccessKey: string}
+}): Promise<BackupUnits> {
   const scripts = options.scriptsDir ?? path.join(REPO_ROOT, 'scripts')
   const module = await evalBackupModule(options.repo)
   const systemdDir = path.join(options.binDir, 'systemd-standin')
@@ -83,6 +94,10 @@ export async function installBackupUnits(options: {binDir: string; hostDir: stri
     'r2/access_key_id': 'AKIATESTSTANDIN',
     'r2/account_id': '0123456789abcdef0123456789abcdef',
     'r2/secret_access_key': 'secret-of-the-test',
+  }
+  if (options.offsite) {
+    secretValues['r2/access_key_id'] = options.offsite.accessKeyId
+    secretValues['r2/secret_access_key'] = options.offsite.secretAccessKey
   }
   const sourcesFile = path.join(options.hostDir, 'homelab-backup-sources')
   await fs.writeFile(sourcesFile, options.sources.map((s) => `${s}\n`).join(''))
@@ -110,6 +125,7 @@ export async function installBackupUnits(options: {binDir: string; hostDir: stri
     for (const unit of service.onFailure ?? []) lines.push(`OnFailure=${unit}`)
     lines.push('', '[Service]')
     for (const [k, v] of Object.entries(service.environment ?? {})) lines.push(`Environment=${k}=${hostPath(v)}`)
+    if (name === 'kopia-r2-sync' && options.offsite) lines.push(`Environment=R2_ENDPOINT=${options.offsite.endpoint}`)
     if (service.serviceConfig.EnvironmentFile) lines.push(`EnvironmentFile=${hostPath(service.serviceConfig.EnvironmentFile)}`)
     if (service.serviceConfig.SuccessExitStatus) lines.push(`SuccessExitStatus=${service.serviceConfig.SuccessExitStatus}`)
     lines.push(`ExecStart=${execStart(service.serviceConfig.ExecStart)}`, '')

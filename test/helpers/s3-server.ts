@@ -11,6 +11,10 @@ export interface S3TestServer {
   secretAccessKey: string
   /** Writes an object; `ageSeconds` backdates its Last-Modified. */
   put(bucket: string, key: string, body: string | Buffer, ageSeconds?: number): Promise<void>
+  /** An object's bytes, or null when there is no such key. */
+  get(bucket: string, key: string): Promise<Buffer | null>
+  /** Every key of the bucket (under `prefix`), sorted. */
+  keys(bucket: string, prefix?: string): Promise<string[]>
   stop(): Promise<void>
 }
 
@@ -22,7 +26,7 @@ export async function startS3Server(buckets: string[]): Promise<S3TestServer> {
   const info = (await server.run()) as {port: number}
   const endpoint = `http://127.0.0.1:${info.port}`
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-  const {PutObjectCommand, S3Client} = await import('@aws-sdk/client-s3')
+  const {GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} = await import('@aws-sdk/client-s3')
   const client = new S3Client({credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}, endpoint, forcePathStyle: true, region: 'auto'})
   return {
     accessKeyId: 'S3RVER',
@@ -36,6 +40,26 @@ export async function startS3Server(buckets: string[]): Promise<S3TestServer> {
         const time = new Date(Date.now() - ageSeconds * 1000)
         await fs.utimes(file, time, time)
       }
+    },
+    async get(bucket, key) {
+      try {
+        const r = await client.send(new GetObjectCommand({Bucket: bucket, Key: key}))
+        return Buffer.from((await r.Body?.transformToByteArray()) ?? [])
+      } catch (error) {
+        if ((error as Error).name === 'NoSuchKey') return null
+        throw error
+      }
+    },
+    async keys(bucket, prefix) {
+      const keys: string[] = []
+      let token: string | undefined
+      do {
+        // eslint-disable-next-line no-await-in-loop
+        const page = await client.send(new ListObjectsV2Command({Bucket: bucket, ContinuationToken: token, Prefix: prefix}))
+        for (const o of page.Contents ?? []) keys.push(o.Key ?? '')
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token)
+      return keys.sort()
     },
     secretAccessKey: 'S3RVER',
     async stop() {

@@ -8,6 +8,7 @@ import {loadHomelab} from '../../src/lib/config/load.js'
 import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
 import {evalBackupModule, installBackupStandIns} from '../helpers/backup-units.js'
 import {REPO_ROOT} from '../helpers/cli.js'
+import {type S3TestServer, startS3Server} from '../helpers/s3-server.js'
 
 const SCRIPTS = ['kopia-backup.sh', 'kopia-r2-sync.sh', 'homelab-backup-failed.sh', 'homelab-kopia.sh', 'homelab-backup-drill.sh'].map((s) => path.join(REPO_ROOT, 'scripts', s))
 const STAND_INS = ['kopia', 'systemctl', 'journalctl'].map((s) => path.join(REPO_ROOT, 'test/e2e/stand-ins', s))
@@ -54,6 +55,8 @@ describe('backup scripts and Nix files are well-formed', () => {
       stateDir: cli.stateDir,
       syncEveryHours: cli.syncEveryHours,
     })
+    expect(nix.offsiteDeleteAfterDays).toBe(cli.offsiteDeleteAfterDays)
+    expect(nix.offsiteDeleteAfterDays).toBe(30)
     expect(nix.schedule).toBe('*-*-* 02:30:00')
     expect(nix.syncOnCalendar).toBe('*-*-* 00/6:00:00')
   })
@@ -79,6 +82,9 @@ describe('backup scripts and Nix files are well-formed', () => {
     )
     expect(Object.keys(module.config.sops.secrets).sort()).toEqual(['kopia/repository_password', 'r2/access_key_id', 'r2/account_id', 'r2/secret_access_key'])
     expect(services['kopia-r2-sync'].environment).toMatchObject({R2_BUCKET: 'azalab-kopia', R2_PREFIX: 'kopia/'})
+    // The off-site protection: the window reaches the sync, rclone is on its PATH.
+    expect(services['kopia-r2-sync'].environment).toMatchObject({R2_DELETE_AFTER_DAYS: '30'})
+    expect(services['kopia-r2-sync'].path).toContain('/nix/store/00000000000000000000000000000000-rclone')
     for (const name of ['kopia-backup', 'kopia-backup-source@', 'kopia-r2-sync']) {
       expect(services[name].onFailure).toEqual(['homelab-backup-failed@%p.service'])
       expect(services[name].serviceConfig.SuccessExitStatus).toBe('75')
@@ -89,6 +95,10 @@ describe('backup scripts and Nix files are well-formed', () => {
     expect(sync).toContain('flock -w "${HOMELAB_KOPIA_LOCK_WAIT:-21600}" 9')
     expect(sync).toContain('lock=$state_dir/.kopia.lock')
     expect(sync).not.toMatch(/--access-key|--secret-access-key|--password/)
+    // The copy only adds blobs (the protection of the off-site copy: test/scripts/offsite-sync.test.ts).
+    const syncCommand = /kopia repository sync-to s3 [^\n]*\\\n[^\n]*/.exec(sync)?.[0] ?? ''
+    expect(syncCommand).toContain('--no-update')
+    expect(syncCommand).not.toContain('--delete')
   })
 })
 
@@ -97,9 +107,12 @@ describe('the scripts against the stand-in kopia', () => {
   let binDir: string
   let env: Record<string, string>
   let kopiaState: string
+  // The stand-in kopia copies blobs for real: the syncs go to a loopback S3 server.
+  let s3: S3TestServer
 
   beforeAll(async () => {
-    await requireTools(['jq', 'flock'])
+    await requireTools(['jq', 'flock', 'rclone'])
+    s3 = await startS3Server(['azalab-kopia'])
     fx = await makeBackupFixture()
     binDir = path.join(fx.hostDir, 'bin')
     await installBackupStandIns(binDir)
@@ -107,8 +120,8 @@ describe('the scripts against the stand-in kopia', () => {
     await fs.mkdir(kopiaState, {recursive: true})
     await fs.writeFile(path.join(fx.hostDir, 'sources'), fx.sources.join('\n') + '\n')
     env = {
-      AWS_ACCESS_KEY_ID: 'AKIATEST',
-      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
       HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
       HOMELAB_STORAGE_FILE: path.join(fx.repo, 'nixos/storage.json'),
@@ -118,10 +131,14 @@ describe('the scripts against the stand-in kopia', () => {
       PATH: `${binDir}:${process.env.PATH}`,
       R2_ACCOUNT_ID: 'abc123',
       R2_BUCKET: 'azalab-kopia',
+      R2_ENDPOINT: s3.endpoint,
       R2_PREFIX: 'kopia/',
     }
   })
-  afterAll(async () => fx?.remove())
+  afterAll(async () => {
+    await s3?.stop()
+    await fx?.remove()
+  })
 
   const run = (script: string, args: string[] = [], extra: Record<string, string> = {}) =>
     execa('bash', [path.join(REPO_ROOT, 'scripts', script), ...args], {env: {...env, ...extra}, extendEnv: false, reject: false})
@@ -184,19 +201,28 @@ describe('the scripts against the stand-in kopia', () => {
     expect(lastRun).toMatchObject({error: expect.stringContaining('invalid repository password'), result: 'failed'})
   })
 
-  it('kopia-r2-sync syncs to <account>.r2.cloudflarestorage.com and writes last-sync.json', async () => {
+  it('kopia-r2-sync syncs to the S3 endpoint and writes last-sync.json', async () => {
     const r = await run('kopia-r2-sync.sh')
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(r.stdout).toContain('Destination: S3: abc123.r2.cloudflarestorage.com azalab-kopia')
+    expect(r.stdout).toContain(`Destination: S3: ${s3.endpoint.replace('http://', '')} azalab-kopia`)
     expect(await readJson('last-sync.json')).toMatchObject({
       bucket: 'azalab-kopia',
-      endpoint: 'abc123.r2.cloudflarestorage.com',
+      endpoint: s3.endpoint,
       error: null,
       exitCode: 0,
       prefix: 'kopia/',
       result: 'success',
       version: 1,
     })
+    expect((await s3.keys('azalab-kopia', 'kopia/')).length).toBeGreaterThan(8)
+  }, 60_000)
+
+  it('without R2_ENDPOINT the endpoint is <account>.r2.cloudflarestorage.com (kopia fails here before any network)', async () => {
+    await fs.writeFile(path.join(kopiaState, 'fail-sync'), 'no network in the test\n')
+    const r = await run('kopia-r2-sync.sh', [], {R2_ENDPOINT: ''})
+    await fs.rm(path.join(kopiaState, 'fail-sync'))
+    expect(r.stdout).toContain('Destination: S3: abc123.r2.cloudflarestorage.com azalab-kopia')
+    expect(await readJson('last-sync.json')).toMatchObject({bucket: 'azalab-kopia', endpoint: 'abc123.r2.cloudflarestorage.com', prefix: 'kopia/', result: 'failed'})
   })
 
   it('a failed sync is recorded with kopia\'s error; the script exits 1', async () => {

@@ -5,7 +5,23 @@
  */
 export {type BackupHost, type HostExecOptions, type HostExecResult, pickHost, shellQuote, systemdEscapePath} from './host.js'
 export {loadR2Credentials, type R2Credentials} from './credentials.js'
-export {checkOffsite, endpointUrl, type OffsiteCheckOptions, type OffsiteCredentials, OffsiteCredentialsError, type OffsiteStatus} from './offsite.js'
+export {
+  checkOffsite,
+  endpointUrl,
+  type OffsiteCheckOptions,
+  type OffsiteCredentials,
+  OffsiteCredentialsError,
+  type OffsiteRestoreTest,
+  type OffsiteStatus,
+} from './offsite.js'
+export {
+  type BlobRecord,
+  judgeProtection,
+  OFFSITE_MARKER_KEY,
+  type OffsiteMarker,
+  offsiteMarkerSchema,
+  type OffsiteProtection,
+} from './offsite-protection.js'
 export {backupUnitFor, runBackupUnit, startUnit, type UnitRunResult, type UnitStart} from './run-unit.js'
 export {schedulePeriodSeconds} from './schedule.js'
 export {type BackupFile, backupFileSchema, type BackupSettings, loadBackupSettings} from './settings.js'

@@ -31,6 +31,12 @@ export const backupFileSchema = z.strictObject({
   bucket: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name'),
   /** Object key prefix of the Kopia repository in the bucket ("" or ending in "/"). */
   prefix: z.string().default(''),
+  /**
+   * Days a blob missing from the host's repository stays in the bucket before kopia-r2-sync
+   * deletes it there (scripts/kopia-r2-sync.sh ledger). 0 = deletions reach R2 at once: no
+   * protection, which `homelab backup offsite` reports as a failure.
+   */
+  offsiteDeleteAfterDays: z.number().int().min(0).max(3650).default(30),
 })
 
 export type BackupFile = z.infer<typeof backupFileSchema>

@@ -13,6 +13,23 @@ const KEY_FILE = path.join(REPO_ROOT, 'test/fixtures/keys/demo.agekey')
 const FRESH = 'azalab-kopia'
 const STALE = 'stale-kopia'
 const EMPTY = 'empty-kopia'
+const NO_MARKER = 'unmarked-kopia'
+const MARKER = 'homelab/offsite-protection.json'
+
+/** The protection marker as scripts/kopia-r2-sync.sh writes it (its header documents the shape). */
+const markerOf = (o: {days?: number; ageSeconds?: number; pending?: number} = {}) =>
+  JSON.stringify({
+    blobs: {},
+    bucket: FRESH,
+    deleteAfterDays: o.days ?? 30,
+    mode: 'delayed-delete',
+    oldestPendingSince: o.pending ? '2026-11-20T02:30:00Z' : null,
+    pending: o.pending ?? 0,
+    prefix: 'kopia/',
+    uniqueID: null,
+    updatedAt: new Date(Date.now() - (o.ageSeconds ?? 600) * 1000).toISOString().replace(/\.\d+Z$/, 'Z'),
+    version: 1,
+  })
 
 // `homelab backup offsite` against a real S3-protocol server (s3rver) on loopback, with the R2
 // credentials encrypted in the homelab copy's SOPS file (demo age key).
@@ -41,7 +58,7 @@ describe('homelab backup offsite', () => {
   const offsite = (args: string[] = []) => runCli(['backup', 'offsite', ...args], {cwd: repo, env: {SOPS_AGE_KEY_FILE: KEY_FILE}})
 
   beforeAll(async () => {
-    s3 = await startS3Server([FRESH, STALE, EMPTY])
+    s3 = await startS3Server([FRESH, STALE, EMPTY, NO_MARKER])
     repo = copyBundledHomelab('homelab-offsite-')
     const doc = parseDocument(await fs.readFile(path.join(repo, 'homelab.yaml'), 'utf8'))
     doc.setIn(['backup', 'offsite', 'endpoint'], s3.endpoint)
@@ -51,7 +68,12 @@ describe('homelab backup offsite', () => {
     for (const blob of blobs) {
       await s3.put(FRESH, `kopia/${blob}`, `blob ${blob}`, blob.startsWith('kopia') ? 40 * 86_400 : 3600)
       await s3.put(STALE, `kopia/${blob}`, `blob ${blob}`, 3 * 86_400)
+      await s3.put(NO_MARKER, `kopia/${blob}`, `blob ${blob}`, 3600)
     }
+
+    // The host's sync marks the bucket after every run, new blobs or not.
+    await s3.put(FRESH, MARKER, markerOf({pending: 3}))
+    await s3.put(STALE, MARKER, markerOf())
   })
   afterAll(async () => {
     await s3?.stop()
@@ -81,7 +103,10 @@ describe('homelab backup offsite', () => {
 
     const text = await offsite()
     expect(text.exitCode).toBe(0)
-    expect(String(text.stdout)).toContain('✓ the off-site copy is there and fresh')
+    expect(String(text.stdout)).toContain('✓ the off-site copy is there, fresh and protected')
+    expect(String(text.stdout)).toMatch(/Protection {2}deletions reach R2 after 30 days; 3 blobs pending deletion, oldest since 2026-11-20T02:30:00Z; marker written .* \(10m ago\)/)
+    expect(result.protection).toMatchObject({deleteAfterDays: 30, marker: {deleteAfterDays: 30, mode: 'delayed-delete', pending: 3, recordedBlobs: 0}, mode: 'delayed-delete'})
+    expect(result.restoreTest).toBeNull()
     expect(String(text.stdout)).toMatch(/Blobs +6 \(.*\): kopia.repository present, 1 p packs, 1 q packs/)
     expect(String(text.stderr)).not.toContain('NodeVersionSupportWarning')
   })
@@ -93,6 +118,55 @@ describe('homelab backup offsite', () => {
     const result = JSON.parse(String(r.stdout))
     expect(result.ok).toBe(false)
     expect(result.problems).toEqual([expect.stringMatching(/^newest blob kopia\/.* is 3d 0h old \(expected within 1d 12h\)$/)])
+  })
+
+  it('no protection marker in the bucket: exit 1, one problem line', async () => {
+    await setUp({bucket: NO_MARKER})
+    const r = await offsite(['--json'])
+    expect(r.exitCode).toBe(1)
+    const result = JSON.parse(String(r.stdout))
+    expect(result.protection).toEqual({deleteAfterDays: 30, marker: null, mode: 'delayed-delete'})
+    expect(result.problems).toEqual([
+      `s3://${NO_MARKER}/${MARKER} is missing: no kopia-r2-sync with the deletion window has run (deploy nixos/backup.nix, then \`homelab backup sync\`)`,
+    ])
+    expect(String((await offsite()).stdout)).toContain('Protection  deletions reach R2 after 30 days; no marker in the bucket')
+  })
+
+  it('the marker names another window than backup.json, or is stale, or is not a marker: exit 1, one line each', async () => {
+    await setUp({bucket: NO_MARKER})
+    try {
+      await s3.put(NO_MARKER, MARKER, markerOf({days: 7}))
+      let result = JSON.parse(String((await offsite(['--json'])).stdout))
+      expect(result.problems).toEqual([
+        `s3://${NO_MARKER}/${MARKER} says deletions reach R2 after 7 days but nixos/backup.json offsiteDeleteAfterDays is 30: the host runs another configuration (deploy it)`,
+      ])
+      await s3.put(NO_MARKER, MARKER, markerOf({ageSeconds: 3 * 86_400}))
+      const r = await offsite(['--json'])
+      expect(r.exitCode).toBe(1)
+      result = JSON.parse(String(r.stdout))
+      expect(result.problems).toEqual([`s3://${NO_MARKER}/${MARKER} was written 3d 0h ago (expected within 1d 12h): kopia-r2-sync has not completed since`])
+      await s3.put(NO_MARKER, MARKER, '{"version": 1}')
+      result = JSON.parse(String((await offsite(['--json'])).stdout))
+      expect(result.problems).toEqual([`s3://${NO_MARKER}/${MARKER} is not a protection marker (unexpected shape): run \`homelab backup sync\` to rewrite it`])
+    } finally {
+      await s3.put(NO_MARKER, MARKER, markerOf())
+    }
+  })
+
+  it('--restore-test without blob records in the marker: the format blob is read, nothing to compare against, exit 1', async () => {
+    await setUp({})
+    const r = await offsite(['--restore-test', '--json'])
+    expect(r.exitCode).toBe(1)
+    const t = JSON.parse(String(r.stdout)).restoreTest
+    // The fixture's kopia.repository is not a format blob: it has no uniqueID.
+    expect(t).toMatchObject({formatBlob: {key: 'kopia/kopia.repository', ok: false, uniqueID: null}, recorded: 0, sampled: 0, unrecorded: 2})
+    expect(t.problems).toEqual(['s3://azalab-kopia/kopia/kopia.repository does not parse as a Kopia format blob (no uniqueID)', 's3://azalab-kopia/kopia/: no recorded p/q blobs to read back'])
+  })
+
+  it('--sample must be a positive number: usage error, exit 3', async () => {
+    const r = await offsite(['--restore-test', '--sample', '0'])
+    expect(r.exitCode).toBe(3)
+    expect(String(r.stderr)).toContain('--sample')
   })
 
   it('an empty bucket: no Kopia repository there', async () => {

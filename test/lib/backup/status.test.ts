@@ -6,6 +6,7 @@ import {evaluateBackupStatus, type HostBackupState, loadBackupSettings, readBack
 import {loadHomelab} from '../../../src/lib/config/load.js'
 import {type BackupFixture, localHost, makeBackupFixture, requireTools} from '../../helpers/backup-fixture.js'
 import {type BackupUnits, installBackupStandIns, installBackupUnits} from '../../helpers/backup-units.js'
+import {type S3TestServer, startS3Server} from '../../helpers/s3-server.js'
 
 // The real scripts run by the systemctl stand-in against the stand-in kopia, then the status
 // reader reads what they wrote, through a connection that runs commands locally.
@@ -14,16 +15,22 @@ describe('readBackupStatus against the status files the real scripts write', () 
   let units: BackupUnits
   let binDir: string
   let host: ReturnType<typeof localHost>
+  // R2 is the loopback S3 server: the stand-in kopia and the sync script copy blobs for real.
+  let s3: S3TestServer
 
   beforeAll(async () => {
-    await requireTools(['jq', 'flock'])
+    await requireTools(['jq', 'flock', 'rclone'])
+    s3 = await startS3Server(['azalab-kopia'])
     fx = await makeBackupFixture()
     binDir = path.join(fx.hostDir, 'bin')
     await installBackupStandIns(binDir)
-    units = await installBackupUnits({binDir, hostDir: fx.hostDir, repo: fx.repo, sources: fx.sources})
+    units = await installBackupUnits({binDir, hostDir: fx.hostDir, offsite: s3, repo: fx.repo, sources: fx.sources})
     host = localHost({binDir})
   })
-  afterAll(async () => fx?.remove())
+  afterAll(async () => {
+    await s3?.stop()
+    await fx?.remove()
+  })
 
   const status = async (now?: Date) => readBackupStatus({connection: host, homelab: await loadHomelab({cwd: fx.repo}), now})
 
