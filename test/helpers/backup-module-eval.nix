@@ -30,7 +30,6 @@ let
     sqlite = stub "sqlite";
     rclone = stub "rclone";
     bash = stub "bash";
-    sqlite = stub "sqlite";
     postgresql = stub "postgresql";
   };
   secrets = [ "kopia/repository_password" "r2/access_key_id" "r2/secret_access_key" "r2/account_id" ];

@@ -95,6 +95,7 @@ describe('homelab-backup-drill.sh against the stand-in kopia, real sqlite3 and p
     env = {
       HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
       HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
+      HOMELAB_STORAGE_FILE: path.join(fx.repo, 'nixos/storage.json'),
       HOMELAB_DRILL_SCRATCH: scratch,
       KOPIA_CONFIG_PATH: path.join(fx.hostDir, 'kopia', 'repository.config'),
       KOPIA_PASSWORD: 'correct horse $battery',

@@ -43,6 +43,7 @@ describe('kopia-r2-sync: an off-site copy a local deletion or corruption cannot 
       AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
       HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
       HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
+      HOMELAB_STORAGE_FILE: path.join(fx.repo, 'nixos/storage.json'),
       KOPIA_CONFIG_PATH: path.join(fx.hostDir, 'kopia', 'repository.config'),
       KOPIA_PASSWORD: 'correct horse $battery',
       KOPIA_REPOSITORY_PATH: repository,
