@@ -140,13 +140,6 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
         continue
       }
 
-      const encrypted = output.objects.filter((o) => 'sops' in o)
-      if (encrypted.length > 0) {
-        // Decrypt in memory the SOPS files the build came from: its folder first, the whole revision when that is not all.
-        await options.secrets.learn([path.join(revision.dir, normaliseRel(String(pending.spec.path ?? '')) ?? '.')], revision.dir)
-        if (encrypted.some((o) => !options.secrets.knowsAll(o))) await options.secrets.learn([revision.dir], revision.dir)
-      }
-
       let objects = output.objects.map((o) => options.secrets.redact(o))
       const postBuild = isRecord(pending.spec.postBuild) ? pending.spec.postBuild : undefined
       if (postBuild) {
@@ -243,6 +236,7 @@ async function buildPath(options: BuildOptions, clusterRel: string | undefined, 
   const written = clusterRel ?? String(spec.path ?? '')
   const rel = normaliseRel(written)
   if (rel === undefined) return {error: `spec.path ${written} must be a relative path inside the repository`}
+  await options.revision.ensure(rel)
   const dir = path.join(options.revision.dir, rel)
   const stat = await fs.stat(dir).catch(() => undefined)
   if (!stat?.isDirectory()) return {error: `spec.path ${written} does not exist in ${options.revision.label}`}
@@ -350,8 +344,15 @@ async function contentHash(dir: string): Promise<string | undefined> {
     if (stat.isSymbolicLink()) return undefined
     const data = await fs.readFile(file)
     if (KUSTOMIZATION_FILES.includes(path.basename(file))) {
-      const text = data.toString('utf8')
-      if (text.includes('..') || /:\/\/|github\.com\/|git@/.test(text)) return undefined
+      // The values only (comments are free text): any `..` segment or remote base makes it uncacheable.
+      let values: string
+      try {
+        values = JSON.stringify(parseAllDocuments(data.toString('utf8')).map((d) => (Array.isArray(d) ? null : d.toJS())))
+      } catch {
+        return undefined
+      }
+
+      if (/(^|[/"])\.\.([/"]|$)/.test(values) || /:\/\/|github\.com\/|git@/.test(values)) return undefined
     }
 
     hash.update(path.relative(dir, file)).update('\0').update(String(data.length)).update('\0').update(data)

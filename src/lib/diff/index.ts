@@ -51,19 +51,22 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
       suggestions: ['install kubectl (nix shell nixpkgs#kubectl, or your package manager)'],
     })
   const fromRev = options.from ?? 'HEAD'
-  const from = await materialise(options.root, fromRev, '--from')
+  // Only the top-level folder of the cluster path is extracted up front (others on demand).
+  const top = [options.clusterPath.replace(/^\.\//, '').split('/')[0] || '.']
+  const from = await materialise(options.root, fromRev, '--from', top)
   try {
-    const to = await materialise(options.root, options.to, '--to')
+    const to = await materialise(options.root, options.to, '--to', top)
     try {
       const secrets = new SecretValues(options.identities)
+      await secrets.learnChanged(from.dir, to.dir, top[0])
       const cache = new Map<string, Promise<BuildOutput>>()
       const common = {cache, clusterPath: options.clusterPath, kubectl, secrets}
       const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
       const labels = {from: from.commit ? `${from.label} (${from.commit.slice(0, 7)})` : from.label, to: to.commit ? `${to.label} (${to.commit.slice(0, 7)})` : to.label}
       const diff = await compareBuilds(before, after, {from: from.label, to: to.label})
-      if (secrets.undecrypted > 0) {
-        const reasons = [...new Set(secrets.failures.values())].slice(0, 2).join('; ')
-        diff.warnings.push(`${secrets.undecrypted} SOPS value(s) could not be decrypted${reasons ? ` (${reasons})` : ''}: they are compared by ciphertext, so a file re-encrypted with no new value shows as "value changed"`)
+      if (secrets.failures.size > 0) {
+        const [file, reason] = [...secrets.failures][0]
+        diff.warnings.push(`${secrets.failures.size} changed SOPS file(s) could not be decrypted (${file}: ${reason}): their values are compared by ciphertext, so a re-encrypted value shows as "value changed"`)
       }
 
       return {

@@ -23,8 +23,6 @@ export class SecretValues {
   private readonly byCiphertext = new Map<string, string>()
   /** sha256 of a SOPS file's text already read (the same file in both revisions is decrypted once). */
   private readonly seenFiles = new Set<string>()
-  /** How many ciphertexts were met that no file decrypted (compared by ciphertext). */
-  undecrypted = 0
   /** Files that did not decrypt, with the reason (one line, never a value). */
   readonly failures = new Map<string, string>()
 
@@ -41,16 +39,7 @@ export class SecretValues {
     const known = this.byCiphertext.get(value)
     if (known) return `<secret value ${known}>`
     // Not decrypted: the ciphertext's fingerprint (a re-encryption shows as a change).
-    this.undecrypted++
     return `<encrypted value ${this.fingerprint(`ciphertext\u0000${value}`)}>`
-  }
-
-  /** True when every SOPS ciphertext in `object` has been decrypted (see {@link learn}). */
-  knowsAll(object: unknown): boolean {
-    if (SecretValues.isCiphertext(object)) return this.byCiphertext.has(object)
-    if (Array.isArray(object)) return object.every((v) => this.knowsAll(v))
-    if (isObject(object)) return Object.entries(object).every(([k, v]) => k === 'sops' || this.knowsAll(v))
-    return true
   }
 
   /** True when `value` is a SOPS ciphertext. */
@@ -59,35 +48,48 @@ export class SecretValues {
   }
 
   /**
-   * Decrypts every SOPS file under `dirs` (recursively; `.yaml`/`.yml`/`.json` whose text holds a
-   * SOPS `mac`) in memory and remembers the fingerprint of each value by its ciphertext. A file that
-   * does not decrypt (no matching identity, MAC mismatch) is recorded in {@link failures}.
+   * Decrypts in memory the SOPS files that differ between two revisions (`.yaml`/`.yml`/`.json`
+   * under `rel` of each, whose text holds a SOPS `mac`; compared by path and content) and remembers
+   * the fingerprint of each value by its ciphertext. A file that is the same in both holds the same
+   * ciphertexts on both sides, which then compare equal without decrypting (and a re-encrypted
+   * file, whose ciphertexts all change, is decrypted: only a new value shows as a change).
+   * A file that does not decrypt (no matching identity, MAC mismatch) is recorded in {@link failures}.
    */
-  async learn(dirs: readonly string[], displayRoot: string): Promise<void> {
-    const files = new Set<string>()
-    for (const dir of dirs) for (const file of await yamlFilesUnder(dir)) files.add(file)
-    await Promise.all(
-      [...files].map(async (file) => {
+  async learnChanged(fromDir: string, toDir: string, rel: string): Promise<void> {
+    const read = async (dir: string) => {
+      const out = new Map<string, string>()
+      for (const file of await yamlFilesUnder(path.join(dir, rel))) {
         const text = await fs.readFile(file, 'utf8').catch(() => '')
-        if (!text.includes(ENC_PREFIX)) return
-        const hash = createHash('sha256').update(text).digest('hex')
-        if (this.seenFiles.has(hash) || !isSopsFile(text)) return
-        this.seenFiles.add(hash)
-        const rel = path.relative(displayRoot, file)
-        if (this.identities.length === 0) {
-          this.failures.set(rel, 'no age identity (set SOPS_AGE_KEY_FILE)')
-          return
-        }
+        if (text.includes(ENC_PREFIX)) out.set(path.relative(dir, file), text)
+      }
 
-        try {
-          const decrypted = await decryptSopsText({file: rel, identities: this.identities, text})
-          const encrypted = parseAllDocuments(text).map((d) => (Array.isArray(d) ? undefined : d.toJS()))
-          for (const [i, doc] of decrypted.documents.entries()) this.pair(encrypted[i], doc.toJS())
-        } catch (error) {
-          this.failures.set(rel, (error as Error).message.split('\n')[0])
-        }
-      }),
-    )
+      return out
+    }
+
+    const [a, b] = await Promise.all([read(fromDir), read(toDir)])
+    const changed: Array<[string, string]> = []
+    for (const [file, text] of a) if (b.get(file) !== text) changed.push([file, text])
+    for (const [file, text] of b) if (a.get(file) !== text) changed.push([file, text])
+    await Promise.all(changed.map(([file, text]) => this.learnText(file, text)))
+  }
+
+  /** Decrypts one SOPS text (see {@link learnChanged}); not a SOPS file: nothing. */
+  async learnText(rel: string, text: string): Promise<void> {
+    const hash = createHash('sha256').update(text).digest('hex')
+    if (this.seenFiles.has(hash) || !isSopsFile(text)) return
+    this.seenFiles.add(hash)
+    if (this.identities.length === 0) {
+      this.failures.set(rel, 'no age identity: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY')
+      return
+    }
+
+    try {
+      const decrypted = await decryptSopsText({file: rel, identities: this.identities, text})
+      const encrypted = parseAllDocuments(text).map((d) => (Array.isArray(d) ? undefined : d.toJS()))
+      for (const [i, doc] of decrypted.documents.entries()) this.pair(encrypted[i], doc.toJS())
+    } catch (error) {
+      this.failures.set(rel, (error as Error).message.split('\n')[0])
+    }
   }
 
   /** Walks an encrypted and a decrypted document side by side; each ciphertext leaf gets its plaintext's fingerprint. */
