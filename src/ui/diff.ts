@@ -17,7 +17,8 @@ export function renderDiffReport(report: DiffReport, c: ChalkInstance): string {
   for (const k of report.kustomizations) {
     const objects = report.objects.filter((o) => o.kustomization === k.id)
     if (objects.length === 0 && k.status === 'unchanged' && !k.skipped) continue
-    const status = k.status === 'added' ? c.green(' (added)') : k.status === 'removed' ? c.red(' (removed)') : ''
+    const status =
+      k.status === 'added' ? c.green(' (added)') : k.orphaned ? c.yellow(' (removed from the tree, orphaned: left in the cluster, still applying its last objects)') : k.status === 'removed' ? c.red(' (removed)') : ''
     lines.push('', `Kustomization ${k.id}${status}${k.skipped ? c.yellow(` (${k.skipped})`) : ''}`)
     for (const o of objects) lines.push(...renderObject(o, c))
   }

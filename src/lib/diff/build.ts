@@ -118,6 +118,7 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   const seen = new Set<string>([root.id])
   const allObjects: BuiltObject[] = []
 
+  let deferred: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
   while (level.length > 0) {
     const built = await mapLimit(level, concurrency, async (pending) => {
       const k = emptyKustomization(pending.id, String(pending.spec.path ?? ''))
@@ -133,27 +134,35 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
     })
 
     const next: Pending[] = []
-    for (const {k, output, pending} of built) {
+    // A Kustomization whose postBuild reads an object not built yet (another Kustomization of the
+    // same or a later level makes it; in the cluster dependsOn orders this) waits until it is there.
+    const waiting: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
+    const settle = (item: {k: BuiltKustomization; output: BuildOutput; pending: Pending}, last: boolean): boolean => {
+      const {k, output, pending} = item
       build.kustomizations.set(k.id, k)
       if ('error' in output) {
         k.error = output.error
-        continue
+        return true
       }
 
       let objects = output.objects.map((o) => options.secrets.redact(o))
       const postBuild = isRecord(pending.spec.postBuild) ? pending.spec.postBuild : undefined
       if (postBuild) {
-        const vars = variablesFor(pending, postBuild, [...allObjects, ...objects.map(toBuilt)], options.secrets, build.warnings)
+        const warnings: string[] = []
+        const vars = variablesFor(pending, postBuild, [...allObjects, ...objects.map(toBuilt)], options.secrets, warnings)
         if ('error' in vars) {
+          if (!last) return false
           k.error = vars.error
-          continue
+          return true
         }
+
+        build.warnings.push(...warnings)
 
         try {
           objects = objects.map((o) => substituteObject(o, vars.vars))
         } catch (error) {
           k.error = `post-build substitution made invalid YAML: ${(error as Error).message.split('\n')[0]}`
-          continue
+          return true
         }
       }
 
@@ -172,8 +181,22 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
         seen.add(id)
         next.push({id, name: nameOf(object), namespace: namespaceOf(object) ?? 'default', parent: k.id, spec: specOf(object)})
       }
+
+      return true
     }
 
+    for (const item of [...deferred, ...built]) if (!settle(item, false)) waiting.push(item)
+    deferred = []
+    // Retry while progress is made; what still waits goes on to the next level (or fails at the end).
+    let progress = true
+    while (progress && waiting.length > 0) {
+      progress = false
+      for (const item of waiting.splice(0)) if (settle(item, false)) progress = true
+      else waiting.push(item)
+    }
+
+    if (next.length === 0) for (const item of waiting) settle(item, true)
+    else deferred = waiting
     level = next
   }
 

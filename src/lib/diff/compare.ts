@@ -61,6 +61,8 @@ export interface KustomizationChange {
   prune: boolean
   /** Why it was not built (not this repository's source), when so. */
   skipped?: string
+  /** Removed from the tree but left in the cluster (its parent does not prune it): it keeps applying its last objects, which are not listed. */
+  orphaned?: boolean
 }
 
 /** The cluster diff of two built revisions. */
@@ -101,6 +103,11 @@ export async function compareBuilds(from: RevisionBuild, to: RevisionBuild, labe
     if (k.skipped) change.skipped = k.skipped
     out.kustomizations.push(change)
     if (failed.length > 0) continue
+    // Removed from the tree but not deleted from the cluster: it keeps applying what it last had.
+    if (!after && fate(id) === 'orphaned') {
+      change.orphaned = true
+      continue
+    }
 
     const changes: ObjectChange[] = []
     const oldObjects = before?.objects ?? new Map<string, BuiltObject>()
