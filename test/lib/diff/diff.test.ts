@@ -160,9 +160,9 @@ data:
     edit(dir, `${CLUSTER}/manifests/cluster/vars.yaml`, '"1.2.3"', '"1.3.0"')
     const report = await diff(dir)
     expect(actions(report)).toEqual([
-      'changed flux-system/infrastructure ConfigMap/flux-system/cluster-vars',
       'changed flux-system/apps ConfigMap/echo/script',
       'changed flux-system/apps Deployment/echo/echo',
+      'changed flux-system/infrastructure ConfigMap/flux-system/cluster-vars',
     ])
     expect(report.objects.find((o) => o.object === 'Deployment/echo/echo')!.diff).toMatch(/-\s+- image: ghcr.io\/example\/echo:1.2.3\n\+\s+- image: ghcr.io\/example\/echo:1.3.0/)
   }, 180_000)
