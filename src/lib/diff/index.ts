@@ -1,0 +1,86 @@
+import type {AgeIdentity} from '../age/identities.js'
+import {HomelabError} from '../errors.js'
+import {findExecutable} from '../validate/tools.js'
+import {type BuildOutput, buildRevision} from './build.js'
+import {type ClusterDiff, compareBuilds} from './compare.js'
+import {materialise, type RevisionSide} from './revision.js'
+import {SecretValues} from './secrets.js'
+
+export {type BuiltKustomization, type BuiltObject, type RevisionBuild} from './build.js'
+export {type ClusterDiff, type DiffError, type KustomizationChange, type ObjectAction, type ObjectChange, type SecretKeyChange} from './compare.js'
+export {WORKING_TREE} from './revision.js'
+
+/** What {@link diffCluster} needs. */
+export interface DiffClusterOptions {
+  /** Absolute repository root (the folder holding homelab.yaml). */
+  root: string
+  /** Repository-relative cluster folder (homelab.yaml `cluster.path`). */
+  clusterPath: string
+  /** Old side: a git revision (default `HEAD`). */
+  from?: string
+  /** New side: a git revision; undefined for the working tree. */
+  to?: string
+  /** The operator's age identities, to compare SOPS values (loadIdentities). */
+  identities: readonly AgeIdentity[]
+  /** PATH to find kubectl on. */
+  path: string | undefined
+}
+
+/** The report of `homelab diff` (cluster side). `ok` is false when there is any error. */
+export interface DiffReport extends ClusterDiff {
+  ok: boolean
+  /** True when anything differs (objects or Kustomizations), for --exit-code. */
+  changed: boolean
+  from: RevisionSide
+  to: RevisionSide
+  cluster: string
+}
+
+/**
+ * The cluster diff of two revisions of the repository, offline: each revision is put in a temp
+ * folder (`git archive`; the working tree is read where it is), built like Flux builds it
+ * (build.ts, with `kubectl kustomize`, the builds in parallel and a folder that is the same in
+ * both built once), SOPS values decrypted in memory and compared by fingerprint only
+ * (secrets.ts), then compared (compare.ts). Temp folders are removed, also on failure.
+ * @throws UsageError for an unknown revision; HomelabError when kubectl is not installed or git cannot read a revision
+ */
+export async function diffCluster(options: DiffClusterOptions): Promise<DiffReport> {
+  const kubectl = await findExecutable('kubectl', options.path)
+  if (!kubectl)
+    throw new HomelabError('kubectl not found on PATH: homelab diff builds each Flux Kustomization with `kubectl kustomize`', {
+      suggestions: ['install kubectl (nix shell nixpkgs#kubectl, or your package manager)'],
+    })
+  const fromRev = options.from ?? 'HEAD'
+  // Only the top-level folder of the cluster path is extracted up front (others on demand).
+  const top = [options.clusterPath.replace(/^\.\//, '').split('/')[0] || '.']
+  const from = await materialise(options.root, fromRev, '--from', top)
+  try {
+    const to = await materialise(options.root, options.to, '--to', top)
+    try {
+      const secrets = new SecretValues(options.identities)
+      await secrets.learnChanged(from.dir, to.dir, top[0])
+      const cache = new Map<string, Promise<BuildOutput>>()
+      const common = {cache, clusterPath: options.clusterPath, kubectl, secrets}
+      const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
+      const labels = {from: from.commit ? `${from.label} (${from.commit.slice(0, 7)})` : from.label, to: to.commit ? `${to.label} (${to.commit.slice(0, 7)})` : to.label}
+      const diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+      if (secrets.failures.size > 0) {
+        const [file, reason] = [...secrets.failures][0]
+        diff.warnings.push(`${secrets.failures.size} changed SOPS file(s) could not be decrypted (${file}: ${reason}): their values are compared by ciphertext, so a re-encrypted value shows as "value changed"`)
+      }
+
+      return {
+        ...diff,
+        changed: diff.objects.length > 0 || diff.kustomizations.some((k) => k.status !== 'unchanged'),
+        cluster: options.clusterPath,
+        from: {commit: from.commit, label: labels.from},
+        ok: diff.errors.length === 0,
+        to: {commit: to.commit, label: labels.to},
+      }
+    } finally {
+      await to.cleanup()
+    }
+  } finally {
+    await from.cleanup()
+  }
+}
