@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
 import {type BackupUnits, installBackupUnits} from '../helpers/backup-units.js'
 import {runCli} from '../helpers/cli.js'
+import {type S3TestServer, startS3Server} from '../helpers/s3-server.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 let host: TestHost
@@ -18,6 +19,7 @@ let repo: TestRepo
 let fx: BackupFixture
 let units: BackupUnits
 let env: Record<string, string | undefined>
+let s3: S3TestServer
 
 const cli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(args, {cwd: repo.dir, env: {...env, ...extra}})
 const json = (stdout: unknown) => JSON.parse(String(stdout))
@@ -30,7 +32,9 @@ beforeAll(async () => {
   const base = path.join(host.hostRoot, 'backup')
   await fs.mkdir(base, {mode: 0o755})
   fx = await makeBackupFixture({hostDir: base, into: repo.dir})
-  units = await installBackupUnits({binDir: host.binDir, hostDir: fx.hostDir, repo: repo.dir, sources: fx.sources})
+  // The R2 sync copies for real (stand-in kopia + real rclone) into a loopback S3 server.
+  s3 = await startS3Server(['azalab-kopia'])
+  units = await installBackupUnits({binDir: host.binDir, hostDir: fx.hostDir, offsite: s3, repo: repo.dir, sources: fx.sources})
   env = {...host.env, HOMELAB_SUDO_PASSWORD: host.sudoPassword}
   // alpha has a SQLite dump where the capture leaves it.
   await fs.mkdir(path.join(fx.sources[0], '.homelab-backup/sqlite'), {recursive: true})
@@ -38,7 +42,10 @@ beforeAll(async () => {
   expect((await cli(['backup', 'run'])).exitCode).toBe(0)
   expect((await cli(['backup', 'sync'])).exitCode).toBe(0)
 }, 300_000)
-afterAll(async () => host?.stop())
+afterAll(async () => {
+  await host?.stop()
+  await s3?.stop()
+})
 
 describe('homelab backup drill on the e2e host', () => {
   it('status before any drill: every source "never", warnings only, exit 0', async () => {

@@ -4,12 +4,13 @@
 import {execa, type ResultPromise} from 'execa'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it, onTestFinished} from 'vitest'
 
 import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
 import {installBackupStandIns} from '../helpers/backup-units.js'
 import {REPO_ROOT} from '../helpers/cli.js'
 import {startPostgres, type TestPostgres} from '../helpers/postgres.js'
+import {startS3Server} from '../helpers/s3-server.js'
 
 const LONG = 240_000
 
@@ -329,8 +330,11 @@ describe('consistent capture by kopia-backup.sh', () => {
       await fs.rm(path.join(kopiaState, 'create-started'), {force: true})
       const backup = run('kopia-backup.sh', ['--source', app])
       await waitFor(() => exists(path.join(kopiaState, 'create-started')))
-      const syncEnv = {AWS_ACCESS_KEY_ID: 'AKIATEST', AWS_SECRET_ACCESS_KEY: 'secret', R2_ACCOUNT_ID: 'abc123', R2_BUCKET: 'azalab-kopia', R2_PREFIX: 'kopia/'}
+      // The sync copies for real (stand-in kopia + real rclone) into a loopback S3 server.
+      const s3 = await startS3Server(['azalab-kopia'])
+      const syncEnv = {AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, R2_BUCKET: 'azalab-kopia', R2_DELETE_AFTER_DAYS: '30', R2_ENDPOINT: s3.endpoint, R2_PREFIX: 'kopia/'}
       const sync = execa('bash', [path.join(REPO_ROOT, 'scripts/kopia-r2-sync.sh')], {all: true, env: {...env, ...syncEnv}, extendEnv: false, reject: false})
+      onTestFinished(() => s3.stop())
       let out = ''
       sync.all?.on('data', (d: Buffer) => {
         out += String(d)

@@ -182,6 +182,6 @@ describe('NixOS module set (stub lib, declared options)', () => {
     expect(summary.tmpfiles).toContain('d /srv/immich 0750 1000 1000 -')
     expect(summary.etc['homelab/source']).toBe(ROOT)
     expect(summary.revision).toMatch(/^[0-9a-f]{40}$/)
-    expect(summary.systemdTimers.sort()).toEqual(['kopia-backup', 'kopia-r2-sync'])
+    expect(summary.systemdTimers.sort()).toEqual(['homelab-backup-drill', 'kopia-backup', 'kopia-r2-sync'])
   })
 })
