@@ -387,15 +387,16 @@ describe('homelab backup restore in place: terminating pods and Flux', () => {
     const result = json(r.stdout)
     expect(result).toMatchObject({flux: {resumed: [], suspended: []}, ok: true})
 
-    const argv = await calls()
-    const down = argv.findIndex((a) => a[0] === 'scale' && a.includes('--replicas=0'))
-    const podLists = argv.slice(down).filter((a) => a[0] === 'get' && a[1] === 'pods')
-    expect(podLists[0]).toEqual(['get', 'pods', '-n', 'alpha', '-l', 'app.kubernetes.io/name=alpha', '-o', 'json'])
-    // The rename of the live folder (its ctime) came after the last pod was gone.
+    // The rename of the live folder (mv sets its ctime) came after the last pod was gone.
     const until = (await liveObjects()).find((o) => o.metadata.name === 'alpha')!.status!.terminatingUntil!
     expect(until).toBeDefined()
     const moved = (await fs.stat(result.aside, {bigint: true})).ctimeNs / 1_000_000n
     expect(Number(moved)).toBeGreaterThanOrEqual(Date.parse(until))
+    // It listed the pods by the Deployment's selector.
+    const argv = await calls()
+    const down = argv.findIndex((a) => a[0] === 'scale' && a.includes('--replicas=0'))
+    const podLists = argv.slice(down).filter((a) => a[0] === 'get' && a[1] === 'pods')
+    expect(podLists[0]).toEqual(['get', 'pods', '-n', 'alpha', '-l', 'app.kubernetes.io/name=alpha', '-o', 'json'])
   }, 180_000)
 
   it('suspends the Flux Kustomization that would scale the app back up, resumes it after the scale back; one suspended before stays suspended', async () => {
