@@ -23,6 +23,7 @@ export function renderInPlacePlan(plan: InPlacePlan, host: string, c: ChalkInsta
     `  replace    ${app.path}: ${current.exists ? `${formatBytes(current.size)}, ${current.files} files` : 'absent'}${current.exists ? ` (moved aside to ${plan.aside}, kept until --prune-aside)` : ''}`,
     `  with       snapshot ${snapshot.id} of ${time(snapshot.time)}: ${formatBytes(snapshot.size)}, ${count(snapshot.files)} files`,
     `  workloads  ${plan.workloads.length === 0 ? `none running in namespace ${plan.namespace}` : `${plan.workloads.map((w) => `${w.ref} (${w.replicas})`).join(', ')} in namespace ${plan.namespace}: scaled to 0 meanwhile, then back`}`,
+    ...(plan.kustomizations.length === 0 ? [] : [`  flux       Kustomization ${plan.kustomizations.map((ks) => `${ks.namespace}/${ks.name}`).join(', ')}: suspended meanwhile (unless suspended already), then resumed`]),
     `  owner      ${app.uid}:${app.gid} mode ${app.mode} on ${app.path}`,
   ]
   if (capture.mode === 'sqlite') lines.push(`  re-import  ${capture.databases.join(', ')} from .homelab-backup/sqlite/`)

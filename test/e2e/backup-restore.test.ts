@@ -24,6 +24,7 @@ let alpha: string
 let vault: string
 let pgapp: string
 let extra: string
+let baseScenario: Record<string, string>
 const VAULT_OWNER = {gid: 1235, uid: 1234}
 
 const kubectlState = () => path.join(host.hostRoot, 'kubectl-state')
@@ -55,6 +56,15 @@ async function tree(dir: string): Promise<string[]> {
   await walk('')
   return out
 }
+
+/** A Deployment or StatefulSet as the API serves it, running and Ready, its pods selected by app.kubernetes.io/name=NAME. */
+const workload = (kind: string, namespace: string, name: string, replicas: number, labels: Record<string, string> = {}) => ({
+  apiVersion: 'apps/v1',
+  kind,
+  metadata: {labels, name, namespace},
+  spec: {replicas, selector: {matchLabels: {'app.kubernetes.io/name': name}}},
+  status: {availableReplicas: replicas, readyReplicas: replicas, replicas},
+})
 
 const sha = async (file: string) => createHash('sha256').update(await fs.readFile(file)).digest('hex')
 const sqlite = (db: string, sql: string) => execFileSync('sqlite3', [db, sql], {encoding: 'utf8'}).trim()
@@ -90,9 +100,6 @@ beforeAll(async () => {
   units = await installBackupUnits({binDir: host.binDir, hostDir: fx.hostDir, repo: repo.dir, sources: [alpha, vault, pgapp, extra]})
 
   // The cluster: each app's workloads in its namespace, running and Ready.
-  const workload = (kind: string, namespace: string, name: string, replicas: number) => ({
-    apiVersion: 'apps/v1', kind, metadata: {name, namespace}, spec: {replicas}, status: {availableReplicas: replicas, readyReplicas: replicas, replicas},
-  })
   const objects = path.join(host.hostRoot, 'kubectl-objects.json')
   await fs.writeFile(
     objects,
@@ -110,7 +117,8 @@ beforeAll(async () => {
   pg = await startPostgres()
   const execEnv = path.join(host.hostRoot, 'exec.env')
   await fs.writeFile(execEnv, Object.entries(pg.env).map(([k, v]) => `${k}=${v}\n`).join(''))
-  await host.setScenario({STANDIN_KUBECTL_EXEC_ENV: execEnv, STANDIN_KUBECTL_OBJECTS: objects, STANDIN_KUBECTL_STATE: kubectlState()})
+  baseScenario = {STANDIN_KUBECTL_EXEC_ENV: execEnv, STANDIN_KUBECTL_OBJECTS: objects, STANDIN_KUBECTL_STATE: kubectlState()}
+  await host.setScenario(baseScenario)
   await fs.mkdir(kubectlState(), {recursive: true})
   env = {...host.env, HOMELAB_SUDO_PASSWORD: host.sudoPassword}
 }, 180_000)
@@ -251,11 +259,12 @@ describe('homelab backup restore in place', () => {
     const r = await cli(['backup', 'restore', 'vault', '--yes', '--json'])
     expect(r.exitCode, String(r.stderr) + String(r.stdout)).toBe(0)
     const result = json(r.stdout)
-    expect(Object.keys(result).sort()).toEqual(['app', 'aside', 'failedStep', 'mode', 'ok', 'reimported', 'scaled', 'snapshot', 'source', 'state', 'target'].sort())
+    expect(Object.keys(result).sort()).toEqual(['app', 'aside', 'failedStep', 'flux', 'mode', 'ok', 'reimported', 'scaled', 'snapshot', 'source', 'state', 'target'].sort())
     expect(result).toMatchObject({
       app: 'vault',
       aside: expect.stringMatching(new RegExp(`^${vault}\\.aside-\\d{8}T\\d{6}Z$`)),
       failedStep: null,
+      flux: {resumed: [], suspended: []},
       mode: 'in-place',
       ok: true,
       reimported: [{database: 'db.sqlite3', dump: '.homelab-backup/sqlite/db.sqlite3', kind: 'sqlite'}],
@@ -332,7 +341,7 @@ describe('homelab backup restore in place', () => {
     const argv = await calls()
     expect(scales(argv)).toEqual(['deployment/pgapp-server=0', 'statefulset/pgapp-postgres=0', 'statefulset/pgapp-postgres=1', 'deployment/pgapp-server=2'])
     const restoreCall = argv.findIndex((a) => a[0] === 'exec' && a.includes('pg_restore'))
-    expect(argv[restoreCall]).toEqual(['exec', '-i', '-n', 'pgapp', 'statefulset/pgapp-postgres', '-c', 'postgres', '--', 'pg_restore', '--clean', '--if-exists', '--no-owner', '-U', 'homelab', '-d', 'appdb'])
+    expect(argv[restoreCall]).toEqual(['exec', '-i', '-n', 'pgapp', 'statefulset/pgapp-postgres', '-c', 'postgres', '--', 'pg_restore', '--clean', '--if-exists', '--no-owner', '--single-transaction', '--exit-on-error', '-U', 'homelab', '-d', 'appdb'])
     const postgresUp = argv.findIndex((a) => a[0] === 'scale' && a[1] === 'statefulset/pgapp-postgres' && a.includes('--replicas=1'))
     const ready = argv.findIndex((a, i) => i > postgresUp && a[0] === 'rollout' && a[2] === 'statefulset/pgapp-postgres')
     const serverUp = argv.findIndex((a) => a[0] === 'scale' && a[1] === 'deployment/pgapp-server' && a.includes('--replicas=2'))
@@ -343,5 +352,113 @@ describe('homelab backup restore in place', () => {
     // The cluster folder the capture leaves out is there again, empty, for a fresh cluster.
     const dataDir = await fs.stat(path.join(pgapp, 'postgres'))
     expect((dataDir.mode & 0o7777).toString(8)).toBe('700')
+  }, 180_000)
+})
+
+describe('homelab backup restore in place: terminating pods and Flux', () => {
+  const FLUX = {'kustomize.toolkit.fluxcd.io/name': 'apps', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system'}
+  const INFRA = {'kustomize.toolkit.fluxcd.io/name': 'infra', 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system'}
+  const kustomization = (name: string, suspend: boolean) => ({
+    apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+    kind: 'Kustomization',
+    metadata: {name, namespace: 'flux-system'},
+    spec: {interval: '10m', path: `./${name}`, prune: true, sourceRef: {kind: 'GitRepository', name: 'flux-system'}, suspend},
+  })
+  type Live = {kind: string; metadata: {name: string}; spec?: {suspend?: boolean}; status?: {terminatingUntil?: string}}
+  const liveObjects = async () => (JSON.parse(await fs.readFile(path.join(kubectlState(), 'objects.json'), 'utf8')) as {list: {items: Live[]}}).list.items
+  const suspendPatches = (argv: string[][]) =>
+    argv.flatMap((a, i) => (a[0] === 'patch' && a[1] === 'kustomization' ? [{i, name: a[2], suspend: JSON.parse(a[a.indexOf('-p') + 1]).spec.suspend as boolean}] : []))
+
+  /** A fixture List of its own (the stand-in resets its live copy when the file changes), with `scenario` added to the base one. */
+  async function cluster(name: string, items: unknown[], scenario: Record<string, string>) {
+    const objects = path.join(host.hostRoot, `kubectl-objects-${name}.json`)
+    await fs.writeFile(objects, JSON.stringify({apiVersion: 'v1', items, kind: 'List'}))
+    await host.setScenario({...baseScenario, ...scenario, STANDIN_KUBECTL_OBJECTS: objects})
+  }
+
+  afterAll(async () => host?.setScenario(baseScenario))
+
+  it('waits until the pods are gone, terminating ones included, before the data is moved aside', async () => {
+    // status.replicas is 0 at once after the scale down; the pods stay 3 s, terminating.
+    await cluster('grace', [workload('Deployment', 'alpha', 'alpha', 1)], {STANDIN_POD_GRACE_SECONDS: '3'})
+    await resetCalls()
+    const r = await cli(['backup', 'restore', 'alpha', '--yes', '--json'])
+    expect(r.exitCode, String(r.stderr) + String(r.stdout)).toBe(0)
+    const result = json(r.stdout)
+    expect(result).toMatchObject({flux: {resumed: [], suspended: []}, ok: true})
+
+    // The rename of the live folder (mv sets its ctime) came after the last pod was gone.
+    const until = (await liveObjects()).find((o) => o.metadata.name === 'alpha')!.status!.terminatingUntil!
+    expect(until).toBeDefined()
+    const moved = (await fs.stat(result.aside, {bigint: true})).ctimeNs / 1_000_000n
+    expect(Number(moved)).toBeGreaterThanOrEqual(Date.parse(until))
+    // It listed the pods by the Deployment's selector.
+    const argv = await calls()
+    const down = argv.findIndex((a) => a[0] === 'scale' && a.includes('--replicas=0'))
+    const podLists = argv.slice(down).filter((a) => a[0] === 'get' && a[1] === 'pods')
+    expect(podLists[0]).toEqual(['get', 'pods', '-n', 'alpha', '-l', 'app.kubernetes.io/name=alpha', '-o', 'json'])
+  }, 180_000)
+
+  it('suspends the Flux Kustomization that would scale the app back up, resumes it after the scale back; one suspended before stays suspended', async () => {
+    await cluster(
+      'flux',
+      [kustomization('apps', false), kustomization('infra', true), workload('Deployment', 'alpha', 'alpha', 1, FLUX), workload('Deployment', 'alpha', 'alpha-cache', 1, INFRA)],
+      {STANDIN_FLUX_REVERTS_SCALE: '1', STANDIN_POD_GRACE_SECONDS: '1'},
+    )
+    await resetCalls()
+    const r = await cli(['backup', 'restore', 'alpha', '--yes', '--json'])
+    expect(r.exitCode, String(r.stderr) + String(r.stdout)).toBe(0)
+    const result = json(r.stdout)
+    const apps = {name: 'apps', namespace: 'flux-system'}
+    expect(result).toMatchObject({failedStep: null, flux: {resumed: [apps], suspended: [apps]}, ok: true})
+    expect(result.state).toContain('Flux Kustomization flux-system/apps suspended meanwhile and resumed')
+
+    // Suspended before the first scale down, resumed after the last scale back; infra never touched.
+    const argv = await calls()
+    const patches = suspendPatches(argv)
+    expect(patches.map(({name, suspend}) => ({name, suspend}))).toEqual([
+      {name: 'apps', suspend: true},
+      {name: 'apps', suspend: false},
+    ])
+    const scaleCalls = argv.flatMap((a, i) => (a[0] === 'scale' ? [i] : []))
+    expect(patches[0].i).toBeLessThan(scaleCalls[0])
+    expect(patches[1].i).toBeGreaterThan(scaleCalls.at(-1)!)
+    // The app stayed at 0 meanwhile: Flux (the stand-in reverts on every call unless suspended)
+    // would have put replicas back, and the restore would never have seen the pods gone.
+    expect(scales(argv)).toEqual(['deployment/alpha=0', 'deployment/alpha-cache=0', 'deployment/alpha=1', 'deployment/alpha-cache=1'])
+    const live = await liveObjects()
+    expect(live.find((o) => o.metadata.name === 'apps')!.spec!.suspend).toBe(false)
+    expect(live.find((o) => o.metadata.name === 'infra')!.spec!.suspend).toBe(true)
+  }, 180_000)
+
+  it('a failing restore resumes the Kustomization too, after scaling back; the text output names it', async () => {
+    await cluster('flux-fail', [kustomization('apps', false), kustomization('infra', true), workload('Deployment', 'alpha', 'alpha', 1, FLUX)], {STANDIN_FLUX_REVERTS_SCALE: '1'})
+    const before = await tree(alpha)
+    await resetCalls()
+    await fs.writeFile(path.join(units.kopiaStandInDir, 'fail-restore'), 'no space left on device (stand-in)\n')
+    try {
+      const r = await cli(['backup', 'restore', 'alpha', '--yes'])
+      expect(r.exitCode).toBe(1)
+      const errorLines = String(r.stderr).trim().split('\n')
+      expect(errorLines).toHaveLength(1)
+      expect(errorLines[0]).toContain(`alpha: restore failed at restore: ERROR error restoring: no space left on device (stand-in); the previous data is back in ${alpha} and the app is scaled back to 1`)
+      expect(errorLines[0]).toContain('; Flux Kustomization flux-system/apps suspended meanwhile and resumed')
+      expect(String(r.stdout)).toContain('flux       Kustomization flux-system/apps: suspended meanwhile')
+    } finally {
+      await fs.rm(path.join(units.kopiaStandInDir, 'fail-restore'))
+    }
+
+    expect(await tree(alpha)).toEqual(before)
+    const argv = await calls()
+    const patches = suspendPatches(argv)
+    expect(patches.map(({name, suspend}) => ({name, suspend}))).toEqual([
+      {name: 'apps', suspend: true},
+      {name: 'apps', suspend: false},
+    ])
+    expect(scales(argv)).toEqual(['deployment/alpha=0', 'deployment/alpha=1'])
+    expect(patches[1].i).toBeGreaterThan(argv.findLastIndex((a) => a[0] === 'scale'))
+    const live = await liveObjects()
+    expect(live.find((o) => o.metadata.name === 'apps')!.spec!.suspend).toBe(false)
+    expect(live.find((o) => o.metadata.name === 'infra')!.spec!.suspend).toBe(true)
   }, 180_000)
 })

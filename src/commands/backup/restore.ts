@@ -26,7 +26,8 @@ export interface RestorePruneResult {
  * databases re-imported.
  *
  * `--json` prints the {@link RestoreResult}: `{source, app, snapshot{id, time, size, files},
- * mode: "to"|"in-place", target, aside, scaled[{workload, from, to}], reimported[{kind:
+ * mode: "to"|"in-place", target, aside, scaled[{workload, from, to}], flux{suspended[{namespace,
+ * name}], resumed[…]}, reimported[{kind:
  * "sqlite"|"postgres", database, dump}], failedStep, state, ok}`; with `--list` a
  * {@link RestoreListResult} `{source, app, snapshots[{id, time, endTime, size, files}]}`; with
  * `--prune-aside` a {@link RestorePruneResult} `{source, pruned[{path, size, files}], ok}`.
@@ -39,7 +40,7 @@ export default class BackupRestore extends HomelabCommand {
 
   static override description = `SOURCE is an app of nixos/storage.json (vaultwarden) or a backup source path (/srv/vaultwarden, /etc/nixos). The snapshot is the newest, or --snapshot ID (a unique prefix is enough), or the newest at or before --at TIME. Everything runs on the host with sudo over one SSH connection, through homelab-kopia (the repository password stays on the host).
   --to PATH   restores into PATH on the host (a new or empty folder, never a live source) and prints where; nothing live is touched
-  in place    shows what will be replaced and asks (--yes without a terminal), then: scales the app's Deployments and StatefulSets to 0 (k3s kubectl), waits until they are down, moves <path> aside to <path>.aside-<UTC time>, restores the snapshot into <path>, sets its owner and mode from storage.json, re-imports the capture's dumps (sqlite: each .homelab-backup/sqlite/<db> copied over <db>; postgres: the Postgres workload started alone, then pg_restore --clean of .homelab-backup/postgres/<db>.pgdump streamed into its pod), scales everything back and waits until Ready
+  in place    shows what will be replaced and asks (--yes without a terminal), then: suspends the Flux Kustomizations that applied them (so Flux does not scale them back up), scales the app's Deployments and StatefulSets to 0 (k3s kubectl), waits until their pods are gone (terminating ones included), moves <path> aside to <path>.aside-<UTC time>, restores the snapshot into <path>, sets its owner and mode from storage.json, re-imports the capture's dumps (sqlite: each .homelab-backup/sqlite/<db> copied over <db>; postgres: the Postgres workload started alone, then pg_restore --clean --single-transaction of .homelab-backup/postgres/<db>.pgdump streamed into its pod), scales everything back, waits until Ready and resumes the Kustomizations it suspended
 Any failure after the move puts the previous data back (the same folder, renamed back) and scales back; the last line says the state the app is in, exit 1. Sources that are no app folder (/etc/nixos) restore only with --to. --prune-aside removes the <path>.aside-* folders kept by earlier restores. The sudo password comes from --sudo-password-stdin, HOMELAB_SUDO_PASSWORD or a prompt.`
 
   static override examples = [

@@ -167,8 +167,10 @@ export async function preparePostgres(connection: BackupHost, folder: string, da
 /**
  * Postgres re-import, the Postgres workload running and Ready: waits until it accepts
  * connections (`pg_isready` in the pod, up to `attempts` tries 2 s apart), then streams the dump
- * from the host into `k3s kubectl exec -i … -- pg_restore --clean --if-exists --no-owner -U USER
- * -d DB` on stdin (no copy of the dump in the pod).
+ * from the host into `k3s kubectl exec -i … -- pg_restore --clean --if-exists --no-owner
+ * --single-transaction --exit-on-error -U USER -d DB` on stdin (no copy of the dump in the pod;
+ * `-i` passes stdin, without it kubectl gives the command none). All or nothing: one transaction,
+ * rolled back at the first error, so a failed re-import leaves the database as it was.
  * @throws RestoreStepError('re-import') with pg_restore's (or kubectl's) last line
  */
 export async function reimportPostgres(connection: BackupHost, folder: string, pg: PostgresTarget, attempts = 60): Promise<Reimported> {
@@ -183,7 +185,7 @@ export async function reimportPostgres(connection: BackupHost, folder: string, p
     '  i=$((i + 1)); sleep 2',
     'done',
     `if [ -z "$ok" ]; then echo ${q(`postgres in ${pg.workload} does not accept connections`)} >&2; exit 1; fi`,
-    `${exec(true)} pg_restore --clean --if-exists --no-owner -U ${q(pg.user)} -d ${q(pg.database)} <"$p"/${q(dump)}`,
+    `${exec(true)} pg_restore --clean --if-exists --no-owner --single-transaction --exit-on-error -U ${q(pg.user)} -d ${q(pg.database)} <"$p"/${q(dump)}`,
   ].join('\n')
   await run(connection, script, (reason) => new RestoreStepError('re-import', `pg_restore of ${dump}: ${reason}`))
   return {database: pg.database, dump, kind: 'postgres'}

@@ -5,7 +5,7 @@ import {type FolderFigures, folderFigures, fixOwner, moveAside, preparePostgres,
 import type {SnapshotSummary} from './snapshots.js'
 import {RestoreStepError, type RestoreStep} from './step-error.js'
 import type {RestoreResult, ScaleChange} from './types.js'
-import {listWorkloads, scaleWorkload, waitReady, waitScaledDown, type Workload} from './workloads.js'
+import {type KustomizationRef, kustomizationSuspended, listWorkloads, scaleWorkload, setKustomizationSuspended, waitReady, waitScaledDown, type Workload} from './workloads.js'
 
 /** What an in-place restore will do, shown before it asks (and in `--json` of a refused run). */
 export interface InPlacePlan {
@@ -18,7 +18,15 @@ export interface InPlacePlan {
   namespace: string
   /** The namespace's Deployments and StatefulSets with replicas > 0: scaled to 0 and back. */
   workloads: Workload[]
+  /**
+   * The Flux Kustomizations that applied any Deployment or StatefulSet of the namespace (their
+   * `kustomize.toolkit.fluxcd.io/*` labels), each once: suspended during the restore (those not
+   * suspended already), so kustomize-controller does not scale the app back up from git.
+   */
+  kustomizations: KustomizationRef[]
 }
+
+const ksText = (ks: KustomizationRef) => `${ks.namespace}/${ks.name}`
 
 /** `20260124T023000Z` for a time in ms. */
 export function asideStamp(ms: number): string {
@@ -34,10 +42,13 @@ export function asideStamp(ms: number): string {
 export async function planInPlace(options: {connection: BackupHost; app: StorageApp; snapshot: SnapshotSummary; now?: number}): Promise<InPlacePlan> {
   const namespace = namespaceOf(options.app)
   const [current, workloads] = await Promise.all([folderFigures(options.connection, options.app.path), listWorkloads(options.connection, namespace)])
+  const kustomizations = new Map<string, KustomizationRef>()
+  for (const w of workloads) if (w.kustomization) kustomizations.set(ksText(w.kustomization), w.kustomization)
   return {
     app: options.app,
     aside: `${options.app.path}.aside-${asideStamp(options.now ?? Date.now())}`,
     current,
+    kustomizations: [...kustomizations.values()],
     namespace,
     snapshot: options.snapshot,
     workloads: workloads.filter((w) => w.replicas > 0),
@@ -51,6 +62,9 @@ export interface InPlaceCallbacks {
 
 /**
  * Restores `plan.snapshot` over the live folder of `plan.app`, on one connection, as root:
+ * 0. suspends each of `plan.kustomizations` not suspended already (`k3s kubectl patch
+ *    kustomization … {"spec":{"suspend":true}}`): kustomize-controller would otherwise put the
+ *    replicas of git back on its next reconcile and start the app on a half-restored folder;
  * 1. scales the namespace's running Deployments/StatefulSets to 0 (`k3s kubectl scale`) and waits
  *    until they report 0 pods;
  * 2. renames the live folder to `plan.aside` (kept until `--prune-aside`);
@@ -58,7 +72,11 @@ export interface InPlaceCallbacks {
  * 4. re-imports the capture's dumps: sqlite copies each `.homelab-backup/sqlite/<db>` over `<db>`;
  *    postgres scales up only the Postgres workload, waits Ready, and streams the
  *    `.homelab-backup/postgres/<db>.pgdump` into `pg_restore` in its pod;
- * 5. scales every workload back to its replicas and waits until each is Ready.
+ * 5. scales every workload back to its replicas and waits until each is Ready;
+ * 6. resumes exactly the Kustomizations it suspended (`{"spec":{"suspend":false}}`), on success and
+ *    on every failure path, except when the app is deliberately left scaled to 0 because its
+ *    previous data could not be put back (Flux would start it on the partial folder): they then
+ *    stay suspended and `state` says so and how to resume them.
  * A failure in 2-4 puts the aside folder back (rename: byte for byte; the partial restore is
  * removed, the snapshot still has it), scales back, and is a result with `ok: false`, not an
  * error. `state` is always the one line saying where the app is left.
@@ -66,6 +84,56 @@ export interface InPlaceCallbacks {
  * @returns the result; never throws for a failed step
  */
 export async function restoreInPlace(options: {connection: BackupHost; plan: InPlacePlan} & InPlaceCallbacks): Promise<RestoreResult> {
+  const {connection, plan} = options
+  const step = (text: string) => options.onStep?.(text)
+  const flux: FluxChanges = {resumed: [], suspended: []}
+  /** Set when the app is left scaled to 0 on purpose: Flux must not start it. */
+  const hold = {keepSuspended: false}
+  let outcome: RestoreResult | undefined
+  try {
+    outcome = await restoreSteps(options, flux, hold)
+    return outcome // the finally below completes its state (same object)
+  } finally {
+    // Resumed even when restoreSteps threw (a bug), unless the app must stay down.
+    const problems: string[] = []
+    if (!hold.keepSuspended && flux.suspended.length > 0) {
+      step(`resuming Flux Kustomization ${flux.suspended.map((ks) => ksText(ks)).join(', ')}`)
+      for (const ks of flux.suspended) {
+        try {
+          await setKustomizationSuspended(connection, ks, false)
+          flux.resumed.push(ks)
+        } catch (error) {
+          problems.push((error as Error).message)
+        }
+      }
+    }
+
+    if (outcome) {
+      const names = (list: KustomizationRef[]) => list.map((ks) => ksText(ks)).join(', ')
+      if (problems.length > 0) {
+        const resume = flux.suspended.filter((ks) => !flux.resumed.includes(ks)).map((ks) => `flux resume kustomization ${ks.name} -n ${ks.namespace}`)
+        outcome.state += `; resuming Flux failed (${problems.join('; ')}): run ${resume.join(' and ')}`
+        if (outcome.ok) {
+          outcome.ok = false
+          outcome.failedStep = 'resume'
+        }
+      } else if (hold.keepSuspended && flux.suspended.length > 0) {
+        outcome.state += `; Flux Kustomization ${names(flux.suspended)} stays suspended so Flux does not start the app: resume it (flux resume kustomization NAME -n NS) once the data is back`
+      } else if (flux.resumed.length > 0) {
+        outcome.state += `; Flux Kustomization ${names(flux.resumed)} suspended meanwhile and resumed`
+      }
+    }
+  }
+}
+
+/** The Kustomizations an in-place restore suspended and resumed (`flux` of the `--json` result). */
+export interface FluxChanges {
+  suspended: KustomizationRef[]
+  resumed: KustomizationRef[]
+}
+
+/** Steps 0-5 of {@link restoreInPlace}; fills `flux.suspended` as it suspends; sets `hold.keepSuspended` when the app is left down. */
+async function restoreSteps(options: {connection: BackupHost; plan: InPlacePlan} & InPlaceCallbacks, flux: FluxChanges, hold: {keepSuspended: boolean}): Promise<RestoreResult> {
   const {connection, plan} = options
   const {app, namespace} = plan
   const step = (text: string) => options.onStep?.(text)
@@ -80,6 +148,7 @@ export async function restoreInPlace(options: {connection: BackupHost; plan: InP
     app: app.name,
     aside: ok ? asideUsed : null,
     failedStep,
+    flux,
     mode: 'in-place',
     ok,
     reimported,
@@ -125,6 +194,18 @@ export async function restoreInPlace(options: {connection: BackupHost; plan: InP
       : replicas.size === 1
         ? `the app is scaled back to ${[...replicas.values()][0]}`
         : `the app is scaled back (${[...replicas].map(([ref, n]) => `${ref} ${n}`).join(', ')})`
+
+  // 0. Suspend Flux: nothing else changed yet, so a failure here is only a failed result.
+  for (const ks of plan.kustomizations) {
+    try {
+      if ((await kustomizationSuspended(connection, ks)) !== false) continue
+      step(`suspending Flux Kustomization ${ksText(ks)} (it would scale the app back up)`)
+      await setKustomizationSuspended(connection, ks, true)
+      flux.suspended.push(ks)
+    } catch (error) {
+      return result(false, 'suspend', `${app.name}: restore failed at suspend: ${(error as Error).message}; nothing was changed in ${app.path} and no workload was scaled`)
+    }
+  }
 
   let at: RestoreStep = 'scale-down'
   /** The Postgres workload when it was not running and is started only for the re-import. */
@@ -190,6 +271,7 @@ export async function restoreInPlace(options: {connection: BackupHost; plan: InP
     }
 
     if (touched) {
+      hold.keepSuspended = stopProblems.length > 0
       if (stopProblems.length > 0)
         return result(false, failedStep, `${reason}; stopping ${stopFirst.join(', ')} again failed (${stopProblems.join('; ')}), so the previous data was not put back: it is in ${asideUsed ?? '(there was none)'}; stop the app, move it back to ${app.path}, then scale it up`)
       step(`putting the previous data back in ${app.path}`)
@@ -197,6 +279,7 @@ export async function restoreInPlace(options: {connection: BackupHost; plan: InP
         await putBack(connection, app.path, asideUsed)
       } catch (putBackError) {
         // The data is not in place: leave the app scaled down rather than start it on a partial folder.
+        hold.keepSuspended = true
         const where = asideUsed ? `the previous data is still in ${asideUsed}` : `${app.path} may hold a partial restore`
         return result(false, failedStep, `${reason}; putting the previous data back failed too (${(putBackError as Error).message}): ${where}; the app stays scaled to 0: move the folder back to ${app.path}, then scale it up`)
       }

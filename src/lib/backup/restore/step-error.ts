@@ -1,7 +1,7 @@
 import {HomelabError} from '../../errors.js'
 
 /** The steps of an in-place restore, as the final state line and `--json` name them. */
-export type RestoreStep = 'scale-down' | 'move-aside' | 'restore' | 'owner' | 're-import' | 'scale-up'
+export type RestoreStep = 'suspend' | 'scale-down' | 'move-aside' | 'restore' | 'owner' | 're-import' | 'scale-up' | 'resume'
 
 /** A step of a restore failed on the host; `message` is the host's one-line reason. */
 export class RestoreStepError extends HomelabError {

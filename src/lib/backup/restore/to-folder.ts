@@ -31,6 +31,7 @@ export async function restoreToFolder(options: {connection: BackupHost; source: 
     app: source.app?.name ?? null,
     aside: null,
     failedStep: null,
+    flux: {resumed: [], suspended: []},
     mode: 'to',
     ok: true,
     reimported: [],

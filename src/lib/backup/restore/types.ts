@@ -1,5 +1,6 @@
 import type {Reimported} from './host-steps.js'
 import type {RestoreStep} from './step-error.js'
+import type {KustomizationRef} from './workloads.js'
 
 /** One scale call of a restore, in the order made (`scaled` of the `--json` result). */
 export interface ScaleChange {
@@ -26,6 +27,12 @@ export interface RestoreResult {
   /** Where the previous data was moved and is kept (in place only, and only after a successful restore); null otherwise. */
   aside: string | null
   scaled: ScaleChange[]
+  /**
+   * The Flux Kustomizations suspended for the restore (those owning a workload of the namespace
+   * and not suspended already) and those resumed afterwards (all of them, unless resuming failed
+   * or the app was left scaled to 0); empty for `--to`.
+   */
+  flux: {suspended: KustomizationRef[]; resumed: KustomizationRef[]}
   reimported: Reimported[]
   /** The step that failed, null on success. */
   failedStep: RestoreStep | null
