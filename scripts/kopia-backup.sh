@@ -26,8 +26,9 @@
 #             <app>/.homelab-backup/sqlite/<db> (temp file, then rename). The live <db>,
 #             <db>-wal, <db>-shm and <db>-journal are left out through <app>/.kopiaignore.
 #   postgres  `k3s kubectl exec -n NS WORKLOAD [-c C] -- pg_dump --format=custom -U USER -d DB`
-#             into <app>/.homelab-backup/postgres/<db>.pgdump (temp file, then rename); the live
-#             cluster folder /<dataDir>/ is left out through <app>/.kopiaignore.
+#             into a temp file, checked with pg_restore (`--list`, then a full read: a cut-off
+#             dump fails the capture), then renamed to <app>/.homelab-backup/postgres/<db>.pgdump;
+#             the live cluster folder /<dataDir>/ is left out through <app>/.kopiaignore.
 #   stop      the Flux Kustomizations that apply the namespace's Deployments and StatefulSets
 #             (their kustomize.toolkit.fluxcd.io/name and /namespace labels) are suspended, unless
 #             already suspended: kustomize-controller re-applies spec.replicas from git on every
@@ -265,6 +266,15 @@ capture_postgres() {
   if [[ ! -s $tmp ]]; then
     rm -f "$tmp"
     capture_error="pg_dump of $database in $ns/$workload wrote nothing"
+    return 1
+  fi
+  # Checked before it replaces the previous dump: `pg_restore --list` reads the archive's table of
+  # contents, a full read into /dev/null reads every data block to the end (a dump cut off in
+  # its data, e.g. by a broken exec stream, still lists fine). pg_restore runs here, on the host
+  # (nixos/backup.nix puts pkgs.postgresql on the unit's PATH).
+  if ! pg_restore --list "$tmp" >/dev/null 2>"$work/capture.err" || ! pg_restore --file=/dev/null "$tmp" 2>"$work/capture.err"; then
+    rm -f "$tmp"
+    capture_error="the pg_dump of $database in $ns/$workload does not read back ($(grep -v '^\s*$' "$work/capture.err" | tail -n 1 | cut -c1-200)); the previous dump is kept"
     return 1
   fi
   chmod 0600 "$tmp"

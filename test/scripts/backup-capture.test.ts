@@ -226,6 +226,8 @@ describe('consistent capture by kopia-backup.sh', () => {
         'app',
       )
       const pgBin = path.dirname(pg.bin('pg_dump'))
+      // The host's PATH: the script checks each dump with the real pg_restore of the server's major.
+      const hostPath = `${pgBin}:${env.PATH}`
       const execEnv = path.join(fx.hostDir, 'exec.env')
       // The "pod" environment: the server's socket, and its major's client tools first.
       await fs.writeFile(execEnv, `PGHOST=${pg.socketDir}\nPGPORT=${pg.port}\nPATH=${pgBin}:${process.env.PATH}\n`)
@@ -237,7 +239,7 @@ describe('consistent capture by kopia-backup.sh', () => {
       let before = 0
       try {
         while (before < 5200) before = Number(pg.psql('SELECT n FROM counter', 'app'))
-        const r = await run('kopia-backup.sh', ['--source', app], {STANDIN_KUBECTL_EXEC_ENV: execEnv})
+        const r = await run('kopia-backup.sh', ['--source', app], {PATH: hostPath, STANDIN_KUBECTL_EXEC_ENV: execEnv})
         expect(r.exitCode, r.stderr).toBe(0)
         expect(writer.exitCode).toBeNull()
       } finally {
@@ -262,7 +264,7 @@ describe('consistent capture by kopia-backup.sh', () => {
       const badEnv = path.join(fx.hostDir, 'exec-bad.env')
       await fs.writeFile(badEnv, `PGHOST=${path.join(fx.hostDir, 'no-server')}\nPATH=${pgBin}:${process.env.PATH}\n`)
       const snapshotsBefore = (JSON.parse(await fs.readFile(path.join(fx.stateDir, 'snapshots.json'), 'utf8')) as unknown[]).length
-      const failed = await run('kopia-backup.sh', ['--source', app], {STANDIN_KUBECTL_EXEC_ENV: badEnv})
+      const failed = await run('kopia-backup.sh', ['--source', app], {PATH: hostPath, STANDIN_KUBECTL_EXEC_ENV: badEnv})
       expect(failed.exitCode).toBe(1)
       const entry = await lastRunOf(app)
       expect(entry).toMatchObject({capture: {mode: 'postgres', ok: false}, snapshotId: null})
@@ -270,6 +272,28 @@ describe('consistent capture by kopia-backup.sh', () => {
       expect((JSON.parse(await fs.readFile(path.join(fx.stateDir, 'snapshots.json'), 'utf8')) as unknown[]).length).toBe(snapshotsBefore)
       expect((await fs.readFile(live)).equals(old)).toBe(true)
       expect((await fs.readdir(path.dirname(live))).filter((f) => f.startsWith('.'))).toEqual([]) // no temp file left
+
+      // A dump cut off half-way (a broken exec stream; pg_dump and the exec still exit 0): the
+      // pod's pg_dump is the real one piped through `head -c`. Its table of contents is whole, so
+      // `pg_restore --list` alone would pass it; the real pg_restore's full read fails it. The
+      // source fails, no snapshot, the old dump stays.
+      const shimDir = path.join(fx.hostDir, 'pod-shim')
+      await fs.mkdir(shimDir, {recursive: true})
+      await fs.writeFile(
+        path.join(shimDir, 'pg_dump'),
+        `#!/usr/bin/env bash\n# test shim: the real pg_dump, its output cut off half-way\nout=$(mktemp)\n${pg.bin('pg_dump')} "$@" >"$out" || exit\nhead -c $(( $(stat -c %s "$out") / 2 )) "$out"\nrm -f "$out"\n`,
+      )
+      await fs.chmod(path.join(shimDir, 'pg_dump'), 0o755)
+      const cutEnv = path.join(fx.hostDir, 'exec-cut.env')
+      await fs.writeFile(cutEnv, `PGHOST=${pg.socketDir}\nPGPORT=${pg.port}\nPATH=${shimDir}:${pgBin}:${process.env.PATH}\n`)
+      const cut = await run('kopia-backup.sh', ['--source', app], {PATH: hostPath, STANDIN_KUBECTL_EXEC_ENV: cutEnv})
+      expect(cut.exitCode).toBe(1)
+      const cutEntry = await lastRunOf(app)
+      expect(cutEntry).toMatchObject({capture: {mode: 'postgres', ok: false}, snapshotId: null})
+      expect(cutEntry.capture.error).toMatch(/^the pg_dump of app in db\/statefulset\/pg does not read back .*pg_restore.*; the previous dump is kept$/)
+      expect((JSON.parse(await fs.readFile(path.join(fx.stateDir, 'snapshots.json'), 'utf8')) as unknown[]).length).toBe(snapshotsBefore)
+      expect((await fs.readFile(live)).equals(old)).toBe(true)
+      expect((await fs.readdir(path.dirname(live))).filter((f) => f.startsWith('.'))).toEqual([])
     },
     LONG,
   )
