@@ -46,6 +46,11 @@ let
   # nixpkgs nixos/modules/services/cluster/k3s/default.nix), the k3s the host runs.
   scriptPath = [ pkgs.kopia pkgs.jq pkgs.coreutils pkgs.findutils pkgs.gnugrep pkgs.gnused pkgs.gawk pkgs.util-linux pkgs.sqlite config.services.k3s.package ];
   runScript = script: "${pkgs.bash}/bin/bash ${script}";
+  # The snapshot units also check each `postgres` capture's dump with pg_restore (it reads the
+  # whole archive) before it replaces the previous one. pg_restore reads dumps of its own and
+  # older majors only, so the pinned nixpkgs' default `postgresql` must not be older than the
+  # server the app runs (else the capture fails with "unsupported version" in the dump check).
+  backupPath = scriptPath ++ [ pkgs.postgresql ];
 
   backupServiceConfig = {
     Type = "oneshot";
@@ -125,7 +130,7 @@ in
       wants = [ "local-fs.target" ];
       after = [ "local-fs.target" ];
       onFailure = [ "homelab-backup-failed@%p.service" ];
-      path = scriptPath;
+      path = backupPath;
       environment = commonEnvironment;
       serviceConfig = backupServiceConfig // {
         ExecStart = runScript ../scripts/kopia-backup.sh;
@@ -145,7 +150,7 @@ in
     systemd.services."kopia-backup-source@" = {
       description = "Kopia snapshot of %f";
       onFailure = [ "homelab-backup-failed@%p.service" ];
-      path = scriptPath;
+      path = backupPath;
       environment = commonEnvironment;
       serviceConfig = backupServiceConfig // {
         ExecStart = "${runScript ../scripts/kopia-backup.sh} --source %f";

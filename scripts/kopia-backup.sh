@@ -26,12 +26,19 @@
 #             <app>/.homelab-backup/sqlite/<db> (temp file, then rename). The live <db>,
 #             <db>-wal, <db>-shm and <db>-journal are left out through <app>/.kopiaignore.
 #   postgres  `k3s kubectl exec -n NS WORKLOAD [-c C] -- pg_dump --format=custom -U USER -d DB`
-#             into <app>/.homelab-backup/postgres/<db>.pgdump (temp file, then rename); the live
-#             cluster folder /<dataDir>/ is left out through <app>/.kopiaignore.
-#   stop      every Deployment and StatefulSet of the namespace is scaled to 0 (replicas
-#             remembered), the script waits until they report 0 replicas, snapshots, then scales
-#             each back to its remembered count. The scale-back runs from a trap on EXIT, INT and
-#             TERM too (a failed snapshot, `systemctl stop`); only SIGKILL can skip it.
+#             into a temp file, checked with pg_restore (`--list`, then a full read: a cut-off
+#             dump fails the capture), then renamed to <app>/.homelab-backup/postgres/<db>.pgdump;
+#             the live cluster folder /<dataDir>/ is left out through <app>/.kopiaignore.
+#   stop      the Flux Kustomizations that apply the namespace's Deployments and StatefulSets
+#             (their kustomize.toolkit.fluxcd.io/name and /namespace labels) are suspended, unless
+#             already suspended: kustomize-controller re-applies spec.replicas from git on every
+#             reconcile and would undo the scale. Then every Deployment and StatefulSet is scaled
+#             to 0 (replicas remembered), the script waits until `get pods -l <spec.selector.
+#             matchLabels>` lists no pod of any of them (terminating ones included: status.replicas
+#             drops to 0 while pods still shut down; HOMELAB_STOP_TIMEOUT seconds, default 600),
+#             snapshots, then scales each back to its remembered count and, after that, resumes
+#             exactly the Kustomizations it suspended. Scale-back and resume run from a trap on
+#             EXIT, INT and TERM too (a failed snapshot, `systemctl stop`); only SIGKILL can skip it.
 # A capture that fails (missing database file, failed pg_dump, workloads that do not stop) fails
 # that source and NO snapshot of it is taken: the previous snapshot stays the newest one, so an
 # old dump is never snapshotted as if it were fresh (the old dump file stays on disk, untouched,
@@ -122,10 +129,12 @@ fi
 
 work=$(mktemp -d)
 : >"$work/scaled"
+: >"$work/suspended"
 # The scale-back of `stop` captures runs from here too: on a failed snapshot, an error exit,
 # `systemctl stop` (TERM) or Ctrl-C (INT). INT/TERM exit through EXIT, which runs it once.
 on_exit() {
   scale_back || true
+  resume_flux || true
   rm -rf "$work"
 }
 trap on_exit EXIT
@@ -259,6 +268,15 @@ capture_postgres() {
     capture_error="pg_dump of $database in $ns/$workload wrote nothing"
     return 1
   fi
+  # Checked before it replaces the previous dump: `pg_restore --list` reads the archive's table of
+  # contents, a full read into /dev/null reads every data block to the end (a dump cut off in
+  # its data, e.g. by a broken exec stream, still lists fine). pg_restore runs here, on the host
+  # (nixos/backup.nix puts pkgs.postgresql on the unit's PATH).
+  if ! pg_restore --list "$tmp" >/dev/null 2>"$work/capture.err" || ! pg_restore --file=/dev/null "$tmp" 2>"$work/capture.err"; then
+    rm -f "$tmp"
+    capture_error="the pg_dump of $database in $ns/$workload does not read back ($(grep -v '^\s*$' "$work/capture.err" | tail -n 1 | cut -c1-200)); the previous dump is kept"
+    return 1
+  fi
   chmod 0600 "$tmp"
   mv -f "$tmp" "$dump" || { capture_error="could not move the dump of $database into place"; return 1; }
   printf '/%s/\n' "${data_dir%/}" | write_ignore_block "$src"
@@ -272,7 +290,7 @@ scale_back() {
   while read -r ref replicas ns; do
     [[ -n $ref ]] || continue
     log "scaling $ns/$ref back to $replicas"
-    if ! k3s kubectl scale "$ref" -n "$ns" --replicas="$replicas" >/dev/null 2>>"$work/scale.err"; then
+    if ! k3s kubectl scale "$ref" -n "$ns" --replicas="$replicas" </dev/null >/dev/null 2>>"$work/scale.err"; then
       log "could not scale $ns/$ref back to $replicas: $(tail -n 1 "$work/scale.err")"
       scale_error="could not scale $ns/$ref back to $replicas replicas: $(tail -n 1 "$work/scale.err" | cut -c1-200)"
       rc=1
@@ -282,34 +300,97 @@ scale_back() {
   return "$rc"
 }
 
-# stop: scale the namespace's Deployments and StatefulSets to 0 and wait until they report 0.
+# Resumes the Flux Kustomizations in $work/suspended ("<namespace> <name>" lines: the ones this
+# run suspended, never one that was suspended before) and empties the list. Runs AFTER
+# scale_back, so kustomize-controller's first reconcile finds the replicas git declares.
+# Returns 1 when any resume failed (all are tried).
+resume_flux() {
+  [[ -s $work/suspended ]] || return 0
+  local ks_ns ks rc=0
+  while read -r ks_ns ks; do
+    [[ -n $ks ]] || continue
+    log "resuming Flux Kustomization $ks_ns/$ks"
+    if ! k3s kubectl patch kustomization "$ks" -n "$ks_ns" --type merge -p '{"spec":{"suspend":false}}' </dev/null >/dev/null 2>>"$work/scale.err"; then
+      log "could not resume Flux Kustomization $ks_ns/$ks: $(tail -n 1 "$work/scale.err")"
+      scale_error="could not resume Flux Kustomization $ks_ns/$ks (run: flux resume kustomization $ks -n $ks_ns): $(tail -n 1 "$work/scale.err" | cut -c1-200)"
+      rc=1
+    fi
+  done <"$work/suspended"
+  : >"$work/suspended"
+  return "$rc"
+}
+
+# Suspends the Flux Kustomizations that apply the workloads of $work/workloads.json (their
+# kustomize.toolkit.fluxcd.io/name and /namespace labels): kustomize-controller re-applies
+# spec.replicas from git on its next reconcile and would undo the scale to 0 mid-snapshot. One
+# already suspended (by a person) is left alone, and so is not resumed afterwards.
+suspend_flux() {
+  local ks_ns ks suspended
+  while read -r ks_ns ks; do
+    [[ -n $ks ]] || continue
+    if ! k3s kubectl get kustomization "$ks" -n "$ks_ns" -o json </dev/null >"$work/ks.json" 2>"$work/capture.err"; then
+      capture_error="reading Flux Kustomization $ks_ns/$ks (it applies workloads of namespace $ns) failed: $(tail -n 1 "$work/capture.err" | cut -c1-300)"
+      return 1
+    fi
+    suspended=$(jq -r '.spec.suspend // false' "$work/ks.json")
+    if [[ $suspended == true ]]; then
+      log "Flux Kustomization $ks_ns/$ks is already suspended; leaving it so"
+      continue
+    fi
+    # Remembered BEFORE the patch, so a kill between the two still resumes it.
+    printf '%s %s\n' "$ks_ns" "$ks" >>"$work/suspended"
+    log "suspending Flux Kustomization $ks_ns/$ks for the snapshot"
+    if ! k3s kubectl patch kustomization "$ks" -n "$ks_ns" --type merge -p '{"spec":{"suspend":true}}' </dev/null >/dev/null 2>"$work/capture.err"; then
+      capture_error="suspending Flux Kustomization $ks_ns/$ks failed: $(tail -n 1 "$work/capture.err" | cut -c1-300)"
+      return 1
+    fi
+  done < <(jq -r '[.items[] | .metadata.labels // {} | select(.["kustomize.toolkit.fluxcd.io/name"] != null)
+      | "\(.["kustomize.toolkit.fluxcd.io/namespace"] // "flux-system") \(.["kustomize.toolkit.fluxcd.io/name"])"] | unique[]' "$work/workloads.json")
+}
+
+# stop: suspend Flux for the namespace's Deployments and StatefulSets, scale them to 0 and wait
+# until none of their pods is listed any more (terminating ones included).
 stop_workloads() {
-  local ns=$1 ref replicas deadline
+  local ns=$1 ref replicas selector deadline pending
   if ! k3s kubectl get deployments,statefulsets -n "$ns" -o json >"$work/workloads.json" 2>"$work/capture.err"; then
     capture_error="listing the workloads of namespace $ns failed: $(tail -n 1 "$work/capture.err" | cut -c1-300)"
     return 1
   fi
-  while read -r ref replicas; do
+  suspend_flux || return 1
+  : >"$work/selectors"
+  while read -r ref replicas selector; do
     [[ -n $ref ]] || continue
+    if [[ -z $selector ]]; then
+      capture_error="$ns/$ref has no spec.selector.matchLabels: cannot tell when its pods are gone"
+      return 1
+    fi
+    printf '%s %s\n' "$ref" "$selector" >>"$work/selectors"
     # Remembered BEFORE the scale, so a kill between the two still scales it back.
     printf '%s %s %s\n' "$ref" "$replicas" "$ns" >>"$work/scaled"
     log "scaling $ns/$ref from $replicas to 0"
-    if ! k3s kubectl scale "$ref" -n "$ns" --replicas=0 >/dev/null 2>"$work/capture.err"; then
+    if ! k3s kubectl scale "$ref" -n "$ns" --replicas=0 </dev/null >/dev/null 2>"$work/capture.err"; then
       capture_error="scaling $ns/$ref to 0 failed: $(tail -n 1 "$work/capture.err" | cut -c1-300)"
       return 1
     fi
-  done < <(jq -r '.items[] | "\(.kind | ascii_downcase)/\(.metadata.name) \(.spec.replicas // 1)"' "$work/workloads.json")
+  done < <(jq -r '.items[] | "\(.kind | ascii_downcase)/\(.metadata.name) \(.spec.replicas // 1) \(.spec.selector.matchLabels // {} | to_entries | map("\(.key)=\(.value)") | join(","))"' "$work/workloads.json")
   [[ -s $work/scaled ]] || log "namespace $ns has no Deployment or StatefulSet to stop"
+  # A workload's status.replicas drops to 0 while its pods still terminate (and write): wait
+  # until `get pods -l <its selector>` lists none, terminating ones (deletionTimestamp) included.
   deadline=$(($(date +%s) + ${HOMELAB_STOP_TIMEOUT:-600}))
-  while [[ -s $work/scaled ]]; do
-    if ! k3s kubectl get deployments,statefulsets -n "$ns" -o json >"$work/workloads.json" 2>"$work/capture.err"; then
-      capture_error="listing the workloads of namespace $ns failed: $(tail -n 1 "$work/capture.err" | cut -c1-300)"
-      return 1
-    fi
-    # Pods still running: status.replicas counts them until they are gone.
-    jq -e '[.items[] | (.status.replicas // 0)] | add // 0 | . == 0' "$work/workloads.json" >/dev/null && return 0
+  while [[ -s $work/selectors ]]; do
+    pending=""
+    while read -r ref selector; do
+      if ! k3s kubectl get pods -n "$ns" -l "$selector" -o json </dev/null >"$work/pods.json" 2>"$work/capture.err"; then
+        capture_error="listing the pods of $ns/$ref failed: $(tail -n 1 "$work/capture.err" | cut -c1-300)"
+        return 1
+      fi
+      if ! jq -e '.items | length == 0' "$work/pods.json" >/dev/null; then
+        pending+="${pending:+, }$ref ($(jq -r '[.items[].metadata.name] | join(" ")' "$work/pods.json"))"
+      fi
+    done <"$work/selectors"
+    [[ -z $pending ]] && return 0
     if (($(date +%s) >= deadline)); then
-      capture_error="the workloads of namespace $ns still report running pods after ${HOMELAB_STOP_TIMEOUT:-600}s"
+      capture_error="pods of namespace $ns are still there after ${HOMELAB_STOP_TIMEOUT:-600}s: $pending"
       return 1
     fi
     sleep 2
@@ -389,7 +470,10 @@ for src in "${sources[@]}"; do
       error="capture ($mode) failed, no snapshot taken: $capture_error"
     fi
     if [[ $mode == stop ]]; then
-      if ! scale_back; then
+      stop_ok=true
+      scale_back || stop_ok=false
+      resume_flux || stop_ok=false
+      if [[ $stop_ok == false ]]; then
         capture_ok=false
         capture_error=${capture_error:-$scale_error}
         [[ -z $error ]] && error="capture (stop): $scale_error"

@@ -145,6 +145,16 @@ rclone_error() {
   printf '%s\n' "${line:0:200}"
 }
 
+# Fails (returns 1, after recording why) when FILE is missing or empty: what a jq step wrote
+# before it replaces a state file, the ledger or the marker. `jq … | write_atomic` would already
+# have renamed an empty file into place when jq failed.
+nonempty() {
+  if [[ ! -s $1 ]]; then
+    fail "$2 came out empty ($1): nothing written (see the journal for jq's error)"
+    return 1
+  fi
+}
+
 # Writes stdin to FILE atomically (0644).
 write_atomic() {
   local tmp
@@ -163,7 +173,9 @@ protect() {
     return 1
   fi
   jq 'map({key: .Name, value: .Size}) | from_entries' "$work/bucket.json" >"$work/bucket"
+  nonempty "$work/bucket" "the bucket listing"
   jq 'map({key: .id, value: .length}) | from_entries' "$work/local.json" >"$work/local"
+  nonempty "$work/local" "the local blob listing"
   [[ -s $ledger_file ]] && jq -e 'type == "object"' "$ledger_file" >/dev/null 2>&1 || echo '{}' >"$ledger_file"
   [[ -s $cache_file ]] && jq -e 'type == "object"' "$cache_file" >/dev/null 2>&1 || echo '{}' >"$cache_file"
 
@@ -172,6 +184,7 @@ protect() {
     $b[0] as $bucket | $l[0] as $local | $g[0] as $ledger
     | reduce ($bucket | keys[] | select($local[.] == null)) as $id ({}; .[$id] = ($ledger[$id] // $now))
   ' >"$work/ledger"
+  nonempty "$work/ledger" "the ledger"
   # Entries missing for the whole window (0 days: all of them).
   jq -r --arg now "$now_iso" --argjson days "$delete_after_days" '
     ($now | fromdateiso8601) as $t
@@ -192,7 +205,10 @@ protect() {
     fi
   done <"$work/due"
   jq -R . "$work/deleted" | jq -s 'map({key: ., value: true}) | from_entries' >"$work/deleted.json"
-  jq --slurpfile d "$work/deleted.json" 'with_entries(select($d[0][.key] == null))' "$work/ledger" | write_atomic "$ledger_file"
+  nonempty "$work/deleted.json" "the list of deleted blobs"
+  jq --slurpfile d "$work/deleted.json" 'with_entries(select($d[0][.key] == null))' "$work/ledger" >"$work/ledger.new"
+  nonempty "$work/ledger.new" "the new ledger"
+  write_atomic "$ledger_file" <"$work/ledger.new"
 
   # Records of the bucket's blobs: hash the local file of each blob not yet recorded (once).
   declare -A file_of=()
@@ -201,6 +217,7 @@ protect() {
     file_of[${id%.f}]=$repository_path/$file
   done < <(find "$repository_path" -type f -name '*.f' -printf '%P\n')
   : >"$work/new-records"
+  local hash
   while IFS=$'\t' read -r id size; do
     file=${file_of[$id]:-}
     [[ -n $file ]] || continue
@@ -208,12 +225,20 @@ protect() {
       echo "kopia-r2-sync: WARNING local blob $id is $(stat -c %s "$file") bytes, its R2 copy $size: not recorded (run kopia snapshot verify)"
       continue
     fi
-    printf '%s\t%s\t%s\n' "$id" "$size" "$(sha256sum "$file" | cut -d' ' -f1)" >>"$work/new-records"
+    # A failing sha256sum (pipefail carries its status through cut) or a hash that is not 64 hex
+    # digits stops the step: no record, no cache, no marker is written with it.
+    if ! hash=$(sha256sum "$file" 2>"$work/sha.err" | cut -d' ' -f1) || [[ ! $hash =~ ^[0-9a-f]{64}$ ]]; then
+      fail "sha256sum of the local blob $id failed ($(tail -n 1 "$work/sha.err" | cut -c1-200)): no record of it written; check the repository disk and run kopia snapshot verify"
+      return 1
+    fi
+    printf '%s\t%s\t%s\n' "$id" "$size" "$hash" >>"$work/new-records"
   done < <(jq -r --slurpfile c "$cache_file" --slurpfile l "$work/local" 'to_entries[] | select($c[0][.key] == null and $l[0][.key] != null) | "\(.key)\t\(.value)"' "$work/bucket")
   jq -R 'split("\t") | {key: .[0], value: {length: (.[1] | tonumber), sha256: .[2]}}' "$work/new-records" | jq -s 'from_entries' >"$work/new.json"
+  nonempty "$work/new.json" "the new blob records"
   # Keep records of blobs still in the bucket (not just deleted), add the new ones.
   jq --slurpfile b "$work/bucket" --slurpfile d "$work/deleted.json" --slurpfile n "$work/new.json" '
     with_entries(select($b[0][.key] != null and $d[0][.key] == null)) + $n[0]' "$cache_file" >"$work/cache"
+  nonempty "$work/cache" "the blob records"
   write_atomic "$cache_file" <"$work/cache"
   echo "kopia-r2-sync: $(jq length "$work/new.json") new blobs recorded (length, sha256), $deleted deleted past the window"
 
@@ -232,6 +257,7 @@ protect() {
       oldestPendingSince: ([$ledger[0][]] | min),
       blobs: $blobs[0]
     }' >"$work/marker.json"
+  nonempty "$work/marker.json" "the marker"
   if ! rclone -q copyto --ignore-times "$work/marker.json" "r2:$bucket/$marker_key" 2>"$work/rclone.err"; then
     fail "writing s3://$bucket/$marker_key failed: $(rclone_error "$work/rclone.err")"
     return 1
@@ -241,9 +267,14 @@ protect() {
 }
 
 # In a subshell with errexit on: any failing step stops it, and the run still writes last-sync.json.
+# errexit is set INSIDE the subshell: it would inherit the `set +e` around it, and `(protect) ||`
+# or `if (protect)` would switch errexit off for everything protect runs.
 if ((code == 0)); then
   set +e
-  (protect)
+  (
+    set -e
+    protect
+  )
   protect_code=$?
   set -e
   if ((protect_code != 0)); then

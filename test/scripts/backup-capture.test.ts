@@ -45,13 +45,6 @@ describe('consistent capture by kopia-backup.sh', () => {
     storage.apps[2].backup = {container: 'postgres', dataDir: 'pgdata', database: 'app', mode: 'postgres', namespace: 'db', user: 'homelab', workload: 'statefulset/pg'}
     await fs.writeFile(storageFile(), JSON.stringify(storage, null, 2) + '\n')
 
-    const workload = (kind: string, name: string, namespace: string, replicas: number) => ({
-      apiVersion: 'apps/v1',
-      kind,
-      metadata: {name, namespace},
-      spec: {replicas},
-      status: {availableReplicas: replicas, readyReplicas: replicas, replicas},
-    })
     const objects = path.join(fx.hostDir, 'objects.json')
     await fs.writeFile(
       objects,
@@ -111,6 +104,24 @@ describe('consistent capture by kopia-backup.sh', () => {
       .trim()
       .split('\n')
       .map((l) => (JSON.parse(l) as {argv: string[]}).argv.join(' '))
+
+  /** The pods `kubectl get pods -n NS -o json` lists (the stand-in, running and terminating). */
+  const podsOf = async (namespace: string, extra: Record<string, string> = {}) =>
+    (JSON.parse((await execa('kubectl', ['get', 'pods', '-n', namespace, '-o', 'json'], {env: {...env, ...extra}, extendEnv: false})).stdout) as {items: unknown[]}).items
+  /** Waits until the held snapshot has started; fails at once when the run ends before it. */
+  const snapshotStarted = async (running: ResultPromise) => {
+    let ended: string | undefined
+    running.then(
+      (r) => {
+        ended = `kopia-backup.sh ended (exit ${r.exitCode}) before its snapshot started: ${String(r.stderr)}${String(r.stdout)}`
+      },
+      () => {},
+    )
+    await waitFor(async () => {
+      if (ended) throw new Error(ended)
+      return exists(path.join(kopiaState, 'create-started'))
+    })
+  }
 
   it(
     'sqlite: a WAL database under a concurrent write load is copied consistently; the live files stay out of the snapshot',
@@ -216,6 +227,8 @@ describe('consistent capture by kopia-backup.sh', () => {
         'app',
       )
       const pgBin = path.dirname(pg.bin('pg_dump'))
+      // The host's PATH: the script checks each dump with the real pg_restore of the server's major.
+      const hostPath = `${pgBin}:${env.PATH}`
       const execEnv = path.join(fx.hostDir, 'exec.env')
       // The "pod" environment: the server's socket, and its major's client tools first.
       await fs.writeFile(execEnv, `PGHOST=${pg.socketDir}\nPGPORT=${pg.port}\nPATH=${pgBin}:${process.env.PATH}\n`)
@@ -227,7 +240,7 @@ describe('consistent capture by kopia-backup.sh', () => {
       let before = 0
       try {
         while (before < 5200) before = Number(pg.psql('SELECT n FROM counter', 'app'))
-        const r = await run('kopia-backup.sh', ['--source', app], {STANDIN_KUBECTL_EXEC_ENV: execEnv})
+        const r = await run('kopia-backup.sh', ['--source', app], {PATH: hostPath, STANDIN_KUBECTL_EXEC_ENV: execEnv})
         expect(r.exitCode, r.stderr).toBe(0)
         expect(writer.exitCode).toBeNull()
       } finally {
@@ -252,7 +265,7 @@ describe('consistent capture by kopia-backup.sh', () => {
       const badEnv = path.join(fx.hostDir, 'exec-bad.env')
       await fs.writeFile(badEnv, `PGHOST=${path.join(fx.hostDir, 'no-server')}\nPATH=${pgBin}:${process.env.PATH}\n`)
       const snapshotsBefore = (JSON.parse(await fs.readFile(path.join(fx.stateDir, 'snapshots.json'), 'utf8')) as unknown[]).length
-      const failed = await run('kopia-backup.sh', ['--source', app], {STANDIN_KUBECTL_EXEC_ENV: badEnv})
+      const failed = await run('kopia-backup.sh', ['--source', app], {PATH: hostPath, STANDIN_KUBECTL_EXEC_ENV: badEnv})
       expect(failed.exitCode).toBe(1)
       const entry = await lastRunOf(app)
       expect(entry).toMatchObject({capture: {mode: 'postgres', ok: false}, snapshotId: null})
@@ -260,6 +273,28 @@ describe('consistent capture by kopia-backup.sh', () => {
       expect((JSON.parse(await fs.readFile(path.join(fx.stateDir, 'snapshots.json'), 'utf8')) as unknown[]).length).toBe(snapshotsBefore)
       expect((await fs.readFile(live)).equals(old)).toBe(true)
       expect((await fs.readdir(path.dirname(live))).filter((f) => f.startsWith('.'))).toEqual([]) // no temp file left
+
+      // A dump cut off half-way (a broken exec stream; pg_dump and the exec still exit 0): the
+      // pod's pg_dump is the real one piped through `head -c`. Its table of contents is whole, so
+      // `pg_restore --list` alone would pass it; the real pg_restore's full read fails it. The
+      // source fails, no snapshot, the old dump stays.
+      const shimDir = path.join(fx.hostDir, 'pod-shim')
+      await fs.mkdir(shimDir, {recursive: true})
+      await fs.writeFile(
+        path.join(shimDir, 'pg_dump'),
+        `#!/usr/bin/env bash\n# test shim: the real pg_dump, its output cut off half-way\nout=$(mktemp)\n${pg.bin('pg_dump')} "$@" >"$out" || exit\nhead -c $(( $(stat -c %s "$out") / 2 )) "$out"\nrm -f "$out"\n`,
+      )
+      await fs.chmod(path.join(shimDir, 'pg_dump'), 0o755)
+      const cutEnv = path.join(fx.hostDir, 'exec-cut.env')
+      await fs.writeFile(cutEnv, `PGHOST=${pg.socketDir}\nPGPORT=${pg.port}\nPATH=${shimDir}:${pgBin}:${process.env.PATH}\n`)
+      const cut = await run('kopia-backup.sh', ['--source', app], {PATH: hostPath, STANDIN_KUBECTL_EXEC_ENV: cutEnv})
+      expect(cut.exitCode).toBe(1)
+      const cutEntry = await lastRunOf(app)
+      expect(cutEntry).toMatchObject({capture: {mode: 'postgres', ok: false}, snapshotId: null})
+      expect(cutEntry.capture.error).toMatch(/^the pg_dump of app in db\/statefulset\/pg does not read back .*pg_restore.*; the previous dump is kept$/)
+      expect((JSON.parse(await fs.readFile(path.join(fx.stateDir, 'snapshots.json'), 'utf8')) as unknown[]).length).toBe(snapshotsBefore)
+      expect((await fs.readFile(live)).equals(old)).toBe(true)
+      expect((await fs.readdir(path.dirname(live))).filter((f) => f.startsWith('.'))).toEqual([])
     },
     LONG,
   )
@@ -275,12 +310,18 @@ describe('consistent capture by kopia-backup.sh', () => {
 
       const original = {'beta/cache': 1, 'beta/web': 2}
       await fs.rm(path.join(kubectlState, 'calls.log'), {force: true})
-      // Hold the snapshot to look at the workloads while it runs.
+      // Hold the snapshot to look at the workloads while it runs. The pods stay listed,
+      // terminating, for 3 s after the scale down (status.replicas is 0 at once).
       await fs.writeFile(path.join(kopiaState, 'create-hold'), '')
       await fs.rm(path.join(kopiaState, 'create-started'), {force: true})
-      const running = run('kopia-backup.sh', ['--source', app])
-      await waitFor(() => exists(path.join(kopiaState, 'create-started')))
+      const running = run('kopia-backup.sh', ['--source', app], {STANDIN_POD_GRACE_SECONDS: '3'})
+      await snapshotStarted(running)
       expect(await replicas()).toMatchObject({'beta/cache': 0, 'beta/web': 0, 'alpha/other': 1, 'db/pg': 1})
+      // The snapshot started only once no pod of the namespace was listed, terminating ones included.
+      expect(await podsOf('beta')).toEqual([])
+      expect((await kubectlCalls()).filter((c) => c.startsWith('get pods'))).toEqual(
+        expect.arrayContaining(['get pods -n beta -l app=web,app.kubernetes.io/instance=beta -o json', 'get pods -n beta -l app=cache,app.kubernetes.io/instance=beta -o json']),
+      )
       await fs.rm(path.join(kopiaState, 'create-hold'))
       const r = await running
       expect(r.exitCode, r.stderr).toBe(0)
@@ -309,7 +350,7 @@ describe('consistent capture by kopia-backup.sh', () => {
       await fs.writeFile(path.join(kopiaState, 'create-hold'), '')
       await fs.rm(path.join(kopiaState, 'create-started'), {force: true})
       const killed = run('kopia-backup.sh', ['--source', app])
-      await waitFor(() => exists(path.join(kopiaState, 'create-started')))
+      await snapshotStarted(killed)
       expect(await replicas()).toMatchObject({'beta/cache': 0, 'beta/web': 0})
       killed.kill('SIGTERM')
       // bash runs the trap once the foreground kopia returns; release it.
@@ -318,6 +359,77 @@ describe('consistent capture by kopia-backup.sh', () => {
       expect(k.exitCode).toBe(143)
       expect(await replicas()).toMatchObject(original)
       expect((await kubectlCalls()).filter((c) => c.startsWith('scale')).slice(-2)).toEqual(['scale deployment/web -n beta --replicas=2', 'scale statefulset/cache -n beta --replicas=1'])
+    },
+    LONG,
+  )
+
+  it(
+    'stop under Flux: the Kustomizations applying the workloads are suspended during the snapshot (Flux cannot undo the scale) and resumed after the scale back; one suspended before stays suspended',
+    async () => {
+      const app = fx.sources[1]
+      // web is applied by the Kustomization "apps" (not suspended), cache by "beta-data", which a
+      // person suspended before. The stand-in's Flux puts git's replicas back on every kubectl call
+      // unless the owning Kustomization is suspended.
+      const objects = path.join(fx.hostDir, 'objects-flux.json')
+      await fs.writeFile(
+        objects,
+        JSON.stringify({
+          apiVersion: 'v1',
+          items: [workload('Deployment', 'web', beta, 2, 'apps'), workload('StatefulSet', 'cache', beta, 1, 'beta-data'), kustomization('apps', false), kustomization('beta-data', true)],
+          kind: 'List',
+        }),
+      )
+      // A bound for the wait, so a run Flux keeps scaling back up fails instead of waiting 600 s.
+      const flux = {HOMELAB_STOP_TIMEOUT: '60', STANDIN_FLUX_REVERTS_SCALE: '1', STANDIN_KUBECTL_OBJECTS: objects, STANDIN_POD_GRACE_SECONDS: '3'}
+      const kubectl = async (...args: string[]) => JSON.parse((await execa('kubectl', args, {env: {...env, ...flux}, extendEnv: false})).stdout)
+      const state = async () => {
+        // Each stand-in call first runs Flux's drift correction, so this is what Flux leaves.
+        const list = await kubectl('get', 'deployments,statefulsets', '-n', beta, '-o', 'json')
+        const ks = await kubectl('get', 'kustomizations', '-A', '-o', 'json')
+        return {
+          replicas: Object.fromEntries(list.items.map((o: {metadata: {name: string}; spec: {replicas: number}}) => [o.metadata.name, o.spec.replicas])),
+          suspended: Object.fromEntries(ks.items.map((o: {metadata: {name: string}; spec: {suspend?: boolean}}) => [o.metadata.name, o.spec.suspend ?? false])),
+        }
+      }
+
+      await fs.rm(path.join(kubectlState, 'calls.log'), {force: true})
+      await fs.writeFile(path.join(kopiaState, 'create-hold'), '')
+      await fs.rm(path.join(kopiaState, 'create-started'), {force: true})
+      const running = run('kopia-backup.sh', ['--source', app], flux)
+      await snapshotStarted(running)
+      expect(await state()).toEqual({replicas: {cache: 0, web: 0}, suspended: {apps: true, 'beta-data': true}})
+      expect(await podsOf(beta, flux)).toEqual([])
+      await fs.rm(path.join(kopiaState, 'create-hold'))
+      const r = await running
+      expect(r.exitCode, r.stderr).toBe(0)
+      expect(await lastRunOf(app)).toMatchObject({capture: {error: null, mode: 'stop', ok: true}, error: null, exitCode: 0})
+      expect(await state()).toEqual({replicas: {cache: 1, web: 2}, suspended: {apps: false, 'beta-data': true}})
+      // Suspend before the first scale down; resume only "apps", after the last scale back.
+      const calls = (await kubectlCalls()).filter((c) => c.startsWith('scale') || c.includes('patch kustomization'))
+      expect(calls).toEqual([
+        `patch kustomization apps -n flux-system --type merge -p {"spec":{"suspend":true}}`,
+        'scale deployment/web -n beta --replicas=0',
+        'scale statefulset/cache -n beta --replicas=0',
+        'scale deployment/web -n beta --replicas=2',
+        'scale statefulset/cache -n beta --replicas=1',
+        `patch kustomization apps -n flux-system --type merge -p {"spec":{"suspend":false}}`,
+      ])
+
+      // Killed during the snapshot: the trap scales back, then resumes "apps".
+      await fs.rm(path.join(kubectlState, 'calls.log'))
+      await fs.writeFile(path.join(kopiaState, 'create-hold'), '')
+      await fs.rm(path.join(kopiaState, 'create-started'), {force: true})
+      const killed = run('kopia-backup.sh', ['--source', app], flux)
+      await snapshotStarted(killed)
+      killed.kill('SIGTERM')
+      await fs.rm(path.join(kopiaState, 'create-hold'))
+      expect((await killed).exitCode).toBe(143)
+      expect((await kubectlCalls()).filter((c) => c.startsWith('scale') || c.includes('patch kustomization')).slice(-3)).toEqual([
+        'scale deployment/web -n beta --replicas=2',
+        'scale statefulset/cache -n beta --replicas=1',
+        `patch kustomization apps -n flux-system --type merge -p {"spec":{"suspend":false}}`,
+      ])
+      expect(await state()).toEqual({replicas: {cache: 1, web: 2}, suspended: {apps: false, 'beta-data': true}})
     },
     LONG,
   )
@@ -355,6 +467,29 @@ describe('consistent capture by kopia-backup.sh', () => {
     LONG,
   )
 })
+
+/** A Deployment/StatefulSet as the API returns it (apps/v1 requires spec.selector), optionally labelled by a Flux Kustomization. */
+function workload(kind: string, name: string, namespace: string, replicas: number, kustomization?: string) {
+  const labels = kustomization ? {'kustomize.toolkit.fluxcd.io/name': kustomization, 'kustomize.toolkit.fluxcd.io/namespace': 'flux-system'} : undefined
+  return {
+    apiVersion: 'apps/v1',
+    kind,
+    metadata: {labels, name, namespace},
+    spec: {replicas, selector: {matchLabels: {app: name, 'app.kubernetes.io/instance': namespace}}},
+    status: {availableReplicas: replicas, readyReplicas: replicas, replicas},
+  }
+}
+
+/** A Flux Kustomization in flux-system (kustomize.toolkit.fluxcd.io/v1). */
+function kustomization(name: string, suspend: boolean) {
+  return {
+    apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+    kind: 'Kustomization',
+    metadata: {name, namespace: 'flux-system'},
+    spec: {interval: '10m', path: `./apps/${name}`, prune: true, sourceRef: {kind: 'GitRepository', name: 'flux-system'}, suspend},
+    status: {},
+  }
+}
 
 /** Polls `check` until it holds (no time bound: the test's own timeout is the limit). */
 async function waitFor(check: () => Promise<boolean>): Promise<void> {

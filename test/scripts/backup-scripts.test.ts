@@ -85,6 +85,8 @@ describe('backup scripts and Nix files are well-formed', () => {
     // The off-site protection: the window reaches the sync, rclone is on its PATH.
     expect(services['kopia-r2-sync'].environment).toMatchObject({R2_DELETE_AFTER_DAYS: '30'})
     expect(services['kopia-r2-sync'].path).toContain('/nix/store/00000000000000000000000000000000-rclone')
+    // The postgres capture checks each dump with pg_restore on the host before it replaces the old one.
+    for (const name of ['kopia-backup', 'kopia-backup-source@']) expect(services[name].path).toContain('/nix/store/00000000000000000000000000000000-postgresql')
     for (const name of ['kopia-backup', 'kopia-backup-source@', 'kopia-r2-sync']) {
       expect(services[name].onFailure).toEqual(['homelab-backup-failed@%p.service'])
       expect(services[name].serviceConfig.SuccessExitStatus).toBe('75')

@@ -209,6 +209,43 @@ describe('kopia-r2-sync: an off-site copy a local deletion or corruption cannot 
     expect(await readState('last-sync.json')).toMatchObject({error: expect.stringContaining('refusing to copy or delete anything'), exitCode: 1, result: 'failed'})
   }, 120_000)
 
+  it('a blob whose sha256sum fails: exit 1, no empty hash in the records or the marker, and the next sync records it', async () => {
+    const cacheFile = path.join(fx.stateDir, 'offsite-blobs.json')
+    const cache = await readState('offsite-blobs.json')
+    const files = await localBlobs()
+    // A pack whose local file is still the bytes copied to R2 (not the one overwritten above).
+    let victim = ''
+    for (const id of Object.keys(cache)) if (!victim && id.startsWith('p') && files.has(id) && sha256(await fs.readFile(files.get(id)!)) === cache[id].sha256) victim = id
+    expect(victim).not.toBe('')
+    const good = cache[victim]
+    // Forget its record, so this sync hashes the blob again, through a sha256sum that fails for it
+    // (a read error of the disk); the real sha256sum for every other file.
+    delete cache[victim]
+    await fs.writeFile(cacheFile, JSON.stringify(cache))
+    const shimDir = path.join(fx.hostDir, 'sha-shim')
+    await fs.mkdir(shimDir, {recursive: true})
+    const real = (await execa('bash', ['-c', 'command -v sha256sum'])).stdout.trim()
+    await fs.writeFile(
+      path.join(shimDir, 'sha256sum'),
+      `#!/usr/bin/env bash\n# test shim: sha256sum failing for one blob file, like a read error\nfor a in "$@"; do [[ $a == ${JSON.stringify(files.get(victim))} ]] && { echo "sha256sum: $a: Input/output error" >&2; exit 1; }; done\nexec ${real} "$@"\n`,
+    )
+    await fs.chmod(path.join(shimDir, 'sha256sum'), 0o755)
+
+    const r = await sync({PATH: `${shimDir}:${env.PATH}`})
+    expect(r.exitCode, r.stdout).toBe(1)
+    expect(r.stderr).toContain(`sha256sum of the local blob ${victim}`)
+    expect(await readState('last-sync.json')).toMatchObject({error: expect.stringContaining(`sha256sum of the local blob ${victim}`), exitCode: 1, result: 'failed'})
+    const after = await readState('offsite-blobs.json')
+    expect(after[victim]).toBeUndefined()
+    for (const record of Object.values(after) as {sha256: string}[]) expect(record.sha256).toMatch(/^[0-9a-f]{64}$/)
+    for (const record of Object.values((await marker()).blobs) as {sha256: string}[]) expect(record.sha256).toMatch(/^[0-9a-f]{64}$/)
+
+    // With a working sha256sum the next sync records it again, with the same hash.
+    expect((await sync()).exitCode).toBe(0)
+    expect((await readState('offsite-blobs.json'))[victim]).toEqual(good)
+    expect((await marker()).blobs[victim]).toEqual(good)
+  }, 120_000)
+
   describe('homelab backup offsite reads what the sync wrote', () => {
     let homelab: string
     const offsite = (args: string[]) => runCli(['backup', 'offsite', ...args], {cwd: homelab, env: {SOPS_AGE_KEY_FILE: KEY_FILE}})

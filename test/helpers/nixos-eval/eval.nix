@@ -14,7 +14,7 @@ let
   stub = name: { type = "derivation"; inherit name; outPath = "/nix/store/00000000000000000000000000000000-${name}"; };
   # Only the packages the modules use; any other name fails (like a wrong attribute of pkgs).
   pkgs = builtins.listToAttrs (map (name: { inherit name; value = stub name; }) [
-    "age" "bash" "coreutils" "findutils" "fish" "fluxcd" "gawk" "git" "gnugrep" "gnused" "jq" "k3s" "kopia" "rclone" "sops" "sqlite" "util-linux"
+    "age" "bash" "coreutils" "findutils" "fish" "fluxcd" "gawk" "git" "gnugrep" "gnused" "jq" "k3s" "kopia" "postgresql" "rclone" "sops" "sqlite" "util-linux"
   ]) // {
     writeText = name: _text: stub name;
     writeShellScriptBin = name: _text: stub name;
