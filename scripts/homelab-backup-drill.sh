@@ -87,7 +87,7 @@ if (($# > 0)); then
   sources=("${wanted[@]}")
 fi
 
-# One lock for snapshot, sync and drill (src/lib/backup/capture.ts KOPIA_LOCK_FILE): a drill
+# One lock for snapshot, sync and drill (<stateDir>/.kopia.lock, as kopia-backup.sh and kopia-r2-sync.sh): a drill
 # never restores while a snapshot or sync runs; it waits for them instead of skipping.
 mkdir -p "$state_dir"
 exec 9>>"$state_dir/.kopia.lock"

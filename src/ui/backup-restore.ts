@@ -1,6 +1,6 @@
 import type {ChalkInstance} from 'chalk'
 
-import {captureOf} from '../lib/backup/capture.js'
+import {captureOf, DUMP_DIR} from '../lib/backup/capture.js'
 import type {AsideFolder, InPlacePlan, SnapshotSummary} from '../lib/backup/restore/index.js'
 import {formatBytes} from './backup.js'
 import {renderTable} from './table.js'
@@ -26,7 +26,7 @@ export function renderInPlacePlan(plan: InPlacePlan, host: string, c: ChalkInsta
     ...(plan.kustomizations.length === 0 ? [] : [`  flux       Kustomization ${plan.kustomizations.map((ks) => `${ks.namespace}/${ks.name}`).join(', ')}: suspended meanwhile (unless suspended already), then resumed`]),
     `  owner      ${app.uid}:${app.gid} mode ${app.mode} on ${app.path}`,
   ]
-  if (capture.mode === 'sqlite') lines.push(`  re-import  ${capture.databases.join(', ')} from .homelab-backup/sqlite/`)
+  if (capture.mode === 'sqlite') lines.push(`  re-import  ${capture.databases.join(', ')} from ${DUMP_DIR}/sqlite/`)
   if (capture.mode === 'postgres') lines.push(`  re-import  ${capture.database} with pg_restore in ${capture.workload}, started alone first`)
   return lines.join('\n')
 }

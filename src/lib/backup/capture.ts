@@ -9,10 +9,9 @@ import type {BackupCapture, StorageApp} from '../config/schema.js'
 
 /** The dump folder inside each app folder, included in the snapshot. */
 export const DUMP_DIR = '.homelab-backup'
-/** Kopia's default dot-ignore file (policy `files.dotIgnoreFiles`); the capture writes it to leave live database files out. */
-export const KOPIA_IGNORE_FILE = '.kopiaignore'
-/** The lock file (under backup.json `stateDir`) that snapshot, sync and drill runs share. */
-export const KOPIA_LOCK_FILE = '.kopia.lock'
+// Named only by the host scripts, so not exported here: `<app>/.kopiaignore` (Kopia's default
+// dot-ignore file, whose script-owned block leaves the live database files out) and
+// `<stateDir>/.kopia.lock` (the one lock of snapshot, sync and drill).
 
 /** The app's capture, `files` when storage.json says nothing. */
 export function captureOf(app: StorageApp): BackupCapture {

@@ -1,4 +1,4 @@
-import {captureOf, namespaceOf} from '../capture.js'
+import {captureOf, DUMP_DIR, namespaceOf} from '../capture.js'
 import type {StorageApp} from '../../config/schema.js'
 import type {BackupHost} from '../host.js'
 import {type FolderFigures, folderFigures, fixOwner, moveAside, preparePostgres, putBack, type Reimported, reimportPostgres, reimportSqlite, restoreSnapshot} from './host-steps.js'
@@ -233,7 +233,7 @@ async function restoreSteps(options: {connection: BackupHost; plan: InPlacePlan}
     // 4. Re-import.
     at = 're-import'
     if (capture.mode === 'sqlite') {
-      step(`re-importing ${capture.databases.join(', ')} from their dumps in .homelab-backup/sqlite/`)
+      step(`re-importing ${capture.databases.join(', ')} from their dumps in ${DUMP_DIR}/sqlite/`)
       reimported.push(...(await reimportSqlite(connection, app.path, capture.databases, app)))
     } else if (capture.mode === 'postgres') {
       await preparePostgres(connection, app.path, capture.database, capture.dataDir, app)
