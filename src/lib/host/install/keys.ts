@@ -19,8 +19,17 @@ export interface SshKeyPair {
  */
 export async function generateEd25519(comment: string): Promise<SshKeyPair> {
   const {default: ssh2} = await import('ssh2')
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', {comment})
-  const fields = pair.public.trim().split(/\s+/)
-  const blob = Buffer.from(fields[1], 'base64')
-  return {blob, fingerprint: fingerprint(blob), privateKey: pair.private.endsWith('\n') ? pair.private : `${pair.private}\n`, publicKey: `${fields[0]} ${fields[1]} ${comment}`}
+  // ssh2 writes the 32-byte ed25519 public key like a bignum: one that starts with a 0x00 byte
+  // (1 key in 256) loses it, and OpenSSH then refuses the private key ("error in libcrypto").
+  // Such a pair is drawn again: a well-formed public blob is string "ssh-ed25519" + string(32 B).
+  for (;;) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', {comment})
+    const fields = pair.public.trim().split(/\s+/)
+    const blob = Buffer.from(fields[1], 'base64')
+    if (blob.length !== ED25519_BLOB_BYTES) continue
+    return {blob, fingerprint: fingerprint(blob), privateKey: pair.private.endsWith('\n') ? pair.private : `${pair.private}\n`, publicKey: `${fields[0]} ${fields[1]} ${comment}`}
+  }
 }
+
+/** Bytes of an ed25519 public key blob: uint32 11 + "ssh-ed25519" + uint32 32 + the key (RFC 8709). */
+const ED25519_BLOB_BYTES = 4 + 11 + 4 + 32
