@@ -84,7 +84,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const homelab = await this.homelab(flags.repo)
     const deploy = await import('../lib/deploy/index.js')
     const ui = await import('../ui/deploy.js')
-    const hosts = deploy.selectHosts(homelab, flags.host)
+    const hosts = deploy.selectHosts(homelab, {host: flags.host})
     const holder = deploy.lockHolder(process.env)
 
     const started = performance.now()

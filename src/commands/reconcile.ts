@@ -6,7 +6,7 @@ import {UsageError} from '../lib/errors.js'
 import {parseDuration} from '../lib/flux/duration.js'
 import type {ReconcileOutcome} from '../lib/flux/reconcile.js'
 import {colors} from '../ui/color.js'
-import {pickHost} from './status.js'
+import {pickHost} from '../lib/config/hosts.js'
 
 /**
  * The `homelab reconcile --json` result: one outcome per object, sources first with

@@ -39,7 +39,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const homelab = await this.homelab(flags.repo)
     const deploy = await import('../lib/deploy/index.js')
     const ui = await import('../ui/deploy.js')
-    const hosts = deploy.selectHosts(homelab, flags.host)
+    const hosts = deploy.selectHosts(homelab, {host: flags.host})
     if (!flags.yes) {
       const {confirm} = await import('@inquirer/prompts')
       if (!(await confirm({default: false, message: `Switch ${hosts.map((h) => h.name).join(', ')} to the previous generation?`}))) throw new UsageError('cancelled')

@@ -9,6 +9,7 @@ import type {HostConnection} from '../lib/ssh/index.js'
 import type {BackupReader} from '../lib/status/gather.js'
 import type {StatusReport} from '../lib/status/types.js'
 import {colors} from '../ui/color.js'
+import {pickHost} from '../lib/config/hosts.js'
 
 /**
  * `homelab status`: is the cluster running what the branch says, and is the host healthy?
@@ -108,13 +109,6 @@ Exit status: 0 healthy, 1 degraded, 2 host unreachable.`
   }
 }
 
-/** The host named `name` in homelab.yaml, or the first one. */
-export function pickHost(homelab: Homelab, name: string | undefined): HostConfig {
-  if (name === undefined) return homelab.config.hosts[0]
-  const host = homelab.config.hosts.find((h) => h.name === name)
-  if (!host) throw new UsageError(`--host ${name}: no such host in homelab.yaml`, {suggestions: [`hosts: ${homelab.config.hosts.map((h) => h.name).join(', ')}`]})
-  return host
-}
 
 /** The backup lines through the backup status reader (src/lib/backup), over the same connection. */
 async function backupReader(connection: HostConnection, homelab: Homelab): Promise<BackupReader> {

@@ -7,7 +7,7 @@ import {HomelabError, UsageError} from '../../lib/errors.js'
 import {parseDuration} from '../../lib/flux/duration.js'
 import {colors} from '../../ui/color.js'
 import type {FluxWaitResult} from '../../ui/flux-wait.js'
-import {pickHost} from '../status.js'
+import {pickHost} from '../../lib/config/hosts.js'
 
 /**
  * `homelab cluster bootstrap --json`: `{host, url, branch, commit (the branch head waited for),

@@ -1,6 +1,7 @@
 import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
 import {UsageError} from '../errors.js'
+import {pickHost} from '../config/hosts.js'
 
 /**
  * What the backup code needs of a connection to the host: the `exec`/`sudo` pair of the SSH
@@ -52,13 +53,3 @@ export function systemdEscapePath(pathName: string): string {
   return out
 }
 
-/**
- * The host entry of homelab.yaml named `name`, or the first one.
- * @throws UsageError naming the known hosts when there is no such host
- */
-export function pickHost(homelab: Homelab, name: string | undefined): HostConfig {
-  if (name === undefined) return homelab.config.hosts[0]
-  const host = homelab.config.hosts.find((h) => h.name === name)
-  if (!host) throw new UsageError(`--host ${name}: no such host in homelab.yaml`, {suggestions: [`hosts: ${homelab.config.hosts.map((h) => h.name).join(', ')}`]})
-  return host
-}

@@ -3,7 +3,8 @@
  * the host's status files, the judged status (`readBackupStatus`, also used by `homelab status`),
  * and the R2 check.
  */
-export {type BackupHost, type HostExecOptions, type HostExecResult, pickHost, shellQuote, systemdEscapePath} from './host.js'
+export {type BackupHost, type HostExecOptions, type HostExecResult, shellQuote, systemdEscapePath} from './host.js'
+export {pickHost} from '../config/hosts.js'
 export {loadR2Credentials, type R2Credentials} from './credentials.js'
 export {
   checkOffsite,

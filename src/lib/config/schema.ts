@@ -33,6 +33,15 @@ export const hostSchema = z.strictObject({
   flakeDir: absolutePath.default('/etc/nixos'),
   /** The name of the flake input in the host flake that pins this repository. */
   flakeInput: z.string().regex(/^[A-Za-z_][\w-]*$/, 'must be a flake input name').default('homelab'),
+  /**
+   * The k3s role of the host: `server` runs the control plane (exactly one per homelab for now;
+   * HA servers with embedded etcd are a later step), `agent` joins it as a worker node.
+   */
+  role: z.enum(['server', 'agent']).default('server'),
+  /** Kubernetes node labels the host's k3s node registers with (`k3s --node-label k=v`). */
+  labels: z.record(z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'must be a label key like example.org/name'), z.string().max(63).regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'must be a label value')).default({}),
+  /** Tags for host selection (`--on @tag`, as colmena's deployment tags). */
+  tags: z.array(dns1123Label).default([]),
 })
 
 /** The `homelab.yaml` file: everything the CLI needs to know about one homelab. */

@@ -6,22 +6,7 @@ import {UsageError} from '../errors.js'
 import {HostDeploy} from './deploy-host.js'
 import type {DeployCallbacks, DeployHostResult, RebuildAction} from './types.js'
 
-/**
- * Picks the hosts to act on: the one named (`--host`), or all of homelab.yaml.
- * @throws UsageError (exit 3) for a name homelab.yaml does not have, naming the hosts it has.
- */
-export function selectHosts(homelab: Homelab, name?: string): HostConfig[] {
-  if (name === undefined) return homelab.config.hosts
-  const host = homelab.config.hosts.find((h) => h.name === name)
-  if (!host) {
-    const names = homelab.config.hosts.map((h) => h.name)
-    throw new UsageError(`homelab.yaml has no host "${name}" (hosts: ${names.join(', ') || 'none'})`, {
-      suggestions: names.length > 0 ? [`use --host with one of: ${names.join(', ')} (or leave it out for all hosts)`] : ['add the host to hosts: in homelab.yaml'],
-    })
-  }
-
-  return [host]
-}
+export {selectHosts} from '../config/hosts.js'
 
 /** `user@machine pid N at <ISO time>`: written on the host while the lock is held. */
 export function lockHolder(env: Record<string, string | undefined> = {}): string {

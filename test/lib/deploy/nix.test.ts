@@ -69,7 +69,7 @@ describe('remote commands', () => {
   })
 
   it('plans every step of a switch, and of a rollback, without contacting anything', () => {
-    const host = {flakeDir: '/etc/nixos', flakeInput: 'homelab', name: 'azalab-0', ssh: 'aiden@azalab-0'}
+    const host = {flakeDir: '/etc/nixos', flakeInput: 'homelab', labels: {}, name: 'azalab-0', role: 'server' as const, ssh: 'aiden@azalab-0', tags: []}
     const steps = planHost({action: 'switch', confirmTimeoutSeconds: 60, holder: 'me@laptop', host})
     expect(steps.map((s) => s.step)).toEqual(['connect', 'lock', 'fetch-check', 'inspect', 'flake-update', 'build', 'closure-diff', 'arm-rollback', 'activate', 'confirm'])
     expect(steps.find((s) => s.step === 'arm-rollback')!.commands[0]).toContain('sleep 60;')
