@@ -204,3 +204,35 @@ export function setChecksumAnnotation(text: string, file: string, deploymentName
 
   return undefined
 }
+
+/**
+ * Renames the hostname of every ingress rule whose `hostname` is `from` (a plain rule and its
+ * `path` rules alike), editing only those lines of config.yaml; order, comments and the other
+ * rules stay as they are.
+ * @returns the new file text and the new config.yaml text
+ * @throws ConfigError when the file has no config.yaml, or the edit cannot be made in place
+ */
+export function renameIngressHostname(text: string, file: string, from: string, to: string): {config: string; text: string} {
+  const found = findConfig(text, file)
+  if (!found) throw new ConfigError(`${file}: no ConfigMap with a config.yaml data key`)
+  const {items} = ingressItems(found.value, file)
+  const lines = found.value.split('\n')
+  const escaped = from.replaceAll('.', '\\.')
+  for (const item of items) {
+    if (item.rule.hostname !== from) continue
+    for (let n = item.firstLine; n <= item.lastLine; n++)
+      lines[n] = lines[n].replace(new RegExp(`^(\\s*(?:-\\s+)?hostname:\\s*)(["']?)${escaped}\\2(\\s*(?:#.*)?)$`), `$1$2${to}$2$3`)
+  }
+
+  const config = lines.join('\n')
+  let out = text
+  const [start, end] = found.node.range!
+  if (found.node.type === 'BLOCK_LITERAL') {
+    const outer = text.slice(start, end).split('\n')
+    // Content lines of the literal carry the scalar's indentation before the inner text.
+    out = text.slice(0, start) + outer.map((l) => l.replace(new RegExp(`^(\\s*(?:-\\s+)?hostname:\\s*)(["']?)${escaped}\\2(\\s*(?:#.*)?)$`), `$1$2${to}$2$3`)).join('\n') + text.slice(end)
+  }
+
+  if (findConfig(out, file)?.value !== config) throw new ConfigError(`${file}: could not rename ${from} in data.config.yaml in place`)
+  return {config, text: out}
+}
