@@ -20,6 +20,13 @@
 
   outputs =
     { self, nixpkgs, sops-nix, disko, ... }:
+    let
+      # The systems the CLI, its dev shell and the checks are exported for (each package used
+      # below builds on all of them: nixos-anywhere has meta.platforms = platforms.all, fluxcd,
+      # kopia, sops, age, kubectl and shellcheck are Go/Haskell builds for Linux and Darwin).
+      systems = [ "x86_64-linux" "aarch64-linux" "aarch64-darwin" ];
+      forAllSystems = f: nixpkgs.lib.genAttrs systems (system: f system nixpkgs.legacyPackages.${system});
+    in
     {
       # The host configuration. Wraps ./nixos/homelab-module.nix with the modules it needs and
       # hands it this flake's own source and revision (a module cannot see `self` otherwise).
@@ -49,5 +56,92 @@
           { nixpkgs.hostPlatform = "x86_64-linux"; }
         ];
       };
+
+      # The `homelab` CLI (`nix build .#`, `nix profile install .#`): npm ci from package-lock.json,
+      # `npm run build` (tsc + oclif manifest), then the package's `files` with production
+      # dependencies only. buildNpmPackage (nixpkgs pkgs/build-support/node/build-npm-package):
+      # `nodejs` picks the Node it builds and runs with (package.json engines: >= 20.19),
+      # `npmDepsHash` is the fixed-output hash of the npm dependency cache (fetchNpmDeps).
+      packages = forAllSystems (
+        system: pkgs: {
+          default = pkgs.buildNpmPackage {
+            pname = "homelab";
+            version = (builtins.fromJSON (builtins.readFile ./package.json)).version;
+            # Only what the build reads: a change under flux/ or nixos/ does not rebuild the CLI.
+            src = nixpkgs.lib.fileset.toSource {
+              root = ./.;
+              fileset = nixpkgs.lib.fileset.unions [
+                ./package.json
+                ./package-lock.json
+                ./tsconfig.json
+                ./bin
+                ./src
+                ./templates
+              ];
+            };
+            nodejs = pkgs.nodejs_20;
+            # NOT the real hash: it cannot be computed here (fetching the npm dependencies needs the
+            # network, and this repository is prepared offline). This is lib.fakeHash, so the first
+            # `nix build .#` fails and prints the real one. Refresh it after every change of
+            # package-lock.json with:  prefetch-npm-deps package-lock.json
+            # (from nixpkgs: `nix run nixpkgs#prefetch-npm-deps -- package-lock.json`).
+            npmDepsHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+            meta = {
+              description = "Operate a declarative NixOS + k3s + Flux homelab from your laptop";
+              mainProgram = "homelab";
+              license = nixpkgs.lib.licenses.mit;
+            };
+          };
+        }
+      );
+
+      # `nix run .# -- validate`
+      apps = forAllSystems (
+        system: pkgs: {
+          default = {
+            type = "app";
+            program = "${self.packages.${system}.default}/bin/homelab";
+            meta.description = "The homelab CLI";
+          };
+        }
+      );
+
+      # `nix develop`: Node 20 for the CLI and the tools it drives or the README uses.
+      devShells = forAllSystems (
+        system: pkgs: {
+          default = pkgs.mkShell {
+            packages = [
+              pkgs.nodejs_20
+              pkgs.sops
+              pkgs.age
+              pkgs.kopia
+              pkgs.fluxcd # the `flux` CLI (nixpkgs pkgs/by-name/fl/fluxcd, mainProgram = "flux")
+              pkgs.kubectl
+              pkgs.nixos-anywhere
+              pkgs.shellcheck
+            ];
+          };
+        }
+      );
+
+      # `nix flake check`: `homelab validate` on this tree (kubectl for its kustomize check; the
+      # nix check reports itself skipped in the build sandbox, which has no nix).
+      checks = forAllSystems (
+        system: pkgs: {
+          validate =
+            pkgs.runCommand "homelab-validate"
+              {
+                nativeBuildInputs = [
+                  self.packages.${system}.default
+                  pkgs.kubectl
+                ];
+              }
+              ''
+                export HOME="$TMPDIR"
+                homelab validate --repo ${self}
+                touch "$out"
+              '';
+        }
+      );
     };
 }

@@ -94,6 +94,9 @@ describe('reference homelab: Nix', () => {
     expect(flake).toMatch(/nixosModules\.default\s*=/)
     expect(flake).toContain('./nixos/homelab-module.nix')
     expect(flake).toContain('self.rev or self.dirtyRev or "dirty"')
+    // Next to it, the CLI for Nix users (evaluated in test/tree/flake-outputs.test.ts).
+    for (const output of ['packages', 'apps', 'devShells', 'checks']) expect(flake).toMatch(new RegExp(`^ {6}${output} = forAllSystems \\(`, 'm'))
+    expect(flake).toMatch(/systems = \[ "x86_64-linux" "aarch64-linux" "aarch64-darwin" \];/)
   })
 
   it('the host module keeps the operator policy (firewall, SSH, sops-nix, user, storage, source)', () => {
