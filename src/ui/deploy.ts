@@ -100,9 +100,9 @@ export function renderSummary(results: DeployHostResult[], c: ChalkInstance): st
   )
 }
 
-/** A host's outcome in the summary: activated / rolled back / not started / failed at STEP. */
+/** A host's outcome in the summary: ok / rolled back (gate failed) / not started / not deployed / failed at STEP. */
 function resultCell(r: DeployHostResult, c: ChalkInstance): string {
-  if (r.ok) return c.green(r.rollout === 'activated' && r.cordon === 'uncordoned' ? 'activated (was cordoned)' : r.rollout === 'activated' || r.changed ? 'activated' : 'ok (no change)')
+  if (r.ok) return c.green(r.cordon === 'uncordoned' ? 'ok (was cordoned)' : 'ok')
   if (r.rollout === 'rolled-back') return c.red('rolled back (gate failed)')
   if (r.error?.notStarted) return c.yellow(r.rollout === 'not-started' ? 'not started' : 'not deployed')
   return c.red(`failed at ${r.error?.step}`)
