@@ -45,7 +45,7 @@ export default class Deploy extends HomelabCommand {
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
   6. report the old and new generation, the pinned commit and every step's time
   7. with --wait: on a new connection, request the GitRepository's reconciliation and wait until it serves the pushed commit and every Kustomization's lastAppliedRevision is it (Ready), showing the pending objects live; --wait-timeout bounds it
-Several hosts run in parallel, each line prefixed by its host, with a summary table.
+Several hosts build in parallel (each line prefixed by its host), then activate in order: the k3s server first, then the agents, at most --max-unavailable at a time. After each host's switch a health gate (k3s.service active, the node Ready on the server, and for the server the API's /readyz) must pass before its magic rollback is cancelled; a host failing it switches back at once and the hosts not yet activated are left on their previous generation (flake.lock put back). Gates run by default when more than one host deploys (--gate / --no-gate). An agent whose switch restarts k3s is cordoned on the server first (--drain drains it) and uncordoned after its gate. A summary table says per host: activated, rolled back, failed or not started.
 The sudo password (asked once, only when \`sudo -n true\` says one is needed) comes from --sudo-password-stdin, HOMELAB_SUDO_PASSWORD or a hidden prompt; it is sent to sudo on stdin only.
 Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 usage.`
 
@@ -53,19 +53,25 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     {command: '<%= config.bin %> <%= command.id %>', description: 'Deploy the pushed branch to every host, asking before activating.'},
     {command: '<%= config.bin %> <%= command.id %> --host azalab-0 --yes', description: 'One host, no questions (CI).'},
     {command: '<%= config.bin %> <%= command.id %> --dry-run', description: 'Print every step and remote command; contact nothing.'},
+    {command: '<%= config.bin %> <%= command.id %> --yes --max-unavailable 2 --drain', description: 'Server first, then two agents at a time, each drained before its switch.'},
     {command: 'echo "$SUDO_PW" | <%= config.bin %> <%= command.id %> --yes --sudo-password-stdin --json', description: 'Non-interactive, sudo password on stdin, JSON report.'},
   ]
 
   static override enableJsonFlag = true
 
   static override flags = {
-    host: Flags.string({description: 'deploy only this host (name in homelab.yaml; default: all, in parallel)'}),
+    host: Flags.string({description: 'deploy only this host (name in homelab.yaml; default: all)', exclusive: ['on']}),
+    on: Flags.string({description: 'deploy these hosts: names, * globs and @tags from homelab.yaml, comma-separated (e.g. @agents,azalab-0)', exclusive: ['host']}),
     action: Flags.string({description: 'what nixos-rebuild does after the build', options: ['switch', 'boot', 'test', 'dry-activate'], default: 'switch'}),
     yes: Flags.boolean({char: 'y', description: 'activate without asking (needed without a terminal)', default: false}),
     'dry-run': Flags.boolean({description: 'print every step and remote command; contact nothing', default: false}),
     'allow-dirty': Flags.boolean({description: 'deploy even with uncommitted changes (the pushed commit is what deploys)', default: false}),
     validate: Flags.boolean({description: 'run the validate checks first (--no-validate: skip them, e.g. right after homelab validate)', default: true, allowNo: true}),
     push: Flags.boolean({description: 'push the branch first (--no-push: only verify the remote has HEAD)', default: true, allowNo: true}),
+    'max-unavailable': Flags.integer({description: 'agents activated at the same time (the server always goes first, alone)', default: 1, min: 1}),
+    drain: Flags.boolean({description: 'drain an agent (kubectl drain) instead of cordoning it when its switch restarts k3s', default: false}),
+    gate: Flags.boolean({description: 'run the health gate after each host (default: when more than one host deploys)', allowNo: true}),
+    'gate-timeout': Flags.string({description: 'how long each health gate waits for k3s and the node, e.g. 2m', default: '2m'}),
     'confirm-timeout': Flags.integer({description: 'seconds the host waits for the confirmation before rolling back (switch)', default: 60, min: 5}),
     'sudo-password-stdin': Flags.boolean({description: 'read the sudo password from the first line of stdin', default: false}),
     wait: Flags.boolean({description: 'then wait until Flux applied the pushed commit (every Kustomization Ready at it)', default: false}),
@@ -80,11 +86,12 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const action = flags.action as RebuildAction
     if (!flags['dry-run'] && !flags.yes && !this.canPrompt())
       throw new UsageError('--yes is required when not running in a terminal (deploy asks before activating)')
+    const gateTimeoutSeconds = Math.ceil((await import('../lib/flux/duration.js')).parseDuration(flags['gate-timeout'], '--gate-timeout') / 1000)
     const waitMs = flags.wait ? (await import('../lib/flux/duration.js')).parseDuration(flags['wait-timeout'], '--wait-timeout') : 0
     const homelab = await this.homelab(flags.repo)
     const deploy = await import('../lib/deploy/index.js')
     const ui = await import('../ui/deploy.js')
-    const hosts = deploy.selectHosts(homelab, {host: flags.host})
+    const hosts = deploy.selectHosts(homelab, {host: flags.host, on: flags.on})
     const holder = deploy.lockHolder(process.env)
 
     const started = performance.now()
@@ -118,6 +125,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       holder,
       homelab,
       hosts,
+      rollout: {drain: flags.drain, gate: flags.gate ?? hosts.length > 1, gateTimeoutSeconds, maxUnavailable: flags['max-unavailable']},
       onEvent: (e) => {
         const line = ui.renderEvent(e, c, width)
         if (line !== undefined) out(line)

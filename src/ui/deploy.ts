@@ -65,9 +65,11 @@ export function renderHostReport(r: DeployHostResult, c: ChalkInstance): string 
     if (r.configurationRevision !== undefined) lines.push(`  configuration revision ${r.configurationRevision || '(empty)'}`)
     if (r.closureChanges.length > 0) lines.push(`  closure                ${r.closureChanges.length} change(s)`)
     lines.push(`  activation             ${r.activation === 'none' ? 'none' : `detached via ${r.activation}`}; magic rollback ${r.magicRollback}`)
+    if (r.cordon) lines.push(`  node                   ${r.cordon === 'uncordoned' ? 'cordoned for the switch (k3s restarted), uncordoned after its gate' : `left ${r.cordon}`}`)
   } else if (r.error) {
     const e = r.error
-    lines.push(`${c.red('✗')} ${c.bold(r.host)}: ${e.notStarted ? 'not deployed' : `step ${e.step} failed`}: ${e.message}`)
+    lines.push(`${c.red('✗')} ${c.bold(r.host)}: ${e.notStarted ? (r.rollout === 'not-started' ? 'not started' : 'not deployed') : `step ${e.step} failed`}: ${e.message}`)
+    if (r.cordon === 'cordoned' || r.cordon === 'drained') lines.push(`  node left ${r.cordon}: once it is healthy, run \`k3s kubectl uncordon ${r.host}\` on the server`)
     if (e.lastLines.length > 0) lines.push('  last remote lines:', ...e.lastLines.map((l) => `    ${c.dim('│')} ${c.level === 0 ? stripAnsi(l) : l}`))
     // Only what is known is said: a refused host key means no login, so nothing about generations.
     if (e.step === 'connect' && !e.notStarted) lines.push('  no login happened, so nothing on the host was changed')
@@ -90,12 +92,20 @@ export function renderSummary(results: DeployHostResult[], c: ChalkInstance): st
     ['HOST', 'RESULT', 'GENERATION', 'COMMIT', 'TIME'],
     sorted.map((r) => [
       r.host,
-      r.ok ? c.green('ok') : c.red(r.error?.notStarted ? 'not deployed' : `failed at ${r.error?.step}`),
+      resultCell(r, c),
       r.ok ? `${r.previousGeneration ?? '?'} → ${r.generation ?? '?'}` : `${r.previousGeneration ?? '?'}${r.error?.stillOnPreviousGeneration ? ' (kept)' : ''}`,
       (r.configurationRevision || r.pinnedRev || '').slice(0, 12),
       formatMs(r.steps.reduce((sum, s) => sum + s.ms, 0)),
     ]),
   )
+}
+
+/** A host's outcome in the summary: ok / rolled back (gate failed) / not started / not deployed / failed at STEP. */
+function resultCell(r: DeployHostResult, c: ChalkInstance): string {
+  if (r.ok) return c.green(r.cordon === 'uncordoned' ? 'ok (was cordoned)' : 'ok')
+  if (r.rollout === 'rolled-back') return c.red('rolled back (gate failed)')
+  if (r.error?.notStarted) return c.yellow(r.rollout === 'not-started' ? 'not started' : 'not deployed')
+  return c.red(`failed at ${r.error?.step}`)
 }
 
 /** `--dry-run`: every step and remote command, per host. */

@@ -283,7 +283,11 @@ describe('homelab deploy on the e2e host', {timeout: 180_000}, () => {
     await host.setScenario({})
     expect(await running()).toBe(before.system)
     expect((await currentGen()).configurationRevision).not.toBe(commit)
-    expect(await host.runOnHost('cat /run/homelab/homelab-rollback-*.log')).toContain('Done. The new configuration is')
+    // It went back to exactly the generation before (nix-env --switch-generation, then that
+    // system's switch-to-configuration), not merely the numerically previous one.
+    const log = await host.runOnHost('cat /run/homelab/homelab-rollback-*.log')
+    expect(log).toContain(`switching back to generation ${before.gen.generation}`)
+    expect(log).toContain('activating the configuration...')
     await fs.access(host.authorizedKeys) // the admin key is back with the old generation
   })
 
@@ -384,7 +388,7 @@ describe('homelab deploy on the e2e host', {timeout: 180_000}, () => {
 
 })
 
-describe('the host cannot fetch its configuration: one line before anything changes', () => {
+describe('the host cannot fetch its configuration: one line before anything changes', {timeout: 180_000}, () => {
   const deployKey = '/run/secrets/git/deploy_key'
   const remoteHead = () => repo.git(['ls-remote', 'origin', 'refs/heads/main'])
   /** Everything a deploy could change on the host (and the remote), to compare before and after. */
@@ -483,7 +487,7 @@ describe('the host cannot fetch its configuration: one line before anything chan
   })
 })
 
-describe('host keys through the CLI', () => {
+describe('host keys through the CLI', {timeout: 180_000}, () => {
   it('a CHANGED host key is refused before any credential, with expected and received fingerprints (exit 2)', async () => {
     const kh = path.join(repo.dir, 'known_hosts')
     const original = await fs.readFile(kh, 'utf8')
@@ -547,7 +551,7 @@ describe('host keys through the CLI', () => {
   })
 })
 
-describe('several hosts', () => {
+describe('several hosts', {timeout: 180_000}, () => {
   it('one unreachable host means nothing is pushed: the reachable one is locked, then released untouched (exit 2)', async () => {
     const yamlFile = path.join(repo.dir, 'homelab.yaml')
     const {parseDocument} = await import('yaml')

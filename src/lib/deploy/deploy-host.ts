@@ -6,6 +6,7 @@ import {HomelabError} from '../errors.js'
 import {connectHost, type ExecResult, type HostConnection, parseSshSpec, pinnedKeyMessage, type RemoteProcess} from '../ssh/index.js'
 import {loadGitAccess} from '../config/git-access.js'
 import {RemoteTimeoutError} from '../ssh/errors.js'
+import {shellQuote as shellQuoteArg} from '../flux/kubectl.js'
 import {DEPLOY_KEY_PUBLIC_COMMAND, fetchCheckCommand, fetchFailureMessage, type FetchCheckOutcome, headMismatchMessage, type InputSource, methodForSource, parseFetchCheck, readInputSource} from './fetch-check.js'
 import {currentGeneration, flakeUpdateCommand, type Generation, parseDiffClosures, parseGenerations, parseNixVersion, readFlakePin} from './nix.js'
 import {
@@ -48,6 +49,19 @@ export class DeployStepError extends HomelabError {
   }
 }
 
+/**
+ * Hooks of an ordered rollout into one host's activation (src/lib/deploy/rollout.ts).
+ * `beforeActivate` runs before the switch (cordon or drain the node; throws to stop);
+ * `gate` runs on the confirmation connection before the rollback timer is cancelled and returns
+ * a one-line detail, or throws with the reason the host is not healthy.
+ */
+export interface ActivationHooks {
+  beforeActivate?(conn: HostConnection): Promise<void>
+  gate?(conn: HostConnection): Promise<string>
+  /** Seconds the gate may take at most, added to the magic rollback's delay so the timer never fires mid-gate. */
+  gateSeconds?: number
+}
+
 /** Another deploy holds the host lock. */
 export class DeployLockedError extends DeployStepError {}
 
@@ -59,6 +73,8 @@ const STEP_TITLES: Record<DeployStepName, string> = {
   'closure-diff': 'closure change (nix store diff-closures)',
   'fetch-check': 'host can fetch the flake input (as root)',
   confirm: 'confirm on a new connection',
+  cordon: 'cordon the node on the server',
+  gate: 'health gate (k3s active, node Ready, API answers)',
   connect: 'connect',
   'flake-update': 'update flake input',
   inspect: 'inspect host',
@@ -189,6 +205,9 @@ export class HostDeploy {
   private previousSystem?: string
   private detach: DetachMode = 'setsid'
   private earlierRollbacks: EarlierRollback[] = []
+  /** What `activate` runs, decided by `prepare` (a switch with nothing new becomes dry-activate). */
+  private plannedAction?: RebuildAction | 'rollback'
+  private previous?: Generation
   /** Where the input fetches from, once the fetch check read it (undefined: nothing to fetch). */
   private source?: InputSource
 
@@ -260,13 +279,22 @@ export class HostDeploy {
     return this.result
   }
 
-  /** Phase 2: every step after the lock (see the class); call only after `open` returned true. */
+  /** Phase 2 and 3 back to back: every step after the lock (see the class); call only after `open` returned true. */
   async run(): Promise<DeployHostResult> {
+    if (await this.prepare()) await this.activate()
+    return this.result
+  }
+
+  /**
+   * Phase 2 (deploy): inspect, flake input update, build, closure diff, approval; the host keeps
+   * running its system and the lock stays held. Returns false when a step failed (the previous
+   * flake.lock is put back, the lock released, `result.error` says where). A rollback only inspects.
+   */
+  async prepare(): Promise<boolean> {
     const {ctx, options, result} = this
     const {host} = options
     const conn = this.conn!
     const isRollback = options.action === 'rollback'
-    const rollbackName = `homelab-rollback-${this.runId}`
     try {
       // 3. inspect, in parallel: nix version, flake.lock, generations, running system, systemd, sudo
       ctx.begin('inspect')
@@ -354,14 +382,60 @@ export class HostDeploy {
         }
 
         if (!result.changed && (action === 'switch' || action === 'test')) action = 'dry-activate'
+        result.k3sRestarts = result.changed ? await unitChanged(conn, previousSystem, newSystem, 'k3s.service') : false
+      }
+
+      this.plannedAction = action
+      this.previous = previous
+      return true
+    } catch (error) {
+      await this.fail(error)
+      await this.release()
+      return false
+    }
+  }
+
+  /**
+   * Ends a prepared deploy without activating it (an earlier host of an ordered rollout failed):
+   * puts the previous flake.lock back, releases the lock, and records `reason` as not started.
+   */
+  async abandonPrepared(reason: string): Promise<DeployHostResult> {
+    await this.fail(new DeployStepError('activate', reason))
+    this.result.error!.notStarted = true
+    await this.release()
+    return this.result
+  }
+
+  /**
+   * Phase 3: arm magic rollback (switch), activate detached and follow it, confirm on a new
+   * connection, then the health `gate` (ordered rollout) before the rollback timer is cancelled:
+   * a gate that fails switches the host back at once. Call only after `prepare` returned true.
+   * Releases the lock and the connection whatever happens.
+   */
+  async activate(hooks: ActivationHooks = {}): Promise<DeployHostResult> {
+    const {ctx, options, result} = this
+    const {host} = options
+    const conn = this.conn!
+    const isRollback = options.action === 'rollback'
+    const rollbackName = `homelab-rollback-${this.runId}`
+    let action = this.plannedAction!
+    const previous = this.previous
+    const detach = this.detach
+    // The gate runs before the confirmation cancels the timer: give it its time on top.
+    const armSeconds = options.confirmTimeoutSeconds + (hooks.gate ? (hooks.gateSeconds ?? 0) : 0)
+    try {
+      if (hooks.beforeActivate && action !== 'dry-activate') {
+        ctx.begin('cordon')
+        await hooks.beforeActivate(conn)
+        ctx.end()
       }
 
       // 6. arm magic rollback (switch), activate detached, follow
       if (action === 'switch' && result.changed) {
         ctx.begin('arm-rollback')
-        ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(result.newSystem!), detach, options.confirmTimeoutSeconds)), 'arming the rollback timer')
+        ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(result.newSystem!, this.previousRollbackTarget()), detach, armSeconds)), 'arming the rollback timer')
         result.magicRollback = 'armed-not-confirmed'
-        ctx.end(`rolls back in ${options.confirmTimeoutSeconds} s unless confirmed`)
+        ctx.end(`rolls back in ${armSeconds} s unless confirmed`)
       }
 
       if (action !== 'dry-activate' || options.action === 'dry-activate') {
@@ -386,12 +460,23 @@ export class HostDeploy {
       // 7. confirm on a NEW connection: the system answers and runs what we deployed
       if (action !== 'dry-activate') {
         ctx.begin('confirm')
-        const confirm = await confirmHost({...this.connectOptions, commit: action === 'switch' || action === 'test' ? options.commit : undefined, ctx, detach, rollbackName: result.magicRollback === 'armed-not-confirmed' ? rollbackName : undefined})
+        const confirm = await confirmHost({
+          ...this.connectOptions,
+          commit: action === 'switch' || action === 'test' ? options.commit : undefined,
+          ctx,
+          detach,
+          gate: hooks.gate,
+          newSystem: result.newSystem,
+          previousSystem: this.previousSystem,
+          result,
+          rollbackName: result.magicRollback === 'armed-not-confirmed' ? rollbackName : undefined,
+          runId: this.runId,
+        })
         result.connections++
         result.generation = confirm.generation?.generation
         result.configurationRevision = confirm.revision
         if (result.magicRollback === 'armed-not-confirmed') result.magicRollback = 'armed-and-confirmed'
-        ctx.end(`generation ${result.generation ?? '?'} answers, configuration revision ${confirm.revision || '(empty)'}`)
+        ctx.end(confirm.gateDetail ?? `generation ${result.generation ?? '?'} answers, configuration revision ${confirm.revision || '(empty)'}`)
       } else {
         result.generation = result.previousGeneration
         result.configurationRevision = previous?.configurationRevision
@@ -402,7 +487,7 @@ export class HostDeploy {
     } catch (error) {
       await this.fail(error)
       if (result.error!.step === 'confirm' && result.magicRollback === 'armed-not-confirmed')
-        result.error!.message += `; the host switches back to generation ${result.previousGeneration ?? 'previous'} within ${options.confirmTimeoutSeconds} s of the switch (magic rollback)`
+        result.error!.message += `; the host switches back to generation ${result.previousGeneration ?? 'previous'} within ${armSeconds} s of the switch (magic rollback)`
     } finally {
       await this.release()
     }
@@ -478,6 +563,12 @@ export class HostDeploy {
     return new DeployStepError(this.ctx.current, fetchFailureMessage({accessFile, method, outcome, publicKey, source}), this.ctx.lastLines, {exitCode: 1})
   }
 
+  /** The generation this run switches back to: the one the host ran before it, when known. */
+  private previousRollbackTarget(): {generation: number; system: string} | undefined {
+    const {previousGeneration} = this.result
+    return previousGeneration === undefined || !this.previousSystem ? undefined : {generation: previousGeneration, system: this.previousSystem}
+  }
+
   private async fail(error: unknown): Promise<void> {
     this.ctx.fail()
     this.result.error = await describeFailure(error, this.ctx, {conn: this.conn, flakeDir: this.options.host.flakeDir, host: this.options.host, lockUpdated: this.lockUpdated, previousSystem: this.previousSystem})
@@ -547,8 +638,24 @@ async function cancelEarlierRollbacks(conn: HostConnection, ctx: StepContext, pe
   return cancelled
 }
 
-/** Confirms on a new connection; cancels the rollback timer when everything matches. */
-async function confirmHost(options: Parameters<typeof connectHost>[0] & {commit?: string; ctx: StepContext; detach: DetachMode; rollbackName?: string}): Promise<{generation?: Generation; revision: string}> {
+/**
+ * Confirms on a new connection; runs the health `gate` (ordered rollout) on it; cancels the
+ * rollback timer when everything matches. A gate that fails switches the host back at once
+ * ({@link rollBackNow}) when a rollback was armed, then rethrows as a `gate` step error.
+ */
+async function confirmHost(
+  options: Parameters<typeof connectHost>[0] & {
+    commit?: string
+    ctx: StepContext
+    detach: DetachMode
+    gate?: ActivationHooks['gate']
+    newSystem?: string
+    previousSystem?: string
+    result: DeployHostResult
+    rollbackName?: string
+    runId: string
+  },
+): Promise<{generation?: Generation; revision: string; gateDetail?: string}> {
   let conn: HostConnection
   try {
     conn = await connectHost({...options, acceptNewHostKey: false})
@@ -566,11 +673,72 @@ async function confirmHost(options: Parameters<typeof connectHost>[0] & {commit?
       throw new DeployStepError('confirm', `the running system reports configuration revision ${revision || '(empty)'}, not ${options.commit}`, [], {
         suggestions: ['set system.configurationRevision to the homelab flake\'s rev in the host module'],
       })
+    const generation = currentGeneration(parseGenerations(gens.stdout))
+    let gateDetail: string | undefined
+    if (options.gate) {
+      options.ctx.end(`generation ${generation?.generation ?? '?'} answers, configuration revision ${revision || '(empty)'}`)
+      options.ctx.begin('gate')
+      try {
+        gateDetail = await options.gate(conn)
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error)
+        if (options.rollbackName && options.newSystem && options.previousSystem) {
+          options.result.rolledBack = await rollBackNow(conn, {...options, newSystem: options.newSystem, previousGeneration: options.result.previousGeneration, previousSystem: options.previousSystem, rollbackName: options.rollbackName})
+          options.result.magicRollback = 'armed-and-confirmed'
+          throw new DeployStepError('gate', `health gate failed: ${reason}; ${options.result.rolledBack ? 'switched back to the previous generation (magic rollback)' : 'the switch back did not reach the previous system: check the host'}`, options.ctx.lastLines)
+        }
+
+        throw new DeployStepError('gate', `health gate failed: ${reason}; not rolled back (only a switch arms magic rollback)`, options.ctx.lastLines)
+      }
+    }
+
     if (options.rollbackName) options.ctx.check(await conn.sudo(cancelDetached(options.rollbackName, options.detach)), 'cancelling the rollback timer')
-    return {generation: currentGeneration(parseGenerations(gens.stdout)), revision}
+    return {gateDetail, generation, revision}
   } finally {
     await conn.close()
   }
+}
+
+/**
+ * Switches the host back now, instead of waiting for the armed timer: cancels the timer (when
+ * it already fired, it is doing this very thing), runs the same rollback script detached and
+ * follows it. True when the host then runs `previousSystem`.
+ */
+async function rollBackNow(conn: HostConnection, options: {ctx: StepContext; detach: DetachMode; newSystem: string; previousGeneration?: number; previousSystem: string; rollbackName: string; runId: string}): Promise<boolean> {
+  const {ctx} = options
+  ctx.info('health gate failed: switching back to the previous generation now (magic rollback)')
+  const cancelled = await conn.sudo(cancelDetached(options.rollbackName, options.detach))
+  if (cancelled.exitCode === 0) {
+    const name = `homelab-gate-rollback-${options.runId}`
+    const started = await conn.sudo(startDetached(name, rollbackScript(options.newSystem, options.previousGeneration === undefined ? undefined : {generation: options.previousGeneration, system: options.previousSystem}), options.detach))
+    if (started.exitCode !== 0) return false
+    await conn.exec(followCommand(name), {onStderr: (l) => ctx.line('stderr', l), onStdout: (l) => !l.startsWith(EXIT_MARKER) && ctx.line('stdout', l)})
+  } else {
+    // The armed timer fired already: wait for its script to end.
+    await conn.exec(followCommand(options.rollbackName), {onStderr: (l) => ctx.line('stderr', l), onStdout: (l) => !l.startsWith(EXIT_MARKER) && ctx.line('stdout', l)})
+  }
+
+  const current = await conn.exec(CURRENT_SYSTEM, {timeoutMs: 10_000})
+  return current.exitCode === 0 && current.stdout.trim() === options.previousSystem
+}
+
+/**
+ * True when `unit` of the new system differs from the running one (its unit file in
+ * `etc/systemd/system` resolves to another store path, or exists in one system only): NixOS's
+ * switch-to-configuration then restarts it (k3s.service: the node leaves the cluster briefly).
+ */
+async function unitChanged(conn: HostConnection, previousSystem: string, newSystem: string, unit: string): Promise<boolean> {
+  // The unit file and the files of its drop-in folder (NixOS links each to its own store path;
+  // the folder itself lives in the all-units derivation, which changes with any unit).
+  const read = (system: string) => {
+    const dir = shellQuoteArg(`${system}/etc/systemd/system`)
+    return `for f in ${dir}/${shellQuoteArg(unit)} ${dir}/${shellQuoteArg(`${unit}.d`)}/*; do if [ -e "$f" ]; then echo "\${f##*/} $(readlink -f "$f")"; fi; done`
+  }
+
+  const r = await conn.exec(`${read(previousSystem)}; echo --; ${read(newSystem)}`)
+  if (r.exitCode !== 0) return true
+  const [before, after] = r.stdout.split('--\n')
+  return before.trim() !== (after ?? '').trim()
 }
 
 /**

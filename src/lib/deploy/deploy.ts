@@ -3,7 +3,10 @@ import os from 'node:os'
 import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
 import {UsageError} from '../errors.js'
-import {HostDeploy} from './deploy-host.js'
+import {serverHost} from '../config/hosts.js'
+import {connectHost, type HostConnection} from '../ssh/index.js'
+import {type ActivationHooks, HostDeploy} from './deploy-host.js'
+import {activationWaves, cordonNode, healthGate, type RolloutOptions, uncordonNode} from './rollout.js'
 import type {DeployCallbacks, DeployHostResult, RebuildAction} from './types.js'
 
 export {selectHosts} from '../config/hosts.js'
@@ -23,6 +26,10 @@ export function lockHolder(env: Record<string, string | undefined> = {}): string
  * (their result says `notStarted`), so a cluster never gets a commit whose host half cannot
  * start. When `publish` throws, every host is released untouched and its error is rethrown.
  *
+ * With `rollout` (deploy), the rest is ordered ({@link runRollout}): every host builds in
+ * parallel, then activates server first, agents at most `maxUnavailable` at a time, each behind
+ * its health gate; a host failing stops the hosts not yet activated (their flake.lock is put back).
+ *
  * Without `publish` (rollback), hosts are independent: one failing does not stop the others.
  * Prompts (host key, passphrase, sudo password, approval) are asked one at a time.
  */
@@ -40,6 +47,8 @@ export async function deployHosts(
     holder: string
     /** Runs once every host is connected and locked, before any host step (deploy's push). */
     publish?: () => Promise<void>
+    /** Order the activations (deploy); absent = every host activates as soon as it is built. */
+    rollout?: RolloutOptions & {gate: boolean}
   },
 ): Promise<DeployHostResult[]> {
   // One approval prompt at a time, whatever the number of hosts.
@@ -80,6 +89,102 @@ export async function deployHosts(
     throw error
   }
 
-  await Promise.all(runs.map((run) => run.run()))
+  if (options.rollout) await runRollout({...options, ...callbacks, rollout: options.rollout}, runs)
+  else await Promise.all(runs.map((run) => run.run()))
   return runs.map((run) => run.result)
+}
+
+/** What the rollout needs of one host's deploy ({@link HostDeploy}). */
+export type RolloutRun = Pick<HostDeploy, 'abandonPrepared' | 'activate' | 'prepare' | 'result'>
+
+/**
+ * Phase 2 of every host in parallel (build, closure diff, approval), then phase 3 in waves
+ * ({@link activationWaves}). An agent whose node restarts k3s is cordoned (or drained) on the
+ * server first and uncordoned once its gate passed. The first host that fails (a server that
+ * cannot build, any host whose activation or gate fails) stops the rollout: hosts not yet
+ * activated are released with their previous flake.lock put back (`rollout: 'not-started'`).
+ */
+export async function runRollout(
+  options: DeployCallbacks & {
+    homelab: Homelab
+    hosts: HostConfig[]
+    action: RebuildAction | 'rollback'
+    acceptNewHostKey?: boolean
+    connectTimeoutSeconds?: number
+    env?: Record<string, string | undefined>
+    homeDir?: string
+    rollout: RolloutOptions & {gate: boolean}
+    /** Opens the server connection the gates and cordons use (default: connectHost; tests pass a fake). */
+    connectServer?: (host: HostConfig) => Promise<HostConnection>
+  },
+  runs: RolloutRun[],
+): Promise<void> {
+  const prepared = await Promise.all(runs.map((run) => run.prepare()))
+  const runOf = new Map(options.hosts.map((h, i) => [h.name, {ok: prepared[i], run: runs[i]}]))
+  const activates = options.action === 'switch' || options.action === 'test'
+  const server = serverHost(options.homelab)
+  let serverConn: Promise<HostConnection> | undefined
+  const getServer = () =>
+    (serverConn ??= options.connectServer ? options.connectServer(server) : connectHost({
+      acceptNewHostKey: false,
+      askHostKey: options.askHostKey,
+      askPassphrase: options.askPassphrase,
+      askSudoPassword: options.askSudoPassword,
+      connectTimeoutSeconds: options.connectTimeoutSeconds,
+      env: options.env,
+      homeDir: options.homeDir,
+      homelab: options.homelab,
+      host: server,
+    }))
+  let stop: string | undefined
+  try {
+    for (const wave of activationWaves(options.hosts, options.rollout.maxUnavailable)) {
+      // eslint-disable-next-line no-await-in-loop -- waves run one after the other, by design
+      await Promise.all(
+        wave.map(async (host) => {
+          const {ok, run} = runOf.get(host.name)!
+          const {result} = run
+          if (!ok) {
+            result.rollout = 'failed'
+            if (host.role === 'server') stop ??= `the server ${host.name} failed at ${result.error?.step}`
+            return
+          }
+
+          if (stop) {
+            await run.abandonPrepared(`not activated: ${stop}; this host still runs its previous generation`)
+            result.rollout = 'not-started'
+            return
+          }
+
+          const hooks: ActivationHooks = {}
+          if (activates && options.rollout.gate) {
+            hooks.gate = (conn) => healthGate({host, hostConn: conn, rollout: options.rollout, server: getServer})
+            // Each poll can take up to three 30 s calls past the deadline.
+            hooks.gateSeconds = options.rollout.gateTimeoutSeconds + 90
+          }
+
+          if (activates && host.role === 'agent' && result.k3sRestarts)
+            hooks.beforeActivate = async () => {
+              await cordonNode(await getServer(), host.name, options.rollout.drain)
+              result.cordon = options.rollout.drain ? 'drained' : 'cordoned'
+            }
+
+          await run.activate(hooks)
+          if (result.ok && result.cordon) {
+            try {
+              await uncordonNode(await getServer(), host.name)
+              result.cordon = 'uncordoned'
+            } catch (error) {
+              options.onEvent?.({host: host.name, text: `node ${host.name} stays ${result.cordon}: ${(error as Error).message}; run \`k3s kubectl uncordon ${host.name}\` on the server`, type: 'info'})
+            }
+          }
+
+          result.rollout = result.ok ? 'activated' : result.rolledBack ? 'rolled-back' : 'failed'
+          if (!result.ok) stop ??= `${host.name} failed at ${result.error?.step}`
+        }),
+      )
+    }
+  } finally {
+    if (serverConn) await serverConn.then((c) => c.close()).catch(() => {})
+  }
 }

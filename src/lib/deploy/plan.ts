@@ -74,7 +74,7 @@ export function planHost(options: {host: HostConfig; action: RebuildAction | 'ro
     {commands: [sudo(diffClosuresCommand('<running system>', '<built system>'))], step: 'closure-diff', where: 'host'},
   )
   if (options.action === 'switch')
-    steps.push({commands: [sudo(startDetached(rollbackName, rollbackScript('<built system>'), 'setsid', options.confirmTimeoutSeconds)) + '   (systemd-run --on-active when the host has systemd)'], step: 'arm-rollback', where: 'host'})
+    steps.push({commands: [sudo(startDetached(rollbackName, rollbackScript('<built system>', {generation: '<current generation>', system: '<running system>'}), 'setsid', options.confirmTimeoutSeconds)) + '   (systemd-run --on-active when the host has systemd)'], step: 'arm-rollback', where: 'host'})
   steps.push({commands: [sudo(startDetached(name, rebuildCommand(options.action, host.flakeDir, host.name), 'setsid')), followCommand(name)], step: 'activate', where: 'host'})
   if (options.action !== 'dry-activate')
     steps.push({

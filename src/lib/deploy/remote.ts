@@ -145,12 +145,28 @@ export function followCommand(name: string): string {
  * running system is still exactly `newSystem`, the one this run activated (a failed switch never
  * rolls back too far, and a stale timer never undoes a later deploy). It runs only once the timer
  * took its token (see {@link startDetached}); its first line goes to the log at once.
+ *
+ * With `previous` (the generation the host ran before this run, and its store path) it switches
+ * to exactly that generation: `nix-env --switch-generation N` then the profile's
+ * `bin/switch-to-configuration switch`, what `nixos-rebuild switch --rollback` does for the
+ * numerically previous generation (nixos-rebuild-ng's rollback: `nix-env --rollback` then
+ * switch-to-configuration). The numerically previous one is wrong after an earlier rollback: the
+ * generation before the new one is then the earlier failed one. Without `previous`, or when
+ * generation N no longer holds that system, it falls back to `nixos-rebuild switch --rollback`.
  */
-export function rollbackScript(newSystem: string): string {
+export function rollbackScript(newSystem: string, previous?: {generation: number | string; system: string}): string {
   const quoted = shellQuote(newSystem)
+  const profile = '/nix/var/nix/profiles/system'
+  const back = previous
+    ? [
+        `if [ "$(readlink -f ${profile}-${previous.generation}-link)" = ${shellQuote(previous.system)} ]; then echo "switching back to generation ${previous.generation}";`,
+        `nix-env --profile ${profile} --switch-generation ${previous.generation} && ${profile}/bin/switch-to-configuration switch;`,
+        `else echo "generation ${previous.generation} no longer holds the previous system: nixos-rebuild switch --rollback"; nixos-rebuild switch --rollback; fi`,
+      ].join(' ')
+    : 'nixos-rebuild switch --rollback'
   return [
     'echo "homelab magic rollback: no confirmation came; checking /run/current-system"',
-    `if [ "$(readlink -f /run/current-system)" = ${quoted} ]; then nixos-rebuild switch --rollback`,
+    `if [ "$(readlink -f /run/current-system)" = ${quoted} ]; then ${back}`,
     `else echo "the running system is $(readlink -f /run/current-system), not ${newSystem.replaceAll(/["$`\\]/g, '')} which this run activated: nothing to roll back"; fi`,
   ].join('; ')
 }

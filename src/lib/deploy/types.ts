@@ -16,9 +16,11 @@ export type DeployStepName =
   | 'build'
   | 'closure-diff'
   | 'approve'
+  | 'cordon'
   | 'arm-rollback'
   | 'activate'
   | 'confirm'
+  | 'gate'
   | 'rollback'
 
 /** Something happening during a deploy, for live rendering. `host` is the homelab.yaml name. */
@@ -110,6 +112,17 @@ export interface DeployHostResult {
    * cannot undo this run (names `homelab-rollback-<run id>`; empty when there were none).
    */
   cancelledRollbacks?: string[]
+  /** True when the new system changes k3s.service (the activation restarts k3s on this node). */
+  k3sRestarts?: boolean
+  /** True when a failed health gate switched the host back to its previous system (checked). */
+  rolledBack?: boolean
+  /**
+   * Where an ordered rollout left this host: `activated`, `rolled-back` (its gate failed),
+   * `failed` (a step failed; see error), `not-started` (an earlier host failed first).
+   */
+  rollout?: 'activated' | 'failed' | 'not-started' | 'rolled-back'
+  /** The Kubernetes node was cordoned (or drained) for the switch; `uncordoned` after its gate passed. */
+  cordon?: 'cordoned' | 'drained' | 'uncordoned'
   steps: StepTiming[]
   error?: DeployFailure
 }

@@ -190,6 +190,12 @@ export interface TestHost {
   /** With `reaperDelaySeconds`: the slow reaper's pid (the parent of every orphan on the host). */
   reaperPid?: number
   homelabRepo(options?: {hostName?: string; pinHostKey?: boolean; nixos?: boolean}): Promise<TestRepo>
+  /**
+   * A second host of a repository made by another test host's `homelabRepo`: this host's own
+   * bootstrap flake pinning `remote` (that repository's bare remote, fetched through THIS host's
+   * forge with its deploy key), locked and switched to once, as `homelabRepo` does for its host.
+   */
+  hostFlake(options: {hostName: string; remote: string}): Promise<{flakeDir: string; inputUrl: string}>
   /** Replaces the stand-ins' scenario variables. */
   setScenario(env: Record<string, string>): Promise<void>
   /** Runs `sh -c cmd` as root inside the host's mount namespace; returns trimmed stdout, throws on failure. */
@@ -451,6 +457,45 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     const runOnHost = async (cmd: string) => run('nsenter', ['-t', String(sshdPid), '-m', '--', 'sh', '-c', cmd], {env: {...NIX_ENV, GIT_SSH_COMMAND: gitSshCommand, NIX_CONF_DIR: nixConfDir, PATH: securePath}})
     const countLines = async (needle: string) => (await fs.readFile(sshdLog, 'utf8')).split('\n').filter((l) => l.includes(needle)).length
 
+    /**
+     * The host bootstrap flake in `flakeDir` pinning `remote` (fetched through this host's forge),
+     * with stand-in sops-nix and disko inputs; locked and switched to once when the host runs the
+     * nixos-rebuild stand-in.
+     */
+    const makeHostFlake = async ({base, flakeDir, hostName, nixos: nixosOption, remote}: {base: string; flakeDir: string; hostName: string; nixos?: boolean; remote: string}) => {
+      const inputUrl = `git+${forgeUrl(remote)}?ref=main`
+      const inputs = {disko: path.join(base, 'inputs/disko'), sopsNix: path.join(base, 'inputs/sops-nix')}
+      if (nixosOption ?? (options.standIns ?? []).includes('nixos-rebuild')) {
+        // Stand-ins for the host flake's other inputs: a git flake (sops-nix) and a path source (disko).
+        await fs.mkdir(inputs.sopsNix, {recursive: true})
+        await fs.mkdir(inputs.disko, {recursive: true})
+        await fs.writeFile(path.join(inputs.sopsNix, 'flake.nix'), '# Stand-in for sops-nix in the e2e host flake (a flake input that is not homelab).\n{ outputs = { self }: { nixosModules.sops = { }; }; }\n')
+        await fs.writeFile(path.join(inputs.disko, 'README'), 'Stand-in for disko in the e2e host flake (a path input that is not homelab).\n')
+        const inputGit = async (args: string[]) => run('git', args, {cwd: inputs.sopsNix, env: gitEnv})
+        await inputGit(['init', '-q', '-b', 'main'])
+        await inputGit(['add', '-A'])
+        await inputGit(['commit', '-q', '-m', 'sops-nix stand-in'])
+        await fs.mkdir(flakeDir, {recursive: true})
+        await fs.writeFile(
+          path.join(flakeDir, 'flake.nix'),
+          [
+            '# Host bootstrap flake of the e2e test host: homelab pinned like /etc/nixos does it, fetched by root over SSH',
+            '# with the deploy key (the forge: see test/e2e/host/test-host.ts); sops-nix and disko are local stand-ins.',
+            '{',
+            `  inputs.homelab = { url = "${inputUrl}"; flake = false; };`,
+            `  inputs.sops-nix.url = "git+file://${inputs.sopsNix}?ref=main";`,
+            `  inputs.disko = { url = "path:${inputs.disko}"; flake = false; };`,
+            '  outputs = { self, homelab, sops-nix, disko }: { };',
+            '}',
+            '',
+          ].join('\n'),
+        )
+        await runOnHost(`cd '${flakeDir}' && nix flake lock '${flakeDir}' 2>&1 && nixos-rebuild switch --flake '${flakeDir}#${hostName}' 2>&1`)
+      }
+
+      return {inputUrl, inputs}
+    }
+
     const homelabRepo = async (repoOptions: {hostName?: string; pinHostKey?: boolean; nixos?: boolean} = {}): Promise<TestRepo> => {
       const base = await fs.mkdtemp(path.join(hostRoot, 'repo-'))
       await fs.chmod(base, 0o755) // the host user reads the flake dir, like /etc/nixos
@@ -481,37 +526,16 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
         return git(['rev-parse', 'HEAD'])
       }
 
-      const inputUrl = `git+${forgeUrl(remote)}?ref=main`
-      const inputs = {disko: path.join(base, 'inputs/disko'), sopsNix: path.join(base, 'inputs/sops-nix')}
-      if (repoOptions.nixos ?? (options.standIns ?? []).includes('nixos-rebuild')) {
-        // Stand-ins for the host flake's other inputs: a git flake (sops-nix) and a path source (disko).
-        await fs.mkdir(inputs.sopsNix, {recursive: true})
-        await fs.mkdir(inputs.disko, {recursive: true})
-        await fs.writeFile(path.join(inputs.sopsNix, 'flake.nix'), '# Stand-in for sops-nix in the e2e host flake (a flake input that is not homelab).\n{ outputs = { self }: { nixosModules.sops = { }; }; }\n')
-        await fs.writeFile(path.join(inputs.disko, 'README'), 'Stand-in for disko in the e2e host flake (a path input that is not homelab).\n')
-        const inputGit = async (args: string[]) => run('git', args, {cwd: inputs.sopsNix, env: gitEnv})
-        await inputGit(['init', '-q', '-b', 'main'])
-        await inputGit(['add', '-A'])
-        await inputGit(['commit', '-q', '-m', 'sops-nix stand-in'])
-        await fs.mkdir(flakeDir, {recursive: true})
-        await fs.writeFile(
-          path.join(flakeDir, 'flake.nix'),
-          [
-            '# Host bootstrap flake of the e2e test host: homelab pinned like /etc/nixos does it, fetched by root over SSH',
-            '# with the deploy key (the forge: see test/e2e/host/test-host.ts); sops-nix and disko are local stand-ins.',
-            '{',
-            `  inputs.homelab = { url = "${inputUrl}"; flake = false; };`,
-            `  inputs.sops-nix.url = "git+file://${inputs.sopsNix}?ref=main";`,
-            `  inputs.disko = { url = "path:${inputs.disko}"; flake = false; };`,
-            '  outputs = { self, homelab, sops-nix, disko }: { };',
-            '}',
-            '',
-          ].join('\n'),
-        )
-        await runOnHost(`cd '${flakeDir}' && nix flake lock '${flakeDir}' 2>&1 && nixos-rebuild switch --flake '${flakeDir}#${hostName}' 2>&1`)
-      }
-
+      const {inputUrl, inputs} = await makeHostFlake({base, flakeDir, hostName, nixos: repoOptions.nixos, remote})
       return {commit, dir, flakeDir, git, hostName, inputUrl, inputs, remote}
+    }
+
+    const hostFlake = async (flakeOptions: {hostName: string; remote: string}) => {
+      const base = await fs.mkdtemp(path.join(hostRoot, 'flake-'))
+      await fs.chmod(base, 0o755)
+      const flakeDir = path.join(base, 'host-flake')
+      const {inputUrl} = await makeHostFlake({base, flakeDir, hostName: flakeOptions.hostName, remote: flakeOptions.remote})
+      return {flakeDir, inputUrl}
     }
 
     return {
@@ -533,6 +557,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       env,
       home,
       homelabRepo,
+      hostFlake,
       hostKeyFingerprint,
       hostRoot,
       knownHostsLine: `[${alias}]:${sshPort} ${hostPub[0]} ${hostPub[1]}`,

@@ -105,6 +105,11 @@ describe('detached runs', () => {
   it('rolls back only the system its own run activated, and lists pending rollbacks of earlier runs', async () => {
     const {parsePendingRollbacks, rollbackScript} = await import('../../../src/lib/deploy/remote.js')
     expect(rollbackScript('/nix/store/abc-nixos-system-x')).toContain('if [ "$(readlink -f /run/current-system)" = /nix/store/abc-nixos-system-x ]; then nixos-rebuild switch --rollback')
+    // Knowing the generation it replaced, it goes back to exactly that one (after an earlier
+    // rollback the numerically previous generation is the earlier failed system).
+    const exact = rollbackScript('/nix/store/abc-nixos-system-x', {generation: 7, system: '/nix/store/def-nixos-system-w'})
+    expect(exact).toContain('if [ "$(readlink -f /nix/var/nix/profiles/system-7-link)" = /nix/store/def-nixos-system-w ]; then echo "switching back to generation 7"; nix-env --profile /nix/var/nix/profiles/system --switch-generation 7 && /nix/var/nix/profiles/system/bin/switch-to-configuration switch;')
+    expect(exact).toContain('else echo "generation 7 no longer holds the previous system: nixos-rebuild switch --rollback"; nixos-rebuild switch --rollback; fi')
     expect(parsePendingRollbacks('pending setsid homelab-rollback-20261124T094737-57f870\nrunning systemd-run homelab-rollback-a.b\nnoise\npending setsid other-thing\n')).toEqual([
       {mode: 'setsid', name: 'homelab-rollback-20261124T094737-57f870', state: 'pending'},
       {mode: 'systemd-run', name: 'homelab-rollback-a.b', state: 'running'},

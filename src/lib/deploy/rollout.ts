@@ -1,0 +1,101 @@
+import type {HostConfig} from '../config/schema.js'
+import {runKubectl} from '../flux/kubectl.js'
+import type {HostConnection} from '../ssh/index.js'
+
+/**
+ * The ordered, health-gated rollout across hosts (issue 14): every host builds in parallel, then
+ * the hosts activate in waves, the k3s server first, then the agents at most `maxUnavailable` at
+ * a time. After each host's switch a health gate runs before its magic rollback is cancelled; a
+ * failing gate switches that host back and stops the rollout (later waves are not started).
+ */
+
+/** Options of the ordered rollout (`homelab deploy --max-unavailable`, `--drain`, `--gate-timeout`). */
+export interface RolloutOptions {
+  /** Agents activated at once (>= 1). */
+  maxUnavailable: number
+  /** Drain agents (`kubectl drain`) instead of cordoning them, when their activation restarts k3s. */
+  drain: boolean
+  /** Seconds each gate may wait for k3s active / node Ready / API ready. */
+  gateTimeoutSeconds: number
+  /** Seconds between two gate polls; default 2. */
+  pollSeconds?: number
+}
+
+/**
+ * The activation waves: each server alone (homelab.yaml order), then the agents in chunks of
+ * `maxUnavailable`. Hosts keep their homelab.yaml order inside a role.
+ */
+export function activationWaves<H extends Pick<HostConfig, 'name' | 'role'>>(hosts: H[], maxUnavailable: number): H[][] {
+  const size = Math.max(1, Math.floor(maxUnavailable))
+  const servers = hosts.filter((h) => h.role === 'server').map((h) => [h])
+  const agents = hosts.filter((h) => h.role !== 'server')
+  const waves: H[][] = [...servers]
+  for (let i = 0; i < agents.length; i += size) waves.push(agents.slice(i, i + size))
+  return waves
+}
+
+/** One Node's Ready condition as `kubectl get node NAME -o json` reports it. */
+export function nodeReady(node: unknown): {ready: boolean; reason: string} {
+  const conditions = ((node as {status?: {conditions?: {type?: string; status?: string; reason?: string; message?: string}[]}})?.status?.conditions ?? [])
+  const ready = conditions.find((c) => c.type === 'Ready')
+  if (!ready) return {ready: false, reason: 'no Ready condition yet'}
+  return {ready: ready.status === 'True', reason: ready.status === 'True' ? 'Ready' : `Ready=${ready.status}${ready.reason ? ` (${ready.reason})` : ''}${ready.message ? `: ${ready.message}` : ''}`}
+}
+
+/**
+ * The health gate of one host, on its confirmation connection: k3s.service active on the host,
+ * (server) the API's `/readyz` answers `ok`, and the host's node reports Ready to the server.
+ * Polls every `pollSeconds` until all hold or `gateTimeoutSeconds` pass.
+ * @param server the server's connection (`hostConn` itself for the server host)
+ * @returns a one-line detail (`k3s active, API ready, node NAME Ready after N s`)
+ * @throws Error naming what was still wrong when the time ran out
+ */
+export async function healthGate(options: {host: Pick<HostConfig, 'name' | 'role'>; hostConn: HostConnection; server: () => Promise<HostConnection>; rollout: RolloutOptions}): Promise<string> {
+  const {host, hostConn, rollout} = options
+  const started = performance.now()
+  const deadline = started + rollout.gateTimeoutSeconds * 1000
+  let last = 'not checked yet'
+  for (;;) {
+    last = await gateProblem(host, hostConn, options.server)
+    if (last === '') return `k3s active${host.role === 'server' ? ', API ready' : ''}, node ${host.name} Ready after ${Math.round((performance.now() - started) / 1000)} s`
+    if (performance.now() >= deadline) throw new Error(`${last} after ${rollout.gateTimeoutSeconds} s`)
+    await new Promise((resolve) => setTimeout(resolve, (rollout.pollSeconds ?? 2) * 1000))
+  }
+}
+
+/** What is wrong with the host now ('' when healthy). */
+async function gateProblem(host: Pick<HostConfig, 'name' | 'role'>, hostConn: HostConnection, server: () => Promise<HostConnection>): Promise<string> {
+  const active = await hostConn.exec('systemctl is-active k3s.service', {timeoutMs: 30_000})
+  if (active.stdout.trim() !== 'active') return `k3s.service is ${active.stdout.trim() || 'not active'} on ${host.name}`
+  const serverConn = host.role === 'server' ? hostConn : await server()
+  if (host.role === 'server') {
+    try {
+      const readyz = await runKubectl(serverConn, ['get', '--raw=/readyz'], {timeoutMs: 30_000})
+      if (readyz.trim() !== 'ok') return `the k3s API /readyz answers "${readyz.trim().split('\n')[0]}"`
+    } catch (error) {
+      return `the k3s API does not answer (${(error as Error).message})`
+    }
+  }
+
+  try {
+    const node = JSON.parse(await runKubectl(serverConn, ['get', 'node', host.name, '-o', 'json'], {timeoutMs: 30_000}))
+    const {ready, reason} = nodeReady(node)
+    return ready ? '' : `node ${host.name} is not Ready (${reason})`
+  } catch (error) {
+    return `node ${host.name} is not known to the server (${(error as Error).message})`
+  }
+}
+
+/**
+ * Cordons (or drains) a node on the server before its switch restarts k3s.
+ * @throws KubectlError when kubectl fails (the host is then not activated)
+ */
+export async function cordonNode(server: HostConnection, node: string, drain: boolean): Promise<void> {
+  if (drain) await runKubectl(server, ['drain', node, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=300s'], {timeoutMs: 330_000})
+  else await runKubectl(server, ['cordon', node], {timeoutMs: 30_000})
+}
+
+/** Makes a node schedulable again after its gate passed. @throws KubectlError */
+export async function uncordonNode(server: HostConnection, node: string): Promise<void> {
+  await runKubectl(server, ['uncordon', node], {timeoutMs: 30_000})
+}
