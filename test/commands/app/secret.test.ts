@@ -29,7 +29,7 @@ async function validateErrors(): Promise<string[]> {
   return report.checks.flatMap((c) => c.findings.filter((f) => f.severity === 'error').map((f) => `${f.file}: ${f.message.replace(/:\d+:/g, ':')}`))
 }
 
-describe('homelab app new with a volume, a secret and a hostname', () => {
+describe('homelab app new with a volume, a secret and a hostname', {timeout: 180_000}, () => {
   it('encrypts the Secret with the creation rule (the engine and sops-age decrypt it), builds, validates, and app remove restores the tree', async () => {
     const before = await treeSnapshot(root)
     expect(await validateErrors()).toEqual([])
