@@ -359,7 +359,7 @@ export function parseBuildOutput(text: string, parsed: Map<string, Record<string
   const parseDocs = (t: string) => parseAllDocuments(t).flatMap((doc) => (Array.isArray(doc) ? [] : [doc.toJS({maxAliasCount: -1}) as unknown]))
   if (/^(---[^\S\n]*\S|\.\.\.)/m.test(text)) return parseDocs(text).filter((v) => isRecord(v))
   const objects: Array<Record<string, unknown>> = []
-  for (const doc of text.split(/^---[^\S\n]*$/m)) {
+  for (const doc of text.split(/^---[^\S\n]*(?:\n|$)/m)) {
     if (!doc.trim()) continue
     let value = parsed.get(doc)
     if (!parsed.has(doc)) {

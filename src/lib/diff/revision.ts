@@ -63,11 +63,11 @@ export async function materialiseCommit(root: string, side: Required<RevisionSid
   const tree = await listTree(root, side)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-diff-'))
   const cleanup = () => fs.rm(dir, {force: true, recursive: true})
-  const extracted = new Set<string>()
+  // Each folder's extraction, once: a second build asking for a folder waits for the first one's.
+  const extracted = new Map<string, Promise<void>>()
   const extract = async (rels: readonly string[]) => {
     // Only paths the commit has (git archive fails on a pathspec that matches nothing).
     const present = rels.filter((r) => r === '.' || tree.entries.has(r.replace(/\/+$/, '')))
-    for (const r of rels) extracted.add(r)
     if (present.length === 0) return
     const archive = execa('git', ['archive', '--format=tar', side.commit, '--', ...present], {buffer: false, cwd: root, reject: false, stdout: 'pipe'})
     const tar = execa('tar', ['-x', '-f', '-', '-C', dir], {reject: false})
@@ -78,7 +78,9 @@ export async function materialiseCommit(root: string, side: Required<RevisionSid
   }
 
   try {
-    await extract(paths)
+    const first = extract(paths)
+    for (const p of paths) extracted.set(p, first)
+    await first
   } catch (error) {
     await cleanup()
     throw error
@@ -86,8 +88,11 @@ export async function materialiseCommit(root: string, side: Required<RevisionSid
 
   const ensure = async (rel: string) => {
     const top = rel.split('/')[0]
-    if (extracted.has('.') || extracted.has(top) || extracted.has(rel)) return
-    await extract([top])
+    const pending = extracted.get('.') ?? extracted.get(top) ?? extracted.get(rel)
+    if (pending) return pending
+    const started = extract([top])
+    extracted.set(top, started)
+    return started
   }
 
   return {...side, cleanup, dir, ensure, identity: async (rel) => tree.identity(rel)}
