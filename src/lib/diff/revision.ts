@@ -26,7 +26,8 @@ export interface MaterialisedRevision extends RevisionSide {
    * The identity of the content at `rel` (a repository-relative folder or file, `.` for the whole
    * repository): equal identities mean equal content (names, modes and bytes of everything under
    * it). For a commit it is git's tree or blob id (`tree:ID`, `blob:ID`, from one `git ls-tree`);
-   * for the working tree a sha256 of what is on disk. `absent` when nothing is there; undefined
+   * for the working tree the ids git would give the files on disk ({@link diskIdentity}), so a
+   * folder left as committed matches the commit. `absent` when nothing is there; undefined
    * when the content cannot be vouched for (a symlink or submodule under it, or the whole
    * working tree): a build reading it is then not shared. Absent on revisions made elsewhere.
    */
