@@ -78,6 +78,10 @@ export interface BuildOptions {
   cache: Map<string, Promise<BuildOutput>>
   /** Builds at once (default: the CPU count, at least 2). */
   concurrency?: number
+  /** Shared between the two revisions: parsed objects by the text of their YAML document (a document both builds print is parsed once; never mutated). */
+  parsed?: Map<string, Record<string, unknown> | undefined>
+  /** Awaited before the first build's objects are read (e.g. SOPS values still being decrypted, see SecretValues.learnChanged). */
+  ready?: Promise<unknown>
 }
 
 /** The result of one `kubectl kustomize`: the parsed objects, or the error line. */
@@ -101,9 +105,11 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   const clusterRel = normaliseRel(options.clusterPath) ?? '.'
   const build: RevisionBuild = {kustomizations: new Map(), side: {commit: revision.commit, label: revision.label}, warnings: []}
   const concurrency = options.concurrency ?? Math.max(2, os.availableParallelism())
+  options = {...options, parsed: options.parsed ?? new Map()}
 
   // The root: the cluster folder, applied by the Flux Kustomization that points at it (flux bootstrap: flux-system/flux-system).
   const rootOutput = await buildPath(options, clusterRel, {})
+  await options.ready
   if ('error' in rootOutput) {
     build.kustomizations.set('flux-system/flux-system', {...emptyKustomization('flux-system/flux-system', clusterRel), error: rootOutput.error})
     return build
@@ -159,7 +165,8 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
         build.warnings.push(...warnings)
 
         try {
-          objects = objects.map((o) => substituteObject(o, vars.vars))
+          // Only objects holding `${` can change (JSON.stringify keeps `$` and `{` as they are).
+          objects = objects.map((o) => (JSON.stringify(o).includes('${') ? substituteObject(o, vars.vars) : o))
         } catch (error) {
           k.error = `post-build substitution made invalid YAML: ${(error as Error).message.split('\n')[0]}`
           return true
@@ -252,8 +259,8 @@ function variablesFor(
 
 /**
  * Builds a folder with `kubectl kustomize`: `clusterRel` as it is, or a Flux Kustomization's
- * `spec` (path plus the controller's own fields, through an overlay). Output cached by the hash of
- * the spec and of the files under the folder, when no kustomization there reaches outside it.
+ * `spec` (path plus the controller's own fields, through an overlay). Output cached by
+ * {@link buildKey}: the same key in both revisions is built once.
  */
 async function buildPath(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildOutput> {
   const written = clusterRel ?? String(spec.path ?? '')
@@ -272,8 +279,7 @@ async function buildPath(options: BuildOptions, clusterRel: string | undefined, 
     patches: spec.patches,
     targetNamespace: spec.targetNamespace,
   }
-  const hash = await contentHash(dir)
-  const key = hash === undefined ? undefined : createHash('sha256').update(JSON.stringify([rel, fluxFields, hash])).digest('hex')
+  const key = await buildKey(options.revision, rel, written, fluxFields)
   if (key !== undefined) {
     const cached = options.cache.get(key)
     if (cached) return cached
@@ -300,14 +306,7 @@ async function runBuild(options: BuildOptions, dir: string, written: string, fie
     const args = ['kustomize', ...(needsOverlay ? ['--load-restrictor', 'LoadRestrictionsNone'] : []), target]
     const result = await execa(options.kubectl, args, {maxBuffer: 1024 * 1024 * 1024, reject: false, timeout: 300_000})
     if (result.exitCode !== 0) return {error: `kubectl kustomize ${written} failed: ${kubectlError(String(result.stderr ?? ''), options.revision.dir)}`}
-    const objects: Array<Record<string, unknown>> = []
-    for (const doc of parseAllDocuments(String(result.stdout))) {
-      if (Array.isArray(doc)) continue
-      const value = doc.toJS({maxAliasCount: -1}) as unknown
-      if (isRecord(value)) objects.push(value)
-    }
-
-    return {objects}
+    return {objects: parseBuildOutput(String(result.stdout), options.parsed ?? new Map())}
   } finally {
     if (overlay) await fs.rm(overlay, {force: true, recursive: true})
   }
@@ -351,37 +350,149 @@ async function generatedResources(dir: string): Promise<string[]> {
 }
 
 /**
- * sha256 over every file under `dir` (paths and contents), or undefined when a kustomization file
- * there refers outside the folder (`..`) or to a remote base: then its output depends on more than
- * the folder, and it is not cached.
+ * The objects of `kubectl kustomize` output. The output is split at its `---` separator lines
+ * (kustomize prints one per object; at column 0 it always starts a new document, YAML 1.2 §9.1)
+ * and each document is parsed once per text through `parsed`, so the objects two builds share
+ * are parsed once. Output with any other document marker is parsed whole.
  */
-async function contentHash(dir: string): Promise<string | undefined> {
-  const hash = createHash('sha256')
-  const entries = await fs.readdir(dir, {recursive: true, withFileTypes: true})
-  const files = entries
-    .filter((e) => e.isFile() || e.isSymbolicLink())
-    .map((e) => path.join(e.parentPath, e.name))
-    .sort()
-  for (const file of files) {
-    const stat = await fs.lstat(file)
-    if (stat.isSymbolicLink()) return undefined
-    const data = await fs.readFile(file)
-    if (KUSTOMIZATION_FILES.includes(path.basename(file))) {
-      // The values only (comments are free text): any `..` segment or remote base makes it uncacheable.
-      let values: string
-      try {
-        values = JSON.stringify(parseAllDocuments(data.toString('utf8')).map((d) => (Array.isArray(d) ? null : d.toJS())))
-      } catch {
-        return undefined
+export function parseBuildOutput(text: string, parsed: Map<string, Record<string, unknown> | undefined>): Array<Record<string, unknown>> {
+  const parseDocs = (t: string) => parseAllDocuments(t).flatMap((doc) => (Array.isArray(doc) ? [] : [doc.toJS({maxAliasCount: -1}) as unknown]))
+  if (/^(---[^\S\n]*\S|\.\.\.)/m.test(text)) return parseDocs(text).filter((v) => isRecord(v))
+  const objects: Array<Record<string, unknown>> = []
+  for (const doc of text.split(/^---[^\S\n]*(?:\n|$)/m)) {
+    if (!doc.trim()) continue
+    let value = parsed.get(doc)
+    if (!parsed.has(doc)) {
+      const values = parseDocs(doc)
+      value = values.length === 1 && isRecord(values[0]) ? values[0] : undefined
+      if (values.length > 1) {
+        objects.push(...values.filter((v) => isRecord(v)))
+        continue
       }
 
-      if (/(^|[/"])\.\.([/"]|$)/.test(values) || /:\/\/|github\.com\/|git@/.test(values)) return undefined
+      parsed.set(doc, value)
     }
 
-    hash.update(path.relative(dir, file)).update('\0').update(String(data.length)).update('\0').update(data)
+    if (value) objects.push(value)
   }
 
-  return hash.digest('hex')
+  return objects
+}
+
+/** What a kustomization file's values point at: paths with a `..` segment, and whether it reaches beyond what can be followed. */
+interface KustomizationRefs {
+  /** Single-line values with a `..` segment (a `key=path` value: the path), as written. */
+  up: string[]
+  /** A remote base, an absolute path or a multi-line value with a `..` segment: the build may read anything. */
+  open: 'remote' | 'absolute' | 'whole' | undefined
+}
+
+const refsByText = new Map<string, KustomizationRefs | undefined>()
+
+/** The references of a kustomization file's values (comments are free text); undefined when it does not parse. Cached by text. */
+function kustomizationRefs(text: string): KustomizationRefs | undefined {
+  if (refsByText.has(text)) return refsByText.get(text)
+  let refs: KustomizationRefs | undefined
+  try {
+    const strings: string[] = []
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string') strings.push(v)
+      else if (Array.isArray(v)) for (const item of v) walk(item)
+      else if (isRecord(v)) for (const [k, item] of Object.entries(v)) {
+        strings.push(k)
+        walk(item)
+      }
+    }
+
+    for (const doc of parseAllDocuments(text)) {
+      if (Array.isArray(doc)) continue
+      if (doc.errors.length > 0) throw doc.errors[0]
+      walk(doc.toJS())
+    }
+
+    refs = {open: undefined, up: []}
+    for (const value of strings) {
+      if (/:\/\/|github\.com\/|git@|^git::/.test(value)) refs.open = 'remote'
+      const single = !/\s/.test(value.trim())
+      const candidate = single && value.includes('=') ? value.slice(value.indexOf('=') + 1) : value.trim()
+      if (single && candidate.startsWith('/') && candidate.length > 1) refs.open ??= 'absolute'
+      if (!/(^|[/\s"'=])\.\.([/\s"']|$)/.test(value)) continue
+      if (single) refs.up.push(candidate)
+      else refs.open ??= 'whole'
+    }
+  } catch {
+    refs = undefined
+  }
+
+  if (refsByText.size > 1000) refsByText.clear()
+  refsByText.set(text, refs)
+  return refs
+}
+
+/**
+ * The cache key of a build: the spec.path, the controller's fields and the identity (git tree or
+ * blob id, see MaterialisedRevision.identity) of every path the build can read. That is spec.path's
+ * folder, plus every path a kustomization file anywhere under it reaches with `..` (and the
+ * `components` of the spec), followed recursively into those paths' own kustomization files. A
+ * value that is not provably inside the repository (a kustomization that does not parse, a
+ * multi-line value with `..`) keys on the whole repository; a remote base, an absolute path, a
+ * path outside the repository or anything without an identity (a symlink, the whole working tree)
+ * gives no key: that build is not shared.
+ */
+export async function buildKey(revision: MaterialisedRevision, rel: string, written: string, fields: Record<string, unknown>): Promise<string | undefined> {
+  if (!revision.identity) return undefined
+  const read = new Set<string>()
+  const queue = [rel]
+  const components = Array.isArray(fields.components) ? fields.components.filter((c): c is string => typeof c === 'string') : []
+  for (const c of components) {
+    const target = normaliseRel(path.posix.join(rel, c))
+    if (target === undefined) return undefined
+    queue.push(target)
+  }
+
+  const covered = (p: string) => read.has('.') || [...read].some((r) => p === r || p.startsWith(`${r}/`))
+  while (queue.length > 0) {
+    const next = queue.shift()!
+    if (covered(next)) continue
+    read.add(next)
+    if (next === '.') break
+    await revision.ensure(next)
+    for (const file of await kustomizationFilesUnder(path.join(revision.dir, next))) {
+      const refs = kustomizationRefs(await fs.readFile(file, 'utf8'))
+      if (refs === undefined || refs.open === 'whole') {
+        queue.push('.')
+        continue
+      }
+
+      if (refs.open) return undefined
+      const from = path.relative(revision.dir, path.dirname(file)).split(path.sep).join('/') || '.'
+      for (const up of refs.up) {
+        const target = normaliseRel(path.posix.join(from, up))
+        if (target === undefined) return undefined
+        queue.push(target)
+      }
+    }
+  }
+
+  const ids: Array<[string, string]> = []
+  for (const p of [...read].sort()) {
+    const id = await revision.identity(p)
+    if (id === undefined) return undefined
+    ids.push([p, id])
+  }
+
+  return createHash('sha256').update(JSON.stringify([rel, written, fields, ids])).digest('hex')
+}
+
+/** Every kustomization file under `target` (a folder, recursively, not following links; nothing for a file or a missing path). */
+async function kustomizationFilesUnder(target: string): Promise<string[]> {
+  const stat = await fs.stat(target).catch(() => undefined)
+  if (!stat?.isDirectory()) return []
+  const entries = await fs.readdir(target, {recursive: true, withFileTypes: true})
+  return entries
+    .filter((e) => e.isFile() && KUSTOMIZATION_FILES.includes(e.name) && !path.relative(target, e.parentPath).split(path.sep).includes('.git'))
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort()
 }
 
 /** A built object's identity and display name. */

@@ -3,7 +3,7 @@ import {HomelabError} from '../errors.js'
 import {findExecutable} from '../validate/tools.js'
 import {type BuildOutput, buildRevision} from './build.js'
 import {type ClusterDiff, compareBuilds} from './compare.js'
-import {materialise, type RevisionSide} from './revision.js'
+import {materialise, type MaterialisedRevision, type RevisionSide} from './revision.js'
 import {SecretValues} from './secrets.js'
 
 export {type BuiltKustomization, type BuiltObject, type RevisionBuild} from './build.js'
@@ -45,42 +45,51 @@ export interface DiffReport extends ClusterDiff {
  * @throws UsageError for an unknown revision; HomelabError when kubectl is not installed or git cannot read a revision
  */
 export async function diffCluster(options: DiffClusterOptions): Promise<DiffReport> {
-  const kubectl = await findExecutable('kubectl', options.path)
-  if (!kubectl)
-    throw new HomelabError('kubectl not found on PATH: homelab diff builds each Flux Kustomization with `kubectl kustomize`', {
-      suggestions: ['install kubectl (nix shell nixpkgs#kubectl, or your package manager)'],
-    })
   const fromRev = options.from ?? 'HEAD'
   // Only the top-level folder of the cluster path is extracted up front (others on demand).
   const top = [options.clusterPath.replace(/^\.\//, '').split('/')[0] || '.']
-  const from = await materialise(options.root, fromRev, '--from', top)
+  // Both revisions are read at once; a side that was read is removed even when the other fails.
+  const [kubectl, ...sides] = await Promise.allSettled([
+    findExecutable('kubectl', options.path),
+    materialise(options.root, fromRev, '--from', top),
+    materialise(options.root, options.to, '--to', top),
+  ])
+  const [fromSide, toSide] = sides as Array<PromiseSettledResult<MaterialisedRevision>>
+  const cleanup = () => Promise.all(sides.map((s) => (s.status === 'fulfilled' ? (s.value as MaterialisedRevision).cleanup() : undefined)))
   try {
-    const to = await materialise(options.root, options.to, '--to', top)
-    try {
-      const secrets = new SecretValues(options.identities)
-      await secrets.learnChanged(from.dir, to.dir, top[0])
-      const cache = new Map<string, Promise<BuildOutput>>()
-      const common = {cache, clusterPath: options.clusterPath, kubectl, secrets}
-      const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
-      const labels = {from: from.commit ? `${from.label} (${from.commit.slice(0, 7)})` : from.label, to: to.commit ? `${to.label} (${to.commit.slice(0, 7)})` : to.label}
-      const diff = await compareBuilds(before, after, {from: from.label, to: to.label})
-      if (secrets.failures.size > 0) {
-        const [file, reason] = [...secrets.failures][0]
-        diff.warnings.push(`${secrets.failures.size} changed SOPS file(s) could not be decrypted (${file}: ${reason}): their values are compared by ciphertext, so a re-encrypted value shows as "value changed"`)
-      }
+    if (kubectl.status === 'rejected') throw kubectl.reason
+    if (!kubectl.value)
+      throw new HomelabError('kubectl not found on PATH: homelab diff builds each Flux Kustomization with `kubectl kustomize`', {
+        suggestions: ['install kubectl (nix shell nixpkgs#kubectl, or your package manager)'],
+      })
+    if (fromSide.status === 'rejected') throw fromSide.reason
+    if (toSide.status === 'rejected') throw toSide.reason
+    const from = fromSide.value
+    const to = toSide.value
+    const secrets = new SecretValues(options.identities)
+    // Decrypting the changed SOPS files overlaps the first builds; objects are read only after it.
+    const ready = secrets.learnChanged(from.dir, to.dir, top[0])
+    ready.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
+    const cache = new Map<string, Promise<BuildOutput>>()
+    const common = {cache, clusterPath: options.clusterPath, kubectl: kubectl.value, parsed: new Map(), ready, secrets}
+    const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
+    await ready
+    const labels = {from: from.commit ? `${from.label} (${from.commit.slice(0, 7)})` : from.label, to: to.commit ? `${to.label} (${to.commit.slice(0, 7)})` : to.label}
+    const diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+    if (secrets.failures.size > 0) {
+      const [file, reason] = [...secrets.failures][0]
+      diff.warnings.push(`${secrets.failures.size} changed SOPS file(s) could not be decrypted (${file}: ${reason}): their values are compared by ciphertext, so a re-encrypted value shows as "value changed"`)
+    }
 
-      return {
-        ...diff,
-        changed: diff.objects.length > 0 || diff.kustomizations.some((k) => k.status !== 'unchanged'),
-        cluster: options.clusterPath,
-        from: {commit: from.commit, label: labels.from},
-        ok: diff.errors.length === 0,
-        to: {commit: to.commit, label: labels.to},
-      }
-    } finally {
-      await to.cleanup()
+    return {
+      ...diff,
+      changed: diff.objects.length > 0 || diff.kustomizations.some((k) => k.status !== 'unchanged'),
+      cluster: options.clusterPath,
+      from: {commit: from.commit, label: labels.from},
+      ok: diff.errors.length === 0,
+      to: {commit: to.commit, label: labels.to},
     }
   } finally {
-    await from.cleanup()
+    await cleanup()
   }
 }

@@ -1,4 +1,5 @@
 import {execa} from 'execa'
+import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -21,6 +22,16 @@ export interface MaterialisedRevision extends RevisionSide {
   cleanup(): Promise<void>
   /** Makes sure the top-level folder holding `rel` (repository-relative) is there (extracts it from git when missing). */
   ensure(rel: string): Promise<void>
+  /**
+   * The identity of the content at `rel` (a repository-relative folder or file, `.` for the whole
+   * repository): equal identities mean equal content (names, modes and bytes of everything under
+   * it). For a commit it is git's tree or blob id (`tree:ID`, `blob:ID`, from one `git ls-tree`);
+   * for the working tree the ids git would give the files on disk ({@link diskIdentity}), so a
+   * folder left as committed matches the commit. `absent` when nothing is there; undefined
+   * when the content cannot be vouched for (a symlink or submodule under it, or the whole
+   * working tree): a build reading it is then not shared. Absent on revisions made elsewhere.
+   */
+  identity?(rel: string): Promise<string | undefined>
 }
 
 /** The label of the working tree side. */
@@ -50,14 +61,14 @@ export async function resolveCommit(root: string, rev: string, flag: string): Pr
  * @throws HomelabError when git archive or tar fails (names the commit)
  */
 export async function materialiseCommit(root: string, side: Required<RevisionSide>, paths: readonly string[] = ['.']): Promise<MaterialisedRevision> {
+  const tree = await listTree(root, side)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-diff-'))
   const cleanup = () => fs.rm(dir, {force: true, recursive: true})
-  const extracted = new Set<string>()
+  // Each folder's extraction, once: a second build asking for a folder waits for the first one's.
+  const extracted = new Map<string, Promise<void>>()
   const extract = async (rels: readonly string[]) => {
-    // Only folders the commit has (git archive fails on a pathspec that matches nothing).
-    const listed = await execa('git', ['ls-tree', '--name-only', side.commit, '--', ...rels.map((r) => r.replace(/\/+$/, ''))], {cwd: root, reject: false})
-    const present = rels.filter((r) => r === '.' || listed.stdout.split('\n').includes(r.replace(/\/+$/, '')))
-    for (const r of rels) extracted.add(r)
+    // Only paths the commit has (git archive fails on a pathspec that matches nothing).
+    const present = rels.filter((r) => r === '.' || tree.entries.has(r.replace(/\/+$/, '')))
     if (present.length === 0) return
     const archive = execa('git', ['archive', '--format=tar', side.commit, '--', ...present], {buffer: false, cwd: root, reject: false, stdout: 'pipe'})
     const tar = execa('tar', ['-x', '-f', '-', '-C', dir], {reject: false})
@@ -68,7 +79,9 @@ export async function materialiseCommit(root: string, side: Required<RevisionSid
   }
 
   try {
-    await extract(paths)
+    const first = extract(paths)
+    for (const p of paths) extracted.set(p, first)
+    await first
   } catch (error) {
     await cleanup()
     throw error
@@ -76,11 +89,107 @@ export async function materialiseCommit(root: string, side: Required<RevisionSid
 
   const ensure = async (rel: string) => {
     const top = rel.split('/')[0]
-    if (extracted.has('.') || extracted.has(top) || extracted.has(rel)) return
-    await extract([top])
+    const pending = extracted.get('.') ?? extracted.get(top) ?? extracted.get(rel)
+    if (pending) return pending
+    const started = extract([top])
+    extracted.set(top, started)
+    return started
   }
 
-  return {...side, cleanup, dir, ensure}
+  return {...side, cleanup, dir, ensure, identity: async (rel) => tree.identity(rel)}
+}
+
+/** A commit's tree as `git ls-tree -r -t` lists it: every path with its mode, type and object id. */
+interface CommitTree {
+  entries: Map<string, {mode: string; type: string; id: string}>
+  identity(rel: string): string | undefined
+}
+
+/**
+ * Lists every path of the commit once (`git ls-tree -r -t -z --full-tree`, format
+ * `<mode> SP <type> SP <object> TAB <path>`, git-ls-tree(1)). The whole tree's identity is the
+ * hash of its top-level entries (the same content gives the same entries, as git's own tree id).
+ * A folder holding a symlink (mode 120000) or submodule (160000) anywhere under it has no identity.
+ */
+async function listTree(root: string, side: Required<RevisionSide>): Promise<CommitTree> {
+  const listed = await execa('git', ['ls-tree', '-r', '-t', '-z', '--full-tree', side.commit], {cwd: root, reject: false})
+  if (listed.exitCode !== 0) throw new HomelabError(`cannot read ${side.label} (${side.commit.slice(0, 7)}) from git: ${String(listed.stderr).split('\n')[0]}`)
+  const entries = new Map<string, {mode: string; type: string; id: string}>()
+  const unsafe = new Set<string>()
+  const top = createHash('sha256')
+  for (const line of String(listed.stdout).split('\0')) {
+    const tab = line.indexOf('\t')
+    if (tab === -1) continue
+    const [mode, type, id] = line.slice(0, tab).split(' ')
+    const rel = line.slice(tab + 1)
+    entries.set(rel, {id, mode, type})
+    if (!rel.includes('/')) top.update(`${mode} ${type} ${id}\t${rel}\0`)
+    if (mode === '120000' || mode === '160000') {
+      unsafe.add(rel)
+      for (let at = rel.lastIndexOf('/'); at > 0; at = rel.lastIndexOf('/', at - 1)) unsafe.add(rel.slice(0, at))
+      unsafe.add('')
+    }
+  }
+
+  const whole = `tree-of-top:${top.digest('hex')}`
+  return {
+    entries,
+    identity(rel) {
+      const r = rel.replace(/^\.\//, '').replace(/\/+$/, '')
+      if (r === '.' || r === '') return unsafe.has('') ? undefined : whole
+      if (unsafe.has(r)) return undefined
+      const entry = entries.get(r)
+      return entry ? `${entry.type}:${entry.id}` : 'absent'
+    },
+  }
+}
+
+/**
+ * The identity of `rel` in a folder on disk (see {@link MaterialisedRevision.identity}), in git's
+ * own terms so that a folder equal to a commit's gets the same identity: `blob:ID`/`tree:ID` with
+ * the object ids git would give the bytes on disk (sha1 of `blob <size>\0<bytes>`, and of the
+ * tree object `<mode> <name>\0<20-byte id>…` in git's order; gitformat-objects(5)). A file git
+ * ignores counts too (then it simply differs from the commit). `absent` when missing; undefined
+ * for the whole repository (`.`) and when a symlink or other special file is under it.
+ */
+export async function diskIdentity(dir: string, rel: string): Promise<string | undefined> {
+  const r = rel.replace(/^\.\//, '').replace(/\/+$/, '')
+  if (r === '.' || r === '') return undefined
+  const full = path.join(dir, r)
+  const stat = await fs.lstat(full).catch(() => undefined)
+  if (!stat) return 'absent'
+  if (stat.isFile()) return `blob:${gitObjectId('blob', await fs.readFile(full))}`
+  if (!stat.isDirectory()) return undefined
+  const id = await gitTreeId(full)
+  return id === undefined ? undefined : `tree:${id === '' ? gitObjectId('tree', Buffer.alloc(0)) : id}`
+}
+
+function gitObjectId(type: string, body: Buffer): string {
+  return createHash('sha1').update(`${type} ${body.length}\0`).update(body).digest('hex')
+}
+
+/** Git's tree id of a folder on disk ('' for a folder without files, which git does not record); undefined when it holds a symlink or special file. */
+async function gitTreeId(dir: string): Promise<string | undefined> {
+  const entries: Array<{id: string; mode: string; name: string}> = []
+  for (const entry of await fs.readdir(dir, {withFileTypes: true})) {
+    if (entry.name === '.git') continue
+    const full = path.join(dir, entry.name)
+    if (entry.isDirectory()) {
+      const id = await gitTreeId(full)
+      if (id === undefined) return undefined
+      if (id !== '') entries.push({id, mode: '40000', name: entry.name})
+    } else if (entry.isFile()) {
+      const [data, stat] = await Promise.all([fs.readFile(full), fs.stat(full)])
+      entries.push({id: gitObjectId('blob', data), mode: stat.mode & 0o111 ? '100755' : '100644', name: entry.name})
+    } else return undefined
+  }
+
+  if (entries.length === 0) return ''
+  // git orders tree entries by name bytes, a folder's name as if it ended in '/'.
+  const sortName = (e: {mode: string; name: string}) => Buffer.from(e.mode === '40000' ? `${e.name}/` : e.name)
+  entries.sort((a, b) => Buffer.compare(sortName(a), sortName(b)))
+  const body = Buffer.concat(entries.flatMap((e) => [Buffer.from(`${e.mode} ${e.name}\0`), Buffer.from(e.id, 'hex')]))
+  return gitObjectId('tree', body)
 }
 
 /**
@@ -89,7 +198,7 @@ export async function materialiseCommit(root: string, side: Required<RevisionSid
  * @throws UsageError for an unknown revision; HomelabError when it cannot be read
  */
 export async function materialise(root: string, rev: string | undefined, flag: string, paths?: readonly string[]): Promise<MaterialisedRevision> {
-  if (rev === undefined) return {cleanup: async () => {}, dir: root, ensure: async () => {}, label: WORKING_TREE}
+  if (rev === undefined) return {cleanup: async () => {}, dir: root, ensure: async () => {}, identity: (rel) => diskIdentity(root, rel), label: WORKING_TREE}
   const commit = await resolveCommit(root, rev, flag)
   return materialiseCommit(root, {commit, label: rev}, paths)
 }
