@@ -60,7 +60,7 @@ afterAll(async () => Promise.all([server?.stop(), agent?.stop()]))
 
 const deploy = (args: string[] = []) =>
   runCli(['deploy', '--repo', repo.dir, '--yes', '--no-validate', '--sudo-password-stdin', '--json', ...args], {env: server.env, input: `${server.sudoPassword}\n`, timeout: 300_000})
-type HostJson = {host: string; ok: boolean; rollout: string; generation?: number; previousGeneration?: number; configurationRevision?: string; error?: {step: string; message: string; notStarted?: boolean; flakeLockRestored?: boolean; stillOnPreviousGeneration?: boolean}}
+type HostJson = {host: string; ok: boolean; rollout: string; steps: {step: string; ok: boolean}[]; generation?: number; previousGeneration?: number; configurationRevision?: string; error?: {step: string; message: string; notStarted?: boolean; flakeLockRestored?: boolean; stillOnPreviousGeneration?: boolean}}
 const hostsOf = (stdout: string) => {
   const json = JSON.parse(stdout)
   return Object.fromEntries(((json.error?.result ?? json).hosts as HostJson[]).map((h) => [h.host, h])) as Record<string, HostJson>
@@ -127,6 +127,8 @@ describe('homelab deploy across a server and an agent', {timeout: 400_000}, () =
       expect(hosts['azalab-0']).toMatchObject({error: {step: 'gate', stillOnPreviousGeneration: true}, ok: false, rollout: 'rolled-back'})
       expect(hosts['azalab-1']).toMatchObject({error: {flakeLockRestored: true, notStarted: true}, ok: false, rollout: 'not-started'})
       expect(hosts['azalab-1'].error!.message).toBe('not activated: azalab-0 failed at gate; this host still runs its previous generation')
+      // It waited its turn: no step of its own failed.
+      expect(hosts['azalab-1'].steps.every((s) => s.ok)).toBe(true)
       expect(await running(server)).toBe(serverSystem)
       expect(await activations(logs.agent)).toEqual([])
       expect(await generation(agent)).toBe(agentBefore.gen)

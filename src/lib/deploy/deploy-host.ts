@@ -400,8 +400,9 @@ export class HostDeploy {
    * puts the previous flake.lock back, releases the lock, and records `reason` as not started.
    */
   async abandonPrepared(reason: string): Promise<DeployHostResult> {
-    await this.fail(new DeployStepError('activate', reason))
-    this.result.error!.notStarted = true
+    // No step failed here (no failed timing): the host waited its turn and is released.
+    this.result.error = await describeFailure(new DeployStepError('activate', reason), this.ctx, {conn: this.conn, flakeDir: this.options.host.flakeDir, host: this.options.host, lockUpdated: this.lockUpdated, previousSystem: this.previousSystem})
+    this.result.error.notStarted = true
     await this.release()
     return this.result
   }
