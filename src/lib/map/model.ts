@@ -34,6 +34,8 @@ export interface BuildMapOptions {
   homelab: Homelab
   /** PATH to find kubectl on (default: process.env.PATH). */
   path?: string
+  /** Absolute path of kubectl (found on `path` when not given). */
+  kubectl?: string
 }
 
 /**
@@ -48,7 +50,7 @@ export interface BuildMapOptions {
  */
 export async function buildMap(options: BuildMapOptions): Promise<TopologyMap> {
   const {homelab} = options
-  const kubectl = await findExecutable('kubectl', options.path ?? process.env.PATH)
+  const kubectl = options.kubectl ?? (await findExecutable('kubectl', options.path ?? process.env.PATH))
   if (!kubectl)
     throw new HomelabError('kubectl not found on PATH: homelab map builds each app folder with `kubectl kustomize`', {
       suggestions: ['install kubectl (nix shell nixpkgs#kubectl, or your package manager)'],
