@@ -49,13 +49,14 @@ Exit status: 0 ok; 1 a mismatch (--check) or no answer (--port, --host); 2 host 
     port: Flags.integer({description: 'answer what listens on this port (Services, containers, host firewall)', min: 1, max: 65_535, exclusive: ['host', 'check']}),
     host: Flags.string({description: 'answer which app owns this public hostname (tunnel routes)', exclusive: ['port', 'check']}),
     check: Flags.boolean({description: 'compare the map with the live host over one SSH connection', default: false, exclusive: ['port', 'host']}),
-    node: Flags.string({description: 'with --check: the homelab.yaml host to connect to (default: the k3s server)', dependsOn: ['check']}),
+    node: Flags.string({description: 'with --check: the homelab.yaml host to connect to (default: the k3s server)'}),
     ...connectionFlags,
   }
 
   async run(): Promise<TopologyMap | MapQueryResult | MapCheckReport> {
     const {flags} = await this.parse(MapCommand)
     const json = this.jsonEnabled()
+    if (flags.node !== undefined && !flags.check) throw new UsageError('--node chooses the host of --check; add --check')
     const special = flags.check || flags.port !== undefined || flags.host !== undefined
     if (special && flags.format !== 'tree') throw new UsageError('--format goes with the map itself, not with --check, --port or --host')
     if (json && flags.format !== 'tree') throw new UsageError('--json and --format both choose the output; give one of them')
