@@ -12,13 +12,13 @@ import {renderValidateReport} from '../ui/validate-report.js'
  * `--json` prints the {@link ValidateReport}:
  * `{ok, root, errors, warnings, durationMs, checks: [{id, title, status: "passed"|"failed"|"skipped",
  * skipped?, durationMs, findings: [{check, file, line, message, severity: "error"|"warning"|"info"}]}]}`
- * with the checks in the order yaml, kustomize, storage, backup, sops, nix, config, schema. Exit 1 when
+ * with the checks in the order yaml, kustomize, storage, backup, sops, nix, config, schema, map. Exit 1 when
  * `ok` is false (any error finding), also under `--json`.
  */
 export default class Validate extends HomelabCommand {
   static override summary = 'Check the homelab offline and report every problem as file:line.'
 
-  static override description = `Runs eight checks on the repository without touching the host, and reports every problem as file:line, grouped by check:
+  static override description = `Runs nine checks on the repository without touching the host, and reports every problem as file:line, grouped by check:
   yaml       every YAML file parses; every Kubernetes object has apiVersion, kind and metadata.name
   kustomize  every kustomization entry exists; every Flux Kustomization spec.path exists and builds
              (kubectl kustomize; reported as skipped when kubectl is not installed); dependsOn and
@@ -34,6 +34,8 @@ export default class Validate extends HomelabCommand {
   schema     every Kubernetes and Flux object matches its API schema (kubernetes-models,
              @kubernetes-models/flux-cd), strictly: an unknown field is an error; objects of
              an apiVersion/kind without a schema (CRDs) are listed as "not checked" notes
+  map        the committed map docs/topology.md (homelab map --format markdown) is current:
+             the map is built again and compared (skipped without kubectl; nothing when absent)
 
 Files under src/, test/, bench/, bin/, dist/, node_modules/ are not part of the homelab and are not read; YAML under templates/ is not checked (it holds {{placeholders}}), .nix templates are parsed with sample values. Exits 1 when any check finds an error.`
 

@@ -32,7 +32,7 @@ describe('homelab validate', () => {
     const result = await runCli(['validate'])
     expect(result.stderr).toBe('')
     for (const line of CHECK_LINES) expect(result.stdout).toMatch(line)
-    expect(result.stdout).toMatch(/^valid: 8 checks, 8 passed, 0 failed; 0 errors, \d+ warnings? \(\d+\.\ds\)$/m)
+    expect(result.stdout).toMatch(/^valid: 9 checks, 9 passed, 0 failed; 0 errors, \d+ warnings? \(\d+\.\ds\)$/m)
     expect(result.exitCode).toBe(0)
   })
 
@@ -53,7 +53,7 @@ describe('homelab validate', () => {
         "    flux/clusters/lab-0/manifests/apps/demo/pvc.yaml:13: PersistentVolumeClaim demo/demo-data: requests 1Ti but PersistentVolume demo-data holds 10Gi\n" +
         '✓ backup',
     )
-    expect(result.stdout).toMatch(/^invalid: 8 checks, 7 passed, 1 failed; 1 error, 0 warnings/m)
+    expect(result.stdout).toMatch(/^invalid: 9 checks, 8 passed, 1 failed; 1 error, 0 warnings/m)
     expect(result.exitCode).toBe(1)
   })
 
@@ -62,7 +62,7 @@ describe('homelab validate', () => {
     const result = await runCli(['validate', '--repo', dir], {env: {PATH: '/nonexistent'}})
     expect(result.stdout).toMatch(/^– kustomize .*\(skipped: kubectl not found: 3 Flux Kustomization path\(s\) not built\)$/m)
     expect(result.stdout).toMatch(/^– nix .*\(skipped: nix-instantiate not found: 3 \.nix file\(s\) not parsed\)$/m)
-    expect(result.stdout).toMatch(/^valid: 8 checks, 6 passed, 0 failed, 2 skipped/m)
+    expect(result.stdout).toMatch(/^valid: 9 checks, 7 passed, 0 failed, 2 skipped/m)
     expect(result.exitCode).toBe(0)
   })
 
@@ -74,7 +74,7 @@ describe('homelab validate', () => {
     const report = JSON.parse(result.stdout)
     expect(Object.keys(report).sort()).toEqual(['checks', 'durationMs', 'errors', 'ok', 'root', 'warnings'])
     expect(report).toMatchObject({errors: 1, ok: false, root: dir, warnings: 0})
-    expect(report.checks.map((c: {id: string}) => c.id)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'])
+    expect(report.checks.map((c: {id: string}) => c.id)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema', 'map'])
     for (const check of report.checks) {
       expect(Object.keys(check).sort()).toEqual(['durationMs', 'findings', 'id', 'status', 'title'])
       expect(check.status).toBe(check.id === 'config' ? 'failed' : 'passed')
@@ -98,7 +98,7 @@ describe('homelab validate', () => {
     const message = 'TunnelBinding demo: not checked: no schema for apiVersion networking.cfargotunnel.com/v1alpha1 kind TunnelBinding (a CRD or an API the bundled models do not cover)'
     const text = await runCli(['validate', '--repo', dir], {env: {PATH: '/nonexistent'}})
     expect(text.stdout).toContain(`✓ schema     every Kubernetes and Flux object matches its API schema, no unknown fields\n    ${rel}:6: note: ${message}\n`)
-    expect(text.stdout).toMatch(/^valid: 8 checks, 6 passed, 0 failed, 2 skipped; 0 errors, 0 warnings, 1 note \(/m)
+    expect(text.stdout).toMatch(/^valid: 9 checks, 7 passed, 0 failed, 2 skipped; 0 errors, 0 warnings, 1 note \(/m)
     expect(text.exitCode).toBe(0)
 
     const json = await runCli(['validate', '--repo', dir, '--json'], {env: {PATH: '/nonexistent'}})

@@ -8,7 +8,7 @@ export interface CheckOutcome {
   skipped?: string
 }
 
-/** One of the eight checks: an id, a one-line title, and the function that runs it. */
+/** One of the nine checks: an id, a one-line title, and the function that runs it. */
 export interface Check {
   id: CheckId
   title: string

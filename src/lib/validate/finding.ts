@@ -1,5 +1,5 @@
-/** The eight checks of `homelab validate`, in the order they are reported. */
-export const CHECK_IDS = ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'] as const
+/** The nine checks of `homelab validate`, in the order they are reported. */
+export const CHECK_IDS = ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema', 'map'] as const
 
 /** Identifier of one check (stable: it appears in `--json` output). */
 export type CheckId = (typeof CHECK_IDS)[number]

@@ -8,6 +8,7 @@ import type {Check} from './check.js'
 import {backupCheck} from './checks/backup.js'
 import {configCheck} from './checks/config.js'
 import {kustomizeCheck} from './checks/kustomize.js'
+import {mapCheck} from './checks/map.js'
 import {nixCheck} from './checks/nix.js'
 import {schemaCheck} from './checks/schema.js'
 import {sopsCheck} from './checks/sops.js'
@@ -19,8 +20,8 @@ import {kustomizationEntries} from './kustomizations.js'
 import {listRepoFiles} from './repo-files.js'
 import {findExecutable} from './tools.js'
 
-/** The eight checks, in report order. */
-export const CHECKS: readonly Check[] = [yamlCheck, kustomizeCheck, storageCheck, backupCheck, sopsCheck, nixCheck, configCheck, schemaCheck]
+/** The nine checks, in report order. */
+export const CHECKS: readonly Check[] = [yamlCheck, kustomizeCheck, storageCheck, backupCheck, sopsCheck, nixCheck, configCheck, schemaCheck, mapCheck]
 
 /** Options of {@link validateRepo}. */
 export interface ValidateOptions {
@@ -99,7 +100,7 @@ export async function buildContext(options: ValidateOptions): Promise<ValidateCo
 }
 
 /**
- * Runs the eight checks of `homelab validate` on the repository at `options.root`, concurrently
+ * Runs the nine checks of `homelab validate` on the repository at `options.root`, concurrently
  * (kubectl builds, nix parses and schema model imports run in parallel), and returns every finding grouped by check.
  * Never throws for problems in the homelab: they are findings. A check that crashes becomes an
  * error finding of its own.

@@ -48,7 +48,7 @@ describe('validateRepo on the minimal homelab', () => {
   it('passes every check, kubectl and nix included', async () => {
     const report = await validate(await homelab())
     expect(report.checks.map((c) => [c.id, c.status, c.findings])).toEqual(
-      ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'].map((id) => [id, 'passed', []]),
+      ['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema', 'map'].map((id) => [id, 'passed', []]),
     )
     expect(report).toMatchObject({errors: 0, ok: true, warnings: 0})
   })

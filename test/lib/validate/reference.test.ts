@@ -47,7 +47,7 @@ describe('the bundled homelab', () => {
   it('passes every check with kubectl and nix', async () => {
     const report = await validateRepo({path: process.env.PATH, root: REPO_ROOT})
     expect(report.checks.flatMap((c) => c.findings.filter((f) => f.severity === 'error')).map((f) => `${f.file}:${f.line}: ${f.message}`)).toEqual([])
-    expect(report.checks.map((c) => `${c.id}:${c.status}`)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema'].map((id) => `${id}:passed`))
+    expect(report.checks.map((c) => `${c.id}:${c.status}`)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema', 'map'].map((id) => `${id}:passed`))
     // Every object has a schema (no "not checked" notes) and matches it strictly.
     expect(found(report, 'schema')).toEqual([])
   })
