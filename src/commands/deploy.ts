@@ -59,7 +59,8 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
   static override enableJsonFlag = true
 
   static override flags = {
-    host: Flags.string({description: 'deploy only this host (name in homelab.yaml; default: all, in parallel)'}),
+    host: Flags.string({description: 'deploy only this host (name in homelab.yaml; default: all, in parallel)', exclusive: ['on']}),
+    on: Flags.string({description: 'deploy these hosts: names, globs and @tags from homelab.yaml, comma-separated (e.g. @storage,azalab-0)', exclusive: ['host']}),
     action: Flags.string({description: 'what nixos-rebuild does after the build', options: ['switch', 'boot', 'test', 'dry-activate'], default: 'switch'}),
     yes: Flags.boolean({char: 'y', description: 'activate without asking (needed without a terminal)', default: false}),
     'dry-run': Flags.boolean({description: 'print every step and remote command; contact nothing', default: false}),
@@ -84,7 +85,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const homelab = await this.homelab(flags.repo)
     const deploy = await import('../lib/deploy/index.js')
     const ui = await import('../ui/deploy.js')
-    const hosts = deploy.selectHosts(homelab, {host: flags.host})
+    const hosts = deploy.selectHosts(homelab, {host: flags.host, on: flags.on})
     const holder = deploy.lockHolder(process.env)
 
     const started = performance.now()
