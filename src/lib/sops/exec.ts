@@ -82,11 +82,12 @@ export interface ChildOutcome {
  * process's process group (a terminal's Ctrl-C reaches it directly), so a SIGINT is forwarded
  * only when stdin is not a terminal.
  *
+ * @param options.stdoutToStderr the child's stdout goes to this process's stderr (`--json`: stdout holds one JSON document)
  * @returns the child's exit status, or 128 + n when signal n ended it
  * @throws HomelabError (exit 127, or 126 when not executable) when the command cannot be started
  */
-export async function runChild(command: readonly string[], env: NodeJS.ProcessEnv): Promise<ChildOutcome> {
-  const child = spawn(command[0], command.slice(1), {env, stdio: 'inherit'})
+export async function runChild(command: readonly string[], env: NodeJS.ProcessEnv, options: {stdoutToStderr?: boolean} = {}): Promise<ChildOutcome> {
+  const child = spawn(command[0], command.slice(1), {env, stdio: ['inherit', options.stdoutToStderr ? process.stderr : 'inherit', 'inherit']})
   const handlers = FORWARDED_SIGNALS.map((signal) => {
     const handler = () => {
       if (signal === 'SIGINT' && process.stdin.isTTY) return
@@ -118,9 +119,9 @@ export async function runChild(command: readonly string[], env: NodeJS.ProcessEn
  * exec-env: runs `command` with the variables of {@link envFromDecrypted} added to `baseEnv`
  * (or, with `pristine`, as the whole environment, like sops `--pristine`).
  */
-export async function execWithEnv(options: {command: readonly string[]; variables: Record<string, string>; baseEnv: NodeJS.ProcessEnv; pristine?: boolean}): Promise<ChildOutcome> {
+export async function execWithEnv(options: {command: readonly string[]; variables: Record<string, string>; baseEnv: NodeJS.ProcessEnv; pristine?: boolean; stdoutToStderr?: boolean}): Promise<ChildOutcome> {
   const env = {...(options.pristine ? {} : options.baseEnv), ...options.variables}
-  return runChild(options.command, env)
+  return runChild(options.command, env, {stdoutToStderr: options.stdoutToStderr})
 }
 
 /**
@@ -138,6 +139,7 @@ export async function execWithFile(options: {
   fileName: string
   fifo: boolean
   env: NodeJS.ProcessEnv
+  stdoutToStderr?: boolean
   onDir?: (dir: string) => void
 }): Promise<ChildOutcome> {
   if (!options.command.some((a) => a.includes(PATH_PLACEHOLDER)))
@@ -166,7 +168,7 @@ export async function execWithFile(options: {
     }
 
     const command = options.command.map((a) => a.replaceAll(PATH_PLACEHOLDER, file))
-    const outcome = await runChild(command, options.env)
+    const outcome = await runChild(command, options.env, {stdoutToStderr: options.stdoutToStderr})
     if (writer && !written) {
       // The child never read the FIFO (to the end): open it for reading so the pending open for
       // writing returns, then close it so the write fails with EPIPE and the writer ends.

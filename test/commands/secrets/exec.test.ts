@@ -89,6 +89,18 @@ describe('homelab secrets exec-env / exec-file', {timeout: 120_000}, () => {
     expect(noPlaceholder.stderr).toContain('the command has no {} for the decrypted file\'s path')
   })
 
+  it('--json: the command\'s stdout goes to stderr, stdout is one document {schemaVersion, exitCode} (schemas/secrets-exec-env.schema.json)', async () => {
+    const r = await cli(['secrets', 'exec-env', FLAT, '--json', '--', 'sh', '-c', 'echo from-the-child; exit 7'])
+    expect(r.exitCode).toBe(7)
+    expect(JSON.parse(r.stdout)).toEqual({exitCode: 7, schemaVersion: 1})
+    expect(r.stderr).toContain('from-the-child')
+    const schema = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'schemas/secrets-exec-env.schema.json'), 'utf8'))
+    expect(schema.required).toEqual(['schemaVersion', 'exitCode'])
+    const bad = await cli(['secrets', 'exec-file', 'nope.sops.yaml', '--json', '--', 'cat', '{}'])
+    expect(bad.exitCode).toBe(1)
+    expect(JSON.parse(bad.stdout).error.message).toContain('nope.sops.yaml does not exist')
+  })
+
   it('SIGTERM to homelab is forwarded to the child; its exit status comes back and the folder is removed', async () => {
     const entry = process.env.HOMELAB_TEST_BUILT === '1' ? 'bin/run.js' : 'bin/dev.js'
     const loader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
