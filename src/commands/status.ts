@@ -9,7 +9,7 @@ import type {HostConnection} from '../lib/ssh/index.js'
 import type {BackupReader} from '../lib/status/gather.js'
 import type {StatusReport} from '../lib/status/types.js'
 import {colors} from '../ui/color.js'
-import {pickHost} from '../lib/config/hosts.js'
+import {oneHost} from '../lib/config/one-host.js'
 
 /**
  * `homelab status`: is the cluster running what the branch says, and is the host healthy?
@@ -50,7 +50,8 @@ Exit status: 0 healthy, 1 degraded, 2 host unreachable.`
   static override enableJsonFlag = true
 
   static override flags = {
-    host: Flags.string({description: 'name of the host in homelab.yaml (default: the first)'}),
+    host: Flags.string({description: 'name of the host in homelab.yaml (default: the k3s server)', exclusive: ['on']}),
+    on: Flags.string({description: 'the host as a name, glob or @tag of homelab.yaml; it must select one host', exclusive: ['host']}),
     watch: Flags.boolean({char: 'w', description: 'refresh in place until interrupted (not with --json)', default: false}),
     interval: Flags.integer({description: 'seconds between refreshes with --watch', default: 5, min: 1}),
     fetch: Flags.boolean({description: 'git fetch the remote branch first (--no-fetch: use the last fetched head)', default: true, allowNo: true}),
@@ -61,7 +62,7 @@ Exit status: 0 healthy, 1 degraded, 2 host unreachable.`
     const {flags} = await this.parse(Status)
     if (flags.watch && this.jsonEnabled()) throw new UsageError('--watch cannot be combined with --json')
     const homelab = await this.homelab(flags.repo)
-    const host = pickHost(homelab, flags.host)
+    const host = oneHost(homelab, {host: flags.host, on: flags.on}, 'status')
     const [{gatherStatus}, {renderStatus}, {openHostConnection}] = await Promise.all([
       import('../lib/status/gather.js'),
       import('../ui/status.js'),

@@ -32,6 +32,7 @@ import {
   RESULT_MARKER,
   rollbackScript,
   startDetached,
+  switchGenerationCommand,
   STATE_DIR,
   diffClosuresCommand,
 } from './remote.js'
@@ -96,6 +97,8 @@ export interface DeployHostOptions extends DeployCallbacks {
   env?: Record<string, string | undefined>
   homeDir?: string
   holder: string
+  /** Rollback only: switch to this generation (`homelab rollback --to N`) instead of the previous one. */
+  rollbackTo?: number
 }
 
 /** Runs remote commands for one step: times it, streams lines as events, keeps the last lines. */
@@ -111,7 +114,8 @@ class StepContext {
     this.current = step
     this.lastLines = []
     this.started = performance.now()
-    this.options.onEvent?.({host: this.options.host.name, step, title: STEP_TITLES[step], type: 'step'})
+    const title = step === 'rollback' && this.options.rollbackTo !== undefined ? `switch to generation ${this.options.rollbackTo}` : STEP_TITLES[step]
+    this.options.onEvent?.({host: this.options.host.name, step, title, type: 'step'})
   }
 
   end(detail?: string): void {
@@ -339,6 +343,11 @@ export class HostDeploy {
           throw new DeployStepError('inspect', `${host.flakeDir}/flake.lock has no input "${host.flakeInput}"`, [], {
             suggestions: [`check flakeInput of ${host.name} in homelab.yaml against the inputs of ${host.flakeDir}/flake.nix`],
           })
+      } else if (options.rollbackTo !== undefined) {
+        const to = options.rollbackTo
+        if (!generations.some((g) => g.generation === to))
+          throw new DeployStepError('inspect', `the host has no generation ${to} (generations: ${generations.map((g) => g.generation).sort((a, b) => a - b).join(', ') || 'none'})`, [], {exitCode: 1, suggestions: ['list them with homelab generations']})
+        if (previous?.generation === to) throw new DeployStepError('inspect', `the host already runs generation ${to}`, [], {exitCode: 1})
       } else if (!generations.some((g) => previous && g.generation < previous.generation)) {
         throw new DeployStepError('inspect', `no generation before ${previous?.generation ?? 'the current one'} to roll back to`)
       }
@@ -442,7 +451,7 @@ export class HostDeploy {
       if (action !== 'dry-activate' || options.action === 'dry-activate') {
         ctx.begin(isRollback ? 'rollback' : 'activate')
         const name = `homelab-deploy-${this.runId}`
-        const rebuild = rebuildCommand(action, host.flakeDir, host.name)
+        const rebuild = isRollback && options.rollbackTo !== undefined ? switchGenerationCommand(options.rollbackTo) : rebuildCommand(action, host.flakeDir, host.name)
         ctx.check(await conn.sudo(startDetached(name, rebuild, detach)), `starting ${rebuild}`)
         result.activation = detach
         let exitLine = ''

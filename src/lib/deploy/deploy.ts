@@ -45,6 +45,8 @@ export async function deployHosts(
     env?: Record<string, string | undefined>
     homeDir?: string
     holder: string
+    /** Rollback only: the generation to switch to (`homelab rollback --to N`). */
+    rollbackTo?: number
     /** Runs once every host is connected and locked, before any host step (deploy's push). */
     publish?: () => Promise<void>
     /** Order the activations (deploy); absent = every host activates as soon as it is built. */

@@ -215,6 +215,18 @@ export function rebuildCommand(action: string, flakeDir?: string, hostName?: str
   return action === 'rollback' ? 'nixos-rebuild switch --rollback' : shellJoin(['nixos-rebuild', action, '--flake', `${flakeDir}#${hostName}`])
 }
 
+/** The NixOS system profile, whose generations `nixos-rebuild list-generations` lists. */
+export const SYSTEM_PROFILE = '/nix/var/nix/profiles/system'
+
+/**
+ * `homelab rollback --to N`: what nixos-rebuild(-ng) does for `--rollback`, for one chosen
+ * generation: point the system profile at generation N (`nix-env --switch-generation`), then run
+ * that generation's `bin/switch-to-configuration switch`.
+ */
+export function switchGenerationCommand(generation: number): string {
+  return `nix-env --profile ${SYSTEM_PROFILE} --switch-generation ${Math.trunc(generation)} && ${SYSTEM_PROFILE}/bin/switch-to-configuration switch`
+}
+
 /** Prints the host flake's lock file. */
 export function readFlakeLockCommand(flakeDir: string): string {
   return `cat ${shellQuote(`${flakeDir}/flake.lock`)}`
