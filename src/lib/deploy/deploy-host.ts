@@ -32,8 +32,8 @@ import {
   rollbackScript,
   startDetached,
   STATE_DIR,
-  diffClosuresCommand,
 } from './remote.js'
+import {compareSystems, type SystemChange} from '../diff/host.js'
 import type {DeployCallbacks, DeployFailure, DeployHostResult, DeployStepName, RebuildAction, StepTiming} from './types.js'
 
 /** A deploy step failed; carries where and the last remote lines. */
@@ -341,14 +341,24 @@ export class HostDeploy {
         ctx.end(newSystem)
 
         ctx.begin('closure-diff')
-        const diff = ctx.check(await conn.sudo(diffClosuresCommand(previousSystem, newSystem), ctx.streaming()), 'nix store diff-closures')
-        result.closureChanges = parseDiffClosures(diff.stdout)
+        // Shared with homelab diff: diff-closures, closure sizes and the unit files of both systems.
+        let change: SystemChange
+        try {
+          change = await compareSystems(conn, previousSystem, newSystem, ctx.streaming())
+        } catch (error) {
+          throw new DeployStepError('closure-diff', (error as Error).message, ctx.lastLines)
+        }
+
+        result.closureChanges = parseDiffClosures(change.diffText)
+        result.sizeDeltaBytes = change.sizeDeltaBytes
+        result.units = change.units
         result.changed = newSystem !== previousSystem
         ctx.end(result.changed ? `${result.closureChanges.length} change(s)` : 'no change: the host already runs this system')
+        options.onEvent?.({change, host: host.name, newSystem, previousSystem, type: 'change'})
 
         if (options.approve && result.changed) {
           ctx.begin('approve')
-          const ok = await options.approve({changes: result.closureChanges, diffText: diff.stdout, host: host.name, newSystem, previousSystem})
+          const ok = await options.approve({change, changes: result.closureChanges, diffText: change.diffText, host: host.name, newSystem, previousSystem})
           if (!ok) throw new DeployStepError('approve', 'not approved; nothing was activated', [], {exitCode: 1})
           ctx.end()
         }
