@@ -37,7 +37,7 @@ export function renderEvent(event: DeployEvent, c: ChalkInstance, prefixWidth: n
     case 'change': {
       // The host section of `homelab diff`, shown before the approval question.
       const {diffText: _, ...change} = event.change
-      const section = renderHostDiff({...change, host: event.host, newSystem: event.newSystem, currentSystem: event.previousSystem, status: event.newSystem === event.previousSystem ? 'unchanged' : 'changed'}, c)
+      const section = renderHostDiff({...change, commit: event.commit, host: event.host, newSystem: event.newSystem, currentSystem: event.previousSystem, status: event.newSystem === event.previousSystem ? 'unchanged' : 'changed'}, c)
       return section.split('\n').map((l) => `${prefix}${l}`).join('\n')
     }
   }

@@ -109,5 +109,5 @@ export function renderHostDiff(h: HostDiff, c: ChalkInstance): string {
 
 /** The whole `homelab diff` report: the cluster side ({@link renderDiffReport}), then one section per host. */
 export function renderFullReport(report: FullDiffReport, c: ChalkInstance): string {
-  return [renderDiffReport(report, c), ...report.hosts.map((h) => `\n${renderHostDiff(h, c)}`)].join('\n')
+  return [renderDiffReport({...report, changed: report.clusterChanged}, c), ...report.hosts.map((h) => `\n${renderHostDiff(h, c)}`)].join('\n')
 }

@@ -354,7 +354,7 @@ export class HostDeploy {
         result.units = change.units
         result.changed = newSystem !== previousSystem
         ctx.end(result.changed ? `${result.closureChanges.length} change(s)` : 'no change: the host already runs this system')
-        options.onEvent?.({change, host: host.name, newSystem, previousSystem, type: 'change'})
+        options.onEvent?.({change, commit: options.commit, host: host.name, newSystem, previousSystem, type: 'change'})
 
         if (options.approve && result.changed) {
           ctx.begin('approve')

@@ -29,7 +29,7 @@ export type DeployEvent =
   | {type: 'line'; host: string; step: DeployStepName; stream: 'stdout' | 'stderr'; text: string}
   | {type: 'info'; host: string; text: string}
   /** After the closure-diff step: what activating changes (the host part of `homelab diff`). */
-  | {type: 'change'; host: string; change: SystemChange; previousSystem: string; newSystem: string}
+  | {type: 'change'; host: string; change: SystemChange; previousSystem: string; newSystem: string; commit: string}
 
 /** Callbacks a command gives the deploy library (the library itself never prompts). */
 export interface DeployCallbacks {

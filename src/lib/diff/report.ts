@@ -24,6 +24,8 @@ export const ROOT_KUSTOMIZATION = {name: 'flux-system', namespace: 'flux-system'
 export interface FullDiffReport extends DiffReport {
   schemaVersion: 1
   hosts: HostDiff[]
+  /** True when the cluster side alone differs (`changed` also counts the hosts). */
+  clusterChanged: boolean
   /** `flag` (--from), `flux` (the root Kustomization's lastAppliedRevision), `remote` (`<remote>/<branch>`, offline), `head` (no remote-tracking branch). */
   fromSource: 'flag' | 'flux' | 'remote' | 'head'
 }
@@ -142,6 +144,7 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
     return {
       ...cluster,
       changed: cluster.changed || hosts.some((h) => hostChanged(h)),
+      clusterChanged: cluster.changed,
       fromSource,
       hosts,
       ok: cluster.ok && !hostsFailed,
