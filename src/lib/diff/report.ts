@@ -79,7 +79,9 @@ async function remoteTracking(root: string, remote: string, branch: string): Pro
 export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> {
   const {homelab} = options
   const {remote, branch} = homelab.config.git
+  // Unknown revisions are usage errors before anything connects.
   const hostCommit = await resolveCommit(homelab.root, options.to ?? 'HEAD', '--to')
+  if (options.from !== undefined) await resolveCommit(homelab.root, options.from, '--from')
   const connections = new Map<string, HostConnection>()
   const failed = new Map<string, HostDiff>()
   const warnings: string[] = []
