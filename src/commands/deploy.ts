@@ -35,8 +35,8 @@ export interface DeployResult {
   /** With --wait: whether Flux applied the pushed commit. */
   flux?: FluxWaitResult
   /**
-   * The cluster half of the `homelab diff` report shown before anything is asked: `<remote>/<branch>`
-   * (what Flux tracks) against the deployed commit, built offline; absent when it could not be built.
+   * The cluster half of the `homelab diff` report shown before the person is asked (not with --yes):
+   * `<remote>/<branch>` (what Flux tracks) against the deployed commit, built offline; absent when not built.
    */
   cluster?: DiffReport
   /** With --diff-only: the whole `homelab diff --to <commit>` report (schemas/diff.schema.json); nothing was pushed or changed. */
@@ -52,7 +52,7 @@ export default class Deploy extends HomelabCommand {
   3. as root: check the input's branch head is now the pushed commit, update the flake input (only that input) (nix flake update <input> on Nix >= 2.19, nix flake lock --update-input <input> before), check flake.lock pins the pushed commit
   4. nixos-rebuild build, show nix store diff-closures against the running system, ask (--yes skips), then nixos-rebuild <action> detached on the host (systemd-run, or setsid when there is no systemd) while its output is followed; any failure from here puts the previous flake.lock back
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
-  Before it asks (4.), the host's part of the homelab diff report is shown: package version changes, closure size change, systemd units added, removed and changed; the cluster part (<remote>/<branch> against the commit, built offline) is shown after the preflight. --diff-only shows the whole homelab diff report for the commit (host systems built with --override-input and --no-write-lock-file) and stops: nothing is pushed, no flake.lock or profile changes.
+  Before it asks (4.), the host's part of the homelab diff report is shown: package version changes, closure size change, systemd units added, removed and changed; without --yes, the cluster part (<remote>/<branch> against the commit, built offline) is shown after the preflight. --diff-only shows the whole homelab diff report for the commit (host systems built with --override-input and --no-write-lock-file) and stops: nothing is pushed, no flake.lock or profile changes.
   6. report the old and new generation, the pinned commit and every step's time
   7. with --wait: on a new connection, request the GitRepository's reconciliation and wait until it serves the pushed commit and every Kustomization's lastAppliedRevision is it (Ready), showing the pending objects live; --wait-timeout bounds it
 Several hosts run in parallel, each line prefixed by its host, with a summary table.
@@ -120,10 +120,8 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const stdinPassword = flags['sudo-password-stdin'] ? await readStdinLine(process.stdin) : undefined
     const width = hosts.length > 1 ? Math.max(...hosts.map((h) => h.name.length)) : 0
     const callbacks = deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: flags.yes})
-    const os = await import('node:os')
-    const {loadIdentities} = await import('../lib/sops/index.js')
-    const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
     const diffUi = await import('../ui/diff.js')
+    const loadIdentities = async () => (await import('../lib/sops/index.js')).loadIdentities({env: process.env, homeDir: (await import('node:os')).homedir()})
     if (flags['diff-only']) {
       const {diffAll} = await import('../lib/diff/report.js')
       const {connectHost} = await import('../lib/ssh/index.js')
@@ -131,7 +129,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       const diff = await diffAll({
         homelab,
         hosts,
-        identities,
+        identities: await loadIdentities(),
         offline: false,
         open: (host) => connectHost({...connectionSettings(flags), askHostKey, askPassphrase, askSudoPassword, env: process.env, homelab, host}),
         path: process.env.PATH,
@@ -143,17 +141,21 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       return {...base, diff, hosts: [], pushed: false}
     }
 
-    // The cluster half of the report: what Flux tracks against the commit, offline (a failure is a warning).
+    // The cluster half of the report, for the person who is asked to activate (not with --yes):
+    // what Flux tracks against the commit, offline (a failure is a warning).
     let cluster: DiffReport | undefined
-    try {
-      const {diffCluster} = await import('../lib/diff/index.js')
-      const {remote, branch} = homelab.config.git
-      const {execa} = await import('execa')
-      const tracking = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${remote}/${branch}^{commit}`], {cwd: homelab.root, reject: false})
-      cluster = await diffCluster({clusterPath: homelab.config.cluster.path, from: tracking.exitCode === 0 ? `${remote}/${branch}` : pre.commit, identities, path: process.env.PATH, root: homelab.root, to: pre.commit})
-      out(diffUi.renderDiffReport(cluster, c))
-    } catch (error) {
-      out(`${c.yellow('warning:')} the cluster part of the diff could not be built: ${(error as Error).message}`)
+    if (!flags.yes) {
+      try {
+        const {diffCluster} = await import('../lib/diff/index.js')
+        const {remote, branch} = homelab.config.git
+        const {execa} = await import('execa')
+        const tracking = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${remote}/${branch}^{commit}`], {cwd: homelab.root, reject: false})
+        const from = tracking.exitCode === 0 ? `${remote}/${branch}` : pre.commit
+        cluster = await diffCluster({clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
+        out(diffUi.renderDiffReport(cluster, c))
+      } catch (error) {
+        out(`${c.yellow('warning:')} the cluster part of the diff could not be built: ${(error as Error).message}`)
+      }
     }
 
     const results = await deploy.deployHosts({

@@ -3,6 +3,7 @@ import os from 'node:os'
 
 import {HomelabCommand} from '../base-command.js'
 import {connectionFlags} from '../connection-flags.js'
+import type {HostConfig} from '../lib/config/schema.js'
 import type {FullDiffReport} from '../lib/diff/report.js'
 import {colors} from '../ui/color.js'
 
@@ -48,6 +49,7 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     to: Flags.string({description: 'new revision; default: the working tree on disk (cluster) and HEAD (hosts)'}),
     offline: Flags.boolean({description: 'never connect to a host: cluster side only, host parts skipped', default: false}),
     host: Flags.string({description: 'build only this host (name in homelab.yaml; default: all)'}),
+    'sudo-password-stdin': Flags.boolean({description: 'read the sudo password from the first line of stdin (else HOMELAB_SUDO_PASSWORD or a prompt)', default: false}),
     on: Flags.string({description: 'hosts to build, colmena-style: names, globs and @tags, comma-separated'}),
     ...connectionFlags,
     'exit-code': Flags.boolean({description: 'exit 1 when anything differs (like git diff --exit-code)', default: false}),
@@ -64,13 +66,20 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     const {openHostConnection} = await import('../ui/host-connection.js')
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
     const connection = this.hostConnectionOptions(flags)
+    const {connectHost} = await import('../lib/ssh/index.js')
+    const {readStdinLine} = await import('../ui/deploy-callbacks.js')
+    const {connectionPrompts} = await import('../ui/host-connection.js')
+    const stdinPassword = flags['sudo-password-stdin'] ? await readStdinLine(process.stdin) : undefined
+    const prompts = connectionPrompts({canPrompt: connection.canPrompt, env: process.env, stdinFlag: '--sudo-password-stdin', stdinPassword})
+    const open = (host: HostConfig) =>
+      stdinPassword === undefined ? openHostConnection({...connection, homelab, host}) : connectHost({...prompts, ...connection.settings, env: process.env, homelab, host})
     const report = await diffAll({
       from: flags.from,
       homelab,
       hosts,
       identities,
       offline: flags.offline,
-      open: (host) => openHostConnection({...connection, homelab, host}),
+      open,
       path: process.env.PATH,
       to: flags.to,
     })

@@ -1,7 +1,7 @@
 import {execa} from 'execa'
 
 import type {HostConfig} from '../config/schema.js'
-import {HomelabError, HostUnreachableError} from '../errors.js'
+import {HomelabError, HostUnreachableError, UsageError} from '../errors.js'
 import {fetchCheckCommand, type InputSource, parseFetchCheck, readInputSource} from '../deploy/fetch-check.js'
 import {parseDiffClosures} from '../deploy/nix.js'
 import {CURRENT_SYSTEM, diffClosuresCommand, readFlakeLockCommand, RESULT_MARKER} from '../deploy/remote.js'
@@ -241,6 +241,7 @@ const empty = (): Omit<SystemChange, 'diffText'> => ({packages: [], sizeDeltaByt
  * it with `/run/current-system` ({@link compareSystems}). The host's flake.lock, profiles and
  * /run/current-system are not changed. A commit not on the remote yet gives `status: skipped`
  * with a one-line message. Never throws for a host-side failure: `status: failed` with a message.
+ * @throws UsageError when sudo needs a password and none can be asked (no terminal, no --sudo-password-stdin)
  */
 export async function diffHost(options: DiffHostOptions): Promise<HostDiff> {
   const {connection: conn, host} = options
@@ -287,6 +288,8 @@ export async function diffHost(options: DiffHostOptions): Promise<HostDiff> {
     const changed = newSystem !== currentSystem
     return {...base, ...change, currentSystem, newSystem, overrideUrl: url, status: changed ? 'changed' : 'unchanged'}
   } catch (error) {
+    // A sudo password nobody can give (no TTY, no --sudo-password-stdin) is a usage error of the command.
+    if (error instanceof UsageError) throw error
     if (error instanceof HostUnreachableError) return {...fail(error.message), exitCode: 2}
     return fail((error as Error).message)
   }

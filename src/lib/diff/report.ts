@@ -143,6 +143,8 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
       hostParts,
     ])
     const hostsFailed = hosts.some((h) => h.status === 'failed')
+    // A commit id as the old side reads better as where it came from.
+    if (fromSource === 'flux' && cluster.from.commit) cluster.from.label = `Flux last applied (${cluster.from.commit.slice(0, 7)})`
     return {
       ...cluster,
       changed: cluster.changed || hosts.some((h) => hostChanged(h)),
