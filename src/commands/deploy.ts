@@ -6,6 +6,8 @@ import type {DeployHostResult, PlannedStep, PreflightResult, RebuildAction} from
 import {UsageError} from '../lib/errors.js'
 import {colors} from '../ui/color.js'
 import type {FluxWaitResult} from '../ui/flux-wait.js'
+import type {DiffReport} from '../lib/diff/index.js'
+import type {FullDiffReport} from '../lib/diff/report.js'
 
 /**
  * `homelab deploy --json` output. `hosts[]` is one {@link DeployHostResult} per host:
@@ -32,6 +34,13 @@ export interface DeployResult {
   plan?: Record<string, PlannedStep[]>
   /** With --wait: whether Flux applied the pushed commit. */
   flux?: FluxWaitResult
+  /**
+   * The cluster half of the `homelab diff` report shown before the person is asked (not with --yes):
+   * `<remote>/<branch>` (what Flux tracks) against the deployed commit, built offline; absent when not built.
+   */
+  cluster?: DiffReport
+  /** With --diff-only: the whole `homelab diff --to <commit>` report (schemas/diff.schema.json); nothing was pushed or changed. */
+  diff?: FullDiffReport
 }
 
 export default class Deploy extends HomelabCommand {
@@ -43,9 +52,10 @@ export default class Deploy extends HomelabCommand {
   3. as root: check the input's branch head is now the pushed commit, update the flake input (only that input) (nix flake update <input> on Nix >= 2.19, nix flake lock --update-input <input> before), check flake.lock pins the pushed commit
   4. nixos-rebuild build, show nix store diff-closures against the running system, ask (--yes skips), then nixos-rebuild <action> detached on the host (systemd-run, or setsid when there is no systemd) while its output is followed; any failure from here puts the previous flake.lock back
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
+  Before it asks (4.), the host's part of the homelab diff report is shown: package version changes, closure size change, systemd units added, removed and changed; without --yes, the cluster part (<remote>/<branch> against the commit, built offline) is shown after the preflight. --diff-only shows the whole homelab diff report for the commit (host systems built with --override-input and --no-write-lock-file) and stops: nothing is pushed, no flake.lock or profile changes.
   6. report the old and new generation, the pinned commit and every step's time
   7. with --wait: on a new connection, request the GitRepository's reconciliation and wait until it serves the pushed commit and every Kustomization's lastAppliedRevision is it (Ready), showing the pending objects live; --wait-timeout bounds it
-Several hosts build in parallel (each line prefixed by its host), then activate in order: the k3s server first, then the agents, at most --max-unavailable at a time. After each host's switch a health gate (k3s.service active, the node Ready on the server, and for the server the API's /readyz) must pass before its magic rollback is cancelled; a host failing it switches back at once and the hosts not yet activated are left on their previous generation (flake.lock put back). Gates run by default when more than one host deploys (--gate / --no-gate). An agent whose switch restarts k3s is cordoned on the server first (--drain drains it) and uncordoned after its gate. A summary table says per host: activated, rolled back, failed or not started.
+Several hosts build in parallel (each line prefixed by its host), then activate in order: the k3s server first, then the agents, at most --max-unavailable at a time. After each host's switch a health gate (k3s.service active, the node Ready on the server, and for the server the API's /readyz) must pass before its magic rollback is cancelled; a host failing it switches back at once and the hosts not yet activated are left on their previous generation (flake.lock put back). Gates run by default when more than one host deploys (--gate / --no-gate). An agent whose switch restarts k3s is cordoned on the server first (--drain drains it) and uncordoned after its gate. A summary table says per host: ok, rolled back (gate failed), failed at a step, or not started.
 The sudo password (asked once, only when \`sudo -n true\` says one is needed) comes from --sudo-password-stdin, HOMELAB_SUDO_PASSWORD or a hidden prompt; it is sent to sudo on stdin only.
 Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 usage.`
 
@@ -54,6 +64,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     {command: '<%= config.bin %> <%= command.id %> --host azalab-0 --yes', description: 'One host, no questions (CI).'},
     {command: '<%= config.bin %> <%= command.id %> --dry-run', description: 'Print every step and remote command; contact nothing.'},
     {command: '<%= config.bin %> <%= command.id %> --yes --max-unavailable 2 --drain', description: 'Server first, then two agents at a time, each drained before its switch.'},
+    {command: '<%= config.bin %> <%= command.id %> --diff-only', description: 'Show what the deploy would change on the cluster and each host (homelab diff), then stop: nothing pushed or activated.'},
     {command: 'echo "$SUDO_PW" | <%= config.bin %> <%= command.id %> --yes --sudo-password-stdin --json', description: 'Non-interactive, sudo password on stdin, JSON report.'},
   ]
 
@@ -65,6 +76,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     action: Flags.string({description: 'what nixos-rebuild does after the build', options: ['switch', 'boot', 'test', 'dry-activate'], default: 'switch'}),
     yes: Flags.boolean({char: 'y', description: 'activate without asking (needed without a terminal)', default: false}),
     'dry-run': Flags.boolean({description: 'print every step and remote command; contact nothing', default: false}),
+    'diff-only': Flags.boolean({description: 'show the homelab diff report (cluster and hosts) for the commit and stop: no push, no flake.lock or profile change', default: false, exclusive: ['dry-run']}),
     'allow-dirty': Flags.boolean({description: 'deploy even with uncommitted changes (the pushed commit is what deploys)', default: false}),
     validate: Flags.boolean({description: 'run the validate checks first (--no-validate: skip them, e.g. right after homelab validate)', default: true, allowNo: true}),
     push: Flags.boolean({description: 'push the branch first (--no-push: only verify the remote has HEAD)', default: true, allowNo: true}),
@@ -84,7 +96,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const c = colors()
     const out = (line: string) => !this.jsonEnabled() && this.log(line)
     const action = flags.action as RebuildAction
-    if (!flags['dry-run'] && !flags.yes && !this.canPrompt())
+    if (!flags['dry-run'] && !flags['diff-only'] && !flags.yes && !this.canPrompt())
       throw new UsageError('--yes is required when not running in a terminal (deploy asks before activating)')
     const gateTimeoutSeconds = Math.ceil((await import('../lib/flux/duration.js')).parseDuration(flags['gate-timeout'], '--gate-timeout') / 1000)
     const waitMs = flags.wait ? (await import('../lib/flux/duration.js')).parseDuration(flags['wait-timeout'], '--wait-timeout') : 0
@@ -115,6 +127,44 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const stdinPassword = flags['sudo-password-stdin'] ? await readStdinLine(process.stdin) : undefined
     const width = hosts.length > 1 ? Math.max(...hosts.map((h) => h.name.length)) : 0
     const callbacks = deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: flags.yes})
+    const diffUi = await import('../ui/diff.js')
+    const loadIdentities = async () => (await import('../lib/sops/index.js')).loadIdentities({env: process.env, homeDir: (await import('node:os')).homedir()})
+    if (flags['diff-only']) {
+      const {diffAll} = await import('../lib/diff/report.js')
+      const {connectHost} = await import('../lib/ssh/index.js')
+      const {askHostKey, askPassphrase, askSudoPassword} = callbacks
+      const diff = await diffAll({
+        homelab,
+        hosts,
+        identities: await loadIdentities(),
+        offline: false,
+        open: (host) => connectHost({...connectionSettings(flags), askHostKey, askPassphrase, askSudoPassword, env: process.env, homelab, host}),
+        path: process.env.PATH,
+        to: pre.commit,
+      })
+      out(diffUi.renderFullReport(diff, c))
+      out(`diff only: nothing was pushed, no host was changed (homelab deploy without --diff-only activates ${pre.commit.slice(0, 12)})`)
+      if (!diff.ok) process.exitCode = diff.hosts.some((h) => h.exitCode === 2) ? 2 : 1
+      return {...base, diff, hosts: [], pushed: false}
+    }
+
+    // The cluster half of the report, for the person who is asked to activate (not with --yes):
+    // what Flux tracks against the commit, offline (a failure is a warning).
+    let cluster: DiffReport | undefined
+    if (!flags.yes) {
+      try {
+        const {diffCluster} = await import('../lib/diff/index.js')
+        const {remote, branch} = homelab.config.git
+        const {execa} = await import('execa')
+        const tracking = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${remote}/${branch}^{commit}`], {cwd: homelab.root, reject: false})
+        const from = tracking.exitCode === 0 ? `${remote}/${branch}` : pre.commit
+        cluster = await diffCluster({clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
+        out(diffUi.renderDiffReport(cluster, c))
+      } catch (error) {
+        out(`${c.yellow('warning:')} the cluster part of the diff could not be built: ${(error as Error).message}`)
+      }
+    }
+
     const results = await deploy.deployHosts({
       ...callbacks,
       ...connectionSettings(flags),
@@ -138,7 +188,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     })
     for (const r of results) out(ui.renderHostReport(r, c))
     if (results.length > 1) out(`\n${ui.renderSummary(results, c)}`)
-    const result = {...base, hosts: results, pushed: pre.pushed}
+    const result = {...base, cluster, hosts: results, pushed: pre.pushed}
     ui.failIfAny(results, result)
     if (flags.wait) {
       const {renderFluxWait, waitForFlux} = await import('../ui/flux-wait.js')

@@ -3,6 +3,7 @@ import type {ChalkInstance} from 'chalk'
 import type {DeployEvent, DeployHostResult, PlannedStep, PreflightResult} from '../lib/deploy/index.js'
 import {HomelabError} from '../lib/errors.js'
 import {renderTable} from './table.js'
+import {renderHostDiff} from './diff.js'
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001B\[[0-9;]*[A-Za-z]/g
@@ -33,6 +34,12 @@ export function renderEvent(event: DeployEvent, c: ChalkInstance, prefixWidth: n
       return `${prefix}    ${c.dim('│')} ${c.level === 0 ? stripAnsi(event.text) : event.text}`
     case 'info':
       return `${prefix}  ${c.yellow('!')} ${event.text}`
+    case 'change': {
+      // The host section of `homelab diff`, shown before the approval question.
+      const {diffText: _, ...change} = event.change
+      const section = renderHostDiff({...change, commit: event.commit, host: event.host, newSystem: event.newSystem, currentSystem: event.previousSystem, status: event.newSystem === event.previousSystem ? 'unchanged' : 'changed'}, c)
+      return section.split('\n').map((l) => `${prefix}${l}`).join('\n')
+    }
   }
 }
 

@@ -42,7 +42,7 @@ type HostJson = {ok: boolean; rollout: string; rolledBack?: boolean; k3sRestarts
 
 describe('homelab deploy health gate', {timeout: 300_000}, () => {
   it('--gate: the switch is kept once k3s is active, the API ready and the node Ready; k3sRestarts read from the closures', async () => {
-    await host.setScenario({STANDIN_K3S_NODES: nodesFile, STANDIN_K3S_UNIT: 'server --v2', STANDIN_KUBECTL_OBJECTS: path.join(host.hostRoot, 'flux-objects.json'), STANDIN_KUBECTL_STATE: path.join(host.hostRoot, 'kubectl-state')})
+    await host.setScenario({STANDIN_K3S_NODES: nodesFile, STANDIN_UNITS: 'k3s.service:2 sshd.service:1', STANDIN_KUBECTL_OBJECTS: path.join(host.hostRoot, 'flux-objects.json'), STANDIN_KUBECTL_STATE: path.join(host.hostRoot, 'kubectl-state')})
     await repo.commit('docs/gate.md', 'gate\n', 'A change behind the health gate')
     const r = await deploy(['--gate', '--json'])
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0)

@@ -6,7 +6,6 @@ import {HomelabError} from '../errors.js'
 import {connectHost, type ExecResult, type HostConnection, parseSshSpec, pinnedKeyMessage, type RemoteProcess} from '../ssh/index.js'
 import {loadGitAccess} from '../config/git-access.js'
 import {RemoteTimeoutError} from '../ssh/errors.js'
-import {shellQuote as shellQuoteArg} from '../flux/kubectl.js'
 import {DEPLOY_KEY_PUBLIC_COMMAND, fetchCheckCommand, fetchFailureMessage, type FetchCheckOutcome, headMismatchMessage, type InputSource, methodForSource, parseFetchCheck, readInputSource} from './fetch-check.js'
 import {currentGeneration, flakeUpdateCommand, type Generation, parseDiffClosures, parseGenerations, parseNixVersion, readFlakePin} from './nix.js'
 import {
@@ -34,8 +33,8 @@ import {
   startDetached,
   switchGenerationCommand,
   STATE_DIR,
-  diffClosuresCommand,
 } from './remote.js'
+import {compareSystems, type SystemChange} from '../diff/host.js'
 import type {DeployCallbacks, DeployFailure, DeployHostResult, DeployStepName, RebuildAction, StepTiming} from './types.js'
 
 /** A deploy step failed; carries where and the last remote lines. */
@@ -378,20 +377,32 @@ export class HostDeploy {
         ctx.end(newSystem)
 
         ctx.begin('closure-diff')
-        const diff = ctx.check(await conn.sudo(diffClosuresCommand(previousSystem, newSystem), ctx.streaming()), 'nix store diff-closures')
-        result.closureChanges = parseDiffClosures(diff.stdout)
+        // Shared with homelab diff: diff-closures, closure sizes and the unit files of both systems.
+        let change: SystemChange
+        try {
+          change = await compareSystems(conn, previousSystem, newSystem, ctx.streaming())
+        } catch (error) {
+          throw new DeployStepError('closure-diff', (error as Error).message, ctx.lastLines)
+        }
+
+        result.closureChanges = parseDiffClosures(change.diffText)
+        result.sizeDeltaBytes = change.sizeDeltaBytes
+        result.units = change.units
         result.changed = newSystem !== previousSystem
         ctx.end(result.changed ? `${result.closureChanges.length} change(s)` : 'no change: the host already runs this system')
+        options.onEvent?.({change, commit: options.commit, host: host.name, newSystem, previousSystem, type: 'change'})
 
         if (options.approve && result.changed) {
           ctx.begin('approve')
-          const ok = await options.approve({changes: result.closureChanges, diffText: diff.stdout, host: host.name, newSystem, previousSystem})
+          const ok = await options.approve({change, changes: result.closureChanges, diffText: change.diffText, host: host.name, newSystem, previousSystem})
           if (!ok) throw new DeployStepError('approve', 'not approved; nothing was activated', [], {exitCode: 1})
           ctx.end()
         }
 
         if (!result.changed && (action === 'switch' || action === 'test')) action = 'dry-activate'
-        result.k3sRestarts = result.changed ? await unitChanged(conn, previousSystem, newSystem, 'k3s.service') : false
+        // switch-to-configuration restarts a unit whose file or drop-ins changed (the units of
+        // homelab diff): for k3s.service the node leaves the cluster briefly.
+        result.k3sRestarts = result.changed && [...change.units.added, ...change.units.changed, ...change.units.removed].includes('k3s.service')
       }
 
       this.plannedAction = action
@@ -732,24 +743,6 @@ async function rollBackNow(conn: HostConnection, options: {ctx: StepContext; det
   return current.exitCode === 0 && current.stdout.trim() === options.previousSystem
 }
 
-/**
- * True when `unit` of the new system differs from the running one (its unit file in
- * `etc/systemd/system` resolves to another store path, or exists in one system only): NixOS's
- * switch-to-configuration then restarts it (k3s.service: the node leaves the cluster briefly).
- */
-async function unitChanged(conn: HostConnection, previousSystem: string, newSystem: string, unit: string): Promise<boolean> {
-  // The unit file and the files of its drop-in folder (NixOS links each to its own store path;
-  // the folder itself lives in the all-units derivation, which changes with any unit).
-  const read = (system: string) => {
-    const dir = shellQuoteArg(`${system}/etc/systemd/system`)
-    return `for f in ${dir}/${shellQuoteArg(unit)} ${dir}/${shellQuoteArg(`${unit}.d`)}/*; do if [ -e "$f" ]; then echo "\${f##*/} $(readlink -f "$f")"; fi; done`
-  }
-
-  const r = await conn.exec(`${read(previousSystem)}; echo --; ${read(newSystem)}`)
-  if (r.exitCode !== 0) return true
-  const [before, after] = r.stdout.split('--\n')
-  return before.trim() !== (after ?? '').trim()
-}
 
 /**
  * A message without a leading `<host>: ` (its homelab.yaml name, its ssh spec or alias): the host

@@ -102,6 +102,13 @@ export function parseDiffClosures(text: string): ClosureChange[] {
   // eslint-disable-next-line no-control-regex
   for (const raw of text.replaceAll(/\u001B\[[0-9;]*m/g, '').split('\n')) {
     const line = raw.trim()
+    // A size-only line (`bluez-qt: +12.6 KiB`: same versions, the store paths grew) has no arrow.
+    const sizeOnly = /^(.+?): ([+-][\d.]+) KiB$/.exec(line)
+    if (sizeOnly) {
+      changes.push({from: [], line, name: sizeOnly[1], sizeKiB: Number(sizeOnly[2]), to: []})
+      continue
+    }
+
     const match = /^(.+?): (.*?)(?: → (.*?))?(?:, ([+-][\d.]+) KiB)?$/.exec(line)
     if (!match) continue
     const split = (s: string | undefined) => (s ? s.split(', ').filter((v) => v !== '') : [])

@@ -1,5 +1,6 @@
 import type {HostConfig} from '../config/schema.js'
 import type {HostKeyQuestion} from '../ssh/index.js'
+import type {SystemChange, UnitChanges} from '../diff/host.js'
 import type {ClosureChange} from './nix.js'
 import type {DetachMode} from './remote.js'
 
@@ -29,12 +30,14 @@ export type DeployEvent =
   | {type: 'step-done'; host: string; step: DeployStepName; ms: number; detail?: string}
   | {type: 'line'; host: string; step: DeployStepName; stream: 'stdout' | 'stderr'; text: string}
   | {type: 'info'; host: string; text: string}
+  /** After the closure-diff step: what activating changes (the host part of `homelab diff`). */
+  | {type: 'change'; host: string; change: SystemChange; previousSystem: string; newSystem: string; commit: string}
 
 /** Callbacks a command gives the deploy library (the library itself never prompts). */
 export interface DeployCallbacks {
   onEvent?(event: DeployEvent): void
   /** Asked after the closure diff; true goes on. Absent = go on (the command enforces --yes). */
-  approve?(info: {host: string; changes: ClosureChange[]; diffText: string; previousSystem: string; newSystem: string}): Promise<boolean>
+  approve?(info: {host: string; changes: ClosureChange[]; diffText: string; previousSystem: string; newSystem: string; change: SystemChange}): Promise<boolean>
   askHostKey?(question: HostKeyQuestion): Promise<boolean>
   askSudoPassword?(info: {host: string; user: string}): Promise<string>
   askPassphrase?(identityFile: string): Promise<string | undefined>
@@ -101,6 +104,10 @@ export interface DeployHostResult {
   /** The flake update command that ran (by Nix version). */
   flakeUpdateCommand?: string
   closureChanges: ClosureChange[]
+  /** Closure size of the built system minus the running one's, in bytes (`nix path-info -S`). */
+  sizeDeltaBytes?: number
+  /** systemd units the activation adds, removes or changes (see src/lib/diff/host.ts). */
+  units?: UnitChanges
   /** How the activation was detached from the SSH session; `none` when nothing was activated. */
   activation: DetachMode | 'none'
   /** Whether magic rollback was armed (switch only) and then confirmed (cancelled). */

@@ -14,6 +14,7 @@ import {diffCluster, type DiffReport} from '../../../src/lib/diff/index.js'
 import {decryptSopsFile, setSopsValues} from '../../../src/lib/sops/index.js'
 import {REPO_ROOT, runCli} from '../../helpers/cli.js'
 import {copyBundledHomelab} from '../../helpers/copy-homelab.js'
+import {expectDiffSchema} from '../../helpers/diff-schema.js'
 import {haveTool} from '../../helpers/have-tool.js'
 
 const KEY_FILE = path.join(REPO_ROOT, 'test/fixtures/keys/demo.agekey')
@@ -220,11 +221,14 @@ describe('homelab diff (the command)', () => {
     const old = String((await decryptSopsFile({file, identities})).documents[0].toJS().stringData.DB_PASSWORD)
     const plaintext = 'NewPlaintextPassw0rdXyz'
     await setSopsValues({file, identities, values: {'stringData.DB_PASSWORD': plaintext}})
-    const text = await runCli(['diff', '--repo', dir], {env})
-    const json = await runCli(['diff', '--repo', dir, '--json'], {env})
+    const text = await runCli(['diff', '--repo', dir, '--offline'], {env})
+    const json = await runCli(['diff', '--repo', dir, '--offline', '--json'], {env})
     expect(text.exitCode).toBe(0)
     expect(text.stdout).toContain('  ~ Secret/immich/immich-secret  changed\n      stringData.DB_PASSWORD: value changed\n')
     const report = JSON.parse(json.stdout) as DiffReport
+    await expectDiffSchema(report)
+    // --offline: no connection; the old side is HEAD (this repository has no origin/main) and the host part is skipped.
+    expect(report).toMatchObject({fromSource: 'head', hosts: [expect.objectContaining({host: 'azalab-0', message: '--offline: not connected', status: 'skipped'})], schemaVersion: 1})
     expect(report.objects).toEqual([expect.objectContaining({action: 'changed', diff: '', object: 'Secret/immich/immich-secret', secretKeys: [{change: 'value changed', key: 'stringData.DB_PASSWORD'}]})])
     for (const out of [text.stdout, text.stderr, json.stdout, json.stderr]) {
       expect(out).not.toContain(plaintext)
@@ -237,7 +241,7 @@ describe('homelab diff (the command)', () => {
     await setSopsValues({file, identities, values: {'stringData.DB_PASSWORD': `${old}x`}})
     await setSopsValues({file, identities, values: {'stringData.DB_PASSWORD': old}})
     expect(readFileSync(file, 'utf8')).not.toBe(git(dir, ['show', `HEAD:${APPS}/immich/secret.sops.yaml`]))
-    const same = await runCli(['diff', '--repo', dir, '--exit-code'], {env})
+    const same = await runCli(['diff', '--repo', dir, '--offline', '--exit-code'], {env})
     expect(same.stdout).toContain('ok: no changes; 0 errors')
     expect(same.exitCode).toBe(0)
   }, 180_000)
@@ -245,7 +249,7 @@ describe('homelab diff (the command)', () => {
   it('a shrunk PersistentVolumeClaim is an error line and exit 1, also without --exit-code; --name-only and --exit-code', async () => {
     const dir = repo()
     edit(dir, `${APPS}/immich/pvc.yaml`, 'storage: 500Gi', 'storage: 100Gi')
-    const result = await runCli(['diff', '--repo', dir], {env})
+    const result = await runCli(['diff', '--repo', dir, '--offline'], {env})
     expect(result.exitCode).toBe(1)
     expect(result.stdout).toContain('error: Kustomization flux-system/apps: PersistentVolumeClaim/immich/immich-data: spec.resources.requests.storage 500Gi → 100Gi: a claim can only grow, Kubernetes refuses to shrink it; keep the old size')
     expect(result.stderr).toBe('')
@@ -253,9 +257,9 @@ describe('homelab diff (the command)', () => {
     edit(dir, `${APPS}/immich/pvc.yaml`, 'storage: 100Gi', 'storage: 600Gi')
     const names = await runCli(['diff', '--repo', dir, '--name-only', '--offline'], {env})
     expect(names).toMatchObject({exitCode: 0, stdout: 'flux-system/apps\tPersistentVolumeClaim/immich/immich-data'})
-    expect((await runCli(['diff', '--repo', dir, '--name-only', '--exit-code'], {env})).exitCode).toBe(1)
+    expect((await runCli(['diff', '--repo', dir, '--offline', '--name-only', '--exit-code'], {env})).exitCode).toBe(1)
 
-    const unknown = await runCli(['diff', '--repo', dir, '--from', 'nope'], {env})
+    const unknown = await runCli(['diff', '--repo', dir, '--offline', '--from', 'nope'], {env})
     expect(unknown).toMatchObject({exitCode: 3, stderr: expect.stringContaining('--from nope: no such commit in')})
   }, 180_000)
 })
