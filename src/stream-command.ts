@@ -4,12 +4,12 @@ import type {HostConnection} from './lib/ssh/index.js'
  * For the streaming commands (`homelab logs`, `homelab host logs`, `homelab host exec`): runs
  * `command` on the host with runStreaming (src/lib/diagnose/run.ts), its stdout lines to this
  * process's stdout and its stderr lines to stderr,
- * until it exits or the person presses Ctrl-C (SIGINT) or sends SIGTERM/SIGHUP: then the remote
+ * (or, with `collect`, into its arrays: for --json) until it exits or the person presses Ctrl-C (SIGINT) or sends SIGTERM/SIGHUP: then the remote
  * process group is ended before this returns.
  * @returns the remote exit status, or 128+signal (130 for Ctrl-C) when interrupted
  * @throws SudoPasswordError (sudo), the transport's errors
  */
-export async function streamOnHost(connection: HostConnection, command: string, options: {sudo: boolean}): Promise<number> {
+export async function streamOnHost(connection: HostConnection, command: string, options: {sudo: boolean; collect?: {stdout: string[]; stderr: string[]}}): Promise<number> {
   const {runStreaming} = await import('./lib/diagnose/run.js')
   const controller = new AbortController()
   let signalNumber = 0
@@ -24,8 +24,8 @@ export async function streamOnHost(connection: HostConnection, command: string, 
   })
   try {
     const result = await runStreaming(connection, command, {
-      onStderr: (line) => process.stderr.write(`${line}\n`),
-      onStdout: (line) => process.stdout.write(`${line}\n`),
+      onStderr: (line) => (options.collect ? options.collect.stderr.push(line) : process.stderr.write(`${line}\n`)),
+      onStdout: (line) => (options.collect ? options.collect.stdout.push(line) : process.stdout.write(`${line}\n`)),
       signal: controller.signal,
       sudo: options.sudo,
     })

@@ -2,6 +2,20 @@ import {Args, Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../base-command.js'
 import {connectionFlags} from '../connection-flags.js'
+import {UsageError} from '../lib/errors.js'
+
+/**
+ * `homelab logs APP --json` (schemas/logs.schema.json): every line kubectl printed, split into
+ * pod, container and text (`[pod/NAME/CONTAINER] text`); kubectl's stderr lines and exit status.
+ */
+export interface LogsResult {
+  schemaVersion: 1
+  app: string
+  host: string
+  exitCode: number
+  lines: Array<{pod: string; container: string; text: string}>
+  stderr: string[]
+}
 
 /**
  * `homelab logs APP`: the logs of every pod of the app's workloads, through `k3s kubectl logs`
@@ -21,7 +35,10 @@ App, container and namespace names are checked against strict patterns before an
     {command: '<%= config.bin %> <%= command.id %> immich --since 1h', description: 'The last hour of every immich pod.'},
     {command: '<%= config.bin %> <%= command.id %> immich -f --container server', description: 'Follow one container until Ctrl-C.'},
     {command: '<%= config.bin %> <%= command.id %> immich --previous', description: 'The previous (crashed) containers of the app.'},
+    {command: "<%= config.bin %> <%= command.id %> immich --since 1h --json | jq -r '.lines[] | select(.container == \"server\") | .text'", description: 'As JSON (schemaVersion 1; not with -f).'},
   ]
+
+  static override enableJsonFlag = true
 
   static override args = {
     app: Args.string({description: 'app name (its folder under the apps folder)', required: true}),
@@ -37,8 +54,9 @@ App, container and namespace names are checked against strict patterns before an
     ...connectionFlags,
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<LogsResult | void> {
     const {args, flags} = await this.parse(Logs)
+    if (flags.follow && this.jsonEnabled()) throw new UsageError('-f cannot be combined with --json (JSON is printed once the logs end)')
     const {assertRemoteName, parseSince} = await import('../lib/diagnose/names.js')
     assertRemoteName('app', args.app, 'APP')
     if (flags.container !== undefined) assertRemoteName('container', flags.container, '--container')
@@ -57,8 +75,16 @@ App, container and namespace names are checked against strict patterns before an
     const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
       const sudo = await kubectlNeedsSudo(connection)
-      const status = await streamOnHost(connection, command, {sudo})
+      const collect = this.jsonEnabled() ? {stderr: [] as string[], stdout: [] as string[]} : undefined
+      const status = await streamOnHost(connection, command, {collect, sudo})
       if (status !== 0) process.exitCode = status
+      if (collect) {
+        const lines = collect.stdout.map((l) => {
+          const m = /^\[pod\/([^/\]]+)\/([^\]]+)\] ?(.*)$/.exec(l)
+          return m ? {container: m[2], pod: m[1], text: m[3]} : {container: '', pod: '', text: l}
+        })
+        return {app: args.app, exitCode: status, host: host.name, lines, schemaVersion: 1, stderr: collect.stderr}
+      }
     } finally {
       await connection.close()
     }

@@ -1,3 +1,4 @@
+import Ajv2020 from 'ajv/dist/2020.js'
 import {execa} from 'execa'
 import {createRequire} from 'node:module'
 import {promises as fs} from 'node:fs'
@@ -28,6 +29,12 @@ const vaultwarden = {
   metadata: {labels: {'app.kubernetes.io/name': 'vaultwarden'}, name: 'vaultwarden', namespace: 'vaultwarden'},
   spec: {replicas: 1, selector: {matchLabels: {'app.kubernetes.io/name': 'vaultwarden'}}, template: {metadata: {labels: {'app.kubernetes.io/name': 'vaultwarden'}}, spec: {containers: [{image: 'docker.io/vaultwarden/server:1.34.3', name: 'vaultwarden'}]}}},
   status: {availableReplicas: 1, readyReplicas: 1, replicas: 1},
+}
+
+/** Asserts that `value` matches schemas/<id>.schema.json (draft 2020-12). */
+async function expectSchema(id: string, value: unknown) {
+  const validate = new Ajv2020.default({allErrors: true, strict: false}).compile(JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'schemas', `${id}.schema.json`), 'utf8')))
+  expect(validate(value) ? [] : validate.errors).toEqual([])
 }
 
 async function kubectlCalls(): Promise<Array<{argv: string[]; uid: number}>> {
@@ -94,6 +101,13 @@ describe('homelab logs (e2e)', () => {
     const call = (await kubectlCalls()).findLast((c) => c.argv[0] === 'logs')!
     expect(call.uid).toBe(0)
     expect(call.argv).toEqual(expect.arrayContaining(['-n', 'vaultwarden', '-l', 'app.kubernetes.io/name=vaultwarden', '--prefix', '--all-containers', '--tail=-1']))
+    const json = await runCli(['logs', 'vaultwarden', '--tail', '1', '--json'], {cwd: repo.dir, env: cliEnv()})
+    expect(json.exitCode).toBe(0)
+    const doc = JSON.parse(json.stdout)
+    expect(doc).toEqual({app: 'vaultwarden', exitCode: 0, host: repo.hostName, lines: [{container: 'vaultwarden', pod: 'vaultwarden-standin-0', text: 'listening on 0.0.0.0:8080'}], schemaVersion: 1, stderr: []})
+    await expectSchema('logs', doc)
+    const followJson = await runCli(['logs', 'vaultwarden', '-f', '--json'], {cwd: repo.dir, env: cliEnv()})
+    expect(followJson.exitCode).toBe(3)
   }, 120_000)
 
   it('--previous without a previous container passes kubectl\'s error and status through', async () => {
@@ -139,6 +153,11 @@ describe('homelab host (e2e)', () => {
     expect([root.exitCode, root.stdout]).toEqual([0, '0'])
     const stdin = await runCli(['host', 'exec', '--sudo', '--sudo-password-stdin', '--', 'id', '-un'], {cwd: repo.dir, env: host.env, input: `${host.sudoPassword}\n`})
     expect([stdin.exitCode, stdin.stdout]).toEqual([0, 'root'])
+    const json = await runCli(['host', 'exec', '--json', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7', '--json'], {cwd: repo.dir, env: cliEnv()})
+    expect(json.exitCode).toBe(7)
+    const doc = JSON.parse(json.stdout)
+    expect(doc).toEqual({command: ['sh', '-c', 'echo out; echo err >&2; exit 7', '--json'], exitCode: 7, host: repo.hostName, schemaVersion: 1, stderr: ['err'], stdout: ['out']})
+    await expectSchema('host-exec', doc)
   }, 120_000)
 
   it('host exec without a command after -- is a usage error', async () => {
@@ -170,6 +189,11 @@ describe('homelab host (e2e)', () => {
     const recent = await runCli(['host', 'logs', 'kopia-backup.service', '--since', '1h', '--priority', 'err'], {cwd: repo.dir, env: cliEnv()})
     expect(recent.exitCode).toBe(0)
     expect(recent.stdout).toMatch(/^\S+ \S+ kopia-backup\[1\]: snapshot of \/srv\/vaultwarden done$/)
+    const json = await runCli(['host', 'logs', 'kopia-backup.service', '-n', '1', '--json'], {cwd: repo.dir, env: cliEnv()})
+    expect(json.exitCode).toBe(0)
+    const doc = JSON.parse(json.stdout)
+    expect(doc).toEqual({exitCode: 0, host: repo.hostName, lines: [expect.stringMatching(/ kopia-backup\[1\]: snapshot of \/srv\/vaultwarden done$/)], schemaVersion: 1, stderr: [], unit: 'kopia-backup.service'})
+    await expectSchema('host-logs', doc)
   }, 120_000)
 
   it('host logs -f follows until Ctrl-C and leaves no journalctl on the host', async () => {
@@ -189,6 +213,7 @@ describe('homelab host (e2e)', () => {
     const failed = await runCli(['host', 'units', '--failed', '--json'], {cwd: repo.dir, env: cliEnv()})
     expect(failed.exitCode).toBe(1)
     expect(JSON.parse(failed.stdout)).toEqual({failed: [{active: 'failed', description: 'k3s', load: 'loaded', sub: 'failed', unit: 'k3s.service'}], host: repo.hostName, schemaVersion: 1})
+    await expectSchema('host-units', JSON.parse(failed.stdout))
     const text = await runCli(['host', 'units', '--failed'], {cwd: repo.dir, env: cliEnv()})
     expect(text.stdout).toContain('k3s.service')
     expect(text.stdout).toContain('1 failed unit on')

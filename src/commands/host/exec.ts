@@ -4,6 +4,16 @@ import {HomelabCommand} from '../../base-command.js'
 import {connectionFlags} from '../../connection-flags.js'
 import {UsageError} from '../../lib/errors.js'
 
+/** `homelab host exec --json` (schemas/host-exec.schema.json): the command's words, exit status and output lines, gathered until it exits. */
+export interface HostExecResult {
+  schemaVersion: 1
+  host: string
+  command: string[]
+  exitCode: number
+  stdout: string[]
+  stderr: string[]
+}
+
 /**
  * `homelab host exec [--sudo] -- CMD ARG…`: one command on the host, its words quoted exactly,
  * output streamed, its exit status passed through (also 1, 2 and 3: the command's, not ours).
@@ -20,9 +30,12 @@ The exit status is the remote command's, whatever it is; Ctrl-C ends the remote 
     {command: '<%= config.bin %> <%= command.id %> -- df -h /srv', description: 'Disk use of the storage root.'},
     {command: '<%= config.bin %> <%= command.id %> --sudo -- ls -l /var/lib/sops-nix', description: 'A root-only folder, through sudo.'},
     {command: 'echo "$SUDO_PW" | <%= config.bin %> <%= command.id %> --sudo --sudo-password-stdin -- systemctl restart k3s', description: 'Non-interactive sudo.'},
+    {command: '<%= config.bin %> <%= command.id %> --json -- uname -r', description: 'Exit status and output lines as JSON (schemaVersion 1), once it exits.'},
   ]
 
   static override strict = false
+
+  static override enableJsonFlag = true
 
   static override flags = {
     sudo: Flags.boolean({description: 'run the command as root through sudo', default: false}),
@@ -31,9 +44,10 @@ The exit status is the remote command's, whatever it is; Ctrl-C ends the remote 
     ...connectionFlags,
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<HostExecResult | void> {
     const {argv, flags} = await this.parse(HostExec)
     const dashes = this.argv.indexOf('--')
+    // --json after -- belongs to the command; before it, oclif took it as ours.
     // Only what follows `--` is the command: a word before it is a mistyped flag or a missing `--`.
     const words = dashes >= 0 ? this.argv.slice(dashes + 1) : []
     if (dashes < 0 || words.length === 0)
@@ -55,8 +69,10 @@ The exit status is the remote command's, whatever it is; Ctrl-C ends the remote 
     const host = pickHost(homelab, flags.host)
     const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host, stdinFlag: '--sudo-password-stdin', stdinPassword})
     try {
-      const status = await streamOnHost(connection, execCommand(words), {sudo: flags.sudo})
+      const collect = this.jsonEnabled() ? {stderr: [] as string[], stdout: [] as string[]} : undefined
+      const status = await streamOnHost(connection, execCommand(words), {collect, sudo: flags.sudo})
       process.exitCode = status
+      if (collect) return {command: words, exitCode: status, host: host.name, schemaVersion: 1, ...collect}
     } finally {
       await connection.close()
     }

@@ -3,6 +3,18 @@ import {Args, Flags} from '@oclif/core'
 import {HomelabCommand} from '../../base-command.js'
 import {connectionFlags} from '../../connection-flags.js'
 import {PRIORITIES} from '../../lib/diagnose/names.js'
+import {UsageError} from '../../lib/errors.js'
+
+/** `homelab host logs --json` (schemas/host-logs.schema.json): journalctl's lines (short-iso) and exit status. */
+export interface HostLogsResult {
+  schemaVersion: 1
+  host: string
+  /** The unit asked for; null for the whole journal. */
+  unit: string | null
+  exitCode: number
+  lines: string[]
+  stderr: string[]
+}
 
 /**
  * `homelab host logs [UNIT]`: the host's systemd journal through `journalctl` over SSH.
@@ -18,7 +30,10 @@ The unit name is checked against systemd's unit name characters before anything 
     {command: '<%= config.bin %> <%= command.id %> k3s --since 1h', description: "The last hour of k3s's journal."},
     {command: '<%= config.bin %> <%= command.id %> --priority err --since 1d', description: 'Every error of the last day, all units.'},
     {command: '<%= config.bin %> <%= command.id %> kopia-backup.service -f', description: 'Follow the backup unit until Ctrl-C.'},
+    {command: '<%= config.bin %> <%= command.id %> k3s -n 50 --json', description: 'The last 50 lines as JSON (schemaVersion 1; not with -f).'},
   ]
+
+  static override enableJsonFlag = true
 
   static override args = {
     unit: Args.string({description: 'systemd unit (e.g. k3s, kopia-backup.service); all units when left out'}),
@@ -34,8 +49,9 @@ The unit name is checked against systemd's unit name characters before anything 
     ...connectionFlags,
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<HostLogsResult | void> {
     const {args, flags} = await this.parse(HostLogs)
+    if (flags.follow && this.jsonEnabled()) throw new UsageError('-f cannot be combined with --json (JSON is printed once journalctl ends)')
     const [{journalctlCommand}, {parseSince}] = await Promise.all([import('../../lib/diagnose/host.js'), import('../../lib/diagnose/names.js')])
     const command = journalctlCommand({
       follow: flags.follow,
@@ -49,8 +65,10 @@ The unit name is checked against systemd's unit name characters before anything 
     const host = pickHost(homelab, flags.host)
     const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
-      const status = await streamOnHost(connection, command, {sudo: flags.sudo})
+      const collect = this.jsonEnabled() ? {stderr: [] as string[], stdout: [] as string[]} : undefined
+      const status = await streamOnHost(connection, command, {collect, sudo: flags.sudo})
       if (status !== 0) process.exitCode = status
+      if (collect) return {exitCode: status, host: host.name, lines: collect.stdout, schemaVersion: 1, stderr: collect.stderr, unit: args.unit ?? null}
     } finally {
       await connection.close()
     }
