@@ -1,4 +1,4 @@
-import {parseIdentities} from '../../age/identities.js'
+import {type AgeIdentity, parseIdentities} from '../../age/identities.js'
 import {TIMER_UNITS} from '../../backup/timers.js'
 import {readBackupStatus} from '../../backup/status.js'
 import type {Homelab} from '../../config/load.js'
@@ -85,13 +85,17 @@ export async function hostChecks(options: {homelab: Homelab; host: HostConfig; c
     if (r.exitCode !== 0) return {detail: r.stderr.trim().split('\n').at(-1) ?? `exit ${r.exitCode}`, fix: 'check sudo on the host', ok: false}
     return {detail: (await connection.sudoNeedsPassword()) ? 'with the password' : 'without a password', ok: true}
   })
-  const needsSudo = (id: DoctorCheckId, body: () => Promise<DoctorCheck>) => (sudo.status === 'ok' ? body() : Promise.resolve(skipped(id, 'needs sudo, which failed')))
+  const needsSudo = async (id: DoctorCheckId, body: () => Promise<DoctorCheck>) => (sudo.status === 'ok' ? body() : skipped(id, 'needs sudo, which failed'))
 
-  const hostIdentity = needsSudo('host-age-key', async () => {
-    const r = await connection.sudo(`cat ${HOST_KEY_FILE}`, {timeoutMs: 60_000})
-    const ids = r.exitCode === 0 ? await parseIdentities(r.stdout, `${host.name}:${HOST_KEY_FILE}`).catch(() => []) : []
-    return {detail: ids[0]?.recipient ?? '', fix: null, id: 'host-age-key', status: ids.length > 0 ? 'ok' : 'fail', title: ''} as DoctorCheck & {ids?: unknown}
-  })
+  // The host's age identity, read once as root (kept in memory only; compared by recipient).
+  const hostIdentity: Promise<{state: 'skip' | 'missing' | 'ok'; ids: AgeIdentity[]}> =
+    sudo.status === 'ok'
+      ? connection
+          .sudo(`cat ${HOST_KEY_FILE}`, {timeoutMs: 60_000})
+          .then(async (r) => (r.exitCode === 0 ? parseIdentities(r.stdout, `${host.name}:${HOST_KEY_FILE}`) : []))
+          .catch(() => [])
+          .then((ids) => ({ids, state: ids.length > 0 ? 'ok' : 'missing'}))
+      : Promise.resolve({ids: [], state: 'skip'})
 
   const [fetchCheck, ageCheck, clusterAge, nodes, controllers, source, units, runs, disks] = await Promise.all([
     needsSudo('repo-fetch', () =>
@@ -111,12 +115,11 @@ export async function hostChecks(options: {homelab: Homelab; host: HostConfig; c
       }),
     ),
     hostIdentity.then(async (got) =>
-      got.status === 'skip'
-        ? got
+      got.state === 'skip'
+        ? skipped('host-age-key', 'needs sudo, which failed')
         : check('host-age-key', `put the host's age identity in ${HOST_KEY_FILE} (root, mode 0600): homelab host install does, homelab secrets rotate-key replaces it`, async () => {
-            if (got.status !== 'ok') return {detail: `${HOST_KEY_FILE} is missing, empty or holds no age identity`, fix: `put the host's age identity in ${HOST_KEY_FILE} (homelab host install; homelab secrets rotate-key)`, ok: false}
-            const r = await connection.sudo(`cat ${HOST_KEY_FILE}`, {timeoutMs: 60_000})
-            const ids = await parseIdentities(r.stdout, `${host.name}:${HOST_KEY_FILE}`)
+            if (got.state !== 'ok') return {detail: `${HOST_KEY_FILE} is missing, empty or holds no age identity`, fix: `put the host's age identity in ${HOST_KEY_FILE} (homelab host install; homelab secrets rotate-key)`, ok: false}
+            const {ids} = got
             const files = (await listRepoFiles(homelab.root)).filter((f) => f.startsWith('nixos/') && /\.sops\.(ya?ml|json)$/.test(f))
             if (files.length === 0) return {detail: `${ids[0].recipient}; the repository has no host secrets (nixos/**/*.sops.yaml)`, ok: true}
             const bad: string[] = []
@@ -132,16 +135,17 @@ export async function hostChecks(options: {homelab: Homelab; host: HostConfig; c
           }),
     ),
     hostIdentity.then(async (got) =>
-      got.status === 'skip'
+      got.state === 'skip'
         ? skipped('cluster-sops-age', 'needs sudo, which failed')
-        : got.status !== 'ok'
+        : got.state !== 'ok'
           ? skipped('cluster-sops-age', `needs the host age key, which is missing`)
           : check('cluster-sops-age', 'run `homelab cluster bootstrap` (it writes the Secret from the host key), or `homelab secrets rotate-key`', async () => {
               const b64 = await runKubectl(connection, ['get', 'secret', 'sops-age', '-n', 'flux-system', '-o', String.raw`jsonpath={.data.age\.agekey}`], {timeoutMs: 60_000})
               const ids = await parseIdentities(Buffer.from(b64.trim(), 'base64').toString('utf8'), 'Secret flux-system/sops-age').catch(() => [])
               if (ids.length === 0) return {detail: 'Secret flux-system/sops-age has no age identity under age.agekey', fix: 'run `homelab cluster bootstrap`', ok: false}
-              if (!ids.some((i) => i.recipient === got.detail)) return {detail: `Secret flux-system/sops-age holds ${ids.map((i) => i.recipient).join(', ')}, the host ${got.detail}`, fix: 'run `homelab secrets rotate-key` (or `homelab cluster bootstrap`) so both hold the same identity', ok: false}
-              return {detail: `same identity as the host (${got.detail})`, ok: true}
+              const hostRecipient = got.ids[0].recipient
+              if (!ids.some((i) => got.ids.some((h) => h.recipient === i.recipient))) return {detail: `Secret flux-system/sops-age holds ${ids.map((i) => i.recipient).join(', ')}, the host ${hostRecipient}`, fix: 'run `homelab secrets rotate-key` (or `homelab cluster bootstrap`) so both hold the same identity', ok: false}
+              return {detail: `same identity as the host (${hostRecipient})`, ok: true}
             }),
     ),
     check('k3s-nodes', 'check k3s on the host: `homelab host logs k3s --since 1h`, `homelab host units --failed`', async () => {
@@ -204,6 +208,5 @@ export async function hostChecks(options: {homelab: Homelab; host: HostConfig; c
     })(),
   ])
 
-  const age = ageCheck
-  return [sudo, fetchCheck, age, clusterAge, nodes, controllers, source, units, runs, ...disks]
+  return [sudo, fetchCheck, ageCheck, clusterAge, nodes, controllers, source, units, runs, ...disks]
 }
