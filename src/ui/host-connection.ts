@@ -49,6 +49,10 @@ export interface HostConnectionOptions {
    */
   progress?: NodeJS.WriteStream
   env?: NodeJS.ProcessEnv
+  /** The sudo password a command read with its --sudo-password-stdin flag (asked for first, before HOMELAB_SUDO_PASSWORD). */
+  stdinPassword?: string
+  /** The command's flag that reads the sudo password from stdin, named when none can be asked. */
+  stdinFlag?: string
 }
 
 /**
@@ -76,7 +80,7 @@ export async function openHostConnection(options: HostConnectionOptions & {homel
     tty.write(erase ? '\r\u001B[2K' : '\n')
   }
 
-  const prompts = connectionPrompts({canPrompt: options.canPrompt, env})
+  const prompts = connectionPrompts({canPrompt: options.canPrompt, env, stdinFlag: options.stdinFlag, stdinPassword: options.stdinPassword})
   const {askHostKey, askPassphrase} = prompts
   try {
     const connection = await connectHost({

@@ -107,6 +107,12 @@ export interface HostConnection {
    * @throws SudoPasswordError when a password is needed and none can be asked, or it is rejected.
    */
   sudo(command: string, options?: ExecOptions): Promise<ExecResult>
+  /**
+   * Starts `command` as root like {@link HostConnection.sudo}, with stdin left open after the
+   * password line (a watcher can wait on its end: see src/lib/diagnose/stream.ts).
+   * @throws SudoPasswordError as {@link HostConnection.sudo}
+   */
+  spawnSudo(command: string, options?: Omit<ExecOptions, 'stdin' | 'timeoutMs'>): Promise<RemoteProcess>
   /** Whether sudo needs a password on this host (runs `sudo -n true` once). */
   sudoNeedsPassword(): Promise<boolean>
   close(): Promise<void>
@@ -645,6 +651,13 @@ export async function connectHost(options: ConnectHostOptions): Promise<HostConn
       const {password} = await getSudo()
       if (password === undefined) return exec(`sudo -n -- sh -c ${shellQuote(command)}`, execOptions)
       return exec(`sudo -k -S -p '' -- sh -c ${shellQuote(command)}`, {...execOptions, stdin: `${password}\n${execOptions.stdin ?? ''}`})
+    },
+    async spawnSudo(command: string, execOptions: Omit<ExecOptions, 'stdin' | 'timeoutMs'> = {}) {
+      const {password} = await getSudo()
+      if (password === undefined) return spawn(`sudo -n -- sh -c ${shellQuote(command)}`, execOptions)
+      const proc = await spawn(`sudo -k -S -p '' -- sh -c ${shellQuote(command)}`, execOptions)
+      proc.write(`${password}\n`)
+      return proc
     },
     async sudoNeedsPassword() {
       return (await getSudo()).password !== undefined
