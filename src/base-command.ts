@@ -4,7 +4,7 @@ import {type ConnectionFlagValues, connectionSettings} from './connection-flags.
 import {type Homelab, loadHomelab} from './lib/config/load.js'
 import {HomelabError, UsageError} from './lib/errors.js'
 import {colors} from './ui/color.js'
-import {writeErrorLines} from './ui/error.js'
+import {errorJson, writeErrorLines} from './ui/error.js'
 import type {HostConnectionOptions} from './ui/host-connection.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HomelabCommand)['baseFlags'] & T['flags']>
@@ -120,11 +120,11 @@ export abstract class HomelabCommand extends Command {
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     const isOclifError = !(err instanceof HomelabError) && (err.oclif !== undefined || (err as {code?: string}).code === 'EEXIT')
     if (isOclifError) {
-      // A parse error under --json: a small JSON usage error (exit 3), not oclif's default dump
-      // of the whole config with exit 1.
-      if (this.jsonEnabled() && (err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined)
+      // A parse error: one `Error:` line plus the `→ see homelab COMMAND --help` hint (exit 3), and
+      // under --json a small JSON usage error, not oclif's default dump of the whole config with exit 1.
+      if ((err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined)
         return this.fail(parseErrorAsUsageError(err.message, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim()))
-      // Otherwise oclif prints its own errors (one line plus a --help hint).
+      // An exit (this.exit) passes through.
       return super.catch(err)
     }
 
@@ -140,6 +140,20 @@ export abstract class HomelabCommand extends Command {
     if (this.jsonEnabled()) return super.catch(err)
     writeErrorLines(err)
     this.exit(err.exitCode)
+  }
+
+  /**
+   * Every `--json` success document gets `schemaVersion: 1` first (issue 17: one contract; the
+   * shapes are the JSON Schemas in schemas/<command id with - for spaces>.schema.json).
+   */
+  protected override toSuccessJson(result: unknown): unknown {
+    if (result === null || typeof result !== 'object' || Array.isArray(result)) return result
+    return {schemaVersion: 1, ...result}
+  }
+
+  /** The `--json` error document (schemas/error.schema.json): {@link errorJson} of the error as a HomelabError. */
+  protected override toErrorJson(err: unknown): unknown {
+    return errorJson(toHomelabError(err instanceof Error ? err : new Error(String(err))))
   }
 
   /** Prints `Warning: <text>` as one unwrapped line on stderr (oclif's own warn wraps at 80 columns off a TTY). */
