@@ -122,8 +122,11 @@ export abstract class HomelabCommand extends Command {
     if (isOclifError) {
       // A parse error: one `Error:` line plus the `→ see homelab COMMAND --help` hint (exit 3), and
       // under --json a small JSON usage error, not oclif's default dump of the whole config with exit 1.
-      if ((err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined)
+      if ((err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined) {
+        this.parsed = true // the arguments were looked at; spares oclif's dev-mode "did not parse" warning
         return this.fail(parseErrorAsUsageError(err.message, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim()))
+      }
+
       // An exit (this.exit) passes through.
       return super.catch(err)
     }
