@@ -103,7 +103,7 @@ function draft(id: string, file: string): Schema | undefined {
   if (!json || !result) return undefined
   const withVersion = (s: Schema): Schema =>
     s.type === 'object'
-      ? {...s, properties: {schemaVersion: {const: 1}, ...(s.properties as object)}, required: ['schemaVersion', ...((s.required as string[]) ?? [])]}
+      ? {...s, properties: {...(s.properties as object), schemaVersion: {const: 1}}, required: ['schemaVersion', ...((s.required as string[]) ?? []).filter((r) => r !== 'schemaVersion')]}
       : s.anyOf
         ? {...s, anyOf: (s.anyOf as Schema[]).map(withVersion)}
         : s

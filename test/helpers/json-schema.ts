@@ -48,7 +48,7 @@ export function expectMatchesSchema(commandId: string, value: unknown): void {
   const validate = schemaValidator(stem)
   const ok = validate(value)
   const problems = ok ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`)
-  expect(problems, `homelab ${commandId.replaceAll(':', ' ')} --json against schemas/${stem}.schema.json`).toEqual([])
+  expect(ok, `homelab ${commandId.replaceAll(':', ' ')} --json does not match schemas/${stem}.schema.json: ${problems.join('; ')}`).toBe(true)
 }
 
 /**
