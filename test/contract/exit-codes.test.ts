@@ -17,14 +17,15 @@ import {type ManifestCommand, manifestCommands} from '../helpers/manifest.js'
 
 /**
  * Command lines that reach a prompt (a confirmation or a value) in the bundled homelab; without
- * a TTY each must exit 3 at once, naming the flag that answers it. `REPO` is replaced by a copy.
+ * a TTY each must exit 3 at once, naming the flag that answers it. A command with --repo gets
+ * `--repo` a copy of the bundled homelab; `NEWDIR` is a folder that does not exist yet.
  */
 const PROMPTS: Record<string, {args: string[]; flag: RegExp}> = {
   'app:new': {args: ['app', 'new', 'foo'], flag: /--image is required when not running in a terminal/},
   'app:remove': {args: ['app', 'remove', 'immich'], flag: /needs --yes when not running in a terminal/},
   'backup:restore': {args: ['backup', 'restore', 'immich'], flag: /--yes is required to restore in place/},
   deploy: {args: ['deploy'], flag: /--yes is required when not running in a terminal/},
-  init: {args: ['init'], flag: /--host is required when not running in a terminal/},
+  init: {args: ['init', 'NEWDIR'], flag: /--host is required when not running in a terminal/},
   rollback: {args: ['rollback'], flag: /--yes is required when not running in a terminal/},
   'secrets:rotate-key': {args: ['secrets', 'rotate-key'], flag: /--yes is required when not running in a terminal/},
   'secrets:set': {args: ['secrets', 'set', 'flux/clusters/azalab-0/manifests/apps/tuwunel/secret.sops.yaml', 'k'], flag: /--value-stdin is required when not running in a terminal/},
@@ -59,8 +60,9 @@ function casesOf(c: ManifestCommand): Record<string, string[]> {
 
   const prompt = PROMPTS[c.id]
   if (prompt) {
-    cases.noTty = [...prompt.args, '--repo', repo]
-    if (c.enableJsonFlag) cases.noTtyJson = [...prompt.args, '--repo', repo, '--json']
+    const args = [...prompt.args.map((a) => (a === 'NEWDIR' ? path.join(repo, 'new-homelab') : a)), ...(c.flags.some((f) => f.name === 'repo') ? ['--repo', repo] : [])]
+    cases.noTty = args
+    if (c.enableJsonFlag) cases.noTtyJson = [...args, '--json']
   }
 
   return cases
