@@ -68,7 +68,7 @@ Exit status: 0 all Ready, 1 any failed or timed out, 2 host unreachable, 3 bad a
       const state = await getFluxState({connection})
       const {skipped, targets} = resolveTargets(state, names, {all: flags.all})
       const c = colors(process.stderr)
-      const live = !this.jsonEnabled()
+      const live = !this.jsonEnabled() && Boolean(process.stderr.isTTY) // progress on a terminal only, never on a pipe or under --json (issue 17)
       let drawn = 0
       const results = await reconcileAndWait({
         connection,
