@@ -318,7 +318,7 @@ describe('homelab backup restore in place', () => {
     expect(String(r.stdout)).toContain(`✓ removed ${path.join(path.dirname(vault), aside)}`)
     expect(await asideFolders(vault)).toEqual([])
     const again = await cli(['backup', 'restore', 'vault', '--prune-aside', '--yes', '--json'])
-    expect(json(again.stdout)).toEqual({ok: true, pruned: [], source: vault})
+    expect(json(again.stdout)).toEqual({schemaVersion: 1, ok: true, pruned: [], source: vault})
   }, 120_000)
 
   it('postgres app: the Postgres workload alone first, the dump streamed into pg_restore in its pod, then the rest; the rows are back', async () => {
