@@ -3,24 +3,27 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 import {type ConnectionFlagValues, connectionSettings} from './connection-flags.js'
 import {type Homelab, loadHomelab} from './lib/config/load.js'
 import {HomelabError, UsageError} from './lib/errors.js'
+import {signalExitCode} from './lib/signal-exit.js'
 import {colors} from './ui/color.js'
-import {writeErrorLines} from './ui/error.js'
+import {errorJson, writeErrorLines} from './ui/error.js'
 import type {HostConnectionOptions} from './ui/host-connection.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof HomelabCommand)['baseFlags'] & T['flags']>
+
+/** The global `--repo DIR` flag (HOMELAB_REPO). */
+const repoFlag = Flags.directory({
+  description: 'homelab repository root (default: the nearest folder up from here holding homelab.yaml)',
+  env: 'HOMELAB_REPO',
+  helpGroup: 'GLOBAL',
+})
 
 /**
  * Base of every homelab command: the shared `--repo` flag, loading `homelab.yaml`, the
  * TTY/prompt rules, and the one place errors become a single line plus an exit code.
  */
 export abstract class HomelabCommand extends Command {
-  static override baseFlags = {
-    repo: Flags.directory({
-      description: 'homelab repository root (default: the nearest folder up from here holding homelab.yaml)',
-      env: 'HOMELAB_REPO',
-      helpGroup: 'GLOBAL',
-    }),
-  }
+  /** `--repo`, offered by every command that finds its homelab; one that never does (init, secrets get) sets `baseFlags = {}`. */
+  static override baseFlags: {repo?: typeof repoFlag} = {repo: repoFlag}
 
   /**
    * Refuses an empty `--repo` (`--repo ''`, `--repo=`) before anything runs: it would silently
@@ -29,10 +32,31 @@ export abstract class HomelabCommand extends Command {
    */
   override async init(): Promise<void> {
     await super.init()
-    if (emptyRepoFlag(this.argv)) {
+    process.on('SIGINT', this.onInterrupt)
+    if ('repo' in (this.constructor as typeof HomelabCommand).baseFlags && emptyRepoFlag(this.argv)) {
       this.parsed = true // the arguments were looked at; spares oclif's dev-mode "did not parse" warning
       throw new UsageError('--repo is empty: give the folder holding homelab.yaml (e.g. --repo ~/src/homelab), or leave --repo out to search up from the working directory')
     }
+  }
+
+  /**
+   * Ctrl-C (SIGINT) while the command waits (a connection, a host, a child): one `Error: interrupted`
+   * line (the JSON error document under --json) and exit 130, instead of Node's silent death by
+   * signal. Only when nothing else listens: a journaled write, `secrets edit` or `status --watch`
+   * handle SIGINT themselves (roll back, then exit 130; stop watching) and this stands aside.
+   */
+  private readonly onInterrupt = (): void => {
+    if (process.listenerCount('SIGINT') > 1) return
+    const err = new HomelabError('interrupted (SIGINT); whatever the command was waiting for was left as it was', {exitCode: signalExitCode('SIGINT')})
+    if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
+    else writeErrorLines(err)
+    process.exit(err.exitCode)
+  }
+
+  /** Removes the {@link onInterrupt} listener when the command ends (many commands may run in one process, e.g. tests). */
+  override async finally(err: Error | undefined): Promise<unknown> {
+    process.removeListener('SIGINT', this.onInterrupt)
+    return super.finally(err)
   }
 
   /**
@@ -120,11 +144,14 @@ export abstract class HomelabCommand extends Command {
   protected override async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     const isOclifError = !(err instanceof HomelabError) && (err.oclif !== undefined || (err as {code?: string}).code === 'EEXIT')
     if (isOclifError) {
-      // A parse error under --json: a small JSON usage error (exit 3), not oclif's default dump
-      // of the whole config with exit 1.
-      if (this.jsonEnabled() && (err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined)
+      // A parse error: one `Error:` line plus the `→ see homelab COMMAND --help` hint (exit 3), and
+      // under --json a small JSON usage error, not oclif's default dump of the whole config with exit 1.
+      if ((err as {code?: string}).code !== 'EEXIT' && err.oclif?.exit !== undefined) {
+        this.parsed = true // the arguments were looked at; spares oclif's dev-mode "did not parse" warning
         return this.fail(parseErrorAsUsageError(err.message, `${this.config.bin} ${this.id?.replaceAll(':', ' ') ?? ''}`.trim()))
-      // Otherwise oclif prints its own errors (one line plus a --help hint).
+      }
+
+      // An exit (this.exit) passes through.
       return super.catch(err)
     }
 
@@ -140,6 +167,20 @@ export abstract class HomelabCommand extends Command {
     if (this.jsonEnabled()) return super.catch(err)
     writeErrorLines(err)
     this.exit(err.exitCode)
+  }
+
+  /**
+   * Every `--json` success document gets `schemaVersion: 1` first (issue 17: one contract; the
+   * shapes are the JSON Schemas in schemas/<command id with - for spaces>.schema.json).
+   */
+  protected override toSuccessJson(result: unknown): unknown {
+    if (result === null || typeof result !== 'object' || Array.isArray(result)) return result
+    return {schemaVersion: 1, ...result}
+  }
+
+  /** The `--json` error document (schemas/error.schema.json): {@link errorJson} of the error as a HomelabError. */
+  protected override toErrorJson(err: unknown): unknown {
+    return errorJson(toHomelabError(err instanceof Error ? err : new Error(String(err))))
   }
 
   /** Prints `Warning: <text>` as one unwrapped line on stderr (oclif's own warn wraps at 80 columns off a TTY). */

@@ -192,7 +192,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     ui.failIfAny(results, result)
     if (flags.wait) {
       const {renderFluxWait, waitForFlux} = await import('../ui/flux-wait.js')
-      const flux = await waitForFlux({callbacks, commit: pre.commit, connectTimeoutSeconds: flags['connect-timeout'], env: process.env, homelab, host: hosts[0], live: !this.jsonEnabled(), timeoutMs: waitMs})
+      const flux = await waitForFlux({callbacks, commit: pre.commit, connectTimeoutSeconds: flags['connect-timeout'], env: process.env, homelab, host: hosts[0], live: !this.jsonEnabled() && Boolean(process.stderr.isTTY), timeoutMs: waitMs})
       out(renderFluxWait(flux))
       if (!flux.converged) process.exitCode = 1
       return {...result, flux}

@@ -21,19 +21,9 @@ const SOURCE_ROOT = fileURLToPath(new URL('../..', import.meta.url))
 export default class Init extends HomelabCommand {
   static override summary = 'Create a new homelab repository with its own age identity.'
 
-  static override description = `Fills DIR (new or empty; default: the current folder) with a homelab that passes homelab validate:
-homelab.yaml, the NixOS host module and its host bootstrap flake, nixos/storage.json with no apps,
-a Flux tree for the cluster (GitRepository, the infrastructure and apps Kustomizations, the
-Cloudflare Tunnel), and two SOPS files (host secrets with a new Kopia password, tunnel
-credentials to fill in). Asks for host name, admin user, SSH target, domain and cluster name
-unless given as flags (without a terminal every missing one is an error; --yes takes the
-defaults where there is one).
+  static override description = `Fills DIR (new or empty; default: the current folder) with a homelab that passes homelab validate: homelab.yaml, the NixOS host module and its host bootstrap flake, nixos/storage.json with no apps, a Flux tree for the cluster (GitRepository, the infrastructure and apps Kustomizations, the Cloudflare Tunnel), and two SOPS files (host secrets with a new Kopia password, tunnel credentials to fill in). Asks for host name, admin user, SSH target, domain and cluster name unless given as flags (without a terminal every missing one is an error; --yes takes the defaults where there is one).
 
-A new age identity is generated; its recipient goes into .sops.yaml and the identity itself is
-appended to your sops key file ($SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME/sops/age/keys.txt, else
-~/.config/sops/age/keys.txt; mode 0600), never into the repository, and never into a file inside
-any git work tree (such as the committed demo key): that is refused before anything is written.
-Then git init (branch main).`
+A new age identity is generated; its recipient goes into .sops.yaml and the identity itself is appended to your sops key file ($SOPS_AGE_KEY_FILE, else $XDG_CONFIG_HOME/sops/age/keys.txt, else ~/.config/sops/age/keys.txt; mode 0600), never into the repository, and never into a file inside any git work tree (such as the committed demo key): that is refused before anything is written. Then git init (branch main).`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> ~/src/homelab', description: 'Create a homelab, answering the questions.'},
@@ -48,6 +38,9 @@ Then git init (branch main).`
   static override args = {
     dir: Args.directory({ignoreStdin: true, default: '.', description: 'folder of the new homelab (created when missing; must be empty)'}),
   }
+
+  /** No --repo: it works on DIR (init) / the file given (secrets get), never on a homelab found from here. */
+  static override baseFlags = {}
 
   static override flags = {
     host: Flags.string({description: 'host name (a DNS label), also its NixOS configuration name'}),

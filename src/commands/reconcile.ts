@@ -23,7 +23,7 @@ export interface ReconcileResult {
 export default class Reconcile extends HomelabCommand {
   static override summary = 'Make Flux reconcile now and wait until each object handled the request and is Ready.'
 
-  static override description = `Requests reconciliation the way \`flux reconcile\` does: a merge patch of the annotation reconcile.fluxcd.io/requestedAt on each object (the GitRepository first with --with-source), then polls with one \`k3s kubectl get\` every 2 seconds until each object's status.lastHandledReconcileAt reaches the request and it is Ready, or it fails (Ready False, Stalled), or --timeout passes. The objects still pending are shown live.
+  static override description = `Requests reconciliation the way \`flux reconcile\` does: a merge patch of the annotation reconcile.fluxcd.io/requestedAt on each object (the GitRepository first with --with-source), then polls with one \`k3s kubectl get\` every 2 seconds until each object's status.lastHandledReconcileAt reaches the request and it is Ready, or it fails (Ready False, Stalled), or --timeout passes. The objects still pending are shown live on a terminal.
 
 NAME is a Kustomization or HelmRelease name, NAMESPACE/NAME, or KIND/[NAMESPACE/]NAME with KIND one of kustomization (ks), helmrelease (hr), gitrepository (source). Suspended objects are refused (and skipped with --all).
 Exit status: 0 all Ready, 1 any failed or timed out, 2 host unreachable, 3 bad arguments.`
@@ -69,11 +69,12 @@ Exit status: 0 all Ready, 1 any failed or timed out, 2 host unreachable, 3 bad a
       const {skipped, targets} = resolveTargets(state, names, {all: flags.all})
       const c = colors(process.stderr)
       const live = !this.jsonEnabled()
+      const progressShown = live && Boolean(process.stderr.isTTY) // progress on a terminal only, never on a pipe or under --json (issue 17)
       let drawn = 0
       const results = await reconcileAndWait({
         connection,
         onProgress(progress) {
-          if (!live) return
+          if (!progressShown) return
           const text = renderPending(progress.pending, progress.elapsedMs, c)
           const clear = process.stderr.isTTY && drawn > 0 ? `\u001B[${drawn}F\u001B[J` : ''
           if (process.stderr.isTTY || progress.pending.length > 0) process.stderr.write(`${clear}${text}\n`)

@@ -84,6 +84,10 @@ function editDistance(a: string, b: string): number {
  * not oclif's 2, which homelab keeps for "host unreachable"). Prints one `Error:` line and its
  * suggestions on stderr — or, with `--json` among the arguments, the JSON error document on
  * stdout — then exits 3 through oclif (an ExitError, which oclif's handler does not print).
+ *
+ * On a terminal (stdin and stderr TTYs, no CI, no --json) with a near command, the question is
+ * asked by `@oclif/plugin-not-found` ("Did you mean homelab deploy?", run on yes); its "no" (or
+ * its 10 s timeout) ends in our one line and exit 3 instead of its exit 127. Never without a TTY.
  */
 const hook: Hook.CommandNotFound = async function (options) {
   const config = options.config
@@ -93,7 +97,20 @@ const hook: Hook.CommandNotFound = async function (options) {
     commandIDs: config.commandIDs.filter((c) => !hidden.has(c)),
     isTopic: (id) => config.findTopic(id) !== undefined,
   })
-  if (argvWantsJson([...options.id.split(':'), ...(options.argv ?? [])])) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
+  const wantsJson = argvWantsJson([...options.id.split(':'), ...(options.argv ?? [])])
+  const terminal = Boolean(process.stdin.isTTY && process.stderr.isTTY) && !process.env.CI && !wantsJson
+  if (terminal && err.suggestions.some((s) => s.startsWith('did you mean '))) {
+    const {default: notFound} = await import('@oclif/plugin-not-found')
+    const context = Object.create(this) as typeof this
+    context.warn = () => {} // its "X is not a homelab command." warning: our line comes on "no"
+    context.error = (() => {
+      writeErrorLines(err)
+      this.exit(err.exitCode)
+    }) as typeof this.error
+    return notFound.call(context, options)
+  }
+
+  if (wantsJson) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
   else writeErrorLines(err)
   this.exit(err.exitCode)
 }

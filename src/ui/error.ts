@@ -2,11 +2,13 @@ import type {HomelabError} from '../lib/errors.js'
 import {colors} from './color.js'
 
 /**
- * The `--json` error document of every command: `{error: {exitCode, suggestions, message, name}}`
- * (the shape oclif's `Command.toErrorJson` gives a HomelabError; `cause` is left out).
+ * The `--json` error document of every command: `{schemaVersion: 1, error: {exitCode, suggestions,
+ * …, message, name}}` (schemas/error.schema.json): the error's own enumerable fields (some carry
+ * a partial `result`, e.g. deploy's per-host outcome) plus its message and name, as oclif's
+ * `Command.toErrorJson` does; `cause` is left out.
  */
-export function errorJson(err: HomelabError): {error: {exitCode: number; message: string; name: string; suggestions: string[]}} {
-  return {error: {exitCode: err.exitCode, message: err.message, name: err.name, suggestions: err.suggestions}}
+export function errorJson(err: HomelabError): {schemaVersion: 1; error: {exitCode: number; message: string; name: string; suggestions: string[]} & Record<string, unknown>} {
+  return {schemaVersion: 1, error: {...err, exitCode: err.exitCode, message: err.message, name: err.name, suggestions: err.suggestions}}
 }
 
 /**

@@ -98,7 +98,7 @@ describe('homelab init', () => {
     expect(result.exitCode, result.stderr).toBe(0)
     const json = JSON.parse(result.stdout)
     // The file was 0644: narrowed to 0600, and --json says from what.
-    expect(Object.keys(json).sort()).toEqual(['branch', 'dir', 'files', 'keyFile', 'keyFileModeWas', 'recipient', 'sshKeyFound'])
+    expect(Object.keys(json).sort()).toEqual(['branch', 'dir', 'files', 'keyFile', 'keyFileModeWas', 'recipient', 'schemaVersion', 'sshKeyFound'])
     expect(json).toMatchObject({branch: 'main', dir: repo, keyFile, keyFileModeWas: '0644', sshKeyFound: false})
     expect(json.files).toContain('nixos/secrets/host-secrets.sops.yaml')
     const keys = readFileSync(keyFile, 'utf8')

@@ -134,4 +134,25 @@ describe('a host that accepts TCP and never answers', () => {
     expect(onTty.stdout).toContain('connecting to azalab-0 (silent-host)…\r\u001B[2K')
     expect(onTty.stdout).toContain(`Error: azalab-0: no SSH answer within 1 s (127.0.0.1:${port})`)
   })
+
+  it('Ctrl-C while waiting for the host: exit 130 and one Error line (issue 17: 130 interrupted)', {timeout: 120_000}, async () => {
+    const homeDir = home()
+    const before = accepted
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+    const cli = process.env.HOMELAB_TEST_BUILT === '1' ? [path.join(REPO_ROOT, 'bin/run.js')] : ['--import', tsx, path.join(REPO_ROOT, 'bin/dev.js')]
+    const child = execa(process.execPath, [...cli, 'backup', 'status', '--connect-timeout', '600'], {
+      cwd: repo,
+      env: {HOME: homeDir, NO_COLOR: '1', SSH_AUTH_SOCK: undefined},
+      extendEnv: true,
+      reject: false,
+    })
+    // Interrupt once the CLI is waiting on the silent host (its TCP connection accepted).
+    while (accepted === before) await new Promise((resolve) => setTimeout(resolve, 50))
+    child.kill('SIGINT')
+    const r = await child
+    expect(r.signal, r.stderr).toBeUndefined()
+    expect(r.exitCode, r.stderr).toBe(130)
+    expect(r.stderr).toBe('Error: interrupted (SIGINT); whatever the command was waiting for was left as it was')
+    expect(r.stdout).toBe('')
+  })
 })

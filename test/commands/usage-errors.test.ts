@@ -55,7 +55,7 @@ function run(args: string[]): Run {
 /** The one JSON document on stdout, with nothing else around it. */
 function jsonError(result: Run): {exitCode: number; message: string; name: string; suggestions: string[]} {
   const doc = JSON.parse(result.stdout) as {error: {exitCode: number; message: string; name: string; suggestions: string[]}}
-  expect(Object.keys(doc)).toEqual(['error'])
+  expect(Object.keys(doc)).toEqual(['schemaVersion', 'error'])
   return doc.error
 }
 

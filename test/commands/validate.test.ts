@@ -72,7 +72,7 @@ describe('homelab validate', () => {
     const result = await runCli(['validate', '--repo', dir, '--json'])
     expect(result.exitCode).toBe(1)
     const report = JSON.parse(result.stdout)
-    expect(Object.keys(report).sort()).toEqual(['checks', 'durationMs', 'errors', 'ok', 'root', 'warnings'])
+    expect(Object.keys(report).sort()).toEqual(['checks', 'durationMs', 'errors', 'ok', 'root', 'schemaVersion', 'warnings'])
     expect(report).toMatchObject({errors: 1, ok: false, root: dir, warnings: 0})
     expect(report.checks.map((c: {id: string}) => c.id)).toEqual(['yaml', 'kustomize', 'storage', 'backup', 'sops', 'nix', 'config', 'schema', 'map'])
     for (const check of report.checks) {

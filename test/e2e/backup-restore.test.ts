@@ -145,7 +145,7 @@ describe('homelab backup restore --list, --snapshot, --at, --to', () => {
     const listed = await cli(['backup', 'restore', 'alpha', '--list', '--json'])
     expect(listed.exitCode, String(listed.stderr)).toBe(0)
     const list = json(listed.stdout)
-    expect(Object.keys(list).sort()).toEqual(['app', 'snapshots', 'source'])
+    expect(Object.keys(list).sort()).toEqual(['app', 'schemaVersion', 'snapshots', 'source'])
     expect(list).toMatchObject({app: 'alpha', source: alpha})
     expect(list.snapshots).toHaveLength(2)
     for (const s of list.snapshots) expect(Object.keys(s).sort()).toEqual(['endTime', 'files', 'id', 'size', 'time'])
@@ -259,7 +259,7 @@ describe('homelab backup restore in place', () => {
     const r = await cli(['backup', 'restore', 'vault', '--yes', '--json'])
     expect(r.exitCode, String(r.stderr) + String(r.stdout)).toBe(0)
     const result = json(r.stdout)
-    expect(Object.keys(result).sort()).toEqual(['app', 'aside', 'failedStep', 'flux', 'mode', 'ok', 'reimported', 'scaled', 'snapshot', 'source', 'state', 'target'].sort())
+    expect(Object.keys(result).sort()).toEqual(['app', 'aside', 'failedStep', 'flux', 'mode', 'ok', 'reimported', 'scaled', 'schemaVersion', 'snapshot', 'source', 'state', 'target'].sort())
     expect(result).toMatchObject({
       app: 'vault',
       aside: expect.stringMatching(new RegExp(`^${vault}\\.aside-\\d{8}T\\d{6}Z$`)),
@@ -318,7 +318,7 @@ describe('homelab backup restore in place', () => {
     expect(String(r.stdout)).toContain(`✓ removed ${path.join(path.dirname(vault), aside)}`)
     expect(await asideFolders(vault)).toEqual([])
     const again = await cli(['backup', 'restore', 'vault', '--prune-aside', '--yes', '--json'])
-    expect(json(again.stdout)).toEqual({ok: true, pruned: [], source: vault})
+    expect(json(again.stdout)).toEqual({schemaVersion: 1, ok: true, pruned: [], source: vault})
   }, 120_000)
 
   it('postgres app: the Postgres workload alone first, the dump streamed into pg_restore in its pod, then the rest; the rows are back', async () => {

@@ -104,7 +104,7 @@ describe('homelab backup on the e2e host', () => {
     const s = json((await cli(['backup', 'status', '--json'])).stdout)
     expect(s.ok).toBe(true)
     expect(Object.keys(s).sort()).toEqual(
-      ['checkedAt', 'drill', 'graceHours', 'host', 'lastRun', 'ok', 'problems', 'schedule', 'sources', 'staleAfterSeconds', 'sync', 'syncEveryHours', 'timers', 'warnings'].sort(),
+      ['checkedAt', 'drill', 'graceHours', 'host', 'lastRun', 'ok', 'problems', 'schedule', 'schemaVersion', 'sources', 'staleAfterSeconds', 'sync', 'syncEveryHours', 'timers', 'warnings'].sort(),
     )
     expect(s.sources[0].lastSnapshot).toMatchObject({errors: 0, files: 2, id: expect.any(String), size: expect.any(Number)})
   })

@@ -218,11 +218,12 @@ describe('homelab reconcile (e2e)', () => {
     expect(result.results[2].revision).toBe(`main@sha1:${head}`)
   })
 
-  it('--timeout: an object that never handles the request times out, pending shown live', async () => {
+  it('--timeout: an object that never handles the request times out; no progress lines on a pipe', async () => {
     await scenario('healthy', {commit: first}, {STANDIN_FLUX_CONTROLLERS: '1', STANDIN_FLUX_IGNORE: 'apps'})
     const r = await runCli(['reconcile', '--all', '--timeout', '3s'], {cwd: repo.dir, env: cliEnv()})
     expect(r.exitCode).toBe(1)
-    expect(r.stderr).toContain('Kustomization flux-system/apps: request not handled yet')
+    // Progress is for a terminal (issue 17): on this pipe, none; the outcome lines say it all.
+    expect(r.stderr).not.toContain('request not handled yet')
     expect(r.stdout).toContain('✗ Kustomization flux-system/apps: timed out: request not handled yet')
     expect(r.stdout).toContain('✓ Kustomization flux-system/infrastructure: Ready')
   })

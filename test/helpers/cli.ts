@@ -3,6 +3,8 @@ import {createRequire} from 'node:module'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
+import {expectJsonContract} from './json-schema.js'
+
 /** The repository root (where bin/ and package.json live). */
 export const REPO_ROOT = path.resolve(import.meta.dirname, '../..')
 
@@ -15,7 +17,8 @@ const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).
  * sources through tsx) so a developer's test run needs no build.
  *
  * Never throws on a non-zero exit: assert on `exitCode`, `stdout`, `stderr`.
- * NO_COLOR is set and CI is kept as given, so output is plain text.
+ * NO_COLOR is set and CI is kept as given, so output is plain text. With `--json`, the JSON
+ * document on stdout is checked against its schema ({@link expectJsonContract}).
  */
 export async function runCli(
   args: string[],
@@ -23,12 +26,16 @@ export async function runCli(
 ): Promise<Result<{reject: false}>> {
   const entry = process.env.HOMELAB_TEST_BUILT === '1' ? 'bin/run.js' : 'bin/dev.js'
   const env: Record<string, string | undefined> = {NO_COLOR: '1', ...options.env}
-  return execa(process.execPath, [...(entry === 'bin/dev.js' ? ['--import', TSX_LOADER] : []), path.join(REPO_ROOT, entry), ...args], {
+  const result = (await execa(process.execPath, [...(entry === 'bin/dev.js' ? ['--import', TSX_LOADER] : []), path.join(REPO_ROOT, entry), ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env,
     extendEnv: true,
     input: options.input ?? '',
     reject: false,
     timeout: options.timeout ?? 120_000,
-  }) as Promise<Result<{reject: false}>>
+  })) as Result<{reject: false}>
+  // The --json contract (issue 17): every --json document any test produces is checked against
+  // its schema in schemas/ (errors against error.schema.json).
+  expectJsonContract(args, result.stdout)
+  return result
 }

@@ -127,7 +127,7 @@ Exit status: 0 done, 1 a step failed or Flux did not converge, 2 host unreachabl
           env: process.env,
           homelab,
           host,
-          live: !this.jsonEnabled(),
+          live: !this.jsonEnabled() && Boolean(process.stderr.isTTY), // progress on a terminal only (issue 17)
           timeoutMs,
         })
         out(renderFluxWait(result.wait))

@@ -33,6 +33,9 @@ KEY_PATH is dotted as yq and sops-age write it: stringData.password, a list item
     keyPath: Args.string({ignoreStdin: true, description: 'dotted key path, e.g. stringData.password or data."tls.crt"', required: false}),
   }
 
+  /** No --repo: it works on DIR (init) / the file given (secrets get), never on a homelab found from here. */
+  static override baseFlags = {}
+
   static override flags = {
     all: Flags.boolean({description: 'print the whole decrypted document instead of one value', default: false}),
   }

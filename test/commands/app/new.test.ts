@@ -165,6 +165,7 @@ describe('homelab app new, list and remove through the CLI', () => {
       const created = await runCli(['app', 'new', 'whoami', '--image', 'traefik/whoami:v1.10', '--port', '80', '--storage', '0', '--env', 'WHOAMI_NAME=azalab', '--json', '--repo', copy])
       expect(created.exitCode).toBe(0)
       expect(JSON.parse(created.stdout)).toEqual({
+        schemaVersion: 1,
         changed: [`${APPS}/kustomization.yaml`, `${APPS}/cloudflared/configmap.yaml`, `${APPS}/cloudflared/deployment.yaml`],
         created: [`${APPS}/whoami/kustomization.yaml`, `${APPS}/whoami/namespace.yaml`, `${APPS}/whoami/deployment.yaml`, `${APPS}/whoami/service.yaml`],
         dryRun: false,
