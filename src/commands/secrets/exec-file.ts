@@ -29,6 +29,9 @@ CMD is given after -- as separate arguments and runs without a shell (write sh -
 
   static override enableJsonFlag = true
 
+  // FILE is a path; nothing of the homelab (homelab.yaml, .sops.yaml) is read.
+  static override baseFlags = {}
+
   static override args = {
     file: Args.string({ignoreStdin: true, description: 'SOPS file (YAML or JSON)', required: true}),
   }
