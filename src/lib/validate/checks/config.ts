@@ -32,8 +32,10 @@ function checkHostsFile(out: FindingList, context: ValidateContext, line: number
     have = readFileSync(path.join(context.root, rel), 'utf8')
   } catch {}
 
-  if (have === undefined) out.error(CONFIG_FILE, line, `cluster.hostsFile ${rel} is missing; Nix reads the hosts from it (write it: \`homelab host add\`/\`remove\` keep it in sync)`)
-  else if (have !== want) {
+  // A single-host homelab from before hosts.json needs none to validate (nixos/homelab-module.nix then reads the repo's own copy).
+  if (have === undefined) {
+    if (homelab.config.hosts.length > 1) out.error(CONFIG_FILE, line, `cluster.hostsFile ${rel} is missing; Nix reads the hosts from it (write it: \`homelab host add\`/\`remove\` keep it in sync)`)
+  } else if (have !== want) {
     let detail = 'its text differs'
     try {
       const names = (JSON.parse(have) as {hosts?: Array<{name?: string}>}).hosts?.map((h) => h.name) ?? []
