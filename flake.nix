@@ -46,16 +46,21 @@
         homelab.revision = self.rev or self.dirtyRev or "dirty";
       };
 
-      # The reference host, without its generated hardware-configuration.nix: lets
-      # `nix build .#nixosConfigurations.azalab-0.config.system.build.toplevel` check the module
-      # on a machine that can fetch nixpkgs. The real host builds from /etc/nixos (nixos/flake.nix).
-      nixosConfigurations.azalab-0 = nixpkgs.lib.nixosSystem {
-        modules = [
-          self.nixosModules.default
-          ./nixos/configuration.nix
-          { nixpkgs.hostPlatform = "x86_64-linux"; }
-        ];
-      };
+      # One configuration per host of nixos/hosts.json (written by the CLI from homelab.yaml),
+      # without the host's generated hardware-configuration.nix: lets
+      # `nix build .#nixosConfigurations.<host>.config.system.build.toplevel` check the module on a
+      # machine that can fetch nixpkgs. Each host's values file (`configuration`) imports the
+      # shared nixos/configuration.nix; the real host builds from /etc/nixos (its bootstrap flake).
+      nixosConfigurations = builtins.listToAttrs (map (host: {
+        inherit (host) name;
+        value = nixpkgs.lib.nixosSystem {
+          modules = [
+            self.nixosModules.default
+            (./. + "/${host.configuration}")
+            { nixpkgs.hostPlatform = "x86_64-linux"; }
+          ];
+        };
+      }) (builtins.fromJSON (builtins.readFile ./nixos/hosts.json)).hosts);
 
       # The `homelab` CLI (`nix build .#`, `nix profile install .#`): npm ci from package-lock.json,
       # `npm run build` (tsc + oclif manifest), then the package's `files` with production

@@ -11,8 +11,8 @@
 #   homelab-backup-failed@<unit>.service  OnFailure= of the above: logs and marks the failure
 #   homelab-kopia                     kopia with the units' environment, for `homelab backup verify`
 #
-# Sources: every app path of homelab.storageFile (./storage.json) + its extraBackupSources (the
-# list the CLI reads); schedule, repository, bucket: ./backup.json (via ./backup-settings.nix).
+# Sources: every app path of homelab.storageFile (./storage.json) on this host (apps[].node) + its
+# extraBackupSources (the list the CLI reads); schedule, repository, bucket: ./backup.json (via ./backup-settings.nix).
 # Secrets (nixos/secrets/host-secrets.sops.yaml, sops-nix): kopia/repository_password,
 # r2/access_key_id, r2/secret_access_key, r2/account_id. They reach kopia through
 # sops.templates environment files (EnvironmentFile=), never argv.
@@ -22,7 +22,7 @@
 let
   cfg = config.homelab.backup;
   # Sources from the storage list the rest of the host module uses (homelab.storageFile).
-  settings = import ./backup-settings.nix { inherit (config.homelab) storageFile; };
+  settings = import ./backup-settings.nix { inherit (config.homelab) storageFile hostName hostsFile; };
 
   sourcesFile = pkgs.writeText "homelab-backup-sources" (lib.concatLines settings.sources);
   # The storage file itself, for each app's `backup` capture (scripts/kopia-backup.sh reads it with jq).

@@ -2,11 +2,13 @@
 # The host bootstrap flake (/etc/nixos/flake.nix, reference copy ./flake.nix) imports this file
 # from the pinned `homelab` input, next to the host's own hardware-configuration.nix.
 # Values only: the flake's nixosModules.default imports ./homelab-module.nix and ./disko.nix (once).
-{ ... }:
+# Shared by every host: a host added with `homelab host add` has nixos/hosts/<name>/configuration.nix,
+# which imports this file and sets its own hostName (so hostName and the disk are defaults here).
+{ lib, ... }:
 {
 
   homelab = {
-    hostName = "azalab-0";
+    hostName = lib.mkDefault "azalab-0";
     adminUser = "aiden";
     # The operator's laptop key (its private half is not in this repository): put yours here.
     adminSshKeys = [
@@ -15,7 +17,7 @@
     domain = "aza.network";
     timeZone = "Australia/Sydney";
     storageRoot = "/srv";
-    diskDevice = "/dev/nvme0n1";
+    diskDevice = lib.mkDefault "/dev/nvme0n1";
   };
 
   # The NixOS release the host was installed with; never change it on an installed host.

@@ -1,8 +1,9 @@
-# The homelab host: a single-node k3s server reached over SSH, with host secrets from sops-nix,
+# A homelab host: a k3s node (the server, or an agent joining it) reached over SSH, with host secrets from sops-nix,
 # app storage under /srv, Kopia backups (./backup.nix) and root's access to this repository
 # (./git-access.nix). Flux runs everything else in the cluster from flux/clusters/<cluster>/;
 # public traffic arrives only through the Cloudflare Tunnel (cloudflared runs in the cluster),
-# so the firewall opens SSH and the k3s API only.
+# so the firewall opens SSH and the k3s API only, plus (several hosts) k3s's node ports on the
+# interfaces homelab.yaml names.
 #
 # Options live under `homelab.*`; nixos/configuration.nix sets them for azalab-0, and
 # templates/host-bootstrap/configuration.nix for a new host. The flake (../flake.nix) imports
@@ -12,7 +13,9 @@
 # Host secrets the module set declares (nixos/secrets/host-secrets.sops.yaml; sops-nix fails the
 # build, "the key '…' cannot be found", when one is missing): admin/password_hash, and
 # git/deploy_key or git/access_tokens (./git-access.nix, by git-access.json's method), and with
-# backups on kopia/repository_password, r2/access_key_id, r2/secret_access_key, r2/account_id.
+# backups on kopia/repository_password, r2/access_key_id, r2/secret_access_key, r2/account_id;
+# with more than one host in ./hosts.json, k3s/token (the cluster token every node shares,
+# created by `homelab host add`).
 { config, lib, pkgs, ... }:
 let
   cfg = config.homelab;
@@ -26,6 +29,33 @@ let
   # Defaults match the CLI's schema (src/lib/config/schema.ts storageAppSchema).
   appFolderRule =
     app: "d ${app.path} ${app.mode or "0750"} ${toString (app.uid or 0)} ${toString (app.gid or 0)} -";
+
+  # The homelab's hosts (written by the CLI from homelab.yaml: src/lib/config/hosts-file.ts).
+  # This host's entry gives its k3s role and node labels; the server's `address` is what an
+  # agent joins. One host: the single-node server of before (no token secret, no node ports).
+  hostList = (builtins.fromJSON (builtins.readFile cfg.hostsFile)).hosts or [ ];
+  multiNode = builtins.length hostList > 1;
+  named = builtins.filter (h: h.name == cfg.hostName) hostList;
+  thisHost = if named == [ ] then { role = "server"; labels = { }; nodeInterfaces = [ ]; } else builtins.head named;
+  role = thisHost.role or "server";
+  servers = builtins.filter (h: (h.role or "server") == "server") hostList;
+  serverAddress = if servers == [ ] then "" else (builtins.head servers).address;
+  isServer = role == "server";
+  labels = thisHost.labels or { };
+
+  # Only this host's storage: an app's folder lives on the node its PersistentVolume is pinned
+  # to (storage.json apps[].node; absent = the server).
+  serverName = if servers == [ ] then cfg.hostName else (builtins.head servers).name;
+  localApps = builtins.filter (app: (app.node or serverName) == cfg.hostName) apps;
+
+  # k3s's inbound rules between nodes (docs.k3s.io/installation/requirements#inbound-rules-for-k3s-nodes):
+  # 6443/tcp supervisor and API server (agents -> server), 8472/udp flannel VXLAN (all nodes),
+  # 10250/tcp kubelet metrics (all nodes). Opened only on the interfaces homelab.yaml names for
+  # the node (hosts[].nodeInterfaces); 6443 is already open on every interface (the operator).
+  nodePorts = {
+    allowedTCPPorts = [ 10250 ] ++ lib.optionals isServer [ 6443 ];
+    allowedUDPPorts = [ 8472 ];
+  };
 in
 {
   imports = [
@@ -95,6 +125,12 @@ in
       description = "Git revision of the homelab flake (self.rev, or dirtyRev); becomes system.configurationRevision.";
     };
 
+    hostsFile = mkOption {
+      type = types.path;
+      default = ./hosts.json;
+      description = "JSON list of the homelab's hosts {hosts:[{name,role,address,labels,nodeInterfaces,configuration}]}, written by the CLI from homelab.yaml.";
+    };
+
     k3s.extraFlags = mkOption {
       type = types.listOf types.str;
       default = [ ];
@@ -106,7 +142,16 @@ in
     assertions = map (app: {
       assertion = lib.hasPrefix "${cfg.storageRoot}/" app.path;
       message = "homelab: storage path ${app.path} of app ${app.name} is not under ${cfg.storageRoot}";
-    }) apps;
+    }) apps ++ [
+      {
+        assertion = hostList == [ ] || named != [ ];
+        message = "homelab: host ${cfg.hostName} is not in ${toString cfg.hostsFile} (add it with `homelab host add`)";
+      }
+      {
+        assertion = isServer || serverAddress != "";
+        message = "homelab: agent ${cfg.hostName} has no k3s server to join (no host with role server in ${toString cfg.hostsFile})";
+      }
+    ];
 
     networking.hostName = cfg.hostName;
     networking.networkmanager.enable = true;
@@ -146,6 +191,10 @@ in
       allowedTCPPorts = [ 22 6443 ];
       allowedUDPPorts = [ ];
       trustedInterfaces = [ "cni0" "flannel.1" ];
+      # nixpkgs nixos/modules/services/networking/firewall.nix: interfaces (attrsOf submodule of
+      # allowedTCPPorts/allowedUDPPorts/…, "Interface-specific open ports"), honoured by both
+      # the iptables and the nftables backend (firewall-iptables.nix, firewall-nftables.nix).
+      interfaces = lib.mkIf multiNode (builtins.listToAttrs (map (name: { inherit name; value = nodePorts; }) (thisHost.nodeInterfaces or [ ])));
     };
 
     # Key-only SSH; no root login. sudo asks adminUser's password: the host secret
@@ -184,21 +233,30 @@ in
       hashedPasswordFile = config.sops.secrets."admin/password_hash".path;
     };
 
-    # Single-node k3s server. Traefik is off: cloudflared routes straight to Services.
-    # kubeconfig: /etc/rancher/k3s/k3s.yaml, root only (use `sudo k3s kubectl`).
-    # nixpkgs nixos/modules/services/cluster/k3s/default.nix (nixos-25.11): disable (listOf str,
-    # one `--disable` each), nodeName (nullOr str, `--node-name`), extraFlags (either str
-    # (listOf str)); the flags below have no option of their own.
+    # k3s: the server (control plane; Traefik off, cloudflared routes straight to Services;
+    # kubeconfig /etc/rancher/k3s/k3s.yaml, root only: `sudo k3s kubectl`), or an agent joining
+    # it at https://<server address>:6443. nixpkgs nixos/modules/services/cluster/k3s/default.nix
+    # (nixos-25.11): role (enum server|agent), serverAddr (str, `--server`), tokenFile (nullOr
+    # path, `--token-file`), disable (listOf str, one `--disable` each), nodeName (nullOr str,
+    # `--node-name`), extraFlags (either str (listOf str)). Node labels go through extraFlags as
+    # `--node-label=k=v` (docs.k3s.io/cli/agent "Node": repeatable flag), which every k3s module
+    # version passes on. `--disable`, `--write-kubeconfig-mode` and `--secrets-encryption` are
+    # server flags (docs.k3s.io/cli/server); `k3s agent` refuses them.
     services.k3s = {
       enable = true;
-      role = "server";
-      disable = [ "traefik" ];
+      inherit role;
+      disable = lib.optionals isServer [ "traefik" ];
       nodeName = cfg.hostName;
-      extraFlags = [
+      serverAddr = lib.mkIf (!isServer) "https://${serverAddress}:6443";
+      # The cluster token, shared: the server is started with it and each agent joins with it.
+      tokenFile = lib.mkIf multiNode config.sops.secrets."k3s/token".path;
+      extraFlags = lib.optionals isServer [
         "--write-kubeconfig-mode=0600"
         "--secrets-encryption"
-      ] ++ cfg.k3s.extraFlags;
+      ] ++ lib.mapAttrsToList (k: v: "--node-label=${k}=${v}") labels ++ cfg.k3s.extraFlags;
     };
+
+    sops.secrets."k3s/token" = lib.mkIf multiNode { };
 
     # Host secrets, decrypted at activation into /run/secrets. The age identity is put on the
     # host once (never in the Nix store): /var/lib/sops-nix/key.txt, mode 0600.
@@ -211,8 +269,9 @@ in
       gnupg.sshKeyPaths = [ ];
     };
 
-    # /srv/<app> for every app of storage.json, before k3s mounts them (hostPath type Directory).
-    systemd.tmpfiles.rules = [ "d ${cfg.storageRoot} 0755 root root -" ] ++ map appFolderRule apps;
+    # /srv/<app> for every app of storage.json on this host, before k3s mounts them (hostPath type Directory).
+    # Only the apps whose storage node is this host (all of them on a single host).
+    systemd.tmpfiles.rules = [ "d ${cfg.storageRoot} 0755 root root -" ] ++ map appFolderRule localApps;
 
     # The exact source this generation was built from, read-only (a Nix store path).
     environment.etc."homelab/source" = lib.mkIf (cfg.source != null) { source = cfg.source; };

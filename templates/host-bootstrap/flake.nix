@@ -38,7 +38,7 @@
       nixosConfigurations."{{hostName}}" = nixpkgs.lib.nixosSystem {
         modules = [
           homelab.nixosModules.default
-          "${homelab}/nixos/configuration.nix"
+          "${homelab}/{{hostConfiguration}}"
           ./hardware-configuration.nix
         ];
       };

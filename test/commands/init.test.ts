@@ -63,7 +63,7 @@ describe('homelab init', () => {
 
     // Host-specific values landed where the homelab reads them.
     expect(readFileSync(path.join(repo, 'homelab.yaml'), 'utf8')).toMatch(/name: h\b[\s\S]*ssh: u@h[\s\S]*path: flux\/clusters\/c\n/)
-    expect(readFileSync(path.join(repo, 'nixos/configuration.nix'), 'utf8')).toContain('hostName = "h";')
+    expect(readFileSync(path.join(repo, 'nixos/configuration.nix'), 'utf8')).toContain('hostName = lib.mkDefault "h";')
     expect(readFileSync(path.join(repo, 'nixos/flake.nix'), 'utf8')).toContain('url = "git+ssh://git@github.com/u/homelab?ref=main";')
     expect(JSON.parse(readFileSync(path.join(repo, 'nixos/storage.json'), 'utf8'))).toMatchObject({apps: [], extraBackupSources: ['/etc/nixos']})
     // Root's access to the repository (nixos/git-access.nix reads it), and the host fixes of issue 12.

@@ -3,7 +3,8 @@
 # "@@<secret>@@", templates under /run/secrets/rendered). Returns the module's `config` content
 # (systemd services and timers, sops secrets and templates) as data.
 # nix-instantiate --eval --strict --json test/helpers/backup-module-eval.nix --arg module ./nixos/backup.nix --arg storageFile ./nixos/storage.json
-{ module, storageFile }:
+# With `hostName` (and `hostsFile`): the sources of that host only (storage.json apps[].node).
+{ module, storageFile, hostName ? null, hostsFile ? null }:
 let
   lib = {
     mkOption = x: x;
@@ -36,7 +37,7 @@ let
   config = {
     services.k3s.package = stub "k3s";
     homelab = {
-      inherit storageFile;
+      inherit storageFile hostName hostsFile;
       backup = { enable = true; secretsFile = "/stub/host-secrets.sops.yaml"; };
     };
     sops = {

@@ -176,7 +176,7 @@ describe('NixOS module set (stub lib, declared options)', () => {
 
   withNix('the host keeps its policy: firewall, key-only SSH, sops-nix key file, storage folders, source, revision', () => {
     const {summary} = reference()
-    expect(summary.firewall).toEqual({allowedTCPPorts: [22, 6443], allowedUDPPorts: [], enable: true, trustedInterfaces: ['cni0', 'flannel.1']})
+    expect(summary.firewall).toEqual({allowedTCPPorts: [22, 6443], allowedUDPPorts: [], enable: true, interfaces: {}, trustedInterfaces: ['cni0', 'flannel.1']})
     expect(summary.openssh.settings).toEqual({KbdInteractiveAuthentication: false, PasswordAuthentication: false, PermitRootLogin: 'no'})
     expect(summary.sops.ageKeyFile).toBe('/var/lib/sops-nix/key.txt')
     expect(summary.tmpfiles).toContain('d /srv/immich 0750 1000 1000 -')

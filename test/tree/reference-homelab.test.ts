@@ -111,7 +111,7 @@ describe('reference homelab: Nix', () => {
     expect(module).toContain('builtins.fromJSON (builtins.readFile cfg.storageFile)')
     expect(module).toContain('environment.etc."homelab/source"')
     expect(module).toContain('system.configurationRevision')
-    expect(module).toContain('disable = [ "traefik" ];')
+    expect(module).toContain('disable = lib.optionals isServer [ "traefik" ];')
     expect(module).toMatch(/adminUser = mkOption \{[^}]*default = "aiden";/s)
   })
 
@@ -149,8 +149,8 @@ describe('reference homelab: Nix', () => {
   })
 
   it('the template documents exactly the placeholders it uses', () => {
-    const used = new Set(['flake.nix', 'configuration.nix'].flatMap((f) => placeholdersOf(read(`templates/host-bootstrap/${f}`))))
-    expect([...used].sort()).toEqual(['adminUser', 'domain', 'homelabFlakeUrl', 'hostName', 'sshPubKey'])
+    const used = new Set(['flake.nix', 'configuration.nix', 'host-configuration.nix'].flatMap((f) => placeholdersOf(read(`templates/host-bootstrap/${f}`))))
+    expect([...used].sort()).toEqual(['adminUser', 'diskDevice', 'domain', 'homelabFlakeUrl', 'hostConfiguration', 'hostName', 'sshPubKey'])
     const readme = read('templates/host-bootstrap/README.md')
     expect(placeholdersOf(readme)).toEqual([])
     for (const name of used) expect(readme, name).toContain(`| \`${name}\` |`)

@@ -1,6 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {HomelabCommand} from '../../base-command.js'
+import {pickHost} from '../../lib/config/hosts.js'
 import {UsageError} from '../../lib/errors.js'
 import {
   type AppSpec,
@@ -97,6 +98,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
     port: Flags.integer({description: 'container port the Service, the readiness probe and the tunnel route use (0 or absent: none)'}),
     storage: Flags.string({description: 'volume size under <storage root>/NAME, backed up (0: no volume) [default: 10Gi]'}),
     mount: Flags.string({description: 'where the volume is mounted in the container [default: /data]'}),
+    node: Flags.string({description: 'the host (homelab.yaml hosts[].name) whose disk holds the volume: its PersistentVolume is pinned there [default: the k3s server host]'}),
     hostname: Flags.string({description: 'public hostname through the Cloudflare Tunnel (default NAME.<domain> when there is a port)', exclusive: ['no-hostname']}),
     'no-hostname': Flags.boolean({description: 'no public route'}),
     kind: Flags.string({description: 'workload kind [default: deployment]', options: [...WORKLOAD_KINDS]}),
@@ -189,6 +191,7 @@ In a terminal every flag not given is asked. Without a terminal (or with --yes) 
       secretKeys,
       storage,
       uid: checkId(flags.uid, 'uid'),
+      ...(flags.node === undefined ? {} : {node: pickHost(homelab, flags.node).name}),
     }
 
     // Refuse a clash before asking for any secret value.

@@ -12,6 +12,7 @@ import type {StorageApp} from '../config/schema.js'
 /** One app entry the way the file writes it, on one line: `{ "name": "x", "path": "/srv/x", "uid": 1000, "gid": 1000, "mode": "0750" }`, plus `"backup": { ... }` when the capture is not `files`. */
 export function formatStorageEntry(app: StorageApp): string {
   const fields = (['name', 'path', 'uid', 'gid', 'mode'] as const).map((k) => `${JSON.stringify(k)}: ${JSON.stringify(app[k])}`)
+  if (app.node !== undefined) fields.push(`"node": ${JSON.stringify(app.node)}`)
   // The capture mode, when not the default, on the same line: `"backup": { "mode": "stop" }`.
   if (app.backup && app.backup.mode !== 'files') {
     const inner = Object.entries(app.backup).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v).replaceAll('","', '", "')}`)

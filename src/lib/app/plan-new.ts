@@ -9,6 +9,7 @@ import {addIngressRule, configChecksum, setChecksumAnnotation} from './edit-clou
 import {appendDocument} from './edit-documents.js'
 import {addResource} from './edit-kustomization.js'
 import {addStorageApp} from './edit-storage.js'
+import {pickHost} from '../config/hosts.js'
 import {checkNotReserved} from './reserved.js'
 import {checkSecretRule, encryptSecret} from './secret.js'
 import type {AppSpec} from './spec.js'
@@ -96,7 +97,9 @@ export async function checkNewApp(homelab: Homelab, spec: AppSpec, tree: AppTree
  *   read or edited; HomelabError from the SOPS engine
  */
 export async function planNewApp(options: {homelab: Homelab; spec: AppSpec; secretValues?: ReadonlyMap<string, string>; tree?: AppTree}): Promise<NewAppPlan> {
-  const {homelab, spec} = options
+  const {homelab} = options
+  // The volume's node: --node, else the k3s server host (pickHost throws for an unknown host).
+  const spec = {...options.spec, node: pickHost(homelab, options.spec.node).name}
   const tree = options.tree ?? (await readAppTree(homelab))
   await checkNewApp(homelab, spec, tree)
   const {layout} = tree
@@ -130,7 +133,7 @@ export async function planNewApp(options: {homelab: Homelab; spec: AppSpec; secr
     hostPath = path.posix.join(homelab.config.storage.root, spec.name)
     const pvText = tree.texts.get(layout.persistentVolumes) ?? null
     edited.set(layout.persistentVolumes, appendDocument(pvText ?? '', rendered.persistentVolume, layout.persistentVolumes))
-    edited.set(layout.storageFile, addStorageApp(textOf(layout.storageFile), {gid: spec.gid, mode: '0750', name: spec.name, path: hostPath, uid: spec.uid, ...(spec.backup && spec.backup.mode !== 'files' ? {backup: spec.backup} : {})}, layout.storageFile))
+    edited.set(layout.storageFile, addStorageApp(textOf(layout.storageFile), {gid: spec.gid, mode: '0750', name: spec.name, node: spec.node, path: hostPath, uid: spec.uid, ...(spec.backup && spec.backup.mode !== 'files' ? {backup: spec.backup} : {})}, layout.storageFile))
   }
 
   if (rendered.ingressRule !== undefined && tree.tunnel) {

@@ -32,6 +32,8 @@ export interface AppSpec {
   root: boolean
   /** How the volume's snapshot is captured (storage.json `backup`); `undefined` = `files`. Needs `storage`. */
   backup?: BackupCapture
+  /** The host whose disk holds the volume (its PersistentVolume's node affinity); `undefined` = the k3s server host. */
+  node?: string
 }
 
 /** The `--backup*` flags of `homelab app new`, as given (undefined = not given). */

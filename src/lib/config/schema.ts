@@ -42,6 +42,17 @@ export const hostSchema = z.strictObject({
   labels: z.record(z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'must be a label key like example.org/name'), z.string().max(63).regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'must be a label value')).default({}),
   /** Tags for host selection (`--on @tag`, as colmena's deployment tags). */
   tags: z.array(dns1123Label).default([]),
+  /**
+   * The address the other nodes reach this host at (an agent joins `https://<server address>:6443`).
+   * Default: the host part of `ssh` (which must then resolve on the other hosts too).
+   */
+  address: z.string().regex(/^[A-Za-z0-9]([-A-Za-z0-9.:]*[A-Za-z0-9])?$/, 'must be a host name or IP address').optional(),
+  /**
+   * Network interfaces (Linux names, e.g. `enp1s0`) on which k3s's node ports (8472/udp flannel
+   * VXLAN, 10250/tcp kubelet, 6443/tcp on the server) are opened when the homelab has several
+   * hosts. Empty: none (nodes cannot reach each other's pods until you name the LAN interface).
+   */
+  nodeInterfaces: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, 'must be a network interface name like enp1s0')).optional(),
 })
 
 /** The `homelab.yaml` file: everything the CLI needs to know about one homelab. */
@@ -68,6 +79,11 @@ export const homelabConfigSchema = z.strictObject({
     name: dns1123Label,
     /** The folder Flux's root Kustomization reconciles, relative to the repository root. */
     path: repoPath,
+    /**
+     * The hosts as Nix reads them (role, address, labels, node interfaces, configuration file),
+     * JSON written by the CLI from `hosts:` (src/lib/config/hosts-file.ts); relative to the root.
+     */
+    hostsFile: repoPath.default('nixos/hosts.json'),
   }),
   storage: z.strictObject({
     /** Host folder that holds every app's data (`<root>/<app>`). */
@@ -173,6 +189,12 @@ export const storageAppSchema = z.strictObject({
   mode: z.string().regex(/^0[0-7]{3}$/).default('0750'),
   /** How its snapshot is captured (absent: `files`). */
   backup: backupCaptureSchema.optional(),
+  /**
+   * The host (homelab.yaml `hosts[].name`, the k3s node name) whose disk holds the folder: its
+   * PersistentVolume is pinned there by node affinity, and that host snapshots it. Absent: the
+   * k3s server host.
+   */
+  node: dns1123Label.optional(),
 })
 
 /**

@@ -1,3 +1,4 @@
+import {hostsFileEntries, renderHostsFile, SHARED_CONFIGURATION} from '../config/hosts-file.js'
 import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
@@ -42,6 +43,7 @@ export function templateValues(values: InitValues, recipient: string): Record<st
     domain: values.domain,
     gitUrl: values.gitUrl,
     homelabFlakeUrl: flakeUrlOf(values.gitUrl, DEFAULT_BRANCH),
+    hostConfiguration: SHARED_CONFIGURATION,
     hostName: values.hostName,
     recipient,
     sshPubKey: values.sshPubKey ?? MISSING_SSH_KEY,
@@ -58,7 +60,8 @@ export function templateValues(values: InitValues, recipient: string): Record<st
  *   `nixos/*.nix` other than the host's own two, the `scripts/` those Nix files run,
  *   `templates/**`, and the cloudflared Deployment and kustomization of the reference cluster
  *   (its `checksum/config` annotation recomputed: SHA-256 of the new `config.yaml`);
- * - derived: `nixos/storage.json` with no apps, `nixos/backup.json` with the new bucket,
+ * - derived: `nixos/storage.json` with no apps, `nixos/hosts.json` with the one (server) host,
+ *   `nixos/backup.json` with the new bucket,
  *   `nixos/git-access.json` for the new repository URL (gitAccessOf).
  * The SOPS files are not here: they need the engine (see createHomelab).
  *
@@ -117,6 +120,10 @@ export async function planHomelabFiles(options: {sourceRoot: string; values: Ini
   // Derived from the reference JSON files: same shape, this homelab's values.
   const storage = JSON.parse(await read('nixos/storage.json')) as Record<string, unknown>
   files.push({content: `${JSON.stringify({...storage, apps: []}, null, 2)}\n`, path: 'nixos/storage.json'})
+  files.push({
+    content: renderHostsFile(hostsFileEntries([{flakeDir: '/etc/nixos', flakeInput: 'homelab', labels: {}, name: values.hostName, role: 'server', ssh: values.sshTarget, tags: []}], () => false)),
+    path: 'nixos/hosts.json',
+  })
   files.push({content: gitAccessOf(await read('nixos/git-access.json'), values.gitUrl), path: 'nixos/git-access.json'})
   const backupJson = await fs.readFile(path.join(sourceRoot, 'nixos/backup.json'), 'utf8').catch(() => undefined)
   if (backupJson !== undefined)

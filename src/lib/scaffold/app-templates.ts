@@ -59,6 +59,7 @@ export function appPlaceholders(spec: AppSpec, storageRoot: string): Record<stri
     mount: spec.mount,
     name: spec.name,
     namespace: spec.namespace,
+    node: spec.node ?? '',
     port: String(spec.port ?? 0),
     runAsGroup: String(spec.root ? 0 : spec.gid),
     runAsNonRoot: String(!spec.root),

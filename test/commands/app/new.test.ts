@@ -139,7 +139,7 @@ describe('homelab app new --dry-run', () => {
     expect(result.exitCode).toBe(0)
     expect(result.stdout).toContain(`--- /dev/null\n+++ b/${APPS}/whoami/deployment.yaml\n@@ -0,0 +1,`)
     expect(result.stdout).toContain(`--- a/nixos/storage.json\n+++ b/nixos/storage.json`)
-    expect(result.stdout).toContain('+    { "name": "whoami", "path": "/srv/whoami", "uid": 1000, "gid": 1000, "mode": "0750" }')
+    expect(result.stdout).toContain('+    { "name": "whoami", "path": "/srv/whoami", "uid": 1000, "gid": 1000, "mode": "0750", "node": "azalab-0" }')
     expect(result.stdout).toContain('+      - hostname: whoami.aza.network\n+        service: http://whoami.whoami.svc.cluster.local:80\n       - service: http_status:404')
     expect(result.stdout).toMatch(/Dry run: 5 files would be created, 5 changed; nothing was written\.$/)
     expect(await treeSnapshot(root)).toEqual(before)

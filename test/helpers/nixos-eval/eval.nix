@@ -7,9 +7,10 @@
 #   nix-instantiate --eval --strict --json test/helpers/nixos-eval/eval.nix --arg repo ./.
 #   … --arg lib 'import /path/to/nixpkgs/lib'   (nixpkgs' own lib.evalModules instead of the stub)
 #   … --arg extraModules '[ ./my-test-module.nix ]'
+#   … --argstr configuration nixos/hosts/<name>/configuration.nix   (another host of hosts.json)
 #
 # Returns `summary` (the values the tests check) and, with the stub lib, `importCounts`.
-{ repo, lib ? import ./stub-lib.nix, extraModules ? [ ] }:
+{ repo, lib ? import ./stub-lib.nix, extraModules ? [ ], configuration ? "nixos/configuration.nix" }:
 let
   stub = name: { type = "derivation"; inherit name; outPath = "/nix/store/00000000000000000000000000000000-${name}"; };
   # Only the packages the modules use; any other name fails (like a wrong attribute of pkgs).
@@ -29,7 +30,7 @@ let
   };
 
   evaluated = lib.evalModules {
-    modules = [ ./options/nixos.nix outputs.nixosModules.default (repo + "/nixos/configuration.nix") ] ++ extraModules;
+    modules = [ ./options/nixos.nix outputs.nixosModules.default (repo + "/${configuration}") ] ++ extraModules;
     specialArgs = { inherit pkgs; };
   };
   config = evaluated.config;
@@ -39,11 +40,14 @@ in
 {
   usedStubLib = lib.stub or false;
   importCounts = evaluated.importCounts or null;
+  # The flake's nixosConfigurations names (one per host of nixos/hosts.json; values not forced).
+  hostConfigurations = names outputs.nixosConfigurations;
   summary = {
     failedAssertions = map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
     hostName = config.networking.hostName;
     networkmanager = { inherit (config.networking.networkmanager) enable unmanaged; };
     firewall = config.networking.firewall;
+    diskDevice = config.homelab.diskDevice;
     systemdBoot = config.boot.loader.systemd-boot;
     nix = {
       settings = config.nix.settings;

@@ -206,6 +206,7 @@ let
     concatStrings = concatStringsSep "";
     concatStringsSep = concatStringsSep;
     mapAttrs = mapAttrs;
+    optionals = cond: list: if cond then list else [ ];
     mapAttrsToList = f: a: map (n: f n a.${n}) (attrNames a);
     escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
     makeBinPath = ps: concatStringsSep ":" (map (p: "${p}/bin") ps);

@@ -95,9 +95,9 @@ describe('app new then app remove on a copy of the bundled homelab', () => {
       persistentVolumeReclaimPolicy: 'Retain',
       storageClassName: '',
     })
-    expect((await loadStorageFile(homelab)).apps.at(-1)).toEqual({gid: 999, mode: '0750', name: 'redis', path: '/srv/redis', uid: 999})
+    expect((await loadStorageFile(homelab)).apps.at(-1)).toEqual({gid: 999, mode: '0750', name: 'redis', node: 'azalab-0', path: '/srv/redis', uid: 999})
     const storageText = await fs.readFile(path.join(root, 'nixos/storage.json'), 'utf8')
-    expect(storageText).toContain('\n    { "name": "redis", "path": "/srv/redis", "uid": 999, "gid": 999, "mode": "0750" }\n  ],')
+    expect(storageText).toContain('\n    { "name": "redis", "path": "/srv/redis", "uid": 999, "gid": 999, "mode": "0750", "node": "azalab-0" }\n  ],')
     expect(await validateErrors()).toEqual([])
     await kustomizeBuild(root, APPS)
     const listed = (await listApps({homelab})).find((a) => a.name === 'redis')

@@ -1,7 +1,8 @@
-import {existsSync, promises as fs} from 'node:fs'
+import {existsSync, promises as fs, readFileSync} from 'node:fs'
 import path from 'node:path'
 import {LineCounter, parseDocument} from 'yaml'
 
+import {expectedHostsFile, hostDir} from '../../config/hosts-file.js'
 import {CONFIG_FILE} from '../../config/load.js'
 import {lineOfPath} from '../../config/yaml-location.js'
 import {ConfigError} from '../../errors.js'
@@ -12,6 +13,46 @@ import {FindingList} from '../finding.js'
 import {isUnder} from '../../fs/path-under.js'
 import {checkAdminSurfaces} from '../admin-surfaces.js'
 import {checkGitAccess} from '../git-access-check.js'
+
+/**
+ * nixos/hosts.json (what Nix reads of `hosts:`) must be exactly what the CLI writes for
+ * homelab.yaml (src/lib/config/hosts-file.ts), every host's configuration file must exist, and
+ * exactly one host may be the k3s server.
+ */
+function checkHostsFile(out: FindingList, context: ValidateContext, line: number): void {
+  const homelab = context.homelab
+  if (!homelab) return
+  const rel = homelab.config.cluster.hostsFile
+  const servers = homelab.config.hosts.filter((h) => h.role === 'server')
+  if (servers.length !== 1)
+    out.error(CONFIG_FILE, line, `hosts: ${servers.length} hosts have role server (${servers.map((h) => h.name).join(', ') || 'none'}); exactly one k3s server is supported (HA servers are a later step)`)
+  const want = expectedHostsFile(homelab)
+  let have: string | undefined
+  try {
+    have = readFileSync(path.join(context.root, rel), 'utf8')
+  } catch {}
+
+  // A single-host homelab from before hosts.json needs none to validate (nixos/homelab-module.nix then reads the repo's own copy).
+  if (have === undefined) {
+    if (homelab.config.hosts.length > 1) out.error(CONFIG_FILE, line, `cluster.hostsFile ${rel} is missing; Nix reads the hosts from it (write it: \`homelab host add\`/\`remove\` keep it in sync)`)
+  } else if (have !== want) {
+    let detail = 'its text differs'
+    try {
+      const names = (JSON.parse(have) as {hosts?: Array<{name?: string}>}).hosts?.map((h) => h.name) ?? []
+      const yamlNames = homelab.config.hosts.map((h) => h.name)
+      detail = names.join(',') === yamlNames.join(',') ? 'a host\'s role, address, labels, interfaces or configuration file differ' : `it lists ${names.join(', ') || 'no host'}, homelab.yaml lists ${yamlNames.join(', ')}`
+    } catch {
+      detail = 'it is not valid JSON'
+    }
+
+    out.error(rel, 1, `out of sync with homelab.yaml hosts: (${detail}); it is written by \`homelab host add\`/\`homelab host remove\`: undo the hand edit`)
+  }
+
+  for (const host of homelab.config.hosts) {
+    const own = `${hostDir(host.name)}/configuration.nix`
+    if (existsSync(path.join(context.root, hostDir(host.name))) && !existsSync(path.join(context.root, own))) out.error(own, 1, `host ${host.name}: missing (its NixOS values file; \`homelab host add\` writes it)`)
+  }
+}
 
 /** Folder of the host bootstrap template, relative to the repository root. */
 export const HOST_BOOTSTRAP_TEMPLATE = 'templates/host-bootstrap'
@@ -55,6 +96,8 @@ export const configCheck: Check = {
       checkRootKustomization(out, context, clusterRel, config.git.branch, at('cluster', 'path'))
     }
 
+    checkHostsFile(out, context, at('cluster', 'hostsFile'))
+
     if (!existsSync(path.join(context.root, HOST_BOOTSTRAP_TEMPLATE, 'flake.nix')))
       out.error(`${HOST_BOOTSTRAP_TEMPLATE}/flake.nix`, 1, 'missing: the host bootstrap template (a new host\'s /etc/nixos flake) must be present')
 
@@ -73,6 +116,8 @@ export const configCheck: Check = {
         if (!isUnder(normalized, config.storage.root) || normalized === path.posix.normalize(config.storage.root))
           out.error(storageRel, line, `app ${app.name}: path ${app.path} is not under the storage root ${config.storage.root}`)
         if (names.has(app.name)) out.error(storageRel, lineOfPath(doc, lineCounter, ['apps', i, 'name']), `app ${app.name} is listed twice`)
+        if (app.node !== undefined && !config.hosts.some((h) => h.name === app.node))
+          out.error(storageRel, lineOfPath(doc, lineCounter, ['apps', i, 'node']), `app ${app.name}: storage node ${app.node} is not a host of homelab.yaml (hosts: ${config.hosts.map((h) => h.name).join(', ')}); move the app or add the host with \`homelab host add\``)
         if (paths.has(normalized)) out.error(storageRel, line, `app ${app.name}: path ${app.path} is listed twice`)
         names.add(app.name)
         paths.add(normalized)

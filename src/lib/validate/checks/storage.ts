@@ -115,10 +115,45 @@ export const storageCheck: Check = {
             : `${describeObject(pv)}: hostPath ${hp} overlaps PersistentVolume ${other.pv.name}'s ${other.path}`,
         )
       seen.push({path: hp, pv})
+      checkNodeAffinity(out, context.homelab?.config.hosts.map((h) => h.name) ?? [], pv)
     }
 
     return {findings: out.findings}
   },
+}
+
+/** The `kubernetes.io/hostname` values a PersistentVolume's required node affinity allows (undefined: none set). */
+export function pinnedNodes(pv: KubeObject): string[] | undefined {
+  const affinity = specOf(pv).nodeAffinity
+  const required = isRecord(affinity) && isRecord(affinity.required) ? affinity.required : undefined
+  const terms = required && Array.isArray(required.nodeSelectorTerms) ? required.nodeSelectorTerms : undefined
+  if (!terms) return undefined
+  const nodes: string[] = []
+  for (const term of terms) {
+    const expressions = isRecord(term) && Array.isArray(term.matchExpressions) ? term.matchExpressions : []
+    for (const e of expressions)
+      if (isRecord(e) && e.key === 'kubernetes.io/hostname' && e.operator === 'In' && Array.isArray(e.values)) nodes.push(...e.values.map(String))
+  }
+
+  return nodes.length > 0 ? nodes : undefined
+}
+
+/**
+ * With more than one host, a hostPath PersistentVolume without required node affinity on
+ * `kubernetes.io/hostname` would follow a rescheduled pod to another node and mount an empty
+ * folder there: an error; so is affinity to a node that is not a host.
+ */
+function checkNodeAffinity(out: FindingList, hosts: string[], pv: KubeObject): void {
+  const nodes = pinnedNodes(pv)
+  const line = lineOf(pv, ['spec', 'nodeAffinity'])
+  if (nodes === undefined) {
+    if (hosts.length > 1)
+      out.error(pv.file.rel, lineOf(pv, ['spec', 'hostPath']), `${describeObject(pv)}: hostPath volume without node affinity, and homelab.yaml has ${hosts.length} hosts; add spec.nodeAffinity.required.nodeSelectorTerms with kubernetes.io/hostname In [<the host holding it>]`)
+    return
+  }
+
+  const unknown = nodes.filter((n) => !hosts.includes(n))
+  if (hosts.length > 0 && unknown.length > 0) out.error(pv.file.rel, line, `${describeObject(pv)}: pinned to ${unknown.join(', ')}, not a host of homelab.yaml (hosts: ${hosts.join(', ')})`)
 }
 
 function specOf(object: KubeObject): Record<string, unknown> {

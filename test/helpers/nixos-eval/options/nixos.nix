@@ -29,6 +29,14 @@ in
       allowedTCPPorts = optD (types.listOf types.port) [ ];
       allowedUDPPorts = optD (types.listOf types.port) [ ];
       trustedInterfaces = optD (types.listOf types.str) [ ];
+      # interfaces.<name>: attrsOf (submodule { options = commonOptions; }), commonOptions being
+      # allowedTCPPorts/allowedUDPPorts/… (listOf port); the two declared here are those set.
+      interfaces = optD (types.attrsOf (types.submodule {
+        options = {
+          allowedTCPPorts = optD (types.listOf types.port) [ ];
+          allowedUDPPorts = optD (types.listOf types.port) [ ];
+        };
+      })) { };
     };
 
     # nixos/modules/config/locale.nix

@@ -1,0 +1,60 @@
+// The module set evaluated for an agent host, the same method as test/tree/nixos-module-eval.test.ts
+// (real nix-instantiate, test/helpers/nixos-eval/eval.nix, stub lib): a copy of the bundled homelab
+// gets a second host from the real `host add` planner (src/lib/host/add/plan.ts), then both hosts
+// are evaluated. A missing nix-instantiate skips locally and FAILS under CI=true.
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {loadHomelab} from '../../src/lib/config/load.js'
+import {planHostAdd} from '../../src/lib/host/add/plan.js'
+import {copyBundledHomelab} from '../helpers/copy-homelab.js'
+import {haveTool} from '../helpers/have-tool.js'
+import {withTestNixConfig} from '../helpers/nix-config.js'
+
+const HARNESS = path.resolve(import.meta.dirname, '../helpers/nixos-eval/eval.nix')
+const CI = process.env.CI === 'true'
+const present = haveTool('nix-instantiate')
+const repo = copyBundledHomelab('homelab-agent-eval-')
+afterAll(() => rmSync(repo, {force: true, recursive: true}))
+
+function evaluate(configuration: string): any {
+  const out = execFileSync('nix-instantiate', ['--eval', '--strict', '--json', HARNESS, '--arg', 'repo', repo, '--argstr', 'configuration', configuration], {
+    encoding: 'utf8',
+    env: {...process.env, NIX_CONFIG: withTestNixConfig(process.env.NIX_CONFIG)},
+    maxBuffer: 16 << 20,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  return JSON.parse(out)
+}
+
+describe('an agent host (host add planner + module evaluation)', () => {
+  it.skipIf(!present && !CI)('the agent joins the server with the shared token; node ports only on the named interface', async () => {
+    if (!present) throw new Error('nix-instantiate is not installed (scripts/install-test-tools.sh installs it)')
+    const homelab = await loadHomelab({cwd: repo, repo})
+    const plan = await planHostAdd(homelab, {address: undefined, diskDevice: '/dev/sda', labels: {'homelab.dev/gpu': 'true'}, name: 'azalab-1', nodeInterfaces: ['enp2s0'], role: 'agent', ssh: 'aiden@10.0.0.21', tags: ['ml']})
+    for (const c of plan.changes) {
+      mkdirSync(path.dirname(c.path), {recursive: true})
+      writeFileSync(c.path, c.after!)
+    }
+
+    const agent = evaluate('nixos/hosts/azalab-1/configuration.nix')
+    expect(agent.hostConfigurations).toEqual(['azalab-0', 'azalab-1'])
+    expect(agent.summary.failedAssertions).toEqual([])
+    expect(agent.summary.hostName).toBe('azalab-1')
+    expect(agent.summary.diskDevice).toBe('/dev/sda')
+    expect(agent.summary.k3s).toMatchObject({disable: [], extraFlags: ['--node-label=homelab.dev/gpu=true'], nodeName: 'azalab-1', role: 'agent', serverAddr: 'https://azalab-0:6443', tokenFile: '/run/secrets/k3s/token'})
+    expect(agent.summary.sops.secrets['k3s/token']).toMatchObject({key: 'k3s/token'})
+    expect(agent.summary.firewall.interfaces).toEqual({enp2s0: {allowedTCPPorts: [10250], allowedUDPPorts: [8472]}})
+    expect(agent.summary.firewall.allowedTCPPorts).toEqual([22, 6443])
+    // every bundled app is pinned to azalab-0: the agent creates no app folder
+    expect(agent.summary.tmpfiles).toEqual(['d /srv 0755 root root -'])
+
+    const server = evaluate('nixos/configuration.nix')
+    expect(server.summary.failedAssertions).toEqual([])
+    expect(server.summary.k3s).toMatchObject({disable: ['traefik'], role: 'server', serverAddr: '', tokenFile: '/run/secrets/k3s/token'})
+    expect(server.summary.k3s.extraFlags).toEqual(['--write-kubeconfig-mode=0600', '--secrets-encryption'])
+    expect(server.summary.tmpfiles).toContain('d /srv/immich 0750 1000 1000 -')
+  }, 180_000)
+})
