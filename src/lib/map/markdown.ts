@@ -47,6 +47,7 @@ export function renderMarkdown(map: TopologyMap): string {
     const labels = Object.entries(h.labels)
     if (labels.length > 0) out.push(`- Node labels: ${labels.map(([k, v]) => code(`${k}=${v}`)).join(', ')}`)
     out.push(`- Firewall: TCP ${h.firewall.tcp.join(', ') || 'none'}; UDP ${h.firewall.udp.join(', ') || 'none'}`)
+    for (const [name, ports] of Object.entries(h.firewall.interfaces)) out.push(`- Firewall on ${code(name)} (k3s node ports): TCP ${ports.tcp.join(', ')}; UDP ${ports.udp.join(', ')}`)
     out.push(`- Backup units: ${h.units.map((u) => (u.schedule ? `${code(u.name)} (${u.schedule})` : code(u.name))).join(', ') || 'none'}`, '')
   }
 

@@ -80,9 +80,17 @@ export async function buildMap(options: BuildMapOptions): Promise<TopologyMap> {
   const backupText = (await readText(homelab.root, BACKUP_MODULE)) ?? ''
   const firewall = {...firewallPorts(hostText), file: HOST_MODULE}
   const units = systemdUnits(backupText).map((unit) => ({name: unit, schedule: TIMER_SCHEDULE[unit]?.(backup) ?? null}))
+  // The module opens k3s's node ports (10250/tcp kubelet, 8472/udp flannel VXLAN, and 6443/tcp
+  // on the server) on the host's nodeInterfaces only when there is more than one host
+  // (nixos/homelab-module.nix nodePorts), and takes the k3s role from nixos/hosts.json, which
+  // the CLI writes from homelab.yaml: the same role.
+  const multiNode = homelab.config.hosts.length > 1
   const hosts: MapHost[] = homelab.config.hosts.map((h) => ({
-    firewall,
-    k3sRole: k3sRole(hostText),
+    firewall: {
+      ...firewall,
+      interfaces: multiNode ? Object.fromEntries((h.nodeInterfaces ?? []).map((name) => [name, {tcp: h.role === 'server' ? [6443, 10250] : [10250], udp: [8472]}])) : {},
+    },
+    k3sRole: k3sRole(hostText) ?? h.role,
     labels: Object.fromEntries(Object.entries(h.labels).sort(([a], [b]) => a.localeCompare(b))),
     name: h.name,
     role: h.role,

@@ -42,15 +42,23 @@ export function stripNixComments(text: string): string {
 
 /**
  * `networking.firewall.allowedTCPPorts` / `allowedUDPPorts` of a NixOS module: every literal
- * port in every such list (as an attribute of `networking.firewall = { … }` or written in full),
- * sorted, without duplicates. Port ranges and computed lists are not read.
+ * port of those lists in the `networking.firewall = { … }` block (or, without such a block, every
+ * such list written in full), sorted, without duplicates. Port ranges, computed lists and
+ * per-interface ports (`interfaces.<name>`) are not read.
  */
 export function firewallPorts(text: string): {tcp: number[]; udp: number[]} {
   const src = stripNixComments(text)
+  // With a `networking.firewall = { … }` block: its own lists plus lists written in full
+  // (`networking.firewall.allowedTCPPorts = …`), not lists elsewhere (e.g. the per-interface node
+  // ports the module builds in a let binding). Without a block: every such list.
+  const start = /\bnetworking\.firewall\s*=\s*\{/.exec(src)
+  const scopes = start ? [dropNested(braceBlock(src, start.index + start[0].length - 1)), src] : [src]
   const ports = (attr: string) => {
     const out = new Set<number>()
-    for (const m of src.matchAll(new RegExp(String.raw`\b${attr}\s*=\s*\[([^\]]*)\]`, 'g')))
-      for (const n of m[1].match(/\b\d+\b/g) ?? []) out.add(Number(n))
+    scopes.forEach((scope, i) => {
+      const re = i === 1 ? String.raw`\bnetworking\.firewall\.${attr}\s*=\s*\[([^\]]*)\]` : String.raw`\b${attr}\s*=\s*\[([^\]]*)\]`
+      for (const m of scope.matchAll(new RegExp(re, 'g'))) for (const n of m[1].match(/\b\d+\b/g) ?? []) out.add(Number(n))
+    })
     return [...out].sort((a, b) => a - b)
   }
 

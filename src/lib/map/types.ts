@@ -111,8 +111,11 @@ export interface MapHost {
   role: 'server' | 'agent'
   tags: string[]
   labels: Record<string, string>
-  /** networking.firewall of the host module (nixos/homelab-module.nix). */
-  firewall: {tcp: number[]; udp: number[]; file: string}
+  /**
+   * networking.firewall of the host module (nixos/homelab-module.nix): ports open on every
+   * interface, and (several hosts) k3s's node ports on the host's `nodeInterfaces`.
+   */
+  firewall: {tcp: number[]; udp: number[]; file: string; interfaces: Record<string, {tcp: number[]; udp: number[]}>}
   /** services.k3s.role as the host module sets it (null when not found). */
   k3sRole: string | null
   /** The systemd units the backup module adds (nixos/backup.nix), timers with their schedule from the backup file. */

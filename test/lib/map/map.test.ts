@@ -65,7 +65,7 @@ describe('homelab map: the model of the bundled homelab', () => {
     const map = await mapOf(REPO_ROOT)
     expect(map.hosts).toHaveLength(1)
     const [host] = map.hosts
-    expect(host).toMatchObject({firewall: {file: 'nixos/homelab-module.nix', tcp: [22, 6443], udp: []}, k3sRole: 'server', name: 'azalab-0', role: 'server', ssh: 'aiden@azalab-0'})
+    expect(host).toMatchObject({firewall: {file: 'nixos/homelab-module.nix', interfaces: {}, tcp: [22, 6443], udp: []}, k3sRole: 'server', name: 'azalab-0', role: 'server', ssh: 'aiden@azalab-0'})
     expect(host.units).toContainEqual({name: 'kopia-backup.timer', schedule: '*-*-* 02:30:00'})
     expect(host.units).toContainEqual({name: 'kopia-r2-sync.timer', schedule: 'every 6h'})
     expect(host.units).toContainEqual({name: 'homelab-backup-drill.timer', schedule: 'Sun *-*-* 04:00:00'})

@@ -19,6 +19,11 @@ describe('map: Nix readers', () => {
       networking.firewall.allowedTCPPorts = [ 22 ];`
     expect(firewallPorts(text)).toEqual({tcp: [22, 6443], udp: [51820]})
     expect(firewallPorts('{ }')).toEqual({tcp: [], udp: []})
+    // The per-interface node ports the module builds in a let binding are not global ports.
+    const module = `let nodePorts = { allowedTCPPorts = [ 10250 ]; allowedUDPPorts = [ 8472 ]; }; in {
+      networking.firewall = { allowedTCPPorts = [ 22 6443 ]; interfaces = lib.mkIf multiNode { enp1s0 = nodePorts; }; };
+    }`
+    expect(firewallPorts(module)).toEqual({tcp: [22, 6443], udp: []})
   })
 
   it('services.k3s.role in a block (not a nested block\'s role) or written in full; null when absent', () => {
