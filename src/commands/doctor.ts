@@ -42,15 +42,16 @@ A failing check never stops the others; a check that needs a failed one is skipp
 
   static override flags = {
     offline: Flags.boolean({description: 'only the checks that need no host', default: false}),
-    host: Flags.string({description: 'host in homelab.yaml to check (default: the k3s server)'}),
+    host: Flags.string({description: 'host in homelab.yaml to check (default: the k3s server)', exclusive: ['on']}),
+    on: Flags.string({description: 'the host as --on @tag or name (homelab.yaml tags; must select exactly one host)', exclusive: ['host']}),
     'connect-timeout': connectionFlags['connect-timeout'],
   }
 
   async run(): Promise<DoctorReport> {
     const {flags} = await this.parse(Doctor)
     const homelab = await this.homelab(flags.repo)
-    const [{runDoctor}, {pickHost}, {openHostConnection}] = await Promise.all([import('../lib/diagnose/doctor/index.js'), import('../lib/config/hosts.js'), import('../ui/host-connection.js')])
-    const host = pickHost(homelab, flags.host)
+    const [{runDoctor}, {oneHost}, {openHostConnection}] = await Promise.all([import('../lib/diagnose/doctor/index.js'), import('../lib/config/one-host.js'), import('../ui/host-connection.js')])
+    const host = oneHost(homelab, {host: flags.host, on: flags.on}, 'doctor')
     const report = await runDoctor({
       connect: async () => openHostConnection({...this.hostConnectionOptions({'accept-new-host-key': false, 'connect-timeout': flags['connect-timeout']}), homelab, host}),
       env: process.env,

@@ -50,7 +50,8 @@ App, container and namespace names are checked against strict patterns before an
     follow: Flags.boolean({char: 'f', description: 'keep streaming new lines until Ctrl-C', default: false}),
     previous: Flags.boolean({description: 'the logs of the previous instance of each container (after a crash or restart)', default: false}),
     tail: Flags.integer({description: 'lines per container to show first (-1: all)', default: -1, min: -1}),
-    host: Flags.string({description: 'host in homelab.yaml to run kubectl on (default: the k3s server)'}),
+    host: Flags.string({description: 'host in homelab.yaml to run kubectl on (default: the k3s server)', exclusive: ['on']}),
+    on: Flags.string({description: 'the host as --on @tag or name (homelab.yaml tags; must select exactly one host)', exclusive: ['host']}),
     ...connectionFlags,
   }
 
@@ -62,16 +63,16 @@ App, container and namespace names are checked against strict patterns before an
     if (flags.container !== undefined) assertRemoteName('container', flags.container, '--container')
     const since = flags.since === undefined ? undefined : parseSince(flags.since)
     const homelab = await this.homelab(flags.repo)
-    const [{appLogsCommand, appWorkloads}, {kubectlNeedsSudo}, {pickHost}, {openHostConnection}, {streamOnHost}] = await Promise.all([
+    const [{appLogsCommand, appWorkloads}, {kubectlNeedsSudo}, {oneHost}, {openHostConnection}, {streamOnHost}] = await Promise.all([
       import('../lib/diagnose/logs.js'),
       import('../lib/diagnose/run.js'),
-      import('../lib/config/hosts.js'),
+      import('../lib/config/one-host.js'),
       import('../ui/host-connection.js'),
       import('../stream-command.js'),
     ])
     const workloads = await appWorkloads(homelab, args.app)
     const command = appLogsCommand(workloads, {container: flags.container, follow: flags.follow, previous: flags.previous, since: since?.kubectl, tail: flags.tail})
-    const host = pickHost(homelab, flags.host)
+    const host = oneHost(homelab, {host: flags.host, on: flags.on}, 'logs')
     const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
       const sudo = await kubectlNeedsSudo(connection)

@@ -6,16 +6,14 @@ import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
+import {expectMatchesSchema} from '../helpers/json-schema.js'
 
 const out = mkdtempSync(path.join(tmpdir(), 'homelab-map-cli-'))
 afterAll(() => rmSync(out, {force: true, recursive: true}))
 
-/** A structural check of one output against schemas/map.schema.json with ajv (draft 2020-12), when ajv is installed. */
+/** Asserts one output matches schemas/map.schema.json (ajv, draft 2020-12, strict). */
 async function matchesSchema(value: unknown): Promise<void> {
-  const schema = JSON.parse(readFileSync(path.join(REPO_ROOT, 'schemas/map.schema.json'), 'utf8')) as Record<string, unknown>
-  const {default: Ajv2020} = (await import('ajv/dist/2020.js')) as unknown as {default: new (o: object) => {compile(s: object): ((v: unknown) => boolean) & {errors?: unknown}}}
-  const validate = new Ajv2020({allErrors: true, strict: false}).compile(schema)
-  expect(validate(value), JSON.stringify(validate.errors)).toBe(true)
+  expectMatchesSchema('map', value)
 }
 
 describe('homelab map (CLI)', () => {

@@ -1,4 +1,3 @@
-import Ajv2020 from 'ajv/dist/2020.js'
 import {execa} from 'execa'
 import {createRequire} from 'node:module'
 import {promises as fs} from 'node:fs'
@@ -7,6 +6,7 @@ import {pathToFileURL} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
+import {expectMatchesSchema} from '../helpers/json-schema.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 /**
@@ -33,8 +33,7 @@ const vaultwarden = {
 
 /** Asserts that `value` matches schemas/<id>.schema.json (draft 2020-12). */
 async function expectSchema(id: string, value: unknown) {
-  const validate = new Ajv2020.default({allErrors: true, strict: false}).compile(JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'schemas', `${id}.schema.json`), 'utf8')))
-  expect(validate(value) ? [] : validate.errors).toEqual([])
+  expectMatchesSchema(id.replaceAll('-', ' '), value)
 }
 
 async function kubectlCalls(): Promise<Array<{argv: string[]; uid: number}>> {

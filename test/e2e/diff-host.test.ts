@@ -13,7 +13,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseIdentities} from '../../src/lib/age/identities.js'
 import {decryptSopsFile, setSopsValues} from '../../src/lib/sops/index.js'
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
-import {expectDiffSchema} from '../helpers/diff-schema.js'
+import {expectMatchesSchema} from '../helpers/json-schema.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
@@ -91,7 +91,7 @@ describe('homelab diff with the host side', {timeout: 300_000}, () => {
     const json = await diff(['--json'])
     expect(json.exitCode, json.stderr).toBe(0)
     const report = JSON.parse(json.stdout) as ReportJson
-    await expectDiffSchema(report)
+    await expectMatchesSchema('diff', report)
     expect(report).toMatchObject({changed: true, from: {commit: applied}, fromSource: 'flux', ok: true, schemaVersion: 1})
     expect(report.hosts).toEqual([
       expect.objectContaining({
@@ -123,7 +123,7 @@ describe('homelab diff with the host side', {timeout: 300_000}, () => {
     const r = await diff(['--json'])
     expect(r.exitCode, r.stderr).toBe(0)
     const report = JSON.parse(r.stdout) as ReportJson
-    await expectDiffSchema(report)
+    await expectMatchesSchema('diff', report)
     expect(report.hosts[0]).toMatchObject({commit: local, status: 'skipped'})
     expect(report.hosts[0].message).toBe(`commit ${local.slice(0, 7)} is not on origin/main yet (its head is ${pushed.slice(0, 7)}): git push first, or give --to a pushed commit; host part skipped`)
     const text = await diff([])
@@ -139,7 +139,7 @@ describe('homelab diff with the host side', {timeout: 300_000}, () => {
     const r = await diff(['--offline', '--json'])
     expect(r.exitCode, r.stderr).toBe(0)
     const report = JSON.parse(r.stdout) as ReportJson
-    await expectDiffSchema(report)
+    await expectMatchesSchema('diff', report)
     expect(report).toMatchObject({from: {label: expect.stringMatching(/^origin\/main/)}, fromSource: 'remote'})
     expect(report.hosts).toEqual([expect.objectContaining({host: 'azalab-0', message: '--offline: not connected', status: 'skipped'})])
     expect(await host.connections()).toBe(connections)

@@ -40,7 +40,8 @@ The exit status is the remote command's, whatever it is; Ctrl-C ends the remote 
   static override flags = {
     sudo: Flags.boolean({description: 'run the command as root through sudo', default: false}),
     'sudo-password-stdin': Flags.boolean({description: 'read the sudo password from the first line of stdin', default: false}),
-    host: Flags.string({description: 'host in homelab.yaml (default: the k3s server)'}),
+    host: Flags.string({description: 'host in homelab.yaml (default: the k3s server)', exclusive: ['on']}),
+    on: Flags.string({description: 'the host as --on @tag or name (homelab.yaml tags; must select exactly one host)', exclusive: ['host']}),
     ...connectionFlags,
   }
 
@@ -54,9 +55,9 @@ The exit status is the remote command's, whatever it is; Ctrl-C ends the remote 
       throw new UsageError(argv.length > 0 ? `put the command after --: homelab host exec -- ${(argv as string[]).join(' ')}` : 'no command given: homelab host exec -- CMD [ARG…]')
     if (flags['sudo-password-stdin'] && !flags.sudo) throw new UsageError('--sudo-password-stdin needs --sudo')
     const homelab = await this.homelab(flags.repo)
-    const [{execCommand}, {pickHost}, {openHostConnection}, {streamOnHost}] = await Promise.all([
+    const [{execCommand}, {oneHost}, {openHostConnection}, {streamOnHost}] = await Promise.all([
       import('../../lib/diagnose/host.js'),
-      import('../../lib/config/hosts.js'),
+      import('../../lib/config/one-host.js'),
       import('../../ui/host-connection.js'),
       import('../../stream-command.js'),
     ])
@@ -66,7 +67,7 @@ The exit status is the remote command's, whatever it is; Ctrl-C ends the remote 
       stdinPassword = await readStdinLine(process.stdin)
     }
 
-    const host = pickHost(homelab, flags.host)
+    const host = oneHost(homelab, {host: flags.host, on: flags.on}, 'host exec')
     const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host, stdinFlag: '--sudo-password-stdin', stdinPassword})
     try {
       const collect = this.jsonEnabled() ? {stderr: [] as string[], stdout: [] as string[]} : undefined

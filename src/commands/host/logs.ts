@@ -45,7 +45,8 @@ The unit name is checked against systemd's unit name characters before anything 
     priority: Flags.string({char: 'p', description: 'only entries of this priority or more severe', options: [...PRIORITIES]}),
     lines: Flags.integer({char: 'n', description: 'show the last N entries', min: 0}),
     sudo: Flags.boolean({description: 'run journalctl as root through sudo (password from HOMELAB_SUDO_PASSWORD or a prompt)', default: false}),
-    host: Flags.string({description: 'host in homelab.yaml (default: the k3s server)'}),
+    host: Flags.string({description: 'host in homelab.yaml (default: the k3s server)', exclusive: ['on']}),
+    on: Flags.string({description: 'the host as --on @tag or name (homelab.yaml tags; must select exactly one host)', exclusive: ['host']}),
     ...connectionFlags,
   }
 
@@ -61,8 +62,8 @@ The unit name is checked against systemd's unit name characters before anything 
       unit: args.unit,
     })
     const homelab = await this.homelab(flags.repo)
-    const [{pickHost}, {openHostConnection}, {streamOnHost}] = await Promise.all([import('../../lib/config/hosts.js'), import('../../ui/host-connection.js'), import('../../stream-command.js')])
-    const host = pickHost(homelab, flags.host)
+    const [{oneHost}, {openHostConnection}, {streamOnHost}] = await Promise.all([import('../../lib/config/one-host.js'), import('../../ui/host-connection.js'), import('../../stream-command.js')])
+    const host = oneHost(homelab, {host: flags.host, on: flags.on}, 'host logs')
     const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     try {
       const collect = this.jsonEnabled() ? {stderr: [] as string[], stdout: [] as string[]} : undefined

@@ -33,7 +33,8 @@ Exit 0 when none failed, 1 when some did (read why with \`homelab host logs UNIT
 
   static override flags = {
     failed: Flags.boolean({description: 'list the failed units (the only listing so far; required)', default: false}),
-    host: Flags.string({description: 'host in homelab.yaml (default: the k3s server)'}),
+    host: Flags.string({description: 'host in homelab.yaml (default: the k3s server)', exclusive: ['on']}),
+    on: Flags.string({description: 'the host as --on @tag or name (homelab.yaml tags; must select exactly one host)', exclusive: ['host']}),
     ...connectionFlags,
   }
 
@@ -41,12 +42,12 @@ Exit 0 when none failed, 1 when some did (read why with \`homelab host logs UNIT
     const {flags} = await this.parse(HostUnits)
     if (!flags.failed) throw new UsageError('say which units: --failed (the only listing so far)')
     const homelab = await this.homelab(flags.repo)
-    const [{FAILED_UNITS_COMMAND, parseUnitList}, {pickHost}, {openHostConnection}] = await Promise.all([
+    const [{FAILED_UNITS_COMMAND, parseUnitList}, {oneHost}, {openHostConnection}] = await Promise.all([
       import('../../lib/diagnose/host.js'),
-      import('../../lib/config/hosts.js'),
+      import('../../lib/config/one-host.js'),
       import('../../ui/host-connection.js'),
     ])
-    const host = pickHost(homelab, flags.host)
+    const host = oneHost(homelab, {host: flags.host, on: flags.on}, 'host units')
     const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host})
     let stdout: string
     try {

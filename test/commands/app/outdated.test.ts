@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {parseImageRef} from '../../../src/lib/registry/reference.js'
 import {runCli} from '../../helpers/cli.js'
 import {copyBundledHomelab} from '../../helpers/copy-homelab.js'
-import {expectMatchesSchema} from '../../helpers/json-schema-lite.js'
+import {expectMatchesSchema} from '../../helpers/json-schema.js'
 import {closedPort, startTestRegistry, type TestRegistry} from '../../helpers/oci-registry.js'
 
 const CLUSTER = 'flux/clusters/azalab-0'

@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli} from '../../helpers/cli.js'
 import {copyBundledHomelab} from '../../helpers/copy-homelab.js'
-import {expectMatchesSchema} from '../../helpers/json-schema-lite.js'
+import {expectMatchesSchema} from '../../helpers/json-schema.js'
 import {treeSnapshot} from '../../lib/app/tree-snapshot.js'
 
 const APPS = 'flux/clusters/azalab-0/manifests/apps'

@@ -14,7 +14,7 @@ import {diffCluster, type DiffReport} from '../../../src/lib/diff/index.js'
 import {decryptSopsFile, setSopsValues} from '../../../src/lib/sops/index.js'
 import {REPO_ROOT, runCli} from '../../helpers/cli.js'
 import {copyBundledHomelab} from '../../helpers/copy-homelab.js'
-import {expectDiffSchema} from '../../helpers/diff-schema.js'
+import {expectMatchesSchema} from '../../helpers/json-schema.js'
 import {haveTool} from '../../helpers/have-tool.js'
 
 const KEY_FILE = path.join(REPO_ROOT, 'test/fixtures/keys/demo.agekey')
@@ -226,7 +226,7 @@ describe('homelab diff (the command)', () => {
     expect(text.exitCode).toBe(0)
     expect(text.stdout).toContain('  ~ Secret/immich/immich-secret  changed\n      stringData.DB_PASSWORD: value changed\n')
     const report = JSON.parse(json.stdout) as DiffReport
-    await expectDiffSchema(report)
+    await expectMatchesSchema('diff', report)
     // --offline: no connection; the old side is HEAD (this repository has no origin/main) and the host part is skipped.
     expect(report).toMatchObject({fromSource: 'head', hosts: [expect.objectContaining({host: 'azalab-0', message: '--offline: not connected', status: 'skipped'})], schemaVersion: 1})
     expect(report.objects).toEqual([expect.objectContaining({action: 'changed', diff: '', object: 'Secret/immich/immich-secret', secretKeys: [{change: 'value changed', key: 'stringData.DB_PASSWORD'}]})])
