@@ -249,10 +249,21 @@ in
       nodeName = cfg.hostName;
       serverAddr = lib.mkIf (!isServer) "https://${serverAddress}:6443";
       # The cluster token, shared: the server is started with it and each agent joins with it.
+      # A server that ran before without a token file generated its own (kept in
+      # /var/lib/rancher/k3s/server/token, and it encrypts k3s's bootstrap data: docs.k3s.io/cli/token),
+      # so host secret k3s/token must hold THAT token, not a new one; a different one needs
+      # `k3s token rotate` on the server first (k3s-io/k3s#4640: "bootstrap data already found
+      # and encrypted with different token").
       tokenFile = lib.mkIf multiNode config.sops.secrets."k3s/token".path;
+      # Node labels: k3s applies --node-label when the node registers, not to a node that exists
+      # already (docs.k3s.io/cli/agent "Node"): later edits need `kubectl label --overwrite`.
+      # --flannel-iface: flannel's VXLAN on the interface whose node ports are open (below),
+      # not on the default route's (docs.k3s.io/cli/agent "Networking": --flannel-iface).
       extraFlags = lib.optionals isServer [
         "--write-kubeconfig-mode=0600"
         "--secrets-encryption"
+      ] ++ lib.optionals (multiNode && (thisHost.nodeInterfaces or [ ]) != [ ]) [
+        "--flannel-iface=${builtins.head thisHost.nodeInterfaces}"
       ] ++ lib.mapAttrsToList (k: v: "--node-label=${k}=${v}") labels ++ cfg.k3s.extraFlags;
     };
 

@@ -3,12 +3,15 @@
 // gets a second host from the real `host add` planner (src/lib/host/add/plan.ts), then both hosts
 // are evaluated. A missing nix-instantiate skips locally and FAILS under CI=true.
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
+import {parseDocument} from 'yaml'
 
+import {expectedHostsFile} from '../../src/lib/config/hosts-file.js'
 import {loadHomelab} from '../../src/lib/config/load.js'
 import {planHostAdd} from '../../src/lib/host/add/plan.js'
+import {runCli} from '../helpers/cli.js'
 import {copyBundledHomelab} from '../helpers/copy-homelab.js'
 import {haveTool} from '../helpers/have-tool.js'
 import {withTestNixConfig} from '../helpers/nix-config.js'
@@ -44,7 +47,7 @@ describe('an agent host (host add planner + module evaluation)', () => {
     expect(agent.summary.failedAssertions).toEqual([])
     expect(agent.summary.hostName).toBe('azalab-1')
     expect(agent.summary.diskDevice).toBe('/dev/sda')
-    expect(agent.summary.k3s).toMatchObject({disable: [], extraFlags: ['--node-label=homelab.dev/gpu=true'], nodeName: 'azalab-1', role: 'agent', serverAddr: 'https://azalab-0:6443', tokenFile: '/run/secrets/k3s/token'})
+    expect(agent.summary.k3s).toMatchObject({disable: [], extraFlags: ['--flannel-iface=enp2s0', '--node-label=homelab.dev/gpu=true'], nodeName: 'azalab-1', role: 'agent', serverAddr: 'https://azalab-0:6443', tokenFile: '/run/secrets/k3s/token'})
     expect(agent.summary.sops.secrets['k3s/token']).toMatchObject({key: 'k3s/token'})
     expect(agent.summary.firewall.interfaces).toEqual({enp2s0: {allowedTCPPorts: [10250], allowedUDPPorts: [8472]}})
     expect(agent.summary.firewall.allowedTCPPorts).toEqual([22, 6443])
@@ -56,5 +59,26 @@ describe('an agent host (host add planner + module evaluation)', () => {
     expect(server.summary.k3s).toMatchObject({disable: ['traefik'], role: 'server', serverAddr: '', tokenFile: '/run/secrets/k3s/token'})
     expect(server.summary.k3s.extraFlags).toEqual(['--write-kubeconfig-mode=0600', '--secrets-encryption'])
     expect(server.summary.tmpfiles).toContain('d /srv/immich 0750 1000 1000 -')
+  }, 180_000)
+
+  it('validate: with two hosts every host names its node interfaces, and nixos/hosts.json follows homelab.yaml', async () => {
+    // Runs after the test above added azalab-1 (with enp2s0) to the copy; azalab-0 names none.
+    const findings = async () => {
+      const r = await runCli(['validate', '--json', '--repo', repo])
+      return (JSON.parse(r.stdout) as {checks: Array<{id: string; findings: Array<{file: string; message: string; severity: string}>}>}).checks.find((c) => c.id === 'config')!.findings.filter((f) => f.severity === 'error').map((f) => `${f.file}: ${f.message}`)
+    }
+
+    expect(await findings()).toEqual([
+      "homelab.yaml: host azalab-0: nodeInterfaces is empty; with more than one host, name the LAN interface the nodes reach each other on (e.g. nodeInterfaces: [enp1s0]): k3s's node ports open only there",
+    ])
+    const yamlFile = path.join(repo, 'homelab.yaml')
+    const doc = parseDocument(readFileSync(yamlFile, 'utf8'))
+    doc.setIn(['hosts', 0, 'nodeInterfaces'], doc.createNode(['enp1s0']))
+    writeFileSync(yamlFile, doc.toString())
+    // hosts.json not rewritten: out of sync.
+    expect((await findings()).join('\n')).toContain("nixos/hosts.json: out of sync with homelab.yaml hosts: (a host's role, address, labels, interfaces or configuration file differ)")
+    const homelab = await loadHomelab({cwd: repo, repo})
+    writeFileSync(path.join(repo, 'nixos/hosts.json'), expectedHostsFile(homelab))
+    expect(await findings()).toEqual([])
   }, 180_000)
 })

@@ -58,7 +58,10 @@ export class DeployStepError extends HomelabError {
 export interface ActivationHooks {
   beforeActivate?(conn: HostConnection): Promise<void>
   gate?(conn: HostConnection): Promise<string>
-  /** Seconds the gate may take at most, added to the magic rollback's delay so the timer never fires mid-gate. */
+  /**
+   * Seconds the gate may take at most: once the confirmation matched, the magic rollback is
+   * re-armed with this delay (`homelab-rollback-<run>-gate`), so its timer never fires mid-gate.
+   */
   gateSeconds?: number
 }
 
@@ -442,8 +445,9 @@ export class HostDeploy {
     let action = this.plannedAction!
     const previous = this.previous
     const detach = this.detach
-    // The gate runs before the confirmation cancels the timer: give it its time on top.
-    const armSeconds = options.confirmTimeoutSeconds + (hooks.gate ? (hooks.gateSeconds ?? 0) : 0)
+    // The confirmation re-arms the timer for the gate's own time (confirmHost), so this one
+    // covers the activation and the confirmation only, as without a gate.
+    const armSeconds = options.confirmTimeoutSeconds
     try {
       if (hooks.beforeActivate && action !== 'dry-activate') {
         ctx.begin('cordon')
@@ -487,6 +491,7 @@ export class HostDeploy {
           ctx,
           detach,
           gate: hooks.gate,
+          gateSeconds: hooks.gateSeconds,
           newSystem: result.newSystem,
           previousSystem: this.previousSystem,
           result,
@@ -670,6 +675,7 @@ async function confirmHost(
     ctx: StepContext
     detach: DetachMode
     gate?: ActivationHooks['gate']
+    gateSeconds?: number
     newSystem?: string
     previousSystem?: string
     result: DeployHostResult
@@ -696,6 +702,17 @@ async function confirmHost(
       })
     const generation = currentGeneration(parseGenerations(gens.stdout))
     let gateDetail: string | undefined
+    let rollbackName = options.rollbackName
+    if (options.gate && rollbackName && options.newSystem) {
+      // The revision matches: swap the armed timer for one that gives the gate its whole time
+      // (a timer that fired mid-gate would switch back under a passing gate). Cancelling
+      // fails when it already fired: then the host is switching back, which the error says.
+      options.ctx.check(await conn.sudo(cancelDetached(rollbackName, options.detach)), 'cancelling the rollback timer to re-arm it for the health gate')
+      rollbackName = `${rollbackName}-gate`
+      const target = options.result.previousGeneration === undefined || !options.previousSystem ? undefined : {generation: options.result.previousGeneration, system: options.previousSystem}
+      options.ctx.check(await conn.sudo(startDetached(rollbackName, rollbackScript(options.newSystem, target), options.detach, options.gateSeconds ?? 300)), 'arming the rollback timer for the health gate')
+    }
+
     if (options.gate) {
       options.ctx.end(`generation ${generation?.generation ?? '?'} answers, configuration revision ${revision || '(empty)'}`)
       options.ctx.begin('gate')
@@ -703,8 +720,8 @@ async function confirmHost(
         gateDetail = await options.gate(conn)
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error)
-        if (options.rollbackName && options.newSystem && options.previousSystem) {
-          options.result.rolledBack = await rollBackNow(conn, {...options, newSystem: options.newSystem, previousGeneration: options.result.previousGeneration, previousSystem: options.previousSystem, rollbackName: options.rollbackName})
+        if (rollbackName && options.newSystem && options.previousSystem) {
+          options.result.rolledBack = await rollBackNow(conn, {...options, newSystem: options.newSystem, previousGeneration: options.result.previousGeneration, previousSystem: options.previousSystem, rollbackName})
           options.result.magicRollback = 'armed-and-confirmed'
           throw new DeployStepError('gate', `health gate failed: ${reason}; ${options.result.rolledBack ? 'switched back to the previous generation (magic rollback)' : 'the switch back did not reach the previous system: check the host'}`, options.ctx.lastLines)
         }
@@ -713,7 +730,7 @@ async function confirmHost(
       }
     }
 
-    if (options.rollbackName) options.ctx.check(await conn.sudo(cancelDetached(options.rollbackName, options.detach)), 'cancelling the rollback timer')
+    if (rollbackName) options.ctx.check(await conn.sudo(cancelDetached(rollbackName, options.detach)), 'cancelling the rollback timer')
     return {gateDetail, generation, revision}
   } finally {
     await conn.close()

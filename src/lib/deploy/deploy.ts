@@ -161,14 +161,17 @@ export async function runRollout(
           const hooks: ActivationHooks = {}
           if (activates && options.rollout.gate) {
             hooks.gate = (conn) => healthGate({host, hostConn: conn, rollout: options.rollout, server: getServer})
-            // Each poll can take up to three 30 s calls past the deadline.
-            hooks.gateSeconds = options.rollout.gateTimeoutSeconds + 90
+            // The rollback timer re-armed for the gate: its timeout, plus one last poll (three
+            // calls of at most 30 s each), plus a margin for the server connection.
+            hooks.gateSeconds = options.rollout.gateTimeoutSeconds + 150
           }
 
           if (activates && host.role === 'agent' && result.k3sRestarts)
             hooks.beforeActivate = async () => {
+              // Said before the call: a drain cordons first, so a failed drain still leaves the node cordoned.
+              result.cordon = 'cordoned'
               await cordonNode(await getServer(), host.name, options.rollout.drain)
-              result.cordon = options.rollout.drain ? 'drained' : 'cordoned'
+              if (options.rollout.drain) result.cordon = 'drained'
             }
 
           await run.activate(hooks)

@@ -56,7 +56,9 @@ export async function healthGate(options: {host: Pick<HostConfig, 'name' | 'role
   const deadline = started + rollout.gateTimeoutSeconds * 1000
   let last = 'not checked yet'
   for (;;) {
-    last = await gateProblem(host, hostConn, options.server)
+    // A call that fails or times out (the connection hiccups while k3s restarts) is one more
+    // unhealthy poll, not the end of the gate.
+    last = await gateProblem(host, hostConn, options.server).catch((error: Error) => `the check did not answer (${error.message})`)
     if (last === '') return `k3s active${host.role === 'server' ? ', API ready' : ''}, node ${host.name} Ready after ${Math.round((performance.now() - started) / 1000)} s`
     if (performance.now() >= deadline) throw new Error(`${last} after ${rollout.gateTimeoutSeconds} s`)
     await new Promise((resolve) => setTimeout(resolve, (rollout.pollSeconds ?? 2) * 1000))

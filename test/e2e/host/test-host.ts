@@ -78,6 +78,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {parseDocument} from 'yaml'
 
+import {expectedHostsFile} from '../../../src/lib/config/hosts-file.js'
+import {loadHomelab} from '../../../src/lib/config/load.js'
 import {REPO_ROOT} from '../../helpers/cli.js'
 import {NIX_HOST_CONF, NIX_TEST_CONFIG} from '../../helpers/nix-config.js'
 
@@ -503,11 +505,15 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       const remote = path.join(base, 'remote.git')
       const flakeDir = path.join(base, 'host-flake')
       const hostName = repoOptions.hostName ?? 'testhost'
-      const skip = new Set(['node_modules', 'dist', '.git', 'oclif.manifest.json', 'coverage'])
+      // docs/ holds the generated map (docs/topology.md), stale once homelab.yaml names this host.
+      const skip = new Set(['node_modules', 'dist', '.git', 'oclif.manifest.json', 'coverage', 'docs'])
       await fs.cp(REPO_ROOT, dir, {recursive: true, filter: (src) => !skip.has(path.basename(src)) || path.dirname(src) !== REPO_ROOT})
       const doc = parseDocument(await fs.readFile(path.join(dir, 'homelab.yaml'), 'utf8'))
       doc.set('hosts', [{name: hostName, ssh: alias, flakeDir, flakeInput: 'homelab'}])
       await fs.writeFile(path.join(dir, 'homelab.yaml'), doc.toString())
+      // nixos/hosts.json is what Nix reads of hosts:; the CLI writes it from homelab.yaml.
+      const homelab = await loadHomelab({cwd: dir})
+      await fs.writeFile(path.join(dir, homelab.config.cluster.hostsFile), expectedHostsFile(homelab))
       const knownHosts = String(doc.get('knownHosts') ?? 'known_hosts')
       await fs.writeFile(path.join(dir, knownHosts), repoOptions.pinHostKey === false ? '' : `${`[${alias}]:${sshPort}`} ${hostPub[0]} ${hostPub[1]}\n`)
       const git = async (args: string[]) => run('git', args, {cwd: dir, env: gitEnv})

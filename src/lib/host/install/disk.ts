@@ -27,7 +27,8 @@ export async function readDiskDevice(root: string, file = HOST_VALUES_FILE): Pro
   }
 
   const fromNix = await evalDiskDevice(abs)
-  const matches = [...text.matchAll(/^\s*(?:homelab\.)?diskDevice\s*=\s*"([^"$\\]+)"\s*;/gm)].map((m) => m[1])
+  // `diskDevice = "/dev/…";`, also as a default a host file may override (`lib.mkDefault "…"`).
+  const matches = [...text.matchAll(/^\s*(?:homelab\.)?diskDevice\s*=\s*(?:(?:lib\.)?(?:mkDefault|mkForce)\s+)?"([^"$\\]+)"\s*;/gm)].map((m) => m[1])
   const value = fromNix ?? (matches.length === 1 ? matches[0] : undefined)
   if (value === undefined || !/^\/dev\/\S+$/.test(value))
     throw new ConfigError(`${file}: no single homelab.diskDevice = "/dev/…"; set the disk the install erases (e.g. diskDevice = "/dev/nvme0n1";)`)
@@ -35,7 +36,10 @@ export async function readDiskDevice(root: string, file = HOST_VALUES_FILE): Pro
 }
 
 async function evalDiskDevice(abs: string): Promise<string | undefined> {
-  const expr = `let f = import ${JSON.stringify(abs)}; v = if builtins.isFunction f then f (builtins.mapAttrs (n: _: null) (builtins.functionArgs f)) else f; in v.homelab.diskDevice`
+  // Named arguments are null, except `lib`: the priority wrappers a values file may use
+  // (nixpkgs lib/modules.nix mkDefault/mkForce/mkOverride) as the plain value.
+  const lib = '{ mkDefault = x: x; mkForce = x: x; mkOverride = _: x: x; }'
+  const expr = `let f = import ${JSON.stringify(abs)}; v = if builtins.isFunction f then f (builtins.mapAttrs (n: _: if n == "lib" then ${lib} else null) (builtins.functionArgs f)) else f; in v.homelab.diskDevice`
   try {
     const {exitCode, stdout} = await execa('nix-instantiate', ['--eval', '--strict', '--json', '-E', expr], {reject: false, timeout: 20_000})
     if (exitCode !== 0) return undefined

@@ -48,6 +48,14 @@ function checkHostsFile(out: FindingList, context: ValidateContext, line: number
     out.error(rel, 1, `out of sync with homelab.yaml hosts: (${detail}); it is written by \`homelab host add\`/\`homelab host remove\`: undo the hand edit`)
   }
 
+  // With several nodes, k3s's node ports (8472/udp flannel VXLAN, 10250/tcp kubelet) open only on
+  // the interfaces named: without one, the nodes show Ready but pods on different nodes cannot
+  // reach each other (nixos/homelab-module.nix networking.firewall.interfaces, --flannel-iface).
+  if (homelab.config.hosts.length > 1)
+    for (const host of homelab.config.hosts)
+      if ((host.nodeInterfaces ?? []).length === 0)
+        out.error(CONFIG_FILE, line, `host ${host.name}: nodeInterfaces is empty; with more than one host, name the LAN interface the nodes reach each other on (e.g. nodeInterfaces: [enp1s0]): k3s's node ports open only there`)
+
   for (const host of homelab.config.hosts) {
     const own = `${hostDir(host.name)}/configuration.nix`
     if (existsSync(path.join(context.root, hostDir(host.name))) && !existsSync(path.join(context.root, own))) out.error(own, 1, `host ${host.name}: missing (its NixOS values file; \`homelab host add\` writes it)`)
