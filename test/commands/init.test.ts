@@ -75,7 +75,7 @@ describe('homelab init', () => {
     expect(statSync(path.join(repo, 'scripts/kopia-backup.sh')).mode & 0o111).not.toBe(0)
 
     const validate = await runCli(['validate', '--repo', repo], {env})
-    expect(validate.stdout).toMatch(/^valid: 8 checks, 8 passed, 0 failed; 0 errors, 0 warnings/m)
+    expect(validate.stdout).toMatch(/^valid: 9 checks, 9 passed, 0 failed; 0 errors, 0 warnings/m)
     expect(validate.exitCode).toBe(0)
   })
 
@@ -85,7 +85,7 @@ describe('homelab init', () => {
     const app = await runCli(['app', 'new', 'wiki', '--image', 'ghcr.io/requarks/wiki:2.5', '--port', '3000', '--storage', '5Gi', '--yes'], {cwd: repo, env})
     expect(app.exitCode, app.stderr).toBe(0)
     const validate = await runCli(['validate'], {cwd: repo, env})
-    expect(validate.stdout).toMatch(/^valid: 8 checks, 8 passed/m)
+    expect(validate.stdout).toMatch(/^valid: 9 checks, 9 passed/m)
     expect(validate.exitCode).toBe(0)
   })
 
