@@ -41,7 +41,7 @@ App, container and namespace names are checked against strict patterns before an
   static override enableJsonFlag = true
 
   static override args = {
-    app: Args.string({description: 'app name (its folder under the apps folder)', required: true}),
+    app: Args.string({description: 'app name (its folder under the apps folder)', ignoreStdin: true, required: true}),
   }
 
   static override flags = {

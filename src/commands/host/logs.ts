@@ -36,7 +36,7 @@ The unit name is checked against systemd's unit name characters before anything 
   static override enableJsonFlag = true
 
   static override args = {
-    unit: Args.string({description: 'systemd unit (e.g. k3s, kopia-backup.service); all units when left out'}),
+    unit: Args.string({description: 'systemd unit (e.g. k3s, kopia-backup.service); all units when left out', ignoreStdin: true}),
   }
 
   static override flags = {

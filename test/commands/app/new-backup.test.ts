@@ -38,7 +38,7 @@ describe('homelab app new --backup', () => {
     const app = (await storage()).apps.find((a) => a.name === 'notes')
     expect(app?.backup).toEqual({databases: ['data/notes.db', 'index.db'], mode: 'sqlite'})
     expect(await fs.readFile(path.join(root, 'nixos/storage.json'), 'utf8')).toContain(
-      '{ "name": "notes", "path": "/srv/notes", "uid": 1000, "gid": 1000, "mode": "0750", "backup": { "mode": "sqlite", "databases": ["data/notes.db", "index.db"] } }',
+      '{ "name": "notes", "path": "/srv/notes", "uid": 1000, "gid": 1000, "mode": "0750", "node": "azalab-0", "backup": { "mode": "sqlite", "databases": ["data/notes.db", "index.db"] } }',
     )
   })
 

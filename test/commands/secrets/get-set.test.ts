@@ -57,7 +57,7 @@ describe('homelab secrets get / set', () => {
     const secret = 'n3w-S3cret-value'
     const r = await cli(['secrets', 'set', HOST_SECRETS, 'r2.secret_access_key', '--value-stdin', '--json'], `${secret}\n`)
     expect(r.exitCode).toBe(0)
-    expect(JSON.parse(r.stdout)).toEqual({changed: true, created: false, file: HOST_SECRETS, keyPath: 'r2.secret_access_key'})
+    expect(JSON.parse(r.stdout)).toEqual({changed: true, created: false, file: HOST_SECRETS, keyPath: 'r2.secret_access_key', schemaVersion: 1})
     expect(r.stdout + r.stderr).not.toContain(secret)
     const after = await fs.readFile(file, 'utf8')
     const b = before.split('\n')
