@@ -63,7 +63,9 @@ function printRootHelp(root) {
     for (let i = 1; i < parts.length; i++) topicNames.add(parts.slice(0, i).join(':'))
   }
 
-  const topics = [...topicNames].filter((t) => ids.some((id) => id.startsWith(`${t}:`))).sort()
+  // With helpOptions.all hidden commands are listed, but a topic only hidden commands make is not
+  // (the autocomplete plugin's `autocomplete create|script`).
+  const topics = [...topicNames].filter((t) => ids.some((id) => id.startsWith(`${t}:`) && !byId.get(id).hidden)).sort()
   const show = (id) => id.replaceAll(':', separator)
   const topicRows = topics.map((t) => [show(t), (topicDescription(oclif.topics, t) ?? '').split('\n')[0]])
   const commandRows = ids.map((id) => {

@@ -6,10 +6,11 @@ describe('errors every command shares (src/base-command.ts)', () => {
   it('keeps oclif parse errors short, exit 3 (a usage error), and one JSON error under --json', async () => {
     const plain = await runCli(['app', 'list', '--bogus'])
     expect(plain.exitCode).toBe(3)
-    expect(plain.stderr).toMatch(/Nonexistent flag: --bogus\n.*See more help with --help/)
+    expect(plain.stderr.trimEnd()).toBe('Error: Nonexistent flag: --bogus\n  → see homelab app list --help')
     const json = await runCli(['app', 'list', '--bogus', '--json'])
     expect(json.exitCode).toBe(3)
     expect(JSON.parse(json.stdout)).toEqual({
+      schemaVersion: 1,
       error: {exitCode: 3, message: 'Nonexistent flag: --bogus', name: 'UsageError', suggestions: ['see homelab app list --help']},
     })
   })
