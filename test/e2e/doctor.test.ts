@@ -7,6 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
 import {expectMatchesSchema} from '../helpers/json-schema.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
+import {writeGoodBackups} from './host/backup-state.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 /**
@@ -49,26 +50,6 @@ async function cluster(agekey: string, edit: (items: Array<Record<string, any>>)
   await host.setScenario({STANDIN_KUBECTL_OBJECTS: objectsFile(), STANDIN_KUBECTL_STATE: path.join(host.hostRoot, 'kubectl-state')})
 }
 
-/** Backups as the host's backup scripts leave them after a good night (as in status.test.ts). */
-async function goodBackups() {
-  const stateDir = path.join(host.hostRoot, 'backup-state')
-  const storageRoot = path.join(host.hostRoot, 'srv')
-  await fs.mkdir(stateDir, {recursive: true})
-  await fs.mkdir(storageRoot, {recursive: true})
-  const backupFile = path.join(repo.dir, 'nixos/backup.json')
-  await fs.writeFile(backupFile, JSON.stringify({...JSON.parse(await fs.readFile(backupFile, 'utf8')), stateDir}, null, 2))
-  const yamlFile = path.join(repo.dir, 'homelab.yaml')
-  await fs.writeFile(yamlFile, (await fs.readFile(yamlFile, 'utf8')).replace(/root: \/srv/, `root: ${storageRoot}`))
-  const storage = JSON.parse(await fs.readFile(path.join(repo.dir, 'nixos/storage.json'), 'utf8')) as {apps: Array<{path: string}>; extraBackupSources: string[]}
-  const [template] = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'test/fixtures/kopia/snapshot-list.json'), 'utf8'))
-  const end = new Date(Date.now() - 3_600_000).toISOString()
-  const start = new Date(Date.now() - 3_660_000).toISOString()
-  const snapshots = [...storage.apps.map((a) => a.path), ...storage.extraBackupSources].map((p, i) => ({
-    ...template, endTime: end, id: `e2e${String(i).padStart(29, '0')}`, source: {...template.source, host: repo.hostName, path: p, userName: 'root'}, startTime: start,
-  }))
-  await fs.writeFile(path.join(stateDir, 'snapshots.json'), JSON.stringify(snapshots))
-  await fs.writeFile(path.join(stateDir, 'last-sync.json'), JSON.stringify({bucket: 'azalab-kopia', end, endpoint: 'e', error: null, exitCode: 0, prefix: 'kopia/', result: 'success', start, version: 1}))
-}
 
 type Report = {ok: boolean; checks: Array<{id: string; status: string; detail: string; fix: string | null}>}
 const statusOf = (report: Report) => Object.fromEntries(report.checks.map((c) => [c.id, c.status]))
@@ -106,7 +87,7 @@ beforeAll(async () => {
   await fs.writeFile(path.join(hostKeyDir, path.basename(HOST_KEY_FILE)), demo, {mode: 0o600})
   await fs.mkdir(unitsDir(), {recursive: true})
   for (const unit of BACKUP_UNITS) await fs.writeFile(path.join(unitsDir(), unit), `[Unit]\nDescription=${unit} (nixos/backup.nix)\n`)
-  await goodBackups()
+  await writeGoodBackups(host, repo, {moveStorageRoot: true})
   await repo.git(['commit', '-qam', 'doctor test: backup state and storage root on the test host'])
   await repo.git(['push', '-q', 'origin', 'main'])
   await cluster(demo)

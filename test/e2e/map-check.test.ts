@@ -5,6 +5,7 @@ import {parseAllDocuments} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
+import {writeGoodBackups} from './host/backup-state.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 /**
@@ -73,17 +74,8 @@ async function storageOnHost() {
     await fs.chmod(a.path, Number.parseInt(a.mode, 8))
   }
 
-  // The backup state after a good night (as test/e2e/status.test.ts goodBackups): one snapshot per source.
-  const backupState = path.join(host.hostRoot, 'backup-state')
-  await fs.mkdir(backupState, {recursive: true})
-  const backupFile = path.join(repo.dir, 'nixos/backup.json')
-  await fs.writeFile(backupFile, JSON.stringify({...JSON.parse(await fs.readFile(backupFile, 'utf8')), stateDir: backupState}, null, 2))
-  const [template] = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'test/fixtures/kopia/snapshot-list.json'), 'utf8'))
-  const end = new Date(Date.now() - 3_600_000).toISOString()
-  const snapshots = [...storage.apps.map((a) => a.path), ...storage.extraBackupSources].map((p, i) => ({
-    ...template, endTime: end, id: `map${String(i).padStart(29, '0')}`, source: {...template.source, host: repo.hostName, path: p, userName: 'root'}, startTime: end,
-  }))
-  await fs.writeFile(path.join(backupState, 'snapshots.json'), JSON.stringify(snapshots))
+  // The backup state after a good night: one snapshot per source.
+  await writeGoodBackups(host, repo)
 }
 
 beforeAll(async () => {

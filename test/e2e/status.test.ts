@@ -7,6 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
+import {writeGoodBackups} from './host/backup-state.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 /**
@@ -33,37 +34,12 @@ async function calls(): Promise<string[][]> {
   return text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as {argv: string[]}).argv)
 }
 
-/**
- * Backups as the host's backup scripts leave them after a good night (src/lib/backup reads
- * them): the copy's state folder and storage root point into the host's temp folder (working
- * tree only, not committed), snapshots.json holds one manifest per source (shape of
- * test/fixtures/kopia/snapshot-list.json) finished an hour ago, last-sync.json a success.
- */
-async function goodBackups() {
-  const stateDir = path.join(host.hostRoot, 'backup-state')
-  const storageRoot = path.join(host.hostRoot, 'srv')
-  await fs.mkdir(stateDir, {recursive: true})
-  await fs.mkdir(storageRoot, {recursive: true})
-  const backupFile = path.join(repo.dir, 'nixos/backup.json')
-  await fs.writeFile(backupFile, JSON.stringify({...JSON.parse(await fs.readFile(backupFile, 'utf8')), stateDir}, null, 2))
-  const yamlFile = path.join(repo.dir, 'homelab.yaml')
-  await fs.writeFile(yamlFile, (await fs.readFile(yamlFile, 'utf8')).replace(/root: \/srv/, `root: ${storageRoot}`))
-  const storage = JSON.parse(await fs.readFile(path.join(repo.dir, 'nixos/storage.json'), 'utf8')) as {apps: Array<{path: string}>; extraBackupSources: string[]}
-  const [template] = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'test/fixtures/kopia/snapshot-list.json'), 'utf8'))
-  const end = new Date(Date.now() - 3_600_000).toISOString()
-  const start = new Date(Date.now() - 3_660_000).toISOString()
-  const snapshots = [...storage.apps.map((a) => a.path), ...storage.extraBackupSources].map((p, i) => ({
-    ...template, endTime: end, id: `e2e${String(i).padStart(29, '0')}`, source: {...template.source, host: repo.hostName, path: p, userName: 'root'}, startTime: start,
-  }))
-  await fs.writeFile(path.join(stateDir, 'snapshots.json'), JSON.stringify(snapshots))
-  await fs.writeFile(path.join(stateDir, 'last-sync.json'), JSON.stringify({bucket: 'azalab-kopia', end, endpoint: 'e', error: null, exitCode: 0, prefix: 'kopia/', result: 'success', start, version: 1}))
-}
 
 beforeAll(async () => {
   host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'k3s', 'kubectl', 'systemctl']})
   repo = await host.homelabRepo({nixos: true})
   first = await repo.git(['rev-parse', 'HEAD'])
-  await goodBackups()
+  await writeGoodBackups(host, repo, {moveStorageRoot: true})
 }, 180_000)
 
 afterAll(async () => {

@@ -140,6 +140,20 @@ export function followCommand(name: string): string {
   return `(while [ ! -e ${exit} ]; do sleep 0.1; done) & w=$!; tail -s 0.1 -n +1 -f --pid=$w ${log}; echo "${EXIT_MARKER} $(cat ${exit})"`
 }
 
+/** The NixOS system profile, whose generations `nixos-rebuild list-generations` lists. */
+export const SYSTEM_PROFILE = '/nix/var/nix/profiles/system'
+
+/**
+ * `homelab rollback --to N`: what nixos-rebuild(-ng) does for `--rollback`, for one chosen
+ * generation: point the system profile at generation N (`nix-env --switch-generation`), then run
+ * that generation's `bin/switch-to-configuration switch`.
+ */
+export function switchGenerationCommand(generation: number | string): string {
+  // A string only for --dry-run's placeholder (`<current generation>`).
+  const n = typeof generation === 'number' ? Math.trunc(generation) : generation
+  return `nix-env --profile ${SYSTEM_PROFILE} --switch-generation ${n} && ${SYSTEM_PROFILE}/bin/switch-to-configuration switch`
+}
+
 /**
  * The magic-rollback script: unless cancelled, after the delay it switches back only when the
  * running system is still exactly `newSystem`, the one this run activated (a failed switch never
@@ -156,11 +170,10 @@ export function followCommand(name: string): string {
  */
 export function rollbackScript(newSystem: string, previous?: {generation: number | string; system: string}): string {
   const quoted = shellQuote(newSystem)
-  const profile = '/nix/var/nix/profiles/system'
   const back = previous
     ? [
-        `if [ "$(readlink -f ${profile}-${previous.generation}-link)" = ${shellQuote(previous.system)} ]; then echo "switching back to generation ${previous.generation}";`,
-        `nix-env --profile ${profile} --switch-generation ${previous.generation} && ${profile}/bin/switch-to-configuration switch;`,
+        `if [ "$(readlink -f ${SYSTEM_PROFILE}-${previous.generation}-link)" = ${shellQuote(previous.system)} ]; then echo "switching back to generation ${previous.generation}";`,
+        `${switchGenerationCommand(previous.generation)};`,
         `else echo "generation ${previous.generation} no longer holds the previous system: nixos-rebuild switch --rollback"; nixos-rebuild switch --rollback; fi`,
       ].join(' ')
     : 'nixos-rebuild switch --rollback'
@@ -215,17 +228,6 @@ export function rebuildCommand(action: string, flakeDir?: string, hostName?: str
   return action === 'rollback' ? 'nixos-rebuild switch --rollback' : shellJoin(['nixos-rebuild', action, '--flake', `${flakeDir}#${hostName}`])
 }
 
-/** The NixOS system profile, whose generations `nixos-rebuild list-generations` lists. */
-export const SYSTEM_PROFILE = '/nix/var/nix/profiles/system'
-
-/**
- * `homelab rollback --to N`: what nixos-rebuild(-ng) does for `--rollback`, for one chosen
- * generation: point the system profile at generation N (`nix-env --switch-generation`), then run
- * that generation's `bin/switch-to-configuration switch`.
- */
-export function switchGenerationCommand(generation: number): string {
-  return `nix-env --profile ${SYSTEM_PROFILE} --switch-generation ${Math.trunc(generation)} && ${SYSTEM_PROFILE}/bin/switch-to-configuration switch`
-}
 
 /** Prints the host flake's lock file. */
 export function readFlakeLockCommand(flakeDir: string): string {
