@@ -53,7 +53,7 @@ try {
   const env = {NO_COLOR: '1', SOPS_AGE_KEY_FILE: KEY_FILE}
   const medians = await interleavedMedians(runs, {
     async diff() {
-      const {ms, value} = await timed(() => execa(process.execPath, [built.bin, 'diff', '--from', 'HEAD~1', '--to', 'HEAD', '--repo', work], {env, reject: false}))
+      const {ms, value} = await timed(() => execa(process.execPath, [built.bin, 'diff', '--offline', '--from', 'HEAD~1', '--to', 'HEAD', '--repo', work], {env, reject: false}))
       if (value.exitCode !== 0 || !value.stdout.includes('stringData.DB_PASSWORD: value changed')) throw new Error(`homelab diff failed (exit ${value.exitCode}): ${value.stdout}${value.stderr}`)
       return ms
     },
