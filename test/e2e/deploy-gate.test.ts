@@ -77,6 +77,21 @@ describe('homelab deploy health gate', {timeout: 300_000}, () => {
     }
   })
 
+  it('a node still Ready whose kubelet stopped renewing its Lease (a stale Ready) fails the gate', async () => {
+    const before = await running()
+    const scenario = {STANDIN_K3S_NODES: nodesFile, STANDIN_KUBECTL_OBJECTS: path.join(host.hostRoot, 'flux-objects.json'), STANDIN_KUBECTL_STATE: path.join(host.hostRoot, 'kubectl-state')}
+    await host.setScenario({...scenario, STANDIN_K3S_LEASE_STALE: 'azalab-0'})
+    try {
+      await repo.commit('docs/gate-lease.md', 'gate lease\n', 'A change whose kubelet does not come back, its Ready not yet expired')
+      const r = await deploy(['--gate', '--gate-timeout', '4s', '--confirm-timeout', '600'])
+      expect(r.exitCode, r.stderr).toBe(1)
+      expect(r.stdout).toMatch(/health gate failed: node azalab-0's kubelet has not renewed its Lease since the switch \(last renewal \d+ s before it\) after 4 s; switched back to the previous generation \(magic rollback\)/)
+      expect(await running()).toBe(before)
+    } finally {
+      await host.setScenario(scenario)
+    }
+  })
+
   it('k3s.service not active fails the gate the same way, and the report says the host was switched back', async () => {
     const before = await running()
     await k3sState('failed')

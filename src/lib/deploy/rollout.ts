@@ -42,9 +42,24 @@ export function nodeReady(node: unknown): {ready: boolean; reason: string} {
   return {ready: ready.status === 'True', reason: ready.status === 'True' ? 'Ready' : `Ready=${ready.status}${ready.reason ? ` (${ready.reason})` : ''}${ready.message ? `: ${ready.message}` : ''}`}
 }
 
+/** A node's Lease (`kubectl get lease NODE -n kube-node-lease -o json`): when its kubelet last renewed it, ms since the epoch (NaN when absent). */
+export function leaseRenewedMs(lease: unknown): number {
+  return Date.parse(String((lease as {spec?: {renewTime?: string}})?.spec?.renewTime ?? ''))
+}
+
 /**
  * The health gate of one host, on its confirmation connection: k3s.service active on the host,
- * (server) the API's `/readyz` answers `ok`, and the host's node reports Ready to the server.
+ * (server) the API's `/readyz` answers `ok`, the host's node reports Ready to the server, and the
+ * node's kubelet renewed its Lease (kube-node-lease/<node>) after the gate started.
+ *
+ * Why the Lease: right after a switch, neither of the first two proves the new k3s works. An
+ * agent's k3s.service is `Type = if cfg.role == "agent" then "exec" else "notify"` in nixpkgs
+ * (nixos/modules/services/cluster/k3s/default.nix: active the moment the process starts), and a
+ * node's Ready condition stays True for the node-monitor grace period (40 s) after its kubelet
+ * stops. The kubelet renews its Lease every 10 s (kubernetes.io/docs/concepts/architecture/nodes/#node-heartbeats:
+ * "updates its Lease object every 10 seconds (the default update interval)"), so a renewal later than the
+ * switch is fresh evidence. Both times are the host's clock: the kubelet runs on the host, and
+ * the gate's start is read there (`date +%s`), so no clock skew between machines enters.
  * Polls every `pollSeconds` until all hold or `gateTimeoutSeconds` pass.
  * @param server the server's connection (`hostConn` itself for the server host)
  * @returns a one-line detail (`k3s active, API ready, node NAME Ready after N s`)
@@ -55,18 +70,30 @@ export async function healthGate(options: {host: Pick<HostConfig, 'name' | 'role
   const started = performance.now()
   const deadline = started + rollout.gateTimeoutSeconds * 1000
   let last = 'not checked yet'
+  let since: number | undefined
   for (;;) {
     // A call that fails or times out (the connection hiccups while k3s restarts) is one more
     // unhealthy poll, not the end of the gate.
-    last = await gateProblem(host, hostConn, options.server).catch((error: Error) => `the check did not answer (${error.message})`)
-    if (last === '') return `k3s active${host.role === 'server' ? ', API ready' : ''}, node ${host.name} Ready after ${Math.round((performance.now() - started) / 1000)} s`
+    since ??= await hostClockSeconds(hostConn).catch(() => undefined)
+    last = since === undefined
+      ? `the host's clock could not be read (date +%s on ${host.name})`
+      : await gateProblem(host, hostConn, options.server, since).catch((error: Error) => `the check did not answer (${error.message})`)
+    if (last === '') return `k3s active${host.role === 'server' ? ', API ready' : ''}, node ${host.name} Ready, Lease renewed after ${Math.round((performance.now() - started) / 1000)} s`
     if (performance.now() >= deadline) throw new Error(`${last} after ${rollout.gateTimeoutSeconds} s`)
     await new Promise((resolve) => setTimeout(resolve, (rollout.pollSeconds ?? 2) * 1000))
   }
 }
 
-/** What is wrong with the host now ('' when healthy). */
-async function gateProblem(host: Pick<HostConfig, 'name' | 'role'>, hostConn: HostConnection, server: () => Promise<HostConnection>): Promise<string> {
+/** The host's clock, seconds since the epoch. @throws Error when `date` fails */
+async function hostClockSeconds(hostConn: HostConnection): Promise<number> {
+  const r = await hostConn.exec('date +%s', {timeoutMs: 30_000})
+  const seconds = Number(r.stdout.trim())
+  if (r.exitCode !== 0 || !Number.isFinite(seconds) || seconds <= 0) throw new Error(`date +%s answered "${r.stdout.trim()}"`)
+  return seconds
+}
+
+/** What is wrong with the host now ('' when healthy); `since`: the gate's start, seconds, the host's clock. */
+async function gateProblem(host: Pick<HostConfig, 'name' | 'role'>, hostConn: HostConnection, server: () => Promise<HostConnection>, since: number): Promise<string> {
   const active = await hostConn.exec('systemctl is-active k3s.service', {timeoutMs: 30_000})
   if (active.stdout.trim() !== 'active') return `k3s.service is ${active.stdout.trim() || 'not active'} on ${host.name}`
   const serverConn = host.role === 'server' ? hostConn : await server()
@@ -82,10 +109,18 @@ async function gateProblem(host: Pick<HostConfig, 'name' | 'role'>, hostConn: Ho
   try {
     const node = JSON.parse(await runKubectl(serverConn, ['get', 'node', host.name, '-o', 'json'], {timeoutMs: 30_000}))
     const {ready, reason} = nodeReady(node)
-    return ready ? '' : `node ${host.name} is not Ready (${reason})`
+    if (!ready) return `node ${host.name} is not Ready (${reason})`
   } catch (error) {
     return `node ${host.name} is not known to the server (${(error as Error).message})`
   }
+
+  const lease = JSON.parse(await runKubectl(serverConn, ['get', 'lease', host.name, '-n', 'kube-node-lease', '-o', 'json'], {timeoutMs: 30_000}))
+  const renewed = leaseRenewedMs(lease)
+  if (!(renewed >= since * 1000))
+    return Number.isNaN(renewed)
+      ? `node ${host.name}'s Lease has no renewTime yet`
+      : `node ${host.name}'s kubelet has not renewed its Lease since the switch (last renewal ${Math.round(since - renewed / 1000)} s before it)`
+  return ''
 }
 
 /**

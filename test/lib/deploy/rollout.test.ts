@@ -36,9 +36,12 @@ class Cluster {
   ready = new Map<string, 'False' | 'True' | 'Unknown'>()
   apiUp = true
   kubectl: string[] = []
+  /** Nodes whose kubelet stopped renewing its Lease (renewTime 60 s ago). */
+  staleLease = new Set<string>()
 
   conn(name: string): HostConnection {
     const exec = async (command: string) => {
+      if (command === 'date +%s') return {exitCode: 0, stderr: '', stdout: `${Math.floor(Date.now() / 1000)}\n`}
       if (command === 'systemctl is-active k3s.service') {
         const state = this.k3s.get(name) ?? 'active'
         return {exitCode: state === 'active' ? 0 : 3, stderr: '', stdout: `${state}\n`}
@@ -54,6 +57,12 @@ class Cluster {
         const state = this.ready.get(get[1])
         if (!state) return {exitCode: 1, stderr: `Error from server (NotFound): nodes "${get[1]}" not found\n`, stdout: ''}
         return {exitCode: 0, stderr: '', stdout: JSON.stringify(node(get[1], state))}
+      }
+
+      const lease = /^get lease (\S+) -n kube-node-lease -o json$/.exec(args)
+      if (lease) {
+        const renewTime = new Date(Date.now() - (this.staleLease.has(lease[1]) ? 60_000 : 0)).toISOString()
+        return {exitCode: 0, stderr: '', stdout: JSON.stringify({apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: {name: lease[1], namespace: 'kube-node-lease'}, spec: {holderIdentity: lease[1], leaseDurationSeconds: 40, renewTime}})}
       }
 
       const verb = /^(cordon|uncordon|drain) (\S+)/.exec(args)
@@ -151,9 +160,21 @@ describe('healthGate', () => {
     setTimeout(() => cluster.k3s.set('azalab-1', 'active'), 100)
     setTimeout(() => cluster.ready.set('azalab-1', 'True'), 250)
     const detail = await healthGate({host: HOSTS[1], hostConn: cluster.conn('azalab-1'), rollout: {drain: false, gateTimeoutSeconds: 5, maxUnavailable: 1, pollSeconds: 0.05}, server: async () => cluster.conn('azalab-0')})
-    expect(detail).toMatch(/^k3s active, node azalab-1 Ready after \d+ s$/)
-    // The node was asked of the server, not of the agent.
-    expect(cluster.kubectl.every((c) => c.startsWith('azalab-0: get node azalab-1'))).toBe(true)
+    expect(detail).toMatch(/^k3s active, node azalab-1 Ready, Lease renewed after \d+ s$/)
+    // The node and its Lease were asked of the server, not of the agent.
+    expect(cluster.kubectl.every((c) => /^azalab-0: get (node|lease) azalab-1/.test(c))).toBe(true)
+  })
+
+  it('a node still Ready whose kubelet has not renewed its Lease since the switch is not healthy (a stale Ready)', async () => {
+    const cluster = new Cluster()
+    cluster.ready.set('azalab-1', 'True')
+    cluster.staleLease.add('azalab-1')
+    await expect(healthGate({host: HOSTS[1], hostConn: cluster.conn('azalab-1'), rollout: {drain: false, gateTimeoutSeconds: 0.2, maxUnavailable: 1, pollSeconds: 0.05}, server: async () => cluster.conn('azalab-0')})).rejects.toThrow(
+      /^node azalab-1's kubelet has not renewed its Lease since the switch \(last renewal (59|60|61) s before it\) after 0\.2 s$/,
+    )
+    // The kubelet comes back: its next renewal passes the gate.
+    setTimeout(() => cluster.staleLease.delete('azalab-1'), 150)
+    expect(await healthGate({host: HOSTS[1], hostConn: cluster.conn('azalab-1'), rollout: {drain: false, gateTimeoutSeconds: 5, maxUnavailable: 1, pollSeconds: 0.05}, server: async () => cluster.conn('azalab-0')})).toMatch(/Lease renewed/)
   })
 
   it('on the server also asks the API /readyz; names what is still wrong when the time runs out', async () => {
