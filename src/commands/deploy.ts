@@ -3,7 +3,9 @@ import {Flags} from '@oclif/core'
 import {HomelabCommand} from '../base-command.js'
 import {connectionFlags, connectionSettings} from '../connection-flags.js'
 import type {DeployHostResult, PlannedStep, PreflightResult, RebuildAction} from '../lib/deploy/index.js'
-import {UsageError} from '../lib/errors.js'
+import {HomelabError, UsageError} from '../lib/errors.js'
+import {signalExitCode} from '../lib/signal-exit.js'
+import {errorJson, writeErrorLines} from '../ui/error.js'
 import {colors} from '../ui/color.js'
 import type {FluxWaitResult} from '../ui/flux-wait.js'
 import type {DiffReport} from '../lib/diff/index.js'
@@ -179,6 +181,12 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       onEvent: (e) => {
         const line = ui.renderEvent(e, c, width)
         if (line !== undefined) out(line)
+      },
+      onInterrupted: ({activating, released, signal}) => {
+        const err = new HomelabError(ui.interruptedRolloutMessage({activating, released, signal}), {exitCode: signalExitCode(signal)})
+        if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
+        else writeErrorLines(err)
+        process.exit(err.exitCode)
       },
       async publish() {
         const pushStarted = performance.now()

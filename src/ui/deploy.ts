@@ -144,3 +144,14 @@ export function failIfAny(results: DeployHostResult[], result: unknown): void {
   })
   throw Object.assign(error, {result})
 }
+
+/**
+ * The one error line of an ordered rollout interrupted by a signal: which hosts were released
+ * (previous flake.lock back, never activated) and which were being activated (their magic
+ * rollback switches them back unless their confirmation and gate had passed).
+ */
+export function interruptedRolloutMessage(info: {signal: NodeJS.Signals; released: string[]; activating: string[]}): string {
+  const released = info.released.length > 0 ? `released ${info.released.join(', ')} (not activated, previous flake.lock put back)` : 'no host was waiting'
+  const activating = info.activating.length > 0 ? `; ${info.activating.join(', ')} had started activating: each rolls back by its own timer unless its confirmation and gate had passed (homelab status shows where each host is)` : ''
+  return `interrupted (${info.signal}): ${released}${activating}`
+}

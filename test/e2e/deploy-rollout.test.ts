@@ -9,7 +9,7 @@ import path from 'node:path'
 import {parseDocument} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {runCli} from '../helpers/cli.js'
+import {runCli, startCli} from '../helpers/cli.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
@@ -139,6 +139,37 @@ describe('homelab deploy across a server and an agent', {timeout: 400_000}, () =
       expect(text.exitCode).toBe(1)
       expect(text.stdout).toMatch(/azalab-0 +rolled back \(gate failed\)/)
       expect(text.stdout).toMatch(/azalab-1 +not started/)
+    } finally {
+      await fs.writeFile(nodesFile, JSON.stringify({'azalab-0': 'True', 'azalab-1': 'True'}))
+    }
+  })
+
+  it('Ctrl-C while the agent waits for its turn releases it (flake.lock put back, never activated); the server rolls back by its own timer', async () => {
+    const serverBefore = await running(server)
+    const agentBefore = {gen: await generation(agent), lock: await fs.readFile(path.join(agentFlake, 'flake.lock'), 'utf8'), system: await running(agent)}
+    await Promise.all([fs.rm(logs.agent, {force: true}), fs.rm(logs.server, {force: true})])
+    // The server's gate cannot pass (node NotReady), so the agent waits for as long as the gate polls.
+    await fs.writeFile(nodesFile, JSON.stringify({'azalab-0': 'False', 'azalab-1': 'True'}))
+    try {
+      await repo.commit('docs/rollout4.md', 'rollout 4\n', 'A change interrupted mid-rollout')
+      const child = startCli(['deploy', '--repo', repo.dir, '--yes', '--no-validate', '--sudo-password-stdin', '--json', '--gate-timeout', '30s', '--confirm-timeout', '20'], {env: server.env, input: `${server.sudoPassword}\n`})
+      // The server has started activating: every host was built and the agent's flake.lock updated.
+      for (let i = 0; i < 600 && !(await activations(logs.server)).some((a) => a.what === 'end'); i++) await new Promise((resolve) => setTimeout(resolve, 250))
+      expect(await fs.readFile(path.join(agentFlake, 'flake.lock'), 'utf8')).not.toBe(agentBefore.lock)
+      child.kill('SIGINT')
+      const r = await child
+      expect(r.exitCode, r.stderr).toBe(130)
+      const error = JSON.parse(r.stdout).error as {message: string}
+      expect(error.message).toMatch(/^interrupted \(SIGINT\): released azalab-1 \(not activated, previous flake\.lock put back\); azalab-0 had started activating: each rolls back by its own timer/)
+      expect(await fs.readFile(path.join(agentFlake, 'flake.lock'), 'utf8')).toBe(agentBefore.lock)
+      expect(await activations(logs.agent)).toEqual([])
+      expect(await generation(agent)).toBe(agentBefore.gen)
+      expect(await running(agent)).toBe(agentBefore.system)
+      // Never confirmed by a gate: the server's rollback timer switches it back (20 s when the
+      // signal came before the confirmation; once confirmed, the timer re-armed for the gate:
+      // 30 s + 150 s).
+      for (let i = 0; i < 480 && (await running(server)) !== serverBefore; i++) await new Promise((resolve) => setTimeout(resolve, 500))
+      expect(await running(server)).toBe(serverBefore)
     } finally {
       await fs.writeFile(nodesFile, JSON.stringify({'azalab-0': 'True', 'azalab-1': 'True'}))
     }

@@ -1,11 +1,8 @@
-import {execa} from 'execa'
-import {createRequire} from 'node:module'
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
-import {pathToFileURL} from 'node:url'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {REPO_ROOT, runCli} from '../helpers/cli.js'
+import {runCli, startCli as startCliProcess} from '../helpers/cli.js'
 import {expectMatchesSchema} from '../helpers/json-schema.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
@@ -48,17 +45,7 @@ async function leftovers(): Promise<string[]> {
 }
 
 /** Starts the CLI as a separate process (like runCli) but returns it running, to send it signals. */
-function startCli(args: string[]) {
-  const loader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
-  const built = process.env.HOMELAB_TEST_BUILT === '1'
-  return execa(process.execPath, [...(built ? [] : ['--import', loader]), path.join(REPO_ROOT, built ? 'bin/run.js' : 'bin/dev.js'), ...args], {
-    cwd: repo.dir,
-    env: {NO_COLOR: '1', ...cliEnv()},
-    extendEnv: true,
-    reject: false,
-    stdin: 'ignore',
-  })
-}
+const startCli = (args: string[]) => startCliProcess(args, {cwd: repo.dir, env: cliEnv()})
 
 /** Resolves once `text` appears in the child's stdout. */
 async function waitForOutput(child: ReturnType<typeof startCli>, text: string): Promise<void> {

@@ -39,3 +39,19 @@ export async function runCli(
   expectJsonContract(args, result.stdout)
   return result
 }
+
+/**
+ * Starts the `homelab` CLI as {@link runCli} does, but returns the running child (an execa
+ * subprocess, never rejecting) so a test can watch its output and send it signals. `input` is
+ * written to its stdin, which is then closed (default: no stdin at all).
+ */
+export function startCli(args: string[], options: {cwd?: string; env?: Record<string, string | undefined>; input?: string} = {}) {
+  const built = process.env.HOMELAB_TEST_BUILT === '1'
+  return execa(process.execPath, [...(built ? [] : ['--import', TSX_LOADER]), path.join(REPO_ROOT, built ? 'bin/run.js' : 'bin/dev.js'), ...args], {
+    cwd: options.cwd ?? REPO_ROOT,
+    env: {NO_COLOR: '1', ...options.env},
+    extendEnv: true,
+    reject: false,
+    ...(options.input === undefined ? {stdin: 'ignore' as const} : {input: options.input}),
+  })
+}

@@ -139,6 +139,22 @@ export async function runRollout(
       host: server,
     }))
   let stop: string | undefined
+  // Hosts prepared (flake.lock updated, lock held) and waiting for their turn: a signal releases
+  // them (previous flake.lock back) instead of leaving them pinned to a commit they never ran.
+  const waiting = new Set(options.hosts.filter((h) => runOf.get(h.name)!.ok).map((h) => h.name))
+  const activating: string[] = []
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop === 'interrupted') return
+    stop = 'interrupted'
+    const released = [...waiting]
+    waiting.clear()
+    for (const name of released) runOf.get(name)!.run.result.rollout = 'not-started'
+    void Promise.allSettled(released.map((name) => runOf.get(name)!.run.abandonPrepared(`not activated: interrupted (${signal}); this host still runs its previous generation`)))
+      .then(() => options.onInterrupted!({activating, released, signal}))
+  }
+  const handlers = signals.map((signal) => [signal, () => onSignal(signal)] as const)
+  if (options.onInterrupted) for (const [signal, handler] of handlers) process.on(signal, handler)
   try {
     for (const wave of activationWaves(options.hosts, options.rollout.maxUnavailable)) {
       // eslint-disable-next-line no-await-in-loop -- waves run one after the other, by design
@@ -152,11 +168,15 @@ export async function runRollout(
             return
           }
 
+          if (stop === 'interrupted') return
+          waiting.delete(host.name)
           if (stop) {
             await run.abandonPrepared(`not activated: ${stop}; this host still runs its previous generation`)
             result.rollout = 'not-started'
             return
           }
+
+          activating.push(host.name)
 
           const hooks: ActivationHooks = {}
           if (activates && options.rollout.gate) {
@@ -190,6 +210,7 @@ export async function runRollout(
       )
     }
   } finally {
+    for (const [signal, handler] of handlers) process.removeListener(signal, handler)
     if (serverConn) await serverConn.then((c) => c.close()).catch(() => {})
   }
 }

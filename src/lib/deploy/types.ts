@@ -41,6 +41,14 @@ export interface DeployCallbacks {
   askHostKey?(question: HostKeyQuestion): Promise<boolean>
   askSudoPassword?(info: {host: string; user: string}): Promise<string>
   askPassphrase?(identityFile: string): Promise<string | undefined>
+  /**
+   * Ordered rollout only: SIGINT, SIGTERM or SIGHUP arrived while hosts waited for their turn.
+   * Called after those hosts were released (`released`: host names, their previous flake.lock put
+   * back); `activating` names the hosts whose activation had started (each with its magic rollback
+   * armed until its confirmation and gate passed). The command then exits (128 + the signal).
+   * Without it, runRollout installs no signal handler.
+   */
+  onInterrupted?(info: {signal: NodeJS.Signals; released: string[]; activating: string[]}): void
 }
 
 /** Time one step took. */
