@@ -256,7 +256,8 @@ in
       # and encrypted with different token").
       tokenFile = lib.mkIf multiNode config.sops.secrets."k3s/token".path;
       # Node labels: k3s applies --node-label when the node registers, not to a node that exists
-      # already (docs.k3s.io/cli/agent "Node"): later edits need `kubectl label --overwrite`.
+      # already (docs.k3s.io/cli/agent "Node"): `homelab deploy` applies later edits with
+      # `kubectl label --overwrite` on the server (src/lib/deploy/node-labels.ts).
       # --flannel-iface: flannel's VXLAN on the interface whose node ports are open (below),
       # not on the default route's (docs.k3s.io/cli/agent "Networking": --flannel-iface).
       extraFlags = lib.optionals isServer [

@@ -39,7 +39,7 @@ beforeAll(async () => {
   await agent.runOnHost(`echo '${agent.user}:${server.sudoPassword}' | chpasswd`)
   const doc = parseDocument(await fs.readFile(path.join(repo.dir, 'homelab.yaml'), 'utf8'))
   doc.setIn(['hosts', 0, 'role'], 'server')
-  doc.addIn(['hosts'], doc.createNode({flakeDir: agentFlake, flakeInput: 'homelab', name: 'azalab-1', role: 'agent', ssh: agent.alias}))
+  doc.addIn(['hosts'], doc.createNode({flakeDir: agentFlake, flakeInput: 'homelab', labels: {'homelab.dev/gpu': 'true'}, name: 'azalab-1', role: 'agent', ssh: agent.alias}))
   await fs.writeFile(path.join(repo.dir, 'homelab.yaml'), doc.toString())
   await fs.appendFile(path.join(repo.dir, 'known_hosts'), `${agent.knownHostsLine}\n`)
   await repo.git(['commit', '-q', '-am', 'Add the agent azalab-1'])
@@ -60,7 +60,7 @@ afterAll(async () => Promise.all([server?.stop(), agent?.stop()]))
 
 const deploy = (args: string[] = []) =>
   runCli(['deploy', '--repo', repo.dir, '--yes', '--no-validate', '--sudo-password-stdin', '--json', ...args], {env: server.env, input: `${server.sudoPassword}\n`, timeout: 300_000})
-type HostJson = {host: string; ok: boolean; rollout: string; steps: {step: string; ok: boolean}[]; generation?: number; previousGeneration?: number; configurationRevision?: string; error?: {step: string; message: string; notStarted?: boolean; flakeLockRestored?: boolean; stillOnPreviousGeneration?: boolean}}
+type HostJson = {host: string; ok: boolean; nodeLabels?: string; rollout: string; steps: {step: string; ok: boolean}[]; generation?: number; previousGeneration?: number; configurationRevision?: string; error?: {step: string; message: string; notStarted?: boolean; flakeLockRestored?: boolean; stillOnPreviousGeneration?: boolean}}
 const hostsOf = (stdout: string) => {
   const json = JSON.parse(stdout)
   return Object.fromEntries(((json.error?.result ?? json).hosts as HostJson[]).map((h) => [h.host, h])) as Record<string, HostJson>
@@ -93,6 +93,12 @@ describe('homelab deploy across a server and an agent', {timeout: 400_000}, () =
     expect(a.map((x) => x.what)).toEqual(['start', 'end'])
     // The agent's switch started after the server's ended (2 s each: no overlap by chance).
     expect(a[0].at).toBeGreaterThan(s[1].at)
+    // Its homelab.yaml label set on its Node by the server's kubectl, once: the next deploy has nothing to set.
+    expect(hosts['azalab-1'].nodeLabels).toBe('set homelab.dev/gpu=true')
+    const again = hostsOf((await deploy()).stdout)
+    expect(again['azalab-1'].nodeLabels).toBeUndefined()
+    const labelCalls = (await fs.readFile(path.join(server.hostRoot, 'kubectl-state', 'calls.log'), 'utf8')).split('\n').filter((l) => l.includes('"label"'))
+    expect(labelCalls.map((l) => (JSON.parse(l) as {argv: string[]}).argv)).toEqual([['label', 'node', 'azalab-1', '--overwrite', 'homelab.dev/gpu=true']])
   })
 
   it('an agent whose build fails stays on its generation; the server is activated all the same', async () => {

@@ -6,6 +6,7 @@ import {UsageError} from '../errors.js'
 import {serverHost} from '../config/hosts.js'
 import {connectHost, type HostConnection} from '../ssh/index.js'
 import {type ActivationHooks, HostDeploy} from './deploy-host.js'
+import {reconcileNodeLabels} from './node-labels.js'
 import {activationWaves, cordonNode, healthGate, type RolloutOptions, uncordonNode} from './rollout.js'
 import type {DeployCallbacks, DeployHostResult, RebuildAction} from './types.js'
 
@@ -209,6 +210,23 @@ export async function runRollout(
         }),
       )
     }
+
+    // Labels edited in homelab.yaml after a node registered reach it only this way (node-labels.ts).
+    if (activates && stop !== 'interrupted')
+      for (const host of options.hosts) {
+        const {result} = runOf.get(host.name)!.run
+        if (!result.ok || (options.homelab.config.hosts.length < 2 && Object.keys(host.labels ?? {}).length === 0)) continue
+        try {
+          // eslint-disable-next-line no-await-in-loop -- a few kubectl calls per host on one connection
+          const line = await reconcileNodeLabels(await getServer(), host)
+          if (line) {
+            result.nodeLabels = line
+            options.onEvent?.({host: host.name, text: `node labels: ${line}`, type: 'info'})
+          }
+        } catch (error) {
+          options.onEvent?.({host: host.name, text: `node labels not applied: ${(error as Error).message}; the next deploy tries again`, type: 'info'})
+        }
+      }
   } finally {
     for (const [signal, handler] of handlers) process.removeListener(signal, handler)
     if (serverConn) await serverConn.then((c) => c.close()).catch(() => {})

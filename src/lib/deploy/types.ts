@@ -138,6 +138,8 @@ export interface DeployHostResult {
   rollout?: 'activated' | 'failed' | 'not-started' | 'rolled-back'
   /** The Kubernetes node was cordoned (or drained) for the switch; `uncordoned` after its gate passed. */
   cordon?: 'cordoned' | 'drained' | 'uncordoned'
+  /** What the deploy changed on the host's Node labels to match homelab.yaml (`set k=v; removed k2`), when anything. */
+  nodeLabels?: string
   steps: StepTiming[]
   error?: DeployFailure
 }

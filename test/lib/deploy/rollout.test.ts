@@ -65,6 +65,7 @@ class Cluster {
         return {exitCode: 0, stderr: '', stdout: JSON.stringify({apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: {name: lease[1], namespace: 'kube-node-lease'}, spec: {holderIdentity: lease[1], leaseDurationSeconds: 40, renewTime}})}
       }
 
+      if (/^(label|annotate) node /.test(args)) return {exitCode: 0, stderr: '', stdout: `node/${args.split(' ')[2]} ${args.startsWith('label') ? 'labeled' : 'annotated'}\n`}
       const verb = /^(cordon|uncordon|drain) (\S+)/.exec(args)
       if (verb) return {exitCode: 0, stderr: '', stdout: `node/${verb[2]} ${verb[1]}ed\n`}
       return {exitCode: 1, stderr: `unexpected kubectl ${args}`, stdout: ''}
@@ -270,9 +271,20 @@ describe('runRollout', () => {
     expect(cluster.kubectl.some((c) => c.includes('uncordon'))).toBe(false)
   })
 
-  it('--no-gate activates in the same order without asking the cluster', async () => {
+  it('--no-gate activates in the same order without gating: the cluster is asked only for the nodes\' labels, after the rollout', async () => {
     const {cluster, log} = await rollout(HOSTS.slice(0, 2), {}, {gate: false})
     expect(log.slice(2)).toEqual(['activate azalab-0', 'done azalab-0', 'activate azalab-1', 'done azalab-1'])
-    expect(cluster.kubectl).toEqual([])
+    expect(cluster.kubectl).toEqual(['azalab-0: get node azalab-0 -o json', 'azalab-0: get node azalab-1 -o json'])
+  })
+
+  it('after the rollout, each host\'s Node gets the labels homelab.yaml gives it (k3s sets --node-label only at registration)', async () => {
+    const hosts = [HOSTS[0], {...HOSTS[1], labels: {'homelab.dev/gpu': 'true'}}]
+    const {cluster, results} = await rollout(hosts, {}, {})
+    expect(cluster.kubectl.filter((c) => /: (label|annotate) /.test(c))).toEqual([
+      'azalab-0: label node azalab-1 --overwrite homelab.dev/gpu=true',
+      'azalab-0: annotate node azalab-1 --overwrite homelab.dev/managed-labels=homelab.dev/gpu',
+    ])
+    expect(results['azalab-1'].nodeLabels).toBe('set homelab.dev/gpu=true')
+    expect(results['azalab-0'].nodeLabels).toBeUndefined()
   })
 })
