@@ -42,6 +42,16 @@ let
   serverAddress = if servers == [ ] then "" else (builtins.head servers).address;
   isServer = role == "server";
   labels = thisHost.labels or { };
+  # The labels a kubelet may give its own node with --node-labels (k3s --node-label): none in the
+  # kubernetes.io or k8s.io namespaces but kubelet.kubernetes.io/ and node.kubernetes.io/ (the
+  # NodeRestriction rule, kubernetes.io/docs/reference/access-authn-authz/admission-controllers/
+  # #noderestriction; the kubelet refuses to start otherwise: k3s-io/k3s#1289). The others (e.g.
+  # node-role.kubernetes.io/worker) are set by `homelab deploy` with `kubectl label` on the server.
+  selfLabel = k:
+    let domain = builtins.elemAt (builtins.match "(([^/]+)/)?.*" k) 1;
+    in domain == null
+      || builtins.match "(.+[.])?(kubernetes|k8s)[.]io" domain == null
+      || builtins.match "(.+[.])?(kubelet|node)[.]kubernetes[.]io" domain != null;
 
   # Only this host's storage: an app's folder lives on the node its PersistentVolume is pinned
   # to (storage.json apps[].node; absent = the server).
@@ -265,7 +275,7 @@ in
         "--secrets-encryption"
       ] ++ lib.optionals (multiNode && (thisHost.nodeInterfaces or [ ]) != [ ]) [
         "--flannel-iface=${builtins.head thisHost.nodeInterfaces}"
-      ] ++ lib.mapAttrsToList (k: v: "--node-label=${k}=${v}") labels ++ cfg.k3s.extraFlags;
+      ] ++ map (k: "--node-label=${k}=${labels.${k}}") (builtins.filter selfLabel (builtins.attrNames labels)) ++ cfg.k3s.extraFlags;
     };
 
     sops.secrets."k3s/token" = lib.mkIf multiNode { };

@@ -57,7 +57,7 @@ export default class Deploy extends HomelabCommand {
   Before it asks (4.), the host's part of the homelab diff report is shown: package version changes, closure size change, systemd units added, removed and changed; without --yes, the cluster part (<remote>/<branch> against the commit, built offline) is shown after the preflight. --diff-only shows the whole homelab diff report for the commit (host systems built with --override-input and --no-write-lock-file) and stops: nothing is pushed, no flake.lock or profile changes.
   6. report the old and new generation, the pinned commit and every step's time
   7. with --wait: on a new connection, request the GitRepository's reconciliation and wait until it serves the pushed commit and every Kustomization's lastAppliedRevision is it (Ready), showing the pending objects live; --wait-timeout bounds it
-Several hosts build in parallel (each line prefixed by its host), then activate in order: the k3s server first, then the agents, at most --max-unavailable at a time. After each host's switch a health gate (k3s.service active, the node Ready on the server, its kubelet's Lease renewed after the switch, and for the server the API's /readyz) must pass before its magic rollback is cancelled; a host failing it switches back at once and the hosts not yet activated are left on their previous generation (flake.lock put back). Gates run by default when more than one host deploys (--gate / --no-gate). An agent whose switch restarts k3s is cordoned on the server first (--drain drains it) and uncordoned after its gate. A summary table says per host: ok, rolled back (gate failed), failed at a step, or not started.
+Several hosts build in parallel (each line prefixed by its host), then activate in order: the k3s server first, then the agents, at most --max-unavailable at a time. After each host's switch a health gate (k3s.service active, the node Ready on the server, its kubelet's Lease renewed since k3s last started, and for the server the API's /readyz) must pass before its magic rollback is cancelled; a host failing it switches back at once and the hosts not yet activated are left on their previous generation (flake.lock put back). Gates run by default when more than one host deploys (--gate / --no-gate). An agent whose switch restarts k3s is cordoned on the server first (--drain drains it) and uncordoned after its gate. A summary table says per host: ok, rolled back (gate failed), failed at a step, or not started. Ctrl-C releases the hosts still waiting (previous flake.lock back) and lets the ones activating finish, then exits 130; a second Ctrl-C exits at once.
 The sudo password (asked once, only when \`sudo -n true\` says one is needed) comes from --sudo-password-stdin, HOMELAB_SUDO_PASSWORD or a hidden prompt; it is sent to sudo on stdin only.
 Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 usage.`
 
@@ -167,6 +167,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       }
     }
 
+    let interrupted: NodeJS.Signals | undefined
     const results = await deploy.deployHosts({
       ...callbacks,
       ...connectionSettings(flags),
@@ -182,8 +183,14 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
         const line = ui.renderEvent(e, c, width)
         if (line !== undefined) out(line)
       },
-      onInterrupted: ({activating, released, signal}) => {
-        const err = new HomelabError(ui.interruptedRolloutMessage({activating, released, signal}), {exitCode: signalExitCode(signal)})
+      onInterrupted: (info) => {
+        if (!info.final) {
+          interrupted = info.signal
+          process.stderr.write(`${ui.interruptedRolloutMessage(info)}\n`)
+          return
+        }
+
+        const err = new HomelabError(ui.interruptedRolloutMessage(info), {exitCode: signalExitCode(info.signal)})
         if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
         else writeErrorLines(err)
         process.exit(err.exitCode)
@@ -197,6 +204,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     for (const r of results) out(ui.renderHostReport(r, c))
     if (results.length > 1) out(`\n${ui.renderSummary(results, c)}`)
     const result = {...base, cluster, hosts: results, pushed: pre.pushed}
+    if (interrupted) throw Object.assign(new HomelabError(ui.interruptedOutcome(interrupted, results), {exitCode: signalExitCode(interrupted)}), {result})
     ui.failIfAny(results, result)
     if (flags.wait) {
       const {renderFluxWait, waitForFlux} = await import('../ui/flux-wait.js')

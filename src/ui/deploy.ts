@@ -146,12 +146,24 @@ export function failIfAny(results: DeployHostResult[], result: unknown): void {
 }
 
 /**
- * The one error line of an ordered rollout interrupted by a signal: which hosts were released
- * (previous flake.lock back, never activated) and which were being activated (their magic
- * rollback switches them back unless their confirmation and gate had passed).
+ * What an ordered rollout says when a signal arrives: the first (`final: false`) names the hosts
+ * released (never activated, previous flake.lock put back) and those whose activation runs on;
+ * the second (`final: true`, the command exits at once) says those are left to their magic
+ * rollback timers.
  */
-export function interruptedRolloutMessage(info: {signal: NodeJS.Signals; released: string[]; activating: string[]}): string {
-  const released = info.released.length > 0 ? `released ${info.released.join(', ')} (not activated, previous flake.lock put back)` : 'no host was waiting'
-  const activating = info.activating.length > 0 ? `; ${info.activating.join(', ')} had started activating: each rolls back by its own timer unless its confirmation and gate had passed (homelab status shows where each host is)` : ''
-  return `interrupted (${info.signal}): ${released}${activating}`
+export function interruptedRolloutMessage(info: {signal: NodeJS.Signals; final: boolean; released: string[]; activating: string[]}): string {
+  if (info.final) {
+    const left = info.activating.length > 0 ? `: ${info.activating.join(', ')} left mid-activation, each switches back by its magic rollback timer unless its confirmation and gate had passed (homelab status shows where each host is)` : ''
+    return `interrupted again (${info.signal}), exiting now${left}`
+  }
+
+  const released = info.released.length > 0 ? `releasing ${info.released.join(', ')} (not activated, previous flake.lock put back)` : 'no host is waiting its turn; hosts still building are released once built'
+  const finishing = info.activating.length > 0 ? `; letting ${info.activating.join(', ')} finish activating` : ''
+  return `interrupted (${info.signal}): ${released}${finishing}. Press Ctrl-C again to exit at once.`
+}
+
+/** The error line of a rollout a signal stopped, once it ended: each host's outcome. */
+export function interruptedOutcome(signal: NodeJS.Signals, results: DeployHostResult[]): string {
+  const outcome = (r: DeployHostResult) => (r.rollout === 'not-started' ? 'released, not activated' : r.rollout === 'activated' ? 'activated' : r.rollout === 'rolled-back' ? 'rolled back' : `failed at ${r.error?.step}`)
+  return `interrupted (${signal}): ${results.map((r) => `${r.host} ${outcome(r)}`).join(', ')}`
 }

@@ -36,7 +36,7 @@ describe('an agent host (host add planner + module evaluation)', () => {
   it.skipIf(!present && !CI)('the agent joins the server with the shared token; node ports only on the named interface', async () => {
     if (!present) throw new Error('nix-instantiate is not installed (scripts/install-test-tools.sh installs it)')
     const homelab = await loadHomelab({cwd: repo, repo})
-    const plan = await planHostAdd(homelab, {address: undefined, diskDevice: '/dev/sda', labels: {'homelab.dev/gpu': 'true'}, name: 'azalab-1', nodeInterfaces: ['enp2s0'], role: 'agent', ssh: 'aiden@10.0.0.21', tags: ['ml']})
+    const plan = await planHostAdd(homelab, {address: undefined, diskDevice: '/dev/sda', labels: {'homelab.dev/gpu': 'true', 'node-role.kubernetes.io/worker': 'true', 'node.kubernetes.io/pool': 'ml'}, name: 'azalab-1', nodeInterfaces: ['enp2s0'], role: 'agent', ssh: 'aiden@10.0.0.21', tags: ['ml']})
     for (const c of plan.changes) {
       mkdirSync(path.dirname(c.path), {recursive: true})
       writeFileSync(c.path, c.after!)
@@ -47,7 +47,7 @@ describe('an agent host (host add planner + module evaluation)', () => {
     expect(agent.summary.failedAssertions).toEqual([])
     expect(agent.summary.hostName).toBe('azalab-1')
     expect(agent.summary.diskDevice).toBe('/dev/sda')
-    expect(agent.summary.k3s).toMatchObject({disable: [], extraFlags: ['--flannel-iface=enp2s0', '--node-label=homelab.dev/gpu=true'], nodeName: 'azalab-1', role: 'agent', serverAddr: 'https://azalab-0:6443', tokenFile: '/run/secrets/k3s/token'})
+    expect(agent.summary.k3s).toMatchObject({disable: [], extraFlags: ['--flannel-iface=enp2s0', '--node-label=homelab.dev/gpu=true', '--node-label=node.kubernetes.io/pool=ml'], nodeName: 'azalab-1', role: 'agent', serverAddr: 'https://azalab-0:6443', tokenFile: '/run/secrets/k3s/token'})
     expect(agent.summary.sops.secrets['k3s/token']).toMatchObject({key: 'k3s/token'})
     expect(agent.summary.firewall.interfaces).toEqual({enp2s0: {allowedTCPPorts: [10250], allowedUDPPorts: [8472]}})
     expect(agent.summary.firewall.allowedTCPPorts).toEqual([22, 6443])

@@ -24,6 +24,9 @@ export function isSshTarget(target: string): boolean {
 }
 
 /** One NixOS host the CLI deploys to. */
+/** Node label keys the kubelet (kubernetes.io/docs/reference/labels-annotations-taints/) or k3s set on every start. */
+const KUBELET_OWNED_LABEL = /^(kubernetes\.io\/(hostname|os|arch)|beta\.kubernetes\.io\/.*|node\.kubernetes\.io\/instance-type|(failure-domain\.beta|topology)\.kubernetes\.io\/.*|(.+\.)?k3s\.io\/.*)$/
+
 export const hostSchema = z.strictObject({
   /** The NixOS configuration name in the host flake (`nixosConfigurations.<name>`), usually the hostname. */
   name: dns1123Label,
@@ -38,8 +41,17 @@ export const hostSchema = z.strictObject({
    * HA servers with embedded etcd are a later step), `agent` joins it as a worker node.
    */
   role: z.enum(['server', 'agent']).default('server'),
-  /** Kubernetes node labels the host's k3s node registers with (`k3s --node-label k=v`). */
-  labels: z.record(z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'must be a label key like example.org/name'), z.string().max(63).regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'must be a label value')).default({}),
+  /**
+   * Kubernetes node labels of the host's node: given to k3s (`--node-label k=v`, at registration)
+   * where the kubelet may set them, and kept true by `homelab deploy` (`kubectl label`). Keys the
+   * kubelet or k3s set themselves on every start are refused (they would fight over them).
+   */
+  labels: z.record(z.string().regex(/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'must be a label key like example.org/name'), z.string().max(63).regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/, 'must be a label value'))
+    .superRefine((labels, ctx) => {
+      for (const key of Object.keys(labels))
+        if (KUBELET_OWNED_LABEL.test(key)) ctx.addIssue({code: 'custom', message: 'is set by the kubelet or k3s on every start; use a key of your own, e.g. homelab.dev/zone', path: [key]})
+    })
+    .default({}),
   /** Tags for host selection (`--on @tag`, as colmena's deployment tags). */
   tags: z.array(dns1123Label).default([]),
   /**

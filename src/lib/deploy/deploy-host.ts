@@ -420,11 +420,12 @@ export class HostDeploy {
 
   /**
    * Ends a prepared deploy without activating it (an earlier host of an ordered rollout failed):
-   * puts the previous flake.lock back, releases the lock, and records `reason` as not started.
+   * puts the previous flake.lock back, releases the lock, and records `reason` as not started
+   * with `exitCode` (1, or 128 + n when signal n stopped the rollout).
    */
-  async abandonPrepared(reason: string): Promise<DeployHostResult> {
+  async abandonPrepared(reason: string, exitCode = 1): Promise<DeployHostResult> {
     // No step failed here (no failed timing): the host waited its turn and is released.
-    this.result.error = await describeFailure(new DeployStepError('activate', reason), this.ctx, {conn: this.conn, flakeDir: this.options.host.flakeDir, host: this.options.host, lockUpdated: this.lockUpdated, previousSystem: this.previousSystem})
+    this.result.error = await describeFailure(new DeployStepError('activate', reason, [], {exitCode}), this.ctx, {conn: this.conn, flakeDir: this.options.host.flakeDir, host: this.options.host, lockUpdated: this.lockUpdated, previousSystem: this.previousSystem})
     this.result.error.notStarted = true
     await this.release()
     return this.result

@@ -6,6 +6,7 @@ import {UsageError} from '../errors.js'
 import {serverHost} from '../config/hosts.js'
 import {connectHost, type HostConnection} from '../ssh/index.js'
 import {type ActivationHooks, HostDeploy} from './deploy-host.js'
+import {signalExitCode} from '../signal-exit.js'
 import {reconcileNodeLabels} from './node-labels.js'
 import {activationWaves, cordonNode, healthGate, type RolloutOptions, uncordonNode} from './rollout.js'
 import type {DeployCallbacks, DeployHostResult, RebuildAction} from './types.js'
@@ -122,41 +123,58 @@ export async function runRollout(
   },
   runs: RolloutRun[],
 ): Promise<void> {
-  const prepared = await Promise.all(runs.map((run) => run.prepare()))
-  const runOf = new Map(options.hosts.map((h, i) => [h.name, {ok: prepared[i], run: runs[i]}]))
-  const activates = options.action === 'switch' || options.action === 'test'
-  const server = serverHost(options.homelab)
-  let serverConn: Promise<HostConnection> | undefined
-  const getServer = () =>
-    (serverConn ??= options.connectServer ? options.connectServer(server) : connectHost({
-      acceptNewHostKey: false,
-      askHostKey: options.askHostKey,
-      askPassphrase: options.askPassphrase,
-      askSudoPassword: options.askSudoPassword,
-      connectTimeoutSeconds: options.connectTimeoutSeconds,
-      env: options.env,
-      homeDir: options.homeDir,
-      homelab: options.homelab,
-      host: server,
-    }))
-  let stop: string | undefined
-  // Hosts prepared (flake.lock updated, lock held) and waiting for their turn: a signal releases
-  // them (previous flake.lock back) instead of leaving them pinned to a commit they never ran.
-  const waiting = new Set(options.hosts.filter((h) => runOf.get(h.name)!.ok).map((h) => h.name))
-  const activating: string[] = []
+  // A signal (Ctrl-C, SIGTERM, SIGHUP) stops the rollout without leaving a host half done: hosts
+  // waiting for their turn are released at once (previous flake.lock back, lock freed), hosts
+  // still building finish their build and are then released, and hosts already activating
+  // (cordon, switch, confirmation, gate, uncordon) finish. A second signal exits at once
+  // (onInterrupted with final: true), leaving an activating host to its magic rollback timer.
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  let interrupted: NodeJS.Signals | undefined
+  let stop: string | undefined
+  let releasing: Promise<unknown> = Promise.resolve()
+  const waiting = new Set<string>()
+  const activating = new Set<string>()
+  let runOf = new Map<string, {ok: boolean; run: RolloutRun}>()
+  const release = (run: RolloutRun, reason: string) => {
+    run.result.rollout = 'not-started'
+    return run.abandonPrepared(reason, interrupted === undefined ? 1 : signalExitCode(interrupted))
+  }
+
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stop === 'interrupted') return
-    stop = 'interrupted'
+    if (interrupted) {
+      options.onInterrupted!({activating: [...activating], final: true, released: [], signal})
+      return
+    }
+
+    interrupted = signal
+    stop = `interrupted (${signal})`
     const released = [...waiting]
     waiting.clear()
-    for (const name of released) runOf.get(name)!.run.result.rollout = 'not-started'
-    void Promise.allSettled(released.map((name) => runOf.get(name)!.run.abandonPrepared(`not activated: interrupted (${signal}); this host still runs its previous generation`)))
-      .then(() => options.onInterrupted!({activating, released, signal}))
+    releasing = Promise.allSettled(released.map((name) => release(runOf.get(name)!.run, `not activated: ${stop}; this host still runs its previous generation`)))
+    options.onInterrupted!({activating: [...activating], final: false, released, signal})
   }
+
   const handlers = signals.map((signal) => [signal, () => onSignal(signal)] as const)
   if (options.onInterrupted) for (const [signal, handler] of handlers) process.on(signal, handler)
+  let serverConn: Promise<HostConnection> | undefined
   try {
+    const prepared = await Promise.all(runs.map((run) => run.prepare()))
+    runOf = new Map(options.hosts.map((h, i) => [h.name, {ok: prepared[i], run: runs[i]}]))
+    for (const h of options.hosts) if (runOf.get(h.name)!.ok) waiting.add(h.name)
+    const activates = options.action === 'switch' || options.action === 'test'
+    const server = serverHost(options.homelab)
+    const getServer = () =>
+      (serverConn ??= options.connectServer ? options.connectServer(server) : connectHost({
+        acceptNewHostKey: false,
+        askHostKey: options.askHostKey,
+        askPassphrase: options.askPassphrase,
+        askSudoPassword: options.askSudoPassword,
+        connectTimeoutSeconds: options.connectTimeoutSeconds,
+        env: options.env,
+        homeDir: options.homeDir,
+        homelab: options.homelab,
+        host: server,
+      }))
     for (const wave of activationWaves(options.hosts, options.rollout.maxUnavailable)) {
       // eslint-disable-next-line no-await-in-loop -- waves run one after the other, by design
       await Promise.all(
@@ -169,16 +187,14 @@ export async function runRollout(
             return
           }
 
-          if (stop === 'interrupted') return
-          waiting.delete(host.name)
+          // Released by the signal handler already.
+          if (!waiting.delete(host.name)) return
           if (stop) {
-            await run.abandonPrepared(`not activated: ${stop}; this host still runs its previous generation`)
-            result.rollout = 'not-started'
+            await release(run, `not activated: ${stop}; this host still runs its previous generation`)
             return
           }
 
-          activating.push(host.name)
-
+          activating.add(host.name)
           const hooks: ActivationHooks = {}
           if (activates && options.rollout.gate) {
             hooks.gate = (conn) => healthGate({host, hostConn: conn, rollout: options.rollout, server: getServer})
@@ -195,7 +211,7 @@ export async function runRollout(
               if (options.rollout.drain) result.cordon = 'drained'
             }
 
-          await run.activate(hooks)
+          await run.activate(hooks).finally(() => activating.delete(host.name))
           if (result.ok && result.cordon) {
             try {
               await uncordonNode(await getServer(), host.name)
@@ -212,7 +228,7 @@ export async function runRollout(
     }
 
     // Labels edited in homelab.yaml after a node registered reach it only this way (node-labels.ts).
-    if (activates && stop !== 'interrupted')
+    if (activates && !interrupted)
       for (const host of options.hosts) {
         const {result} = runOf.get(host.name)!.run
         if (!result.ok || (options.homelab.config.hosts.length < 2 && Object.keys(host.labels ?? {}).length === 0)) continue
@@ -228,6 +244,8 @@ export async function runRollout(
         }
       }
   } finally {
+    // Released hosts are put back before anything is reported (a second signal still exits at once).
+    await releasing
     for (const [signal, handler] of handlers) process.removeListener(signal, handler)
     if (serverConn) await serverConn.then((c) => c.close()).catch(() => {})
   }

@@ -42,13 +42,14 @@ export interface DeployCallbacks {
   askSudoPassword?(info: {host: string; user: string}): Promise<string>
   askPassphrase?(identityFile: string): Promise<string | undefined>
   /**
-   * Ordered rollout only: SIGINT, SIGTERM or SIGHUP arrived while hosts waited for their turn.
-   * Called after those hosts were released (`released`: host names, their previous flake.lock put
-   * back); `activating` names the hosts whose activation had started (each with its magic rollback
-   * armed until its confirmation and gate passed). The command then exits (128 + the signal).
-   * Without it, runRollout installs no signal handler.
+   * Ordered rollout only: SIGINT, SIGTERM or SIGHUP arrived. The first (`final: false`): `released`
+   * names the hosts that were waiting for their turn (being put back: previous flake.lock, lock
+   * freed), `activating` the hosts whose activation runs on and finishes; the rollout then ends
+   * as usual, the released hosts failed with exit code 128 + n. A second (`final: true`): the
+   * command should exit at once; each host in `activating` is left to its magic rollback timer.
+   * Without this callback, runRollout installs no signal handler.
    */
-  onInterrupted?(info: {signal: NodeJS.Signals; released: string[]; activating: string[]}): void
+  onInterrupted?(info: {signal: NodeJS.Signals; final: boolean; released: string[]; activating: string[]}): void
 }
 
 /** Time one step took. */

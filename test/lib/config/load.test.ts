@@ -36,6 +36,14 @@ describe('loadHomelab', () => {
     await expect(loadHomelab({cwd: dir})).rejects.toThrow(new RegExp(`^homelab.yaml:${line}: hosts.0.ssh: must be \\[user@\\]host`))
   })
 
+  it('refuses a node label the kubelet or k3s set on every start, naming it; accepts node-role labels (set by kubectl)', async () => {
+    const base = readFileSync(path.join(repoRoot, 'homelab.yaml'), 'utf8')
+    const owned = base.replace('    flakeInput: homelab       # the input that pins this repository', '    flakeInput: homelab\n    labels: {kubernetes.io/hostname: other}')
+    await expect(loadHomelab({cwd: tempRepo(owned)})).rejects.toThrow(/^homelab.yaml:\d+: hosts.0.labels.kubernetes.io\/hostname: is set by the kubelet or k3s on every start/)
+    const role = base.replace('    flakeInput: homelab       # the input that pins this repository', '    flakeInput: homelab\n    labels: {node-role.kubernetes.io/worker: "true"}')
+    expect((await loadHomelab({cwd: tempRepo(role)})).config.hosts[0].labels).toEqual({'node-role.kubernetes.io/worker': 'true'})
+  })
+
   it('names the line of a YAML syntax error', async () => {
     const dir = tempRepo('version: 1\ndomain: [unclosed\n')
     await expect(loadHomelab({cwd: dir})).rejects.toBeInstanceOf(ConfigError)

@@ -12,7 +12,7 @@ import type {HostConfig} from '../../../src/lib/config/schema.js'
 import type {ActivationHooks} from '../../../src/lib/deploy/deploy-host.js'
 import {runRollout, type RolloutRun} from '../../../src/lib/deploy/deploy.js'
 import {activationWaves, healthGate, nodeReady} from '../../../src/lib/deploy/rollout.js'
-import type {DeployHostResult} from '../../../src/lib/deploy/types.js'
+import type {DeployCallbacks, DeployHostResult} from '../../../src/lib/deploy/types.js'
 import type {HostConnection} from '../../../src/lib/ssh/index.js'
 import {REPO_ROOT} from '../../helpers/cli.js'
 
@@ -36,15 +36,18 @@ class Cluster {
   ready = new Map<string, 'False' | 'True' | 'Unknown'>()
   apiUp = true
   kubectl: string[] = []
-  /** Nodes whose kubelet stopped renewing its Lease (renewTime 60 s ago). */
-  staleLease = new Set<string>()
+  /** Seconds since each node's kubelet last renewed its Lease (default 0: renewing). */
+  leaseAge = new Map<string, number>()
+  /** k3s.service's NRestarts and start time (epoch s; default an hour ago) per host. */
+  restarts = new Map<string, number>()
+  startedAt = new Map<string, number>()
 
   conn(name: string): HostConnection {
     const exec = async (command: string) => {
-      if (command === 'date +%s') return {exitCode: 0, stderr: '', stdout: `${Math.floor(Date.now() / 1000)}\n`}
-      if (command === 'systemctl is-active k3s.service') {
-        const state = this.k3s.get(name) ?? 'active'
-        return {exitCode: state === 'active' ? 0 : 3, stderr: '', stdout: `${state}\n`}
+      if (command.startsWith('systemctl show k3s.service ')) {
+        // As systemd 257 prints it with --timestamp=unix, then `date +%s`.
+        const now = Math.floor(Date.now() / 1000)
+        return {exitCode: 0, stderr: '', stdout: `ActiveState=${this.k3s.get(name) ?? 'active'}\nNRestarts=${this.restarts.get(name) ?? 0}\nExecMainStartTimestamp=@${this.startedAt.get(name) ?? now - 3600}\n${now}\n`}
       }
 
       const m = /k3s kubectl (.*)$/.exec(command.replace(/; else exit 97; fi$/, ''))
@@ -61,7 +64,7 @@ class Cluster {
 
       const lease = /^get lease (\S+) -n kube-node-lease -o json$/.exec(args)
       if (lease) {
-        const renewTime = new Date(Date.now() - (this.staleLease.has(lease[1]) ? 60_000 : 0)).toISOString()
+        const renewTime = new Date(Date.now() - (this.leaseAge.get(lease[1]) ?? 0) * 1000).toISOString()
         return {exitCode: 0, stderr: '', stdout: JSON.stringify({apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: {name: lease[1], namespace: 'kube-node-lease'}, spec: {holderIdentity: lease[1], leaseDurationSeconds: 40, renewTime}})}
       }
 
@@ -81,9 +84,9 @@ type Plan = {prepareFails?: boolean; activateFails?: boolean; k3sRestarts?: bool
 function fakeRun(name: string, cluster: Cluster, log: string[], plan: Plan = {}): RolloutRun {
   const result: DeployHostResult = {action: 'switch', activation: 'none', closureChanges: [], connections: 0, host: name, magicRollback: 'not-armed', ok: false, steps: []}
   return {
-    async abandonPrepared(reason: string) {
+    async abandonPrepared(reason: string, exitCode = 1) {
       log.push(`abandon ${name}`)
-      result.error = {exitCode: 1, lastLines: [], message: reason, notStarted: true, step: 'activate', suggestions: []}
+      result.error = {exitCode, lastLines: [], message: reason, notStarted: true, step: 'activate', suggestions: []}
       return result
     },
     async activate(hooks: ActivationHooks = {}) {
@@ -118,7 +121,7 @@ function fakeRun(name: string, cluster: Cluster, log: string[], plan: Plan = {})
   }
 }
 
-async function rollout(hosts: HostConfig[], plans: Record<string, Plan>, options: {maxUnavailable?: number; drain?: boolean; gate?: boolean; cluster?: Cluster} = {}) {
+async function rollout(hosts: HostConfig[], plans: Record<string, Plan>, options: {maxUnavailable?: number; drain?: boolean; gate?: boolean; cluster?: Cluster; onInterrupted?: DeployCallbacks['onInterrupted']} = {}) {
   const cluster = options.cluster ?? new Cluster()
   for (const h of hosts) if (!cluster.ready.has(h.name)) cluster.ready.set(h.name, 'True')
   const log: string[] = []
@@ -129,6 +132,7 @@ async function rollout(hosts: HostConfig[], plans: Record<string, Plan>, options
       connectServer: async (server) => cluster.conn(server.name),
       homelab: homelab(hosts),
       hosts,
+      onInterrupted: options.onInterrupted,
       rollout: {drain: options.drain ?? false, gate: options.gate ?? true, gateTimeoutSeconds: 1, maxUnavailable: options.maxUnavailable ?? 1, pollSeconds: 0.05},
     },
     runs,
@@ -166,16 +170,32 @@ describe('healthGate', () => {
     expect(cluster.kubectl.every((c) => /^azalab-0: get (node|lease) azalab-1/.test(c))).toBe(true)
   })
 
-  it('a node still Ready whose kubelet has not renewed its Lease since the switch is not healthy (a stale Ready)', async () => {
+  it('a node still Ready whose kubelet has not renewed its Lease lately is not healthy (a stale Ready); one renewed before k3s restarted is not either', async () => {
     const cluster = new Cluster()
     cluster.ready.set('azalab-1', 'True')
-    cluster.staleLease.add('azalab-1')
-    await expect(healthGate({host: HOSTS[1], hostConn: cluster.conn('azalab-1'), rollout: {drain: false, gateTimeoutSeconds: 0.2, maxUnavailable: 1, pollSeconds: 0.05}, server: async () => cluster.conn('azalab-0')})).rejects.toThrow(
-      /^node azalab-1's kubelet has not renewed its Lease since the switch \(last renewal (59|60|61) s before it\) after 0\.2 s$/,
-    )
-    // The kubelet comes back: its next renewal passes the gate.
-    setTimeout(() => cluster.staleLease.delete('azalab-1'), 150)
-    expect(await healthGate({host: HOSTS[1], hostConn: cluster.conn('azalab-1'), rollout: {drain: false, gateTimeoutSeconds: 5, maxUnavailable: 1, pollSeconds: 0.05}, server: async () => cluster.conn('azalab-0')})).toMatch(/Lease renewed/)
+    cluster.leaseAge.set('azalab-1', 60)
+    const gate = (timeout: number) => healthGate({host: HOSTS[1], hostConn: cluster.conn('azalab-1'), rollout: {drain: false, gateTimeoutSeconds: timeout, maxUnavailable: 1, pollSeconds: 0.05}, server: async () => cluster.conn('azalab-0')})
+    await expect(gate(0.2)).rejects.toThrow(/^node azalab-1's kubelet has not renewed its Lease in the last 15 s \(last renewal (59|60|61) s ago\) after 0\.2 s$/)
+    // k3s restarted 5 s ago: a renewal 8 s ago is the old process's.
+    cluster.leaseAge.set('azalab-1', 8)
+    cluster.startedAt.set('azalab-1', Math.floor(Date.now() / 1000) - 5)
+    await expect(gate(0.2)).rejects.toThrow(/^node azalab-1's kubelet has not renewed its Lease since k3s\.service started \(last renewal (7|8|9) s ago\) after 0\.2 s$/)
+    cluster.leaseAge.delete('azalab-1')
+    expect(await gate(5)).toMatch(/Lease renewed/)
+  })
+
+  it('k3s.service restarting between two polls (a crash loop under Restart=always) is not healthy', async () => {
+    const cluster = new Cluster()
+    cluster.ready.set('azalab-1', 'True')
+    let n = 0
+    const timer = setInterval(() => cluster.restarts.set('azalab-1', ++n), 20)
+    try {
+      await expect(healthGate({host: HOSTS[1], hostConn: cluster.conn('azalab-1'), rollout: {drain: false, gateTimeoutSeconds: 0.3, maxUnavailable: 1, pollSeconds: 0.05}, server: async () => cluster.conn('azalab-0')})).rejects.toThrow(
+        /^k3s\.service restarted during the gate on azalab-1 \(NRestarts \d+ → \d+\) after 0\.3 s$/,
+      )
+    } finally {
+      clearInterval(timer)
+    }
   })
 
   it('on the server also asks the API /readyz; names what is still wrong when the time runs out', async () => {
@@ -286,5 +306,26 @@ describe('runRollout', () => {
     ])
     expect(results['azalab-1'].nodeLabels).toBe('set homelab.dev/gpu=true')
     expect(results['azalab-0'].nodeLabels).toBeUndefined()
+  })
+
+  it('a signal while the server activates releases the waiting agents at once (exit code 130 on them), lets the server finish, then removes its handlers', async () => {
+    const calls: {final: boolean; released: string[]; activating: string[]}[] = []
+    const listeners = process.listenerCount('SIGINT')
+    const {log, results} = await rollout(HOSTS.slice(0, 3), {'azalab-0': {onActivate: () => process.emit('SIGINT')}}, {onInterrupted: (info) => calls.push({activating: info.activating, final: info.final, released: info.released})})
+    expect(calls).toEqual([{activating: ['azalab-0'], final: false, released: ['azalab-1', 'azalab-2']}])
+    expect(log.slice(3)).toEqual(['activate azalab-0', 'abandon azalab-1', 'abandon azalab-2', 'gate azalab-0 ok', 'done azalab-0'])
+    expect(results['azalab-0'].rollout).toBe('activated')
+    for (const agent of ['azalab-1', 'azalab-2']) expect(results[agent]).toMatchObject({error: {exitCode: 130, message: 'not activated: interrupted (SIGINT); this host still runs its previous generation', notStarted: true}, rollout: 'not-started'})
+    // No label changes after an interrupted rollout, and no handler left behind.
+    expect(process.listenerCount('SIGINT')).toBe(listeners)
+  })
+
+  it('a second signal asks the command to exit at once, naming the host still activating', async () => {
+    const calls: {final: boolean; activating: string[]}[] = []
+    await rollout(HOSTS.slice(0, 2), {'azalab-0': {onActivate: () => {
+      process.emit('SIGTERM')
+      process.emit('SIGTERM')
+    }}}, {onInterrupted: (info) => calls.push({activating: info.activating, final: info.final})})
+    expect(calls).toEqual([{activating: ['azalab-0'], final: false}, {activating: ['azalab-0'], final: true}])
   })
 })
