@@ -60,9 +60,11 @@ Exit 1 when anything above is not ok, including a failed restore drill. A stale 
     const {flags} = await this.parse(BackupStatusCommand)
     const homelab = await this.homelab(flags.repo)
     const hosts = selectHosts(homelab, {host: flags.host, on: flags.on})
-    const [{combineHostBackups}, {loadBackupSettings, readBackupStatus}, {openHostConnection}] = await Promise.all([
+    const [{combineHostBackups}, {loadBackupSettings, readBackupStatus}, {unplacedApps}, {loadStorageFile}, {openHostConnection}] = await Promise.all([
       import('../../lib/backup/hosts-status.js'),
       import('../../lib/backup/index.js'),
+      import('../../lib/backup/settings.js'),
+      import('../../lib/config/load.js'),
       import('../../ui/host-connection.js'),
     ])
     const connectionOptions = this.hostConnectionOptions(flags)
@@ -80,7 +82,9 @@ Exit 1 when anything above is not ok, including a failed restore drill. A stale 
 
     const settled = await Promise.allSettled(hosts.map(async (host) => readOne(host)))
     const results = settled.map((r, i) => ({error: r.status === 'rejected' ? (r.reason as Error).message.split('\n')[0] : null, host: hosts[i], status: r.status === 'fulfilled' ? r.value : null}))
-    const status = combineHostBackups(results, serverHost(homelab).name)
+    // Apps whose storage node is no host: named when every host is read (with --host/--on they are another host's matter).
+    const unplaced = flags.host === undefined && flags.on === undefined ? unplacedApps(homelab, await loadStorageFile(homelab)) : []
+    const status = combineHostBackups(results, serverHost(homelab).name, unplaced)
     // No host could be read: its error as it is (a host unreachable is exit 2, a bad file exit 1 …).
     if (!status) throw (settled.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason
     if (!this.jsonEnabled()) {

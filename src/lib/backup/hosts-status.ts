@@ -33,10 +33,15 @@ export interface HostsBackupStatus extends Omit<BackupStatus, 'sources'> {
 
 /**
  * Combines the per-host results of the backup status reader into {@link HostsBackupStatus}
- * (pure). `results` are in homelab.yaml order; `server` is the k3s server's name.
+ * (pure). `results` are in homelab.yaml order; `server` is the k3s server's name; `unplaced`
+ * are apps whose storage node is no host (no host snapshots them: each a problem).
  * @returns null when no host could be read (the caller reports the first host's error)
  */
-export function combineHostBackups(results: Array<{host: HostConfig; status: BackupStatus | null; error: string | null}>, server: string): HostsBackupStatus | null {
+export function combineHostBackups(
+  results: Array<{host: HostConfig; status: BackupStatus | null; error: string | null}>,
+  server: string,
+  unplaced: Array<{path: string; node: string}> = [],
+): HostsBackupStatus | null {
   const hosts: HostBackupStatus[] = results.map((r) => ({
     error: r.status ? null : (r.error ?? 'could not be read'),
     name: r.host.name,
@@ -49,12 +54,15 @@ export function combineHostBackups(results: Array<{host: HostConfig; status: Bac
   if (!primary?.status) return null
   const several = hosts.length > 1
   const prefixed = (h: HostBackupStatus, lines: string[]) => (several ? lines.map((l) => `${h.name}: ${l}`) : lines)
-  const problems = hosts.flatMap((h) => (h.status ? prefixed(h, h.status.problems) : [`${h.name}: unreachable: ${h.error}`]))
+  const problems = [
+    ...hosts.flatMap((h) => (h.status ? prefixed(h, h.status.problems) : [`${h.name}: unreachable: ${h.error}`])),
+    ...unplaced.map((a) => `${a.path}: its storage node ${a.node} is no host of homelab.yaml, so no host snapshots it: set apps[].node in the storage file to a host`),
+  ]
   return {
     ...primary.status,
     host: primary.name,
     hosts,
-    ok: hosts.every((h) => h.status?.ok === true),
+    ok: unplaced.length === 0 && hosts.every((h) => h.status?.ok === true),
     problems,
     sources: hosts.flatMap((h) => h.status?.sources ?? []),
     warnings: hosts.flatMap((h) => (h.status ? prefixed(h, h.status.warnings) : [])),

@@ -139,3 +139,12 @@ export function hostBackupSources(homelab: Homelab, storage: Awaited<ReturnType<
   const server = serverHost(homelab).name
   return [...storage.apps.filter((app) => (app.node ?? server) === host).map((app) => app.path), ...storage.extraBackupSources]
 }
+
+/**
+ * The apps no host snapshots: those whose storage node (storage.json `apps[].node`) names no
+ * host of homelab.yaml (`homelab validate` reports them too). Each as `{path, node}`.
+ */
+export function unplacedApps(homelab: Homelab, storage: Awaited<ReturnType<typeof loadStorageFile>>): Array<{path: string; node: string}> {
+  const hosts = new Set(homelab.config.hosts.map((h) => h.name))
+  return storage.apps.flatMap((app) => (app.node !== undefined && !hosts.has(app.node) ? [{node: app.node, path: app.path}] : []))
+}

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 
 import {combineHostBackups} from '../../../src/lib/backup/hosts-status.js'
 import {type BackupSettings, evaluateBackupStatus, type HostBackupState} from '../../../src/lib/backup/index.js'
-import {hostBackupSources} from '../../../src/lib/backup/settings.js'
+import {hostBackupSources, unplacedApps} from '../../../src/lib/backup/settings.js'
 import type {Homelab} from '../../../src/lib/config/load.js'
 import {homelabConfigSchema, storageFileSchema} from '../../../src/lib/config/schema.js'
 import {renderHostsBackupStatus} from '../../../src/ui/backup.js'
@@ -105,6 +105,15 @@ describe('combineHostBackups', () => {
     expect(combined.sources.every((s) => s.host === 'azalab-0')).toBe(true)
     expect(renderHostsBackupStatus(combined, plain)).toMatch(/^azalab-1 \(aiden@azalab-1\)\n✗ unreachable: azalab-1 \(aiden@azalab-1\): ssh: connect to host azalab-1 port 22: Connection refused\n\nazalab-0 \(aiden@azalab-0\)\nSOURCE +STATE/)
     expect(combineHostBackups([{error: 'down', host: server, status: null}], 'azalab-0')).toBeNull()
+  })
+
+  it('an app whose storage node is no host: a problem, not ok', () => {
+    expect(hostBackupSources(homelab, storageFileSchema.parse({apps: [{gid: 1, mode: '0750', name: 'x', node: 'gone-0', path: '/srv/x', uid: 1}], extraBackupSources: []}), 'azalab-0')).toEqual([])
+    const unplaced = unplacedApps(homelab, storageFileSchema.parse({apps: [...storage.apps, {gid: 1, mode: '0750', name: 'x', node: 'gone-0', path: '/srv/x', uid: 1}], extraBackupSources: []}))
+    expect(unplaced).toEqual([{node: 'gone-0', path: '/srv/x'}])
+    const combined = combineHostBackups([{error: null, host: server, status: evaluateBackupStatus(state(serverSources), settings(serverSources), now)}], 'azalab-0', unplaced)!
+    expect(combined.ok).toBe(false)
+    expect(combined.problems).toEqual(['/srv/x: its storage node gone-0 is no host of homelab.yaml, so no host snapshots it: set apps[].node in the storage file to a host'])
   })
 
   it('one host: the report as before plus the heading and `hosts`; problems not prefixed', () => {
