@@ -141,7 +141,7 @@ export function renderStatus(report: StatusReport, c: ChalkInstance, now: Date):
   for (const [k, v] of hostRows) lines.push(`  ${k.padEnd(13)}${v}`)
 
   if (report.nodes) lines.push('', ...renderNodes(report.nodes, c, now))
-  if (report.hosts.length > 0) lines.push('', ...renderHosts(report.hosts, report.drift.branchRef, c))
+  if (report.hosts.length > 0) lines.push('', ...renderHosts(report.hosts, report.drift.branchRef, c, report.nodes !== null))
 
   if (report.backups) {
     lines.push('', 'Backups')
@@ -181,9 +181,10 @@ export function renderNodes(nodes: NodeStatus[], c: ChalkInstance, now: Date): s
 
 /**
  * The `Hosts` section: one row per selected homelab.yaml host: generation and its date, the
- * commit its flake pins; a host behind the branch head, unreachable, or without a node flagged.
+ * commit its flake pins; a host behind the branch head, unreachable, or without a node flagged
+ * (the last only when the server's node list could be read: `nodesKnown`).
  */
-export function renderHosts(hosts: HostStatus[], branchRef: string, c: ChalkInstance): string[] {
+export function renderHosts(hosts: HostStatus[], branchRef: string, c: ChalkInstance, nodesKnown = true): string[] {
   const branch = branchRef.split('/').slice(1).join('/') || branchRef
   const rows = hosts.map((h) => {
     const notes: string[] = []
@@ -212,7 +213,7 @@ export function renderHosts(hosts: HostStatus[], branchRef: string, c: ChalkInst
       }
     }
 
-    if (h.state !== 'unreachable' && h.node === null) {
+    if (nodesKnown && h.state !== 'unreachable' && h.node === null) {
       if (h.state === 'current') mark = c.yellow('!')
       notes.push(c.yellow('no k3s node of this name'))
     }

@@ -5,8 +5,11 @@
 // server's k3s kubectl replays the Flux fixture and reports the nodes' readiness from a file this
 // test writes (STANDIN_K3S_NODES); nixos-rebuild/nixos-version read the hosts' generations.
 // Backups: each host's backup state folder is in its own /run (what its units would have written).
+import {execa} from 'execa'
 import {promises as fs} from 'node:fs'
+import {createRequire} from 'node:module'
 import path from 'node:path'
+import {pathToFileURL} from 'node:url'
 import {parseDocument} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
@@ -129,6 +132,24 @@ describe('homelab status across a server and an agent', {timeout: 300_000}, () =
     expect(report.hosts.map((h: {name: string}) => h.name)).toEqual(['azalab-1'])
     expect(report.nodes).toHaveLength(2)
     expect(report.objects.length).toBeGreaterThan(0)
+  })
+
+  it('--watch: every refresh shows both hosts; each host keeps its one connection', async () => {
+    const before = {agent: await agent.logins(), server: await server.logins()}
+    // As runCli does, but keeping the subprocess to interrupt it.
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
+    const entry = process.env.HOMELAB_TEST_BUILT === '1' ? [path.join(REPO_ROOT, 'bin/run.js')] : ['--import', tsx, path.join(REPO_ROOT, 'bin/dev.js')]
+    const run = execa(process.execPath, [...entry, 'status', '--watch', '--interval', '1', '--no-fetch'], {cwd: repo.dir, env: {NO_COLOR: '1', ...env()}, reject: false, timeout: 120_000})
+    let out = ''
+    run.stdout!.on('data', (d: Buffer) => {
+      out += String(d)
+      if ((out.match(/refreshed /g) ?? []).length === 2) run.kill('SIGINT')
+    })
+    const r = await run
+    expect(r.exitCode, String(r.stderr)).toBe(0)
+    expect((String(r.stdout).match(/^ {2}! +azalab-1 +agent +1 .*behind: runs/gm) ?? []).length).toBe(2)
+    expect(await server.logins()).toBe(before.server + 1)
+    expect(await agent.logins()).toBe(before.agent + 1)
   })
 
   it('a node NotReady degrades (exit 1) with the reason; an unreachable agent is a row, the rest still shown (exit 1)', async () => {

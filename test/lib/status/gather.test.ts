@@ -132,6 +132,12 @@ describe('gatherStatus', () => {
     expect(report.errors.map((e) => e.fact)).toEqual(['flux'])
     expect(report.verdict).toBe('degraded')
     expect(report.system.uptimeSeconds).toBe(273_645)
+    // Without the node list, no host is said to lack a node.
+    expect(report.nodes).toBeNull()
+    const text = renderStatus(report, plain, NOW)
+    expect(text).not.toContain('Nodes\n')
+    expect(text).toMatch(/Hosts\n.*\n.*azalab-0 +server +42 .* behind: runs [0-9a-f]{7}, main is [0-9a-f]{7} \(1 commit\)$/m)
+    expect(text).not.toContain('no k3s node')
   })
 })
 
