@@ -1,5 +1,6 @@
 import type {ChalkInstance} from 'chalk'
 
+import type {HostsBackupStatus} from '../lib/backup/hosts-status.js'
 import type {BackupStatus, SourceDrill, SourceState} from '../lib/backup/status.js'
 import type {OffsiteStatus} from '../lib/backup/offsite.js'
 import type {UnitRunResult} from '../lib/backup/run-unit.js'
@@ -82,6 +83,19 @@ export function renderBackupStatus(status: BackupStatus, c: ChalkInstance): stri
   }
 
   return lines.join('\n')
+}
+
+/**
+ * `homelab backup status` as text, grouped by host: per selected host a heading
+ * (`NAME (SSH)`) and its {@link renderBackupStatus}, or the reason it could not be read.
+ */
+export function renderHostsBackupStatus(status: HostsBackupStatus, c: ChalkInstance): string {
+  return status.hosts
+    .map((h) => {
+      const heading = c.bold(`${h.name} (${h.ssh})`)
+      return h.status ? `${heading}\n${renderBackupStatus(h.status, c)}` : `${heading}\n${c.red('✗')} unreachable: ${h.error}`
+    })
+    .join('\n\n')
 }
 
 /** `homelab backup offsite` as text. */

@@ -2,7 +2,7 @@ import type {ChalkInstance} from 'chalk'
 
 import {formatRevision} from '../lib/flux/revision.js'
 import type {ConvergenceItem} from '../lib/flux/converge.js'
-import type {DriftEntry, ObjectStatus, StatusReport} from '../lib/status/types.js'
+import type {DriftEntry, HostStatus, NodeStatus, ObjectStatus, StatusReport} from '../lib/status/types.js'
 import {renderTable} from './table.js'
 
 /** `3m ago`, `2h ago`, `4d ago` for an RFC 3339 time before `now`; `-` when unknown. */
@@ -140,6 +140,9 @@ export function renderStatus(report: StatusReport, c: ChalkInstance, now: Date):
   lines.push('Host')
   for (const [k, v] of hostRows) lines.push(`  ${k.padEnd(13)}${v}`)
 
+  if (report.nodes) lines.push('', ...renderNodes(report.nodes, c, now))
+  if (report.hosts.length > 0) lines.push('', ...renderHosts(report.hosts, report.drift.branchRef, c, report.nodes !== null))
+
   if (report.backups) {
     lines.push('', 'Backups')
     if (report.backups.length === 0) lines.push('  no backup sources')
@@ -153,6 +156,79 @@ export function renderStatus(report: StatusReport, c: ChalkInstance, now: Date):
   }
 
   return lines.join('\n')
+}
+
+/**
+ * The `Nodes` section: one row per Kubernetes node (Ready since when, or why not; roles as
+ * kubectl shows them; kubelet version), a node without a homelab.yaml host flagged.
+ */
+export function renderNodes(nodes: NodeStatus[], c: ChalkInstance, now: Date): string[] {
+  if (nodes.length === 0) return ['Nodes', `  ${c.yellow('the server lists no node')}`]
+  const rows = nodes.map((n) => {
+    const notes = [n.ready === 'True' ? '' : `${n.reason || 'no reason'}: ${clip(n.message, 80)}`, n.host === null ? c.yellow('no host in homelab.yaml') : ''].filter(Boolean)
+    return [
+      n.ready === 'True' ? c.green('✓') : c.red('✗'),
+      n.name,
+      n.ready === 'True' ? c.green('Ready') : n.ready === 'Unknown' ? c.red('Unknown') : c.red('NotReady'),
+      ago(n.since, now),
+      n.roles.length > 0 ? n.roles.join(',') : '<none>',
+      n.kubeletVersion ?? '-',
+      notes.join('; '),
+    ]
+  })
+  return ['Nodes', ...renderTable(['', 'NODE', 'STATUS', 'SINCE', 'ROLES', 'VERSION', 'NOTE'], rows).split('\n').map((l) => `  ${l}`)]
+}
+
+/**
+ * The `Hosts` section: one row per selected homelab.yaml host: generation and its date, the
+ * commit its flake pins; a host behind the branch head, unreachable, or without a node flagged
+ * (the last only when the server's node list could be read: `nodesKnown`).
+ */
+export function renderHosts(hosts: HostStatus[], branchRef: string, c: ChalkInstance, nodesKnown = true): string[] {
+  const branch = branchRef.split('/').slice(1).join('/') || branchRef
+  const rows = hosts.map((h) => {
+    const notes: string[] = []
+    let mark = c.green('✓')
+    switch (h.state) {
+      case 'unreachable': {
+        mark = c.red('✗')
+        notes.push(c.red(`unreachable: ${clip(h.error ?? '', 120)}`))
+        break
+      }
+
+      case 'behind': {
+        mark = c.yellow('!')
+        notes.push(c.yellow(`behind: runs ${short(h.revision?.commit)}, ${branch} is ${short(h.branchHead)}${h.behindBy ? ` (${h.behindBy} commit${h.behindBy === 1 ? '' : 's'})` : ''}`))
+        break
+      }
+
+      case 'unknown': {
+        mark = c.yellow('?')
+        notes.push(c.yellow(h.revision ? `${branch} head unknown (run git fetch)` : `pinned revision unknown${h.errors[0] ? `: ${clip(h.errors[0].message, 80)}` : ''}`))
+        break
+      }
+
+      default: {
+        notes.push(c.green(`= ${branch}`))
+      }
+    }
+
+    if (nodesKnown && h.state !== 'unreachable' && h.node === null) {
+      if (h.state === 'current') mark = c.yellow('!')
+      notes.push(c.yellow('no k3s node of this name'))
+    }
+
+    return [
+      mark,
+      h.name,
+      h.role,
+      h.generation ? String(h.generation.number) : '-',
+      h.generation?.builtAt || '-',
+      h.revision ? `${h.revision.input} ${short(h.revision.commit)}` : '-',
+      notes.join('; '),
+    ]
+  })
+  return ['Hosts', ...renderTable(['', 'HOST', 'ROLE', 'GENERATION', 'BUILT', 'REVISION', 'NOTE'], rows).split('\n').map((l) => `  ${l}`)]
 }
 
 /** One line per object still pending, for the live wait display of reconcile and deploy --wait. */

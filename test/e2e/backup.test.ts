@@ -104,8 +104,11 @@ describe('homelab backup on the e2e host', () => {
     const s = json((await cli(['backup', 'status', '--json'])).stdout)
     expect(s.ok).toBe(true)
     expect(Object.keys(s).sort()).toEqual(
-      ['checkedAt', 'drill', 'graceHours', 'host', 'lastRun', 'ok', 'problems', 'schedule', 'schemaVersion', 'sources', 'staleAfterSeconds', 'sync', 'syncEveryHours', 'timers', 'warnings'].sort(),
+      ['checkedAt', 'drill', 'graceHours', 'host', 'hosts', 'lastRun', 'ok', 'problems', 'schedule', 'schemaVersion', 'sources', 'staleAfterSeconds', 'sync', 'syncEveryHours', 'timers', 'warnings'].sort(),
     )
+    // One host: its sources carry its name, and `hosts` holds the same report under it.
+    expect(s.sources.every((x: {host: string}) => x.host === 'testhost')).toBe(true)
+    expect(s.hosts).toEqual([{error: null, name: 'testhost', role: 'server', ssh: host.alias, status: expect.objectContaining({ok: true, sources: s.sources, sync: s.sync})}])
     expect(s.sources[0].lastSnapshot).toMatchObject({errors: 0, files: 2, id: expect.any(String), size: expect.any(Number)})
   })
 
@@ -127,7 +130,9 @@ describe('homelab backup on the e2e host', () => {
       ])
       expect(s.problems).toEqual([expect.stringContaining(`${fx.sources[2]}: newest snapshot is 3d 0h old`)])
       const text = await cli(['backup', 'status'])
-      expect(String(text.stdout).split('\n')[1]).toMatch(new RegExp(`^${fx.sources[2]} +stale`)) // failures first
+      const lines = String(text.stdout).split('\n')
+      expect(lines[0]).toBe(`testhost (${host.alias})`) // the host's heading (backup status groups by host)
+      expect(lines[2]).toMatch(new RegExp(`^${fx.sources[2]} +stale`)) // failures first
     } finally {
       await fs.writeFile(file, original)
     }

@@ -39,6 +39,11 @@ beforeAll(async () => {
   host = await startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'k3s', 'kubectl', 'systemctl']})
   repo = await host.homelabRepo({nixos: true})
   first = await repo.git(['rev-parse', 'HEAD'])
+  // The bundled storage.json stores every app on azalab-0; here the one host (the server) is testhost.
+  const storageFile = path.join(repo.dir, 'nixos/storage.json')
+  const storage = JSON.parse(await fs.readFile(storageFile, 'utf8')) as {apps: {node?: string}[]}
+  for (const app of storage.apps) app.node = repo.hostName
+  await fs.writeFile(storageFile, JSON.stringify(storage, null, 2))
   await writeGoodBackups(host, repo, {moveStorageRoot: true})
 }, 180_000)
 
@@ -69,6 +74,9 @@ describe('homelab status (e2e)', () => {
     expect(r.stdout).toMatch(/✓ +\/srv\/libsql +ok +1h 0m ago/)
     expect(r.stdout).toMatch(/✓ +R2 sync +ok +1h 0m ago +azalab-kopia\/kopia\//)
     expect((await calls()).filter((a) => a[0] === 'get')).toHaveLength(1)
+    // The fixture's node is azalab-0 and the host is testhost: both flagged, neither degrades.
+    expect(r.stdout).toMatch(/✓ +azalab-0 +Ready +\d+d \d+h ago +control-plane +v1\.33\.5\+k3s1 +no host in homelab\.yaml/)
+    expect(r.stdout).toMatch(new RegExp(`! +testhost +server +1 +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d +homelab ${short} += main; no k3s node of this name`))
   })
 
   it('behind: names the commits Flux and the host have not got, exit 0', async () => {
@@ -99,7 +107,7 @@ describe('homelab status (e2e)', () => {
     const r = await runCli(['status', '--json', '--no-fetch'], {cwd: repo.dir, env: cliEnv()})
     expect(r.exitCode).toBe(1)
     const report = JSON.parse(r.stdout)
-    expect(Object.keys(report).sort()).toEqual(['backups', 'checkedAt', 'drift', 'errors', 'host', 'objects', 'problems', 'schemaVersion', 'source', 'system', 'verdict'])
+    expect(Object.keys(report).sort()).toEqual(['backups', 'checkedAt', 'drift', 'errors', 'host', 'hosts', 'nodes', 'objects', 'problems', 'schemaVersion', 'source', 'system', 'verdict'])
     expect(report).toMatchObject({schemaVersion: 1, verdict: 'degraded'})
     expect(report.objects[0]).toMatchObject({health: 'stalled', kind: 'Kustomization', name: 'infrastructure', ready: 'False', reason: 'BuildFailed', suspended: false})
     expect(report.system.failedUnits).toEqual(['kopia-backup.service'])

@@ -2,6 +2,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {z} from 'zod'
 
+import {serverHost} from '../config/hosts.js'
 import {backupSources, CONFIG_FILE, type Homelab, loadStorageFile, parseYamlWithSchema} from '../config/load.js'
 import {ConfigError} from '../errors.js'
 import {schedulePeriodSeconds} from './schedule.js'
@@ -77,12 +78,12 @@ export interface BackupSettings extends Omit<BackupFile, '$comment'> {
 /**
  * Loads the backup settings of a homelab: the backup file (schedule, sync interval, repository,
  * status folder, bucket, prefix), homelab.yaml's grace and off-site endpoint, and the backup
- * sources of the storage file.
+ * sources of the storage file (with `options.host`: only that host's, see {@link hostBackupSources}).
  *
  * @throws ConfigError when the backup file is missing or invalid (file:line: key: message), or
  *   when homelab.yaml still sets one of its values to something else (one place per value)
  */
-export async function loadBackupSettings(homelab: Homelab): Promise<BackupSettings> {
+export async function loadBackupSettings(homelab: Homelab, options: {host?: string} = {}): Promise<BackupSettings> {
   const {backup, storage} = homelab.config
   const rel = backup.file
   let text: string
@@ -121,10 +122,29 @@ export async function loadBackupSettings(homelab: Homelab): Promise<BackupSettin
     graceHours: backup.graceHours,
     offsiteStaleAfterSeconds: periodSeconds + (file.syncEveryHours + backup.graceHours) * 3600,
     periodSeconds,
-    sources: backupSources(await loadStorageFile(homelab)),
+    sources: options.host === undefined ? backupSources(await loadStorageFile(homelab)) : hostBackupSources(homelab, await loadStorageFile(homelab), options.host),
     staleAfterSeconds: periodSeconds + backup.graceHours * 3600,
     storageFile: storage.file,
     storageRoot: storage.root,
     syncStaleAfterSeconds: (file.syncEveryHours + backup.graceHours) * 3600,
   }
+}
+
+/**
+ * The backup sources host `host` snapshots (as nixos/backup-settings.nix gives that host): the
+ * path of every app whose storage node (storage.json `apps[].node`, absent = the k3s server) is
+ * the host, then every extraBackupSources entry (each host's own /etc/nixos …), in file order.
+ */
+export function hostBackupSources(homelab: Homelab, storage: Awaited<ReturnType<typeof loadStorageFile>>, host: string): string[] {
+  const server = serverHost(homelab).name
+  return [...storage.apps.filter((app) => (app.node ?? server) === host).map((app) => app.path), ...storage.extraBackupSources]
+}
+
+/**
+ * The apps no host snapshots: those whose storage node (storage.json `apps[].node`) names no
+ * host of homelab.yaml (`homelab validate` reports them too). Each as `{path, node}`.
+ */
+export function unplacedApps(homelab: Homelab, storage: Awaited<ReturnType<typeof loadStorageFile>>): Array<{path: string; node: string}> {
+  const hosts = new Set(homelab.config.hosts.map((h) => h.name))
+  return storage.apps.flatMap((app) => (app.node !== undefined && !hosts.has(app.node) ? [{node: app.node, path: app.path}] : []))
 }

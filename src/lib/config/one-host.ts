@@ -4,7 +4,7 @@ import type {Homelab} from './load.js'
 import type {HostConfig} from './schema.js'
 
 /**
- * The one host of a single-host command (status, suspend, resume): `--host NAME`, or `--on LIST`
+ * The one host of a single-host command (suspend, resume): `--host NAME`, or `--on LIST`
  * when it selects exactly one host (src/lib/config/hosts.ts selectOn), else the k3s server.
  * @throws UsageError (exit 3) when both are given, a name/tag matches nothing, or `--on` selects several hosts
  */

@@ -203,5 +203,23 @@ function parseNode(item: Json): NodeObject {
     message: ready?.message ?? 'no Ready condition reported',
     name: str(obj(item.metadata).name) ?? '',
     ready: ready?.status ?? 'Unknown',
+    reason: ready?.reason ?? '',
+    roles: nodeRoles(obj(obj(item.metadata).labels)),
+    since: ready?.lastTransitionTime,
   }
+}
+
+/**
+ * A Node's roles as `kubectl get nodes` shows them (ROLES): the `<role>` of every
+ * `node-role.kubernetes.io/<role>` label, and the value of `kubernetes.io/role`, sorted; k3s
+ * labels a server `control-plane` and `master` (and `etcd` with embedded etcd), an agent none.
+ */
+export function nodeRoles(labels: Record<string, unknown>): string[] {
+  const roles = new Set<string>()
+  for (const [key, value] of Object.entries(labels)) {
+    if (key.startsWith('node-role.kubernetes.io/') && key.length > 'node-role.kubernetes.io/'.length) roles.add(key.slice('node-role.kubernetes.io/'.length))
+    else if (key === 'kubernetes.io/role' && typeof value === 'string' && value !== '') roles.add(value)
+  }
+
+  return [...roles].sort()
 }

@@ -111,6 +111,12 @@ export interface NodeObject {
   message: string
   /** `status.nodeInfo.kubeletVersion`, e.g. `v1.33.5+k3s1`. */
   kubeletVersion?: string
+  /** The Ready condition's reason, e.g. `KubeletReady`, `KubeletNotReady`, `NodeStatusUnknown`. */
+  reason?: string
+  /** RFC 3339 time the Ready condition last changed (`lastTransitionTime`). */
+  since?: string
+  /** From the `node-role.kubernetes.io/<role>` labels, sorted (as kubectl's ROLES column); [] for none. */
+  roles?: string[]
 }
 
 /** Everything one `kubectl get … -A -o json` call returned, by kind. */

@@ -19,8 +19,12 @@ export interface StatusReport {
   objects: ObjectStatus[]
   drift: DriftStatus
   system: SystemStatus
-  /** One line per backup source (null until the backup status reader is available or when it failed). */
+  /** One line per backup source of the server (null until the backup status reader is available or when it failed). */
   backups: BackupLine[] | null
+  /** Every Kubernetes node the server lists (`k3s kubectl get nodes`), by name; null when the read failed (see `errors`). */
+  nodes: NodeStatus[] | null
+  /** Every selected homelab.yaml host (all by default; --host/--on), in homelab.yaml order, each read over its own connection. */
+  hosts: HostStatus[]
   /** Facts that could not be read: which and why. */
   errors: Array<{fact: string; message: string}>
 }
@@ -112,4 +116,50 @@ export interface BackupLine {
   /** RFC 3339 time of the last snapshot, null when none. */
   lastSnapshot: string | null
   detail: string
+}
+
+/** One Kubernetes node as the server reports it, matched to its homelab.yaml host by name. */
+export interface NodeStatus {
+  name: string
+  /** The Ready condition's status. */
+  ready: 'False' | 'True' | 'Unknown'
+  /** The Ready condition's reason (`KubeletReady`, `KubeletNotReady`, `NodeStatusUnknown` …). */
+  reason: string
+  message: string
+  /** RFC 3339 time the Ready condition last changed; null when not reported. */
+  since: string | null
+  /** From the `node-role.kubernetes.io/<role>` labels (k3s: a server is `control-plane`, `master`; an agent has none). */
+  roles: string[]
+  /** `status.nodeInfo.kubeletVersion`, e.g. `v1.33.5+k3s1`. */
+  kubeletVersion: string | null
+  /** The homelab.yaml host of the same name; null when there is none (flagged: a node the CLI does not manage). */
+  host: string | null
+}
+
+/**
+ * One homelab.yaml host: its running NixOS generation and the commit its host flake pins, against
+ * the branch head. `state`: `current` (pins the branch head), `behind` (pins another commit),
+ * `unknown` (the pin or the branch head could not be read), `unreachable` (no SSH connection; `error` says why).
+ */
+export interface HostStatus {
+  name: string
+  role: 'agent' | 'server'
+  ssh: string
+  state: 'behind' | 'current' | 'unknown' | 'unreachable'
+  /** Why the host could not be reached (state `unreachable`), else null. */
+  error: string | null
+  /** The current generation (`nixos-rebuild list-generations --json`); `builtAt` as it prints it (local time of the host). */
+  generation: {number: number; builtAt: string; nixosVersion: string; kernelVersion: string} | null
+  /** The commit the host flake.lock pins for the homelab input (what its next rebuild builds from). */
+  revision: {input: string; commit: string; lastModified: string | null} | null
+  /** `nixos-version --configuration-revision` of the running generation ('' when unset), null when unreadable. */
+  configurationRevision: string | null
+  /** `<remote>/<branch>` after the fetch (local HEAD when there is no remote branch), null when unknown. */
+  branchHead: string | null
+  /** Commits on the branch head the pinned revision lacks; null when unknown (e.g. not in the local repository). */
+  behindBy: number | null
+  /** The node of the same name, or null when the server lists none (flagged: a host whose k3s never joined). */
+  node: string | null
+  /** Facts of this host that could not be read. */
+  errors: Array<{fact: string; message: string}>
 }

@@ -40,7 +40,7 @@ describe('parseFluxState on kubectl -o json Lists built from the Go types', () =
     expect(apps.lastAttemptedRevision?.commit).toBe(COMMIT)
     expect(apps.lastHandledReconcileAt).toBe('2026-11-24T07:30:00.123Z')
     expect(apps.generation).toBe(1)
-    expect(state.nodes).toEqual([{kubeletVersion: 'v1.33.5+k3s1', message: 'kubelet is posting ready status', name: 'azalab-0', ready: 'True'}])
+    expect(state.nodes).toEqual([{kubeletVersion: 'v1.33.5+k3s1', message: 'kubelet is posting ready status', name: 'azalab-0', ready: 'True', reason: 'KubeletReady', roles: ['control-plane'], since: '2026-11-24T07:00:00Z'}])
   })
 
   it('reads spec.suspend (absent = false)', () => {

@@ -132,5 +132,112 @@ describe('gatherStatus', () => {
     expect(report.errors.map((e) => e.fact)).toEqual(['flux'])
     expect(report.verdict).toBe('degraded')
     expect(report.system.uptimeSeconds).toBe(273_645)
+    // Without the node list, no host is said to lack a node.
+    expect(report.nodes).toBeNull()
+    const text = renderStatus(report, plain, NOW)
+    expect(text).not.toContain('Nodes\n')
+    expect(text).toMatch(/Hosts\n.*\n.*azalab-0 +server +42 .* behind: runs [0-9a-f]{7}, main is [0-9a-f]{7} \(1 commit\)$/m)
+    expect(text).not.toContain('no k3s node')
+  })
+})
+
+describe('gatherStatus across hosts (nodes and hosts sections)', () => {
+  /** The homelab with a server and two agents (azalab-2 has no node in the fixture). */
+  const several = (): Homelab => ({
+    ...homelab,
+    config: homelabConfigSchema.parse({
+      backup: {offsite: {bucket: 'azalab-kopia', credentialsFile: 'x.sops.yaml', endpoint: 'e'}}, cluster: {name: 'azalab-0', path: 'flux/clusters/azalab-0'},
+      domain: 'aza.network', storage: {}, version: 1,
+      hosts: [{name: 'azalab-0', role: 'server', ssh: 'aiden@azalab-0'}, {name: 'azalab-1', role: 'agent', ssh: 'aiden@azalab-1'}, {name: 'azalab-2', role: 'agent', ssh: 'aiden@azalab-2'}],
+    }),
+  })
+
+  /** The server's kubectl lists azalab-0 (control-plane), azalab-1 (agent, NotReady) and stray-0 (no host). */
+  function serverWithNodes() {
+    const host = fakeHost('healthy')
+    return {
+      ...host,
+      async exec(command: string) {
+        const r = await host.exec(command)
+        if (!command.includes('kubectl get')) return r
+        const list = JSON.parse(r.stdout)
+        const node = (name: string, ready: string, reason: string, message: string, since: string) => ({
+          apiVersion: 'v1', kind: 'Node', metadata: {labels: {'kubernetes.io/hostname': name}, name},
+          status: {conditions: [{lastTransitionTime: since, message, reason, status: ready, type: 'Ready'}], nodeInfo: {kubeletVersion: 'v1.33.5+k3s1'}},
+        })
+        list.items.push(node('azalab-1', 'False', 'KubeletNotReady', 'container runtime network not ready', '2026-11-24T07:55:00Z'))
+        list.items.push(node('stray-0', 'True', 'KubeletReady', 'kubelet is posting ready status', '2026-11-20T08:00:00Z'))
+        return {...r, stdout: JSON.stringify(list)}
+      },
+    }
+  }
+
+  const agentFacts = (rev: string, generation: number) => ({
+    configurationRevision: rev, errors: [], failedUnits: [], storage: null, uptimeSeconds: 100,
+    flakeLock: {commit: rev, input: 'homelab', lastModified: null},
+    generation: {builtAt: '2026-11-23 21:14:03', kernelVersion: '6.12.59', nixosVersion: '25.11', number: generation},
+  })
+
+  it('every node with roles and Ready since; every host with generation and revision; behind, unreachable, missing node and host flagged', async () => {
+    const h = several()
+    const read: string[] = []
+    const report = await gatherStatus({
+      connection: serverWithNodes(), fetch: false, homelab: h, host: h.config.hosts[0], hosts: h.config.hosts, now: NOW,
+      async readHost(host) {
+        read.push(host.name)
+        if (host.name === 'azalab-2') throw new Error('azalab-2 (aiden@azalab-2): ssh: connect to host azalab-2 port 22: No route to host\nmore')
+        return agentFacts(commits[1], 7)
+      },
+    })
+    expect(read.sort()).toEqual(['azalab-1', 'azalab-2'])
+    expect(report.nodes).toEqual([
+      {host: 'azalab-0', kubeletVersion: 'v1.33.5+k3s1', message: 'kubelet is posting ready status', name: 'azalab-0', ready: 'True', reason: 'KubeletReady', roles: ['control-plane'], since: '2026-11-24T07:00:00Z'},
+      {host: 'azalab-1', kubeletVersion: 'v1.33.5+k3s1', message: 'container runtime network not ready', name: 'azalab-1', ready: 'False', reason: 'KubeletNotReady', roles: [], since: '2026-11-24T07:55:00Z'},
+      {host: null, kubeletVersion: 'v1.33.5+k3s1', message: 'kubelet is posting ready status', name: 'stray-0', ready: 'True', reason: 'KubeletReady', roles: [], since: '2026-11-20T08:00:00Z'},
+    ])
+    // The server pins commits[2], the branch head (origin/main) is commits[3].
+    expect(report.hosts.map((x) => [x.name, x.role, x.state, x.generation?.number ?? null, x.revision?.commit ?? null, x.behindBy, x.node])).toEqual([
+      ['azalab-0', 'server', 'behind', 42, commits[2], 1, 'azalab-0'],
+      ['azalab-1', 'agent', 'behind', 7, commits[1], 2, 'azalab-1'],
+      ['azalab-2', 'agent', 'unreachable', null, null, null, null],
+    ])
+    expect(report.hosts[2].error).toBe('azalab-2 (aiden@azalab-2): ssh: connect to host azalab-2 port 22: No route to host')
+    expect(report.system.node?.name).toBe('azalab-0')
+    expect(report.problems).toEqual(['node azalab-1 not Ready', 'host azalab-2 unreachable'])
+    expect(report.verdict).toBe('degraded')
+
+    const text = renderStatus(report, plain, NOW)
+    expect(text).toMatch(/Nodes\n +NODE +STATUS +SINCE +ROLES +VERSION +NOTE\n/)
+    expect(text).toMatch(/✓ +azalab-0 +Ready +1h 0m ago +control-plane +v1\.33\.5\+k3s1\n/)
+    expect(text).toMatch(/✗ +azalab-1 +NotReady +5m ago +<none> +v1\.33\.5\+k3s1 +KubeletNotReady: container runtime network not ready\n/)
+    expect(text).toMatch(/✓ +stray-0 +Ready +4d 0h ago +<none> +v1\.33\.5\+k3s1 +no host in homelab\.yaml\n/)
+    expect(text).toMatch(/Hosts\n +HOST +ROLE +GENERATION +BUILT +REVISION +NOTE\n/)
+    expect(text).toContain(`azalab-0  server  42          2026-11-24 07:02:41  homelab ${commits[2].slice(0, 7)}  behind: runs ${commits[2].slice(0, 7)}, main is ${commits[3].slice(0, 7)} (1 commit)`)
+    expect(text).toContain(`azalab-1  agent   7           2026-11-23 21:14:03  homelab ${commits[1].slice(0, 7)}  behind: runs ${commits[1].slice(0, 7)}, main is ${commits[3].slice(0, 7)} (2 commits)`)
+    expect(text).toMatch(/✗ +azalab-2 +agent +- +- +- +unreachable: azalab-2 \(aiden@azalab-2\): ssh: connect to host azalab-2 port 22: No route to host$/m)
+  })
+
+  it('a host on the branch head is current; a host without a node is flagged but does not degrade; --host of one agent reads only it', async () => {
+    const h = several()
+    const report = await gatherStatus({
+      connection: fakeHost('healthy'), fetch: false, homelab: h, host: h.config.hosts[0], hosts: [h.config.hosts[1]], now: NOW,
+      readHost: async () => agentFacts(commits[3], 3),
+    })
+    expect(report.hosts).toHaveLength(1)
+    expect(report.hosts[0]).toMatchObject({behindBy: 0, branchHead: commits[3], name: 'azalab-1', node: null, state: 'current'})
+    expect(report.verdict).toBe('healthy')
+    // The server's facts are still read (the cluster part always comes from the server).
+    expect(report.system.generation?.number).toBe(42)
+    const text = renderStatus(report, plain, NOW)
+    expect(text).toMatch(/! +azalab-1 +agent +3 +2026-11-23 21:14:03 +homelab [0-9a-f]{7} += main; no k3s node of this name$/m)
+  })
+
+  it('one host alone (the default of a one-host homelab): the server row reuses the facts of the one connection', async () => {
+    const host = fakeHost('healthy')
+    const report = await gatherStatus({connection: host, fetch: false, homelab, host: homelab.config.hosts[0], now: NOW})
+    expect(host.commands).toHaveLength(3)
+    expect(report.hosts).toEqual([
+      expect.objectContaining({error: null, name: 'azalab-0', node: 'azalab-0', revision: expect.objectContaining({commit: commits[2]}), role: 'server', state: 'behind'}),
+    ])
   })
 })
