@@ -8,7 +8,7 @@
 // as such): nixos-rebuild (activations logged with timestamps), nixos-version, systemctl, and the
 // server's k3s kubectl, whose nodes' readiness comes from a file this test writes
 // (STANDIN_K3S_NODES) and which records every call (calls.log: the drain is asserted from it).
-import {promises as fs} from 'node:fs'
+import {existsSync, promises as fs} from 'node:fs'
 import path from 'node:path'
 import {parseDocument} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -26,6 +26,8 @@ let agent: TestHost
 let repo: TestRepo
 let agentFlake: string
 let kubectlState: string
+/** The empty mount point folders this run made on the machine (removed again after the hosts stopped). */
+let madeMountPoint: string[] = []
 const logs = {agent: '', server: ''}
 
 async function k3sActive(host: TestHost): Promise<void> {
@@ -50,6 +52,7 @@ beforeAll(async () => {
   // The running server's own token, root-only, visible only in the server host's namespace.
   const tokenDir = path.join(server.hostRoot, 'k3s-server')
   await fs.mkdir(tokenDir, {mode: 0o700})
+  madeMountPoint = ['/var/lib/rancher', '/var/lib/rancher/k3s', TOKEN_DIR].filter((d) => !existsSync(d)).reverse()
   await server.runOnHost(`mkdir -p ${TOKEN_DIR} && mount --bind '${tokenDir}' ${TOKEN_DIR}`)
   await server.runOnHost(`umask 077 && printf '%s\\n' '${SERVER_TOKEN}' > ${TOKEN_DIR}/token`)
 
@@ -67,7 +70,11 @@ beforeAll(async () => {
     k3sActive(agent),
   ])
 }, 300_000)
-afterAll(async () => Promise.all([server?.stop(), agent?.stop()]))
+afterAll(async () => {
+  await Promise.all([server?.stop(), agent?.stop()])
+  // Only the empty folders the bind mount needed (the mount itself died with the namespace).
+  for (const dir of madeMountPoint) await fs.rmdir(dir).catch(() => {})
+})
 
 /** The activations a host's log recorded: `[{at (epoch s), what: start|end}]`. */
 async function activations(file: string): Promise<{at: number; what: string}[]> {
