@@ -89,8 +89,8 @@ describe('homelab host add, deploy to both, host remove (two test hosts)', {time
   it('host add reads the running server\'s token, pins the new host\'s key, and says deploy next (it runs NixOS)', async () => {
     const knownBefore = await fs.readFile(path.join(repo.dir, 'known_hosts'), 'utf8')
     const r = await runCli(
-      ['host', 'add', 'azalab-1', '--ssh', agent.alias, '--node-interface', 'lo', '--server-node-interface', 'lo', '--labels', 'homelab.dev/gpu=true', '--accept-new-host-key', '--json', '--repo', repo.dir],
-      {env: {...env(), HOMELAB_SUDO_PASSWORD: server.sudoPassword}, timeout: 180_000},
+      ['host', 'add', 'azalab-1', '--ssh', agent.alias, '--node-interface', 'lo', '--server-node-interface', 'lo', '--labels', 'homelab.dev/gpu=true', '--accept-new-host-key', '--sudo-password-stdin', '--json', '--repo', repo.dir],
+      {env: env(), input: `${server.sudoPassword}\n`, timeout: 180_000},
     )
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({

@@ -55,6 +55,7 @@ It connects to --ssh and pins the machine's SSH host key into known_hosts (asked
     disk: Flags.string({default: '/dev/nvme0n1', description: 'the disk homelab host install erases and partitions (a /dev/disk/by-id path is safest)', helpValue: '/dev/…'}),
     'age-recipient': Flags.string({description: 'the host\'s own age recipient for the host secrets (default: it gets the homelab\'s identity at host install)', helpValue: 'age1…'}),
     'new-token': Flags.boolean({default: false, description: 'generate a new cluster token instead of reading the running server\'s (a server not installed yet)'}),
+    'sudo-password-stdin': Flags.boolean({default: false, description: 'read the server\'s sudo password (to read its token file) from the first line of stdin'}),
     pin: Flags.boolean({allowNo: true, default: true, description: 'connect to --ssh and pin its SSH host key; --no-pin for a machine not running yet'}),
     ...connectionFlags,
   }
@@ -82,10 +83,17 @@ It connects to --ssh and pins the machine's SSH host key into known_hosts (asked
     const progress = this.jsonEnabled() || !process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${colors(process.stderr).dim(line)}\n`)
     const prompts = connectionPrompts({canPrompt, env: process.env})
     const knownHostsFile = path.join(homelab.root, homelab.config.knownHosts)
+    let stdinPassword: string | undefined
+    if (flags['sudo-password-stdin']) {
+      const {readStdinLine} = await import('../../ui/deploy-callbacks.js')
+      stdinPassword = await readStdinLine(process.stdin)
+    }
+
     const outcome = await addHost({
       ageRecipient,
       // The server's key must be pinned already (deploy pins it): nothing is pinned outside the change.
-      connect: async (host) => openHostConnection({...this.hostConnectionOptions(flags), homelab, host, settings: {acceptNewHostKey: false, connectTimeoutSeconds: flags['connect-timeout']}}),
+      connect: async (host) =>
+        openHostConnection({...this.hostConnectionOptions(flags), homelab, host, settings: {acceptNewHostKey: false, connectTimeoutSeconds: flags['connect-timeout']}, stdinFlag: '--sudo-password-stdin', stdinPassword}),
       connectNew: async (shadow, host) =>
         connectHost({
           ...prompts,

@@ -304,6 +304,26 @@ describe('homelab host remove (lib)', () => {
   })
 })
 
+describe('homelab.yaml edited on the text (aligned comments kept)', () => {
+  it('add only adds lines (the server\'s nodeInterfaces, the new host); remove takes the host\'s lines out again', async () => {
+    const homelab = await copy()
+    const file = path.join(homelab.root, 'homelab.yaml')
+    const original = readFileSync(file, 'utf8')
+    await addHost(request(homelab, {newToken: true, pin: false}))
+    const added = readFileSync(file, 'utf8')
+    const newLines = added.split('\n')
+    // Every original line is still there, in order, unchanged; the new ones are the host's.
+    const kept = newLines.filter((l) => !['    nodeInterfaces: [ enp1s0 ]', '  - name: azalab-1', '    ssh: aiden@10.0.0.21', '    role: agent', '    labels: { homelab.dev/gpu: "true" }', '    tags: [ ml ]', '    nodeInterfaces: [ enp2s0 ]'].includes(l))
+    expect(kept.join('\n')).toBe(original)
+    expect(newLines.length - original.split('\n').length).toBe(7)
+    expect(added).toContain('    flakeInput: homelab       # the input that pins this repository\n    nodeInterfaces: [ enp1s0 ]\n  - name: azalab-1\n')
+
+    const next = await loadHomelab({cwd: homelab.root, repo: homelab.root})
+    await removeHostFiles({checked: await checkHostRemove(next, 'azalab-1'), env: {HOME: homelab.root}, homelab: next, identities: demo})
+    expect(readFileSync(file, 'utf8')).toBe(original.replace('    flakeInput: homelab       # the input that pins this repository\n', '    flakeInput: homelab       # the input that pins this repository\n    nodeInterfaces: [ enp1s0 ]\n'))
+  })
+})
+
 describe('.sops.yaml recipient edits', () => {
   const text = 'creation_rules:\n  # host secrets\n  - path_regex: ^nixos/secrets/\n    age: age1aaa\n  - path_regex: ^flux/\n    age: [age1aaa]\n'
   it('adds to one rule with a mark, removes by the mark, and round-trips byte for byte', () => {

@@ -14,6 +14,7 @@ import {HOST_SECRETS_FILE} from '../install/host-secrets.js'
 import {planHostSecrets} from './host-secrets.js'
 import {type HostAddSpec, type HostChangePlan, K3S_TOKEN_SECRET, newClusterToken, planHostAdd} from './plan.js'
 import {addHostRecipient} from './sops-recipient.js'
+import {addHostKeyText} from './yaml-text.js'
 
 /** Where a k3s server keeps the cluster token it started with (docs.k3s.io/cli/token: "the server token file"). */
 export const K3S_SERVER_TOKEN_FILE = '/var/lib/rancher/k3s/server/token'
@@ -92,7 +93,7 @@ async function withServerInterfaces(homelab: Homelab, plan: HostChangePlan, spec
   const node = doc.createNode(interfaces)
   ;(node as {flow?: boolean}).flow = true
   server.set('nodeInterfaces', node)
-  yamlChange.after = doc.toString()
+  yamlChange.after = addHostKeyText(yamlChange.after!, String(server.get('name')), 'nodeInterfaces', interfaces, doc)
   const config = parseYamlWithSchema(yamlChange.after, CONFIG_FILE, homelabConfigSchema)
   const hasOwn = (n: string) => n === spec.name || existsSync(path.join(homelab.root, hostDir(n), 'configuration.nix'))
   plan.changes[1].after = renderHostsFile(hostsFileEntries(config.hosts, hasOwn))
