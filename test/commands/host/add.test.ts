@@ -83,6 +83,21 @@ describe('homelab host add / remove (command)', () => {
     expect(refused.stderr).toContain('homelab app remove wiki')
   })
 
+  it('the next step, homelab host install NAME, installs the new host\'s own bootstrap flake and disk', {timeout: 180_000}, async () => {
+    const dir = await repo()
+    expect((await runCli([...ADD, '--disk', '/dev/sdb', '--no-pin', '--new-token', '--repo', dir], {env: env()})).exitCode).toBe(0)
+    const r = await runCli(['host', 'install', 'azalab-1', '--target', 'root@10.0.0.99', '--dry-run', '--json', '--repo', dir], {env: env()})
+    expect(r.exitCode, r.stderr).toBe(0)
+    const json = JSON.parse(r.stdout)
+    expect(json.disk).toBe('/dev/sdb')
+    expect(json.extraFiles.find((f: {path: string}) => f.path === '/etc/nixos/flake.nix').source).toBe('nixos/hosts/azalab-1/flake.nix')
+    expect(json.argv.join(' ')).toContain('#azalab-1 ')
+    // The first host still installs from nixos/flake.nix and nixos/configuration.nix.
+    const first = JSON.parse((await runCli(['host', 'install', 'azalab-0', '--target', 'root@10.0.0.98', '--dry-run', '--json', '--repo', dir], {env: env()})).stdout)
+    expect(first.disk).toBe('/dev/nvme0n1')
+    expect(first.extraFiles.find((f: {path: string}) => f.path === '/etc/nixos/flake.nix').source).toBe('nixos/flake.nix')
+  })
+
   it('host remove --no-drain --yes takes out everything add wrote; without --yes and a terminal it asks for --yes', {timeout: 180_000}, async () => {
     const dir = await repo()
     const before = {hostsJson: readFileSync(path.join(dir, 'nixos/hosts.json'), 'utf8')}
