@@ -52,7 +52,7 @@ export function renderHostAdded(r: HostAddResult, c: ChalkInstance): string {
       : `Host secrets: one file for every host (${r.token.file}: admin/password_hash, git/deploy_key), decrypted with the homelab's identity that homelab host install copies to the host; nothing per host to create.`,
   )
   if (r.hostKey.fingerprint === null) lines.push('Host key: not pinned (--no-pin); homelab host install pins the key it generates.')
-  else lines.push(`Host key: ${r.hostKey.fingerprint} ${r.hostKey.pinned ? 'pinned in known_hosts' : 'already pinned'}.`)
+  else lines.push(`Host key: ${r.hostKey.fingerprint} ${r.hostKey.pinned ? 'pinned in known_hosts' : 'already known (known_hosts or ~/.ssh/known_hosts); nothing pinned'}.`)
   const why = r.nixos === true ? 'it runs NixOS already' : r.nixos === false ? 'it does not run NixOS yet' : 'or homelab deploy --host ' + r.host + ' for a machine already running NixOS'
   lines.push(`Next: commit, then ${c.bold(r.next)} (${why}).`)
   return lines.join('\n')
