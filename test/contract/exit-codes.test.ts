@@ -25,6 +25,7 @@ const PROMPTS: Record<string, {args: string[]; flag: RegExp}> = {
   'app:remove': {args: ['app', 'remove', 'immich'], flag: /needs --yes when not running in a terminal/},
   'backup:restore': {args: ['backup', 'restore', 'immich'], flag: /--yes is required to restore in place/},
   deploy: {args: ['deploy'], flag: /--yes is required when not running in a terminal/},
+  'host:add': {args: ['host', 'add', 'azalab-1', '--ssh', 'aiden@10.0.0.21'], flag: /--accept-new-host-key is required when not running in a terminal/},
   init: {args: ['init', 'NEWDIR'], flag: /--host is required when not running in a terminal/},
   rollback: {args: ['rollback'], flag: /--yes is required when not running in a terminal/},
   'secrets:rotate-key': {args: ['secrets', 'rotate-key'], flag: /--yes is required when not running in a terminal/},
@@ -35,6 +36,7 @@ const PROMPTS: Record<string, {args: string[]; flag: RegExp}> = {
 const PROMPTS_TESTED_ELSEWHERE: Record<string, string> = {
   'cluster:bootstrap': 'test/e2e/cluster-bootstrap.test.ts (a different deploy key without --force)',
   'host:install': 'test/commands/host/install.test.ts (--password-stdin and --yes without a TTY)',
+  'host:remove': 'test/commands/host/add.test.ts (--yes without a TTY; the bundled homelab has only the server, which remove refuses first)',
   'secrets:edit': 'test/commands/secrets/edit.test.ts (reopen the editor: no without a TTY)',
 }
 

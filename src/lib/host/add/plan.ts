@@ -10,6 +10,7 @@ import {HomelabError, UsageError} from '../../errors.js'
 import type {FileChange} from '../../fs/transaction.js'
 import {renderTemplate} from '../../templates/render.js'
 import {flakeInputUrl} from '../../validate/git-access-check.js'
+import {appendHostText, removeHostText} from './yaml-text.js'
 
 /** The host secret holding the k3s cluster token every node shares (nixos/homelab-module.nix `k3s/token`). */
 export const K3S_TOKEN_SECRET = 'k3s/token'
@@ -96,7 +97,8 @@ export async function planHostAdd(homelab: Homelab, spec: HostAddSpec): Promise<
   }
 
   ;(hosts as YAMLSeq).items.push(node)
-  const newYaml = doc.toString()
+  // Appended on the text: every other line (aligned comments) stays as it is.
+  const newYaml = appendHostText(yamlText, entry, doc)
   let newConfig
   try {
     newConfig = parseYamlWithSchema(newYaml, CONFIG_FILE, homelabConfigSchema)
@@ -149,7 +151,7 @@ export async function planHostRemove(homelab: Homelab, name: string): Promise<Ho
   const doc = parseDocument(yamlText)
   const hosts = (doc.contents as YAMLMap).get('hosts', true) as unknown as YAMLSeq
   hosts.items = hosts.items.filter((item) => !(isMap(item) && item.get('name') === name))
-  const newYaml = doc.toString()
+  const newYaml = removeHostText(yamlText, name, doc)
   const newConfig = parseYamlWithSchema(newYaml, CONFIG_FILE, homelabConfigSchema)
   const dir = hostDir(name)
   const hostsRel = config.cluster.hostsFile

@@ -1,10 +1,11 @@
 import {execa} from 'execa'
-import {promises as fs} from 'node:fs'
+import {existsSync, promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {type AgeIdentity, loadIdentities, parseIdentities} from '../../age/identities.js'
 import {type GitAccess, loadGitAccess} from '../../config/git-access.js'
+import {hostDir} from '../../config/hosts-file.js'
 import type {Homelab} from '../../config/load.js'
 import type {HostConfig} from '../../config/schema.js'
 import {HomelabError, UsageError} from '../../errors.js'
@@ -24,6 +25,15 @@ import {locateNixosAnywhere, NixosAnywhereMissingError, type NixosAnywhereRunner
 
 /** The reference copy of the host bootstrap flake, copied to the host's /etc/nixos. */
 export const BOOTSTRAP_FLAKE = 'nixos/flake.nix'
+
+/**
+ * The folder holding a host's bootstrap flake (flake.nix, optional flake.lock) and values file
+ * (configuration.nix, with homelab.diskDevice): nixos/hosts/<host>/ when `homelab host add` wrote
+ * it, else nixos/ (the first host's: nixos/flake.nix and nixos/configuration.nix).
+ */
+export function hostFilesDir(root: string, host: string): string {
+  return existsSync(path.join(root, hostDir(host), 'flake.nix')) ? hostDir(host) : path.dirname(BOOTSTRAP_FLAKE)
+}
 /** Shown for the private working folder in a dry run (it is created, 0700, only when installing). */
 export const DRY_RUN_WORKDIR = '<workdir>'
 
@@ -66,6 +76,8 @@ export interface PreparedInstall {
   homelabUrl: string
   hardwareConfig: HardwareConfigBackend
   hasFlakeLock: boolean
+  /** The folder of the host's bootstrap flake and values file, repo-relative (see {@link hostFilesDir}). */
+  filesDir: string
 }
 
 /**
@@ -97,7 +109,9 @@ export async function prepareInstall(options: PrepareInstallOptions): Promise<Pr
     port = parsed.port
   }
 
-  const disk = await readDiskDevice(homelab.root)
+  const filesDir = hostFilesDir(homelab.root, host.name)
+  const bootstrapFlake = `${filesDir}/flake.nix`
+  const disk = await readDiskDevice(homelab.root, `${filesDir}/configuration.nix`)
   const gitAccess = await loadGitAccess(homelab)
   const {identities, from} = await candidateIdentities(options)
   const secrets = await openHostSecrets(homelab.root, identities, from)
@@ -106,12 +120,12 @@ export async function prepareInstall(options: PrepareInstallOptions): Promise<Pr
       `${HOST_SECRETS_FILE} has no ${ACCESS_TOKENS_SECRET.replace('/', '.')} (${gitAccess.file} method token): set it with printf %s '${gitAccess.forge}=TOKEN' | homelab secrets set ${HOST_SECRETS_FILE} ${ACCESS_TOKENS_SECRET.replace('/', '.')} --value-stdin, then run again; nothing was erased`,
     )
   try {
-    await fs.access(path.join(homelab.root, BOOTSTRAP_FLAKE))
+    await fs.access(path.join(homelab.root, bootstrapFlake))
   } catch {
-    throw new HomelabError(`${BOOTSTRAP_FLAKE}: missing; it is the host bootstrap flake copied to the host's /etc/nixos (see templates/host-bootstrap/)`)
+    throw new HomelabError(`${bootstrapFlake}: missing; it is the host bootstrap flake copied to the host's /etc/nixos (see templates/host-bootstrap/)`)
   }
 
-  const hasFlakeLock = await fs.access(path.join(homelab.root, 'nixos/flake.lock')).then(() => true, () => false)
+  const hasFlakeLock = await fs.access(path.join(homelab.root, filesDir, 'flake.lock')).then(() => true, () => false)
   let runner: NixosAnywhereRunner
   let runnerProblem: string | undefined
   try {
@@ -124,6 +138,7 @@ export async function prepareInstall(options: PrepareInstallOptions): Promise<Pr
 
   return {
     disk,
+    filesDir,
     gitAccess,
     hardwareConfig: options.hardwareConfig,
     hasFlakeLock,
@@ -173,7 +188,7 @@ export function planOf(prepared: PreparedInstall, workDir: string): InstallPlan 
     host: prepared.host.name,
     port: prepared.port,
     runner: prepared.runner,
-    sources: {ageIdentity: prepared.identitySource, bootstrapFlake: BOOTSTRAP_FLAKE, bootstrapFlakeLock: prepared.hasFlakeLock ? 'nixos/flake.lock' : undefined},
+    sources: {ageIdentity: prepared.identitySource, bootstrapFlake: `${prepared.filesDir}/flake.nix`, bootstrapFlakeLock: prepared.hasFlakeLock ? `${prepared.filesDir}/flake.lock` : undefined},
     target: prepared.target,
     workDir,
   })
@@ -231,14 +246,14 @@ export async function performInstall(
     const identityText = `# homelab host install: the age identity of ${prepared.host.name}'s sops-nix\n# public key: ${prepared.secrets.identity.recipient}\n${prepared.secrets.identity.identity}\n`
     // Only etc/nixos (flake.nix, flake.lock, the hardware report) is the build flake's `path:`
     // input, so key.txt and the host key never enter the Nix store.
-    const bootstrap = await fs.readFile(path.join(prepared.homelab.root, BOOTSTRAP_FLAKE))
+    const bootstrap = await fs.readFile(path.join(prepared.homelab.root, prepared.filesDir, 'flake.nix'))
     const contents = new Map<string, string | Buffer>([
       [HOST_AGE_KEY_PATH, identityText],
       [HOST_SSH_KEY_PATH, hostKey.privateKey],
       [`${HOST_SSH_KEY_PATH}.pub`, `${hostKey.publicKey}\n`],
       [`${HOST_FLAKE_DIR}/flake.nix`, bootstrap],
     ])
-    if (prepared.hasFlakeLock) contents.set(`${HOST_FLAKE_DIR}/flake.lock`, await fs.readFile(path.join(prepared.homelab.root, 'nixos/flake.lock')))
+    if (prepared.hasFlakeLock) contents.set(`${HOST_FLAKE_DIR}/flake.lock`, await fs.readFile(path.join(prepared.homelab.root, prepared.filesDir, 'flake.lock')))
     if (prepared.hardwareConfig === 'nixos-facter') contents.set(`${HOST_FLAKE_DIR}/hardware-configuration.nix`, FACTER_HARDWARE_CONFIGURATION)
     await writeExtraFiles(plan, contents)
     await fs.mkdir(plan.buildFlakeDir, {mode: 0o700})
