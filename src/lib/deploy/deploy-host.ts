@@ -77,7 +77,7 @@ const STEP_TITLES: Record<DeployStepName, string> = {
   'fetch-check': 'host can fetch the flake input (as root)',
   confirm: 'confirm on a new connection',
   cordon: 'cordon the node on the server',
-  gate: 'health gate (k3s active, node Ready, API answers)',
+  gate: 'health gate (k3s active, node Ready, Lease renewed, API answers)',
   connect: 'connect',
   'flake-update': 'update flake input',
   inspect: 'inspect host',
