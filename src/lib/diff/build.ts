@@ -33,8 +33,14 @@ export interface BuiltObject {
   kind: string
   namespace?: string
   name: string
-  /** The object as Flux would apply it (substituted; SOPS values as markers, see SecretValues). */
+  /** The object as Flux would apply it (substituted; SOPS values as markers, see SecretValues). May be a getter that parses on first use. */
   value: Record<string, unknown>
+  /**
+   * The YAML document of kubectl kustomize's output this object is, when its value is exactly
+   * that text parsed with SOPS values as markers (no post-build substitution changes it): two
+   * objects with the same `text` are equal, without parsing either (see {@link sameObject}).
+   */
+  text?: string
 }
 
 /** One Flux Kustomization of a revision and what its build holds. */
@@ -84,8 +90,25 @@ export interface BuildOptions {
   ready?: Promise<unknown>
 }
 
-/** The result of one `kubectl kustomize`: the parsed objects, or the error line. */
-export type BuildOutput = {objects: Array<Record<string, unknown>>} | {error: string}
+/** The result of one `kubectl kustomize`: its documents (parsed on demand, see {@link splitBuildOutput}), or the error line. */
+export type BuildOutput = {docs: OutputDoc[]} | {error: string}
+
+/** The identity fields of a document, read from its text ({@link documentHead}). */
+export interface DocumentHead {
+  apiVersion: string
+  kind: string
+  name: string
+  namespace?: string
+}
+
+/** One document of kubectl kustomize's output. */
+export interface OutputDoc {
+  /** Its text, with its identity ({@link documentHead}); undefined when it had to be parsed at once. */
+  text?: string
+  head?: DocumentHead
+  /** The parsed object (parsed once per text, shared by both revisions; never mutated). */
+  value(): Record<string, unknown>
+}
 
 interface Pending {
   id: string
@@ -115,7 +138,10 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
     return build
   }
 
-  const self = rootOutput.objects.find((o) => isFluxKustomization(o) && normaliseRel(String(specOf(o).path ?? '')) === clusterRel)
+  const self = rootOutput.docs
+    .filter((d) => !d.head || isFluxHead(d.head))
+    .map((d) => d.value())
+    .find((o) => isFluxKustomization(o) && normaliseRel(String(specOf(o).path ?? '')) === clusterRel)
   const root: Pending = self
     ? {id: idOf(self), name: nameOf(self), namespace: namespaceOf(self) ?? 'flux-system', spec: specOf(self)}
     : {id: 'flux-system/flux-system', name: 'flux-system', namespace: 'flux-system', spec: {path: `./${clusterRel}`, prune: true}}
@@ -132,7 +158,7 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
       const source = sourceOf(pending)
       if (pending !== root && source !== rootSource) {
         k.skipped = `its sourceRef ${source} is not this repository (${rootSource}); not built`
-        return {k, output: {objects: []} as BuildOutput, pending}
+        return {k, output: {docs: []} as BuildOutput, pending}
       }
 
       const output = pending === root ? rootOutput : await buildPath(options, undefined, pending.spec)
@@ -151,11 +177,13 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
         return true
       }
 
-      let objects = output.objects.map((o) => options.secrets.redact(o))
+      // Objects are parsed only when something reads them (compare.ts compares equal texts without parsing).
+      const redacted = output.docs.map((d) => builtOf(d, options.secrets))
+      let objects = redacted
       const postBuild = isRecord(pending.spec.postBuild) ? pending.spec.postBuild : undefined
       if (postBuild) {
         const warnings: string[] = []
-        const vars = variablesFor(pending, postBuild, [...allObjects, ...objects.map(toBuilt)], options.secrets, warnings)
+        const vars = variablesFor(pending, postBuild, [...allObjects, ...redacted], options.secrets, warnings)
         if ('error' in vars) {
           if (!last) return false
           k.error = vars.error
@@ -165,18 +193,26 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
         build.warnings.push(...warnings)
 
         try {
-          // Only objects holding `${` can change (JSON.stringify keeps `$` and `{` as they are).
-          objects = objects.map((o) => (JSON.stringify(o).includes('${') ? substituteObject(o, vars.vars) : o))
+          // Only objects holding `${` can change (JSON.stringify keeps `$` and `{` as they are). A
+          // document whose text has no `$` and no `\\` escape holds no `$` at all: not parsed for this.
+          objects = redacted.map((b) => {
+            if (b.text !== undefined && !/[$\\]/.test(b.text)) return b
+            const value = b.value
+            if (!JSON.stringify(value).includes('${')) return b
+            const substituted = substituteObject(value, vars.vars)
+            return substituted === value ? b : toBuilt(substituted)
+          })
         } catch (error) {
           k.error = `post-build substitution made invalid YAML: ${(error as Error).message.split('\n')[0]}`
           return true
         }
       }
 
-      for (const object of objects) {
-        const b = toBuilt(object)
+      for (const b of objects) {
         k.objects.set(b.key, b)
         allObjects.push(b)
+        if (b.kind !== 'Kustomization' || !b.key.startsWith(`${FLUX_KUSTOMIZE_GROUP}/`)) continue
+        const object = b.value
         if (!isFluxKustomization(object)) continue
         const id = idOf(object)
         if (id === root.id) continue
@@ -306,7 +342,7 @@ async function runBuild(options: BuildOptions, dir: string, written: string, fie
     const args = ['kustomize', ...(needsOverlay ? ['--load-restrictor', 'LoadRestrictionsNone'] : []), target]
     const result = await execa(options.kubectl, args, {maxBuffer: 1024 * 1024 * 1024, reject: false, timeout: 300_000})
     if (result.exitCode !== 0) return {error: `kubectl kustomize ${written} failed: ${kubectlError(String(result.stderr ?? ''), options.revision.dir)}`}
-    return {objects: parseBuildOutput(String(result.stdout), options.parsed ?? new Map())}
+    return {docs: splitBuildOutput(String(result.stdout), options.parsed ?? new Map())}
   } finally {
     if (overlay) await fs.rm(overlay, {force: true, recursive: true})
   }
@@ -377,6 +413,117 @@ export function parseBuildOutput(text: string, parsed: Map<string, Record<string
   }
 
   return objects
+}
+
+/**
+ * The documents of `kubectl kustomize` output, each parsed only when read (once per text through
+ * `parsed`, shared by both revisions). Split like {@link parseBuildOutput}; a document whose
+ * identity {@link documentHead} cannot read from its text is parsed at once, and output with any
+ * other document marker is parsed whole.
+ */
+export function splitBuildOutput(text: string, parsed: Map<string, Record<string, unknown> | undefined>): OutputDoc[] {
+  const parsedDoc = (value: Record<string, unknown>): OutputDoc => ({value: () => value})
+  if (/^(---[^\S\n]*\S|\.\.\.)/m.test(text)) return parseBuildOutput(text, parsed).map(parsedDoc)
+  const out: OutputDoc[] = []
+  for (const doc of text.split(/^---[^\S\n]*(?:\n|$)/m)) {
+    if (!doc.trim()) continue
+    const head = documentHead(doc)
+    if (!head) {
+      out.push(...parseBuildOutput(doc, parsed).map(parsedDoc))
+      continue
+    }
+
+    out.push({
+      head,
+      text: doc,
+      value() {
+        if (!parsed.has(doc)) parseBuildOutput(doc, parsed)
+        return parsed.get(doc)!
+      },
+    })
+  }
+
+  return out
+}
+
+/** A plain scalar that the YAML 1.2 core schema reads as this same string (a letter first; not a boolean or null). */
+const PLAIN_STRING = /^[A-Za-z][\w./-]*$/
+const NOT_STRING = /^(true|True|TRUE|false|False|FALSE|null|Null|NULL)$/
+/** A block mapping key written plain, with its value on the same line (or none). */
+const TOP_KEY = /^([A-Za-z][\w.-]*):(?: (.*))?$/
+const METADATA_KEY = /^ {2}([A-Za-z][\w.-]*):(?: (.*))?$/
+
+/**
+ * The identity (apiVersion, kind, metadata.name, metadata.namespace) of one YAML document as
+ * `kubectl kustomize` prints it (kyaml: a block mapping, keys at column 0, metadata's keys
+ * indented by two, long values folded onto lines indented further), read from the text without
+ * parsing it. Undefined — parse it instead — for anything else: a column-0 line that is not a
+ * plain `key:` (a comment, a quoted or complex key, a flow or quoted top-level value, a
+ * directive), a key written twice, a `metadata:` with a value on its line, a line indented by two
+ * under metadata that is not a plain `key:`, or an identity value that is not a plain string on
+ * one line (quoted, a number, `true`, a `${var}`, folded onto the next line).
+ */
+export function documentHead(text: string): DocumentHead | undefined {
+  const lines = text.split('\n')
+  const top = new Map<string, string | undefined>()
+  const metadata = new Map<string, string | undefined>()
+  let inMetadata = false
+  // The value must be one plain string, and the next non-empty line no deeper than its key (not a continuation).
+  const single = (value: string | undefined, at: number, indent: number): boolean => {
+    if (value === undefined || !PLAIN_STRING.test(value) || NOT_STRING.test(value)) return false
+    for (let j = at + 1; j < lines.length; j++) if (lines[j].trim() !== '') return lines[j].length - lines[j].trimStart().length <= indent
+    return true
+  }
+
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue
+    if (line[0] !== ' ') {
+      const m = TOP_KEY.exec(line)
+      if (!m || top.has(m[1])) return undefined
+      if (m[2] !== undefined && /^["'{[&*!?%@`]/.test(m[2])) return undefined
+      top.set(m[1], m[2])
+      inMetadata = m[1] === 'metadata'
+      if (inMetadata && m[2] !== undefined) return undefined
+      if ((m[1] === 'apiVersion' || m[1] === 'kind') && !single(m[2], i, 0)) return undefined
+      continue
+    }
+
+    if (!inMetadata || line[2] === ' ') continue
+    const m = METADATA_KEY.exec(line)
+    if (!m || metadata.has(m[1])) return undefined
+    metadata.set(m[1], m[2])
+    if ((m[1] === 'name' || m[1] === 'namespace') && !single(m[2], i, 2)) return undefined
+  }
+
+  const [apiVersion, kind, name] = [top.get('apiVersion'), top.get('kind'), metadata.get('name')]
+  if (!apiVersion || !kind || !name || !top.has('metadata')) return undefined
+  const namespace = metadata.get('namespace')
+  return namespace === undefined ? {apiVersion, kind, name} : {apiVersion, kind, name, namespace}
+}
+
+/** A built object for an output document: its identity from the text, its value (SOPS values as markers) parsed on first use. */
+function builtOf(doc: OutputDoc, secrets: SecretValues): BuiltObject {
+  if (!doc.head || doc.text === undefined) return toBuilt(secrets.redact(doc.value()))
+  const {apiVersion, kind, name, namespace} = doc.head
+  const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : ''
+  let value: Record<string, unknown> | undefined
+  return {
+    display: namespace ? `${kind}/${namespace}/${name}` : `${kind}/${name}`,
+    key: `${group}/${kind}/${namespace ?? ''}/${name}`,
+    kind,
+    name,
+    namespace,
+    text: doc.text,
+    get value() {
+      value ??= secrets.redact(doc.value())
+      return value
+    },
+  }
+}
+
+/** True for the head of a Flux Kustomization (kustomize.toolkit.fluxcd.io, any version). */
+function isFluxHead(head: DocumentHead): boolean {
+  return head.kind === 'Kustomization' && head.apiVersion.startsWith(`${FLUX_KUSTOMIZE_GROUP}/`)
 }
 
 /** What a kustomization file's values point at: paths with a `..` segment, and whether it reaches beyond what can be followed. */
