@@ -1,10 +1,10 @@
-import {execa} from 'execa'
 import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {HomelabError, UsageError} from '../errors.js'
+import {pipe, run} from './exec.js'
 
 /** One side of a diff: a commit of the repository, or the working tree as it is on disk. */
 export interface RevisionSide {
@@ -43,9 +43,9 @@ export const WORKING_TREE = 'working tree'
  */
 export async function resolveCommit(root: string, rev: string, flag: string): Promise<string> {
   if (rev.startsWith('-')) throw new UsageError(`${flag} ${rev}: not a revision (it starts with -)`)
-  const result = await execa('git', ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], {cwd: root, reject: false})
+  const result = await run('git', ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], {cwd: root})
   if (result.exitCode !== 0 || !result.stdout.trim()) {
-    const inRepo = await execa('git', ['rev-parse', '--git-dir'], {cwd: root, reject: false})
+    const inRepo = await run('git', ['rev-parse', '--git-dir'], {cwd: root})
     if (inRepo.exitCode !== 0) throw new UsageError(`${root} is not a git repository: ${flag} needs one (git init, and commit the homelab)`)
     throw new UsageError(`${flag} ${rev}: no such commit in ${root}`, {suggestions: ['give a commit, branch or tag (git log --oneline shows them)']})
   }
@@ -70,10 +70,7 @@ export async function materialiseCommit(root: string, side: Required<RevisionSid
     // Only paths the commit has (git archive fails on a pathspec that matches nothing).
     const present = rels.filter((r) => r === '.' || tree.entries.has(r.replace(/\/+$/, '')))
     if (present.length === 0) return
-    const archive = execa('git', ['archive', '--format=tar', side.commit, '--', ...present], {buffer: false, cwd: root, reject: false, stdout: 'pipe'})
-    const tar = execa('tar', ['-x', '-f', '-', '-C', dir], {reject: false})
-    archive.stdout!.pipe(tar.stdin!)
-    const [a, t] = await Promise.all([archive, tar])
+    const [a, t] = await pipe({args: ['archive', '--format=tar', side.commit, '--', ...present], cwd: root, file: 'git'}, {args: ['-x', '-f', '-', '-C', dir], file: 'tar'})
     if (a.exitCode !== 0 || t.exitCode !== 0)
       throw new HomelabError(`cannot read ${side.label} (${side.commit.slice(0, 7)}) from git: ${String(a.exitCode === 0 ? t.stderr : a.stderr).split('\n')[0]}`)
   }
@@ -112,7 +109,7 @@ interface CommitTree {
  * A folder holding a symlink (mode 120000) or submodule (160000) anywhere under it has no identity.
  */
 async function listTree(root: string, side: Required<RevisionSide>): Promise<CommitTree> {
-  const listed = await execa('git', ['ls-tree', '-r', '-t', '-z', '--full-tree', side.commit], {cwd: root, reject: false})
+  const listed = await run('git', ['ls-tree', '-r', '-t', '-z', '--full-tree', side.commit], {cwd: root})
   if (listed.exitCode !== 0) throw new HomelabError(`cannot read ${side.label} (${side.commit.slice(0, 7)}) from git: ${String(listed.stderr).split('\n')[0]}`)
   const entries = new Map<string, {mode: string; type: string; id: string}>()
   const unsafe = new Set<string>()

@@ -4,8 +4,6 @@ import path from 'node:path'
 import {parseAllDocuments} from 'yaml'
 
 import type {AgeIdentity} from '../age/identities.js'
-import {decryptSopsText} from '../sops/engine.js'
-import {isSopsFile} from '../sops/metadata.js'
 
 /** Prefix of a SOPS-encrypted value (getsops/sops aes cipher: `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`). */
 const ENC_PREFIX = 'ENC[AES256_GCM,'
@@ -76,19 +74,22 @@ export class SecretValues {
   /** Decrypts one SOPS text (see {@link learnChanged}); not a SOPS file: nothing. */
   async learnText(rel: string, text: string): Promise<void> {
     const hash = createHash('sha256').update(text).digest('hex')
-    if (this.seenFiles.has(hash) || !isSopsFile(text)) return
+    // isSopsFile's cheap test first (a SOPS file's mac); its parse only when decryption fails (the file is parsed once either way).
+    if (this.seenFiles.has(hash) || (!text.includes('mac: ENC[') && !text.includes('"mac": "ENC['))) return
     this.seenFiles.add(hash)
+    const isSops = async () => (await import('../sops/metadata.js')).isSopsFile(text)
     if (this.identities.length === 0) {
-      this.failures.set(rel, 'no age identity: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY')
+      if (await isSops()) this.failures.set(rel, 'no age identity: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY')
       return
     }
 
     try {
+      const {decryptSopsText} = await import('../sops/engine.js')
       const decrypted = await decryptSopsText({file: rel, identities: this.identities, text})
       const encrypted = parseAllDocuments(text).map((d) => (Array.isArray(d) ? undefined : d.toJS()))
       for (const [i, doc] of decrypted.documents.entries()) this.pair(encrypted[i], doc.toJS())
     } catch (error) {
-      this.failures.set(rel, (error as Error).message.split('\n')[0])
+      if (await isSops()) this.failures.set(rel, (error as Error).message.split('\n')[0])
     }
   }
 
