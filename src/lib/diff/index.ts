@@ -1,7 +1,7 @@
 import type {AgeIdentity} from '../age/identities.js'
 import {HomelabError} from '../errors.js'
 import {findExecutable} from '../validate/tools.js'
-import {type BuildOutput, buildRevision} from './build.js'
+import {type BuildOutput, buildRevision, type DeferredBuild, resolveDeferred} from './build.js'
 import {type ClusterDiff, compareBuilds} from './compare.js'
 import {materialise, type MaterialisedRevision, type RevisionSide} from './revision.js'
 import {SecretValues} from './secrets.js'
@@ -71,11 +71,21 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     const ready = secrets.learnChanged(from.dir, to.dir, top[0])
     ready.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
     const cache = new Map<string, Promise<BuildOutput>>()
-    const common = {cache, clusterPath: options.clusterPath, kubectl: kubectl.value, parsed: new Map(), ready, secrets}
+    const defer = new Map<string, DeferredBuild[]>()
+    const common = {cache, clusterPath: options.clusterPath, defer, kubectl: kubectl.value, parsed: new Map(), ready, secrets}
     const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
     await ready
+    // A leaf Kustomization the same at both revisions is not built (build.ts BuildOptions.defer).
+    await resolveDeferred(before, after, secrets)
     const labels = {from: from.commit ? `${from.label} (${from.commit.slice(0, 7)})` : from.label, to: to.commit ? `${to.label} (${to.commit.slice(0, 7)})` : to.label}
-    const diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+    let diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+    // An object added, removed or moved may be one an unbuilt Kustomization holds too (moved, not pruned): then build them all and compare again.
+    const unbuilt = [...before.kustomizations.values(), ...after.kustomizations.values()].some((k) => k.deferred)
+    if (unbuilt && diff.objects.some((o) => o.action !== 'changed')) {
+      await resolveDeferred(before, after, secrets, true)
+      diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+    }
+
     if (secrets.failures.size > 0) {
       const [file, reason] = [...secrets.failures][0]
       diff.warnings.push(`${secrets.failures.size} changed SOPS file(s) could not be decrypted (${file}: ${reason}): their values are compared by ciphertext, so a re-encrypted value shows as "value changed"`)
