@@ -771,6 +771,47 @@ export async function buildKey(revision: MaterialisedRevision, rel: string, writ
   return createHash('sha256').update(JSON.stringify([rel, written, fields, ids])).digest('hex')
 }
 
+/** A plain scalar the YAML core schema reads as this same string: a letter, `_`, `.` or `/` first, then word characters, `.`, `/` and `-` (not a boolean or null). */
+const PLAIN_PATH = /^[A-Za-z_./][\w./-]*$/
+
+/**
+ * A kustomization file of the simplest shape, read without the YAML parser: only comment and
+ * blank lines, `key: value` at column 0 with a plain value ({@link PLAIN_PATH}), and `key:`
+ * followed by a block sequence of plain values (`- item`, indented or not). The object the
+ * parser would give; undefined for anything else (the caller parses it).
+ */
+export function simpleKustomization(text: string): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {}
+  let list: {items: string[]; indent: number} | undefined
+  for (const line of text.split('\n')) {
+    if (/^\s*(#.*)?$/.test(line)) continue
+    if (list) {
+      const item = /^( *)- (\S+)$/.exec(line)
+      if (item && (list.indent === -1 || item[1].length === list.indent)) {
+        if (!PLAIN_PATH.test(item[2]) || NOT_STRING.test(item[2])) return undefined
+        list.indent = item[1].length
+        list.items.push(item[2])
+        continue
+      }
+
+      if (line[0] === ' ' || line[0] === '-') return undefined
+      list = undefined
+    }
+
+    const m = TOP_KEY.exec(line)
+    if (!m || m[1] in out) return undefined
+    if (m[2] === undefined || m[2].trim() === '') {
+      list = {indent: -1, items: []}
+      out[m[1]] = list.items
+    } else if (PLAIN_PATH.test(m[2]) && !NOT_STRING.test(m[2])) out[m[1]] = m[2]
+    else return undefined
+  }
+
+  // A key with nothing under it is null to the parser.
+  for (const [key, value] of Object.entries(out)) if (Array.isArray(value) && value.length === 0) out[key] = null
+  return out
+}
+
 /** Kustomization fields that name no file (kustomize's Kustomization type). */
 const NO_FILE_FIELDS = new Set([
   'apiVersion',
@@ -840,14 +881,15 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
     const text = await fs.readFile(path.join(revision.dir, folder, present[0]), 'utf8').catch(() => undefined)
     if (text === undefined) return undefined
     texts.push(text)
-    let k: unknown
-    try {
-      const docs = [...parseAllDocuments(text)]
-      if (docs.length !== 1 || docs[0].errors.length > 0) return undefined
-      k = docs[0].toJS()
-    } catch {
-      return undefined
-    }
+    let k: unknown = simpleKustomization(text)
+    if (k === undefined)
+      try {
+        const docs = [...parseAllDocuments(text)]
+        if (docs.length !== 1 || docs[0].errors.length > 0) return undefined
+        k = docs[0].toJS()
+      } catch {
+        return undefined
+      }
 
     if (!isRecord(k)) return undefined
     const addFile = (value: unknown): boolean => {

@@ -24,6 +24,8 @@ export interface DiffClusterOptions {
   identities: readonly AgeIdentity[]
   /** PATH to find kubectl on. */
   path: string | undefined
+  /** The commits `from` and `to` name, when the caller resolved them already (resolveCommit): not resolved again. */
+  commits?: {from?: string; to?: string}
 }
 
 /** The report of `homelab diff` (cluster side). `ok` is false when there is any error. */
@@ -51,8 +53,8 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
   // Both revisions are read at once; a side that was read is removed even when the other fails.
   const [kubectl, ...sides] = await Promise.allSettled([
     findExecutable('kubectl', options.path),
-    materialise(options.root, fromRev, '--from', top),
-    materialise(options.root, options.to, '--to', top),
+    materialise(options.root, fromRev, '--from', top, options.commits?.from),
+    materialise(options.root, options.to, '--to', top, options.commits?.to),
   ])
   const [fromSide, toSide] = sides as Array<PromiseSettledResult<MaterialisedRevision>>
   const cleanup = () => Promise.all(sides.map((s) => (s.status === 'fulfilled' ? (s.value as MaterialisedRevision).cleanup() : undefined)))

@@ -79,8 +79,13 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
   const {homelab} = options
   const {remote, branch} = homelab.config.git
   // Unknown revisions are usage errors before anything connects.
-  const hostCommit = await resolveCommit(homelab.root, options.to ?? 'HEAD', '--to')
-  if (options.from !== undefined) await resolveCommit(homelab.root, options.from, '--from')
+  const [toResolved, fromResolved] = await Promise.allSettled([
+    resolveCommit(homelab.root, options.to ?? 'HEAD', '--to'),
+    options.from === undefined ? undefined : resolveCommit(homelab.root, options.from, '--from'),
+  ])
+  if (toResolved.status === 'rejected') throw toResolved.reason
+  if (fromResolved.status === 'rejected') throw fromResolved.reason
+  const hostCommit = toResolved.value
   const connections = new Map<string, HostConnection>()
   const failed = new Map<string, HostDiff>()
   const warnings: string[] = []
@@ -139,7 +144,16 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
       }),
     )
     const [cluster, hosts] = await Promise.all([
-      diffCluster({clusterPath: homelab.config.cluster.path, from, identities: options.identities, path: options.path, root: homelab.root, to: options.to}),
+      diffCluster({
+        clusterPath: homelab.config.cluster.path,
+        // The commits resolved above, when the cluster side reads the same revisions (saves git runs).
+        commits: {from: from === options.from ? fromResolved.value : undefined, to: options.to === undefined ? undefined : hostCommit},
+        from,
+        identities: options.identities,
+        path: options.path,
+        root: homelab.root,
+        to: options.to,
+      }),
       hostParts,
     ])
     const hostsFailed = hosts.some((h) => h.status === 'failed')
