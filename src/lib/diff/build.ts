@@ -108,6 +108,8 @@ export interface BuildOptions {
   parsed?: Map<string, Record<string, unknown> | undefined>
   /** Awaited before the first build's objects are read (e.g. SOPS values still being decrypted, see SecretValues.learnChanged). */
   ready?: Promise<unknown>
+  /** Called once the root's build and the builds started ahead of it are running (before `ready` is awaited). */
+  onStarted?: () => void
   /**
    * Put off the build of a leaf Kustomization (inputs known exactly, none mentioning a Flux
    * Kustomization, ConfigMap or Secret: it makes no Kustomization and no substituteFrom source)
@@ -160,7 +162,11 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   options = {...options, parsed: options.parsed ?? new Map()}
 
   // The root: the cluster folder, applied by the Flux Kustomization that points at it (flux bootstrap: flux-system/flux-system).
-  const rootOutput = await buildPath(options, clusterRel, {})
+  const rootBuild = buildPath(options, clusterRel, {})
+  // Meanwhile, the Flux Kustomizations the root's files define are built ahead (when that is safe: see prefetchChildren).
+  await prefetchChildren(options, clusterRel).catch(() => {})
+  options.onStarted?.()
+  const rootOutput = await rootBuild
   await options.ready
   if ('error' in rootOutput) {
     build.kustomizations.set('flux-system/flux-system', {...emptyKustomization('flux-system/flux-system', clusterRel), error: rootOutput.error})
@@ -268,6 +274,46 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   }
 
   return build
+}
+
+/**
+ * Starts the builds of the Flux Kustomizations the root folder defines before the root's own
+ * build is done (that build is what names them; waiting for it puts a whole kubectl run on the
+ * path). Only when the root's kustomization is of the simplest shape (simpleKustomization) with
+ * nothing but `resources` naming files in the folder — then kustomize prints those objects as
+ * written — at most as many as builds run at once, and only for a Kustomization that would not
+ * be put off (BuildOptions.defer). The
+ * builds go into the cache under their keys; buildRevision then finds them when the root's
+ * output names the same Kustomizations. One that the output names differently was built for
+ * nothing (never used: the cache is keyed by inputs and spec).
+ */
+async function prefetchChildren(options: BuildOptions, clusterRel: string): Promise<void> {
+  const dir = path.join(options.revision.dir, clusterRel)
+  await options.revision.ensure(clusterRel)
+  const present = KUSTOMIZATION_FILES.filter((f) => existsSync(path.join(dir, f)))
+  if (present.length !== 1) return
+  const k = simpleKustomization(await fs.readFile(path.join(dir, present[0]), 'utf8'))
+  if (!k || Object.keys(k).some((key) => !['apiVersion', 'kind', 'resources'].includes(key)) || !Array.isArray(k.resources)) return
+  const specs: Array<Record<string, unknown>> = []
+  for (const resource of k.resources as string[]) {
+    const rel = normaliseRel(path.posix.join(clusterRel, resource))
+    if (rel === undefined || path.posix.dirname(rel) !== clusterRel) return
+    const text = await fs.readFile(path.join(options.revision.dir, rel), 'utf8').catch(() => undefined)
+    if (text === undefined) return
+    if (!text.includes(FLUX_KUSTOMIZE_GROUP)) continue
+    for (const value of parseBuildOutput(text, options.parsed ?? new Map()))
+      if (isFluxKustomization(value) && normaliseRel(String(specOf(value).path ?? '')) !== clusterRel) specs.push(specOf(value))
+  }
+
+  // At most as many as builds run at once (a folder defining many Kustomizations waits for the root as before).
+  if (specs.length > (options.concurrency ?? Math.max(2, os.availableParallelism()))) return
+  await Promise.all(
+    specs.map(async (spec) => {
+      const plan = await planBuild(options, undefined, spec)
+      if ('error' in plan || (options.defer && plan.leaf && plan.key !== undefined)) return
+      buildPath(options, undefined, spec, plan).catch(() => {})
+    }),
+  )
 }
 
 /**
@@ -863,7 +909,16 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
   const realRoot = await fs.realpath(revision.dir).catch(() => undefined)
   if (!realRoot) return undefined
   // A path counts only where it is what it says: no symlink on the way (the identity of a path under a linked folder would be `absent`).
-  const real = async (p: string) => (await fs.realpath(path.join(revision.dir, p)).catch(() => undefined)) === path.join(realRoot, p)
+  const realChecked = new Map<string, Promise<boolean>>()
+  const real = (p: string) => {
+    let known = realChecked.get(p)
+    if (!known) {
+      known = fs.realpath(path.join(revision.dir, p)).then((r) => r === path.join(realRoot, p), () => false)
+      realChecked.set(p, known)
+    }
+
+    return known
+  }
   const local = (from: string, value: unknown): string | undefined => {
     if (typeof value !== 'string' || value === '' || /\s/.test(value) || /:\/\/|github\.com\/|git@|^git::|\?ref=/.test(value)) return undefined
     return normaliseRel(path.posix.join(from, value))

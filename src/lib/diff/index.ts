@@ -70,11 +70,21 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     const to = toSide.value
     const secrets = new SecretValues(options.identities)
     // Decrypting the changed SOPS files overlaps the first builds; objects are read only after it.
-    const ready = secrets.learnChanged(from.dir, to.dir, top[0])
+    // Decrypting (CPU work on this thread) starts once both revisions have started their first builds.
+    let started = 0
+    let bothStarted!: () => void
+    const builds = new Promise<void>((resolve) => {
+      bothStarted = resolve
+    })
+    const onStarted = () => {
+      if (++started === 2) bothStarted()
+    }
+
+    const ready = builds.then(() => secrets.learnChanged(from.dir, to.dir, top[0]))
     ready.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
     const cache = new Map<string, Promise<BuildOutput>>()
     const defer = new Map<string, DeferredBuild[]>()
-    const common = {cache, clusterPath: options.clusterPath, defer, kubectl: kubectl.value, parsed: new Map(), ready, secrets}
+    const common = {cache, clusterPath: options.clusterPath, defer, kubectl: kubectl.value, onStarted, parsed: new Map(), ready, secrets}
     const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
     await ready
     // A leaf Kustomization the same at both revisions is not built (build.ts BuildOptions.defer).
