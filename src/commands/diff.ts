@@ -62,8 +62,13 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     const {selectHosts} = await import('../lib/config/hosts.js')
     const hosts = selectHosts(homelab, {host: flags.host, on: flags.on})
     // Only what the cluster side needs is loaded up front; the SSH side when a host is opened.
-    const [{loadIdentities}, {diffAll}] = await Promise.all([import('../lib/age/identities.js'), import('../lib/diff/report.js')])
-    const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
+    // The renderer loads while the diff waits for git and kubectl.
+    const renderer = this.jsonEnabled() ? undefined : import('../ui/diff.js')
+    renderer?.catch(() => {})
+    const [identities, {diffAll}] = await Promise.all([
+      import('../lib/age/identities.js').then(({loadIdentities}) => loadIdentities({env: process.env, homeDir: os.homedir()})),
+      import('../lib/diff/report.js'),
+    ])
     const connection = this.hostConnectionOptions(flags)
     let stdinPassword: string | undefined
     if (flags['sudo-password-stdin']) {
@@ -90,7 +95,7 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
       to: flags.to,
     })
     if (!this.jsonEnabled()) {
-      const {renderFullReport: renderDiffReport, renderNameOnly} = await import('../ui/diff.js')
+      const {renderFullReport: renderDiffReport, renderNameOnly} = await renderer!
       if (flags['name-only']) {
         const text = renderNameOnly(report)
         if (text) this.log(text)

@@ -45,7 +45,8 @@ export function run(file: string, args: readonly string[], options: RunOptions =
 }
 
 /**
- * Runs `from` with its stdout piped into `into`'s stdin (`from | into`), both without a shell.
+ * Runs `from` with its stdout piped into `into`'s stdin (`from | into`), both without a shell; the
+ * OS pipe is shared, as a shell does.
  * @returns both results (`from`'s stdout is empty: it went to `into`)
  */
 export async function pipe(from: {file: string; args: readonly string[]; cwd?: string}, into: {file: string; args: readonly string[]; cwd?: string}): Promise<[ProcessResult, ProcessResult]> {
@@ -65,9 +66,9 @@ export async function pipe(from: {file: string; args: readonly string[]; cwd?: s
       })
     })
   const a = spawn(from.file, from.args, {cwd: from.cwd, stdio: ['ignore', 'pipe', 'pipe']})
-  const b = spawn(into.file, into.args, {cwd: into.cwd, stdio: ['pipe', 'pipe', 'pipe']})
-  a.stdout!.pipe(b.stdin!)
-  // A reader that stops early (EPIPE) shows in its own exit code.
-  b.stdin!.on('error', () => {})
+  // The pipe itself is handed to `into` (the data never passes through this process).
+  const b = spawn(into.file, into.args, {cwd: into.cwd, stdio: [a.stdout!, 'pipe', 'pipe']})
+  // `into` has its own copy of the read end (spawn duplicated it); ours is closed.
+  a.stdout!.destroy()
   return Promise.all([collect(a, false), collect(b, true)])
 }

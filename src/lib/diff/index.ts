@@ -80,7 +80,17 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
       if (++started === 2) bothStarted()
     }
 
-    const ready = builds.then(() => secrets.learnChanged(from.dir, to.dir, top[0]))
+    // Two commits: a file with the same blob id in both is the same (not read).
+    const same =
+      from.commit && to.commit && from.identity && to.identity
+        ? async (file: string) => {
+            const [a, b] = await Promise.all([from.identity!(file), to.identity!(file)])
+            return a !== undefined && a !== 'absent' && a === b
+          }
+        : undefined
+    const ready = builds.then(() => secrets.learnChanged(from.dir, to.dir, top[0], same))
+    // compare.ts's diff package loads while kubectl runs.
+    void builds.then(() => import('diff')).catch(() => {})
     ready.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
     const cache = new Map<string, Promise<BuildOutput>>()
     const defer = new Map<string, DeferredBuild[]>()

@@ -52,19 +52,26 @@ export class SecretValues {
    * ciphertexts on both sides, which then compare equal without decrypting (and a re-encrypted
    * file, whose ciphertexts all change, is decrypted: only a new value shows as a change).
    * A file that does not decrypt (no matching identity, MAC mismatch) is recorded in {@link failures}.
+   * @param same tells (repository-relative POSIX path) when a file is the same in both revisions without reading it (git blob ids); optional
    */
-  async learnChanged(fromDir: string, toDir: string, rel: string): Promise<void> {
-    const read = async (dir: string) => {
+  async learnChanged(fromDir: string, toDir: string, rel: string, same?: (file: string) => Promise<boolean>): Promise<void> {
+    const list = async (dir: string) => new Set((await yamlFilesUnder(path.join(dir, rel))).map((file) => path.relative(dir, file)))
+    const [inFrom, inTo] = await Promise.all([list(fromDir), list(toDir)])
+    // A file both revisions hold with the same content holds the same ciphertexts: not read.
+    const skip = new Set<string>()
+    if (same) await Promise.all([...inFrom].filter((f) => inTo.has(f)).map(async (f) => (await same(f.split(path.sep).join('/'))) && skip.add(f)))
+    const read = async (dir: string, files: Set<string>) => {
       const out = new Map<string, string>()
-      for (const file of await yamlFilesUnder(path.join(dir, rel))) {
-        const text = await fs.readFile(file, 'utf8').catch(() => '')
-        if (text.includes(ENC_PREFIX)) out.set(path.relative(dir, file), text)
+      for (const file of files) {
+        if (skip.has(file)) continue
+        const text = await fs.readFile(path.join(dir, file), 'utf8').catch(() => '')
+        if (text.includes(ENC_PREFIX)) out.set(file, text)
       }
 
       return out
     }
 
-    const [a, b] = await Promise.all([read(fromDir), read(toDir)])
+    const [a, b] = await Promise.all([read(fromDir, inFrom), read(toDir, inTo)])
     const changed: Array<[string, string]> = []
     for (const [file, text] of a) if (b.get(file) !== text) changed.push([file, text])
     for (const [file, text] of b) if (a.get(file) !== text) changed.push([file, text])
