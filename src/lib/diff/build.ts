@@ -890,7 +890,8 @@ const NOT_LEAF = /kustomize\.toolkit\.fluxcd\.io|configmap|secret/i
  * local path or cannot be vouched for: a field not listed here or in NO_FILE_FIELDS, a remote
  * base, a path outside the repository, a folder without a kustomization file, a kustomization
  * that does not parse, a symlink on the way, a path without an identity.
- * `leaf` is true when no input's text mentions a Flux Kustomization, ConfigMap or Secret.
+ * `leaf` is true when no input's text mentions a Flux Kustomization, ConfigMap or Secret and
+ * every file named is there.
  */
 export async function exactInputs(revision: MaterialisedRevision, rel: string, fields: Record<string, unknown>): Promise<{ids: Array<[string, string]>; leaf: boolean} | undefined> {
   if (!revision.identity) return undefined
@@ -1018,9 +1019,12 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
   }
 
   const ids: Array<[string, string]> = []
+  // A file a kustomization names that is not there fails the build: never a leaf (its error is reported at both revisions).
+  let missing = false
   for (const p of [...files].sort()) {
     const id = await revision.identity(p)
     if (id === undefined) return undefined
+    if (id === 'absent' && !KUSTOMIZATION_FILES.includes(path.posix.basename(p))) missing = true
     if (id !== 'absent') {
       if (!(await real(path.posix.dirname(p)))) return undefined
       if (!KUSTOMIZATION_FILES.includes(path.posix.basename(p)) || !seenFolders.has(path.posix.dirname(p)))
@@ -1030,7 +1034,7 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
     ids.push([p, id])
   }
 
-  return {ids, leaf: !texts.some((t) => NOT_LEAF.test(t))}
+  return {ids, leaf: !missing && !texts.some((t) => NOT_LEAF.test(t))}
 }
 
 /** Every kustomization file under `target` (a folder, recursively, not following links; nothing for a file or a missing path). */

@@ -126,6 +126,18 @@ describe('homelab diff: a leaf Kustomization the same at both revisions is not b
     expect(k.runs()).toEqual(['apps/leaf', 'apps/leaf', 'apps/vars', 'cluster'])
   }, 180_000)
 
+  it('a leaf naming a file that is not there is built (its error shown at both revisions), though the same at both', async () => {
+    const dir = repo()
+    const k = countingKubectl()
+    write(dir, 'apps/leaf/kustomization.yaml', kustomization('namespace.yaml', 'service.yaml', 'gone.yaml'))
+    commit(dir, 'leaf names a missing file')
+    write(dir, 'apps/vars/extra.yaml', namespace('extra2'))
+    const report = await diffCluster({clusterPath: 'cluster', identities: [], path: k.path, root: dir})
+    expect(report.ok).toBe(false)
+    expect(report.errors.map((e) => `${e.kustomization} ${e.message.split(':')[0]}`)).toEqual(['flux-system/leaf HEAD', 'flux-system/leaf working tree'])
+    expect(k.runs()).toEqual(['apps/leaf', 'apps/vars', 'apps/vars', 'cluster'])
+  }, 180_000)
+
   it('an object moved into an unbuilt leaf is reported moved, not pruned', async () => {
     const dir = repo()
     const k = countingKubectl()
