@@ -61,18 +61,29 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     const homelab = await this.homelab(flags.repo)
     const {selectHosts} = await import('../lib/config/hosts.js')
     const hosts = selectHosts(homelab, {host: flags.host, on: flags.on})
-    const {loadIdentities} = await import('../lib/sops/index.js')
-    const {diffAll} = await import('../lib/diff/report.js')
-    const {openHostConnection} = await import('../ui/host-connection.js')
-    const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
+    // Only what the cluster side needs is loaded up front; the SSH side when a host is opened.
+    // The renderer loads while the diff waits for git and kubectl.
+    const renderer = this.jsonEnabled() ? undefined : import('../ui/diff.js')
+    renderer?.catch(() => {})
+    const [identities, {diffAll}] = await Promise.all([
+      import('../lib/age/identities.js').then(({loadIdentities}) => loadIdentities({env: process.env, homeDir: os.homedir()})),
+      import('../lib/diff/report.js'),
+    ])
     const connection = this.hostConnectionOptions(flags)
-    const {connectHost} = await import('../lib/ssh/index.js')
-    const {readStdinLine} = await import('../ui/deploy-callbacks.js')
-    const {connectionPrompts} = await import('../ui/host-connection.js')
-    const stdinPassword = flags['sudo-password-stdin'] ? await readStdinLine(process.stdin) : undefined
-    const prompts = connectionPrompts({canPrompt: connection.canPrompt, env: process.env, stdinFlag: '--sudo-password-stdin', stdinPassword})
-    const open = (host: HostConfig) =>
-      stdinPassword === undefined ? openHostConnection({...connection, homelab, host}) : connectHost({...prompts, ...connection.settings, env: process.env, homelab, host})
+    let stdinPassword: string | undefined
+    if (flags['sudo-password-stdin']) {
+      const {readStdinLine} = await import('../ui/deploy-callbacks.js')
+      stdinPassword = await readStdinLine(process.stdin)
+    }
+
+    const open = async (host: HostConfig) => {
+      const {connectionPrompts, openHostConnection} = await import('../ui/host-connection.js')
+      if (stdinPassword === undefined) return openHostConnection({...connection, homelab, host})
+      const {connectHost} = await import('../lib/ssh/index.js')
+      const prompts = connectionPrompts({canPrompt: connection.canPrompt, env: process.env, stdinFlag: '--sudo-password-stdin', stdinPassword})
+      return connectHost({...prompts, ...connection.settings, env: process.env, homelab, host})
+    }
+
     const report = await diffAll({
       from: flags.from,
       homelab,
@@ -84,7 +95,7 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
       to: flags.to,
     })
     if (!this.jsonEnabled()) {
-      const {renderFullReport: renderDiffReport, renderNameOnly} = await import('../ui/diff.js')
+      const {renderFullReport: renderDiffReport, renderNameOnly} = await renderer!
       if (flags['name-only']) {
         const text = renderNameOnly(report)
         if (text) this.log(text)

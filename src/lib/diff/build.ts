@@ -12,10 +12,11 @@ import {createHash} from 'node:crypto'
 import {existsSync, promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import {isDeepStrictEqual} from 'node:util'
 import {parseAllDocuments, stringify} from 'yaml'
 
-import {kubectlError} from '../validate/checks/kustomize.js'
 import {mapLimit} from '../validate/tools.js'
+import {run} from './exec.js'
 import type {MaterialisedRevision, RevisionSide} from './revision.js'
 import type {SecretValues} from './secrets.js'
 import {substituteObject, VARIABLE_NAME} from './substitute.js'
@@ -33,8 +34,14 @@ export interface BuiltObject {
   kind: string
   namespace?: string
   name: string
-  /** The object as Flux would apply it (substituted; SOPS values as markers, see SecretValues). */
+  /** The object as Flux would apply it (substituted; SOPS values as markers, see SecretValues). May be a getter that parses on first use. */
   value: Record<string, unknown>
+  /**
+   * The YAML document of kubectl kustomize's output this object is, when its value is exactly
+   * that text parsed with SOPS values as markers (no post-build substitution changes it): two
+   * objects with the same `text` are equal, without parsing either (see {@link sameObject}).
+   */
+  text?: string
 }
 
 /** One Flux Kustomization of a revision and what its build holds. */
@@ -55,6 +62,25 @@ export interface BuiltKustomization {
   error?: string
   /** Why it was not built although found (a source other than this repository). */
   skipped?: string
+  /**
+   * Not built (yet): a leaf whose build may be the same at both revisions (see
+   * {@link BuildOptions.defer}); {@link resolveDeferred} builds it or leaves it empty on both sides.
+   */
+  deferred?: DeferredBuild
+}
+
+/** A Kustomization whose build was put off ({@link BuildOptions.defer}). */
+export interface DeferredBuild {
+  /** The build's cache key (from {@link exactInputs}). */
+  key: string
+  pending: Pending
+  /** Runs (or finds in the cache) the build. */
+  build(): Promise<BuildOutput>
+}
+
+/** The same inputs and the same Flux spec (variables aside). */
+function sameDeferred(a: DeferredBuild, b: DeferredBuild): boolean {
+  return a.key === b.key && isDeepStrictEqual(a.pending.spec, b.pending.spec)
 }
 
 /** A whole revision, built. */
@@ -82,12 +108,40 @@ export interface BuildOptions {
   parsed?: Map<string, Record<string, unknown> | undefined>
   /** Awaited before the first build's objects are read (e.g. SOPS values still being decrypted, see SecretValues.learnChanged). */
   ready?: Promise<unknown>
+  /** Called once the root's build and the builds started ahead of it are running (before `ready` is awaited). */
+  onStarted?: () => void
+  /**
+   * Put off the build of a leaf Kustomization (inputs known exactly, none mentioning a Flux
+   * Kustomization, ConfigMap or Secret: it makes no Kustomization and no substituteFrom source)
+   * and leave it `deferred`: when the other revision gives it the same inputs, Flux spec and
+   * variables it cannot differ and need not be built at all ({@link resolveDeferred}). The map is
+   * shared by both revisions: a leaf whose inputs differ is built as soon as both sides know it.
+   */
+  defer?: Map<string, DeferredBuild[]>
 }
 
-/** The result of one `kubectl kustomize`: the parsed objects, or the error line. */
-export type BuildOutput = {objects: Array<Record<string, unknown>>} | {error: string}
+/** The result of one `kubectl kustomize`: its documents (parsed on demand, see {@link splitBuildOutput}), or the error line. */
+export type BuildOutput = {docs: OutputDoc[]} | {error: string}
 
-interface Pending {
+/** The identity fields of a document, read from its text ({@link documentHead}). */
+export interface DocumentHead {
+  apiVersion: string
+  kind: string
+  name: string
+  namespace?: string
+}
+
+/** One document of kubectl kustomize's output. */
+export interface OutputDoc {
+  /** Its text, with its identity ({@link documentHead}); undefined when it had to be parsed at once. */
+  text?: string
+  head?: DocumentHead
+  /** The parsed object (parsed once per text, shared by both revisions; never mutated). */
+  value(): Record<string, unknown>
+}
+
+/** A Flux Kustomization found and not settled yet. */
+export interface Pending {
   id: string
   name: string
   namespace: string
@@ -108,14 +162,21 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   options = {...options, parsed: options.parsed ?? new Map()}
 
   // The root: the cluster folder, applied by the Flux Kustomization that points at it (flux bootstrap: flux-system/flux-system).
-  const rootOutput = await buildPath(options, clusterRel, {})
+  const rootBuild = buildPath(options, clusterRel, {})
+  // Meanwhile, the Flux Kustomizations the root's files define are built ahead (when that is safe: see prefetchChildren).
+  await prefetchChildren(options, clusterRel).catch(() => {})
+  options.onStarted?.()
+  const rootOutput = await rootBuild
   await options.ready
   if ('error' in rootOutput) {
     build.kustomizations.set('flux-system/flux-system', {...emptyKustomization('flux-system/flux-system', clusterRel), error: rootOutput.error})
     return build
   }
 
-  const self = rootOutput.objects.find((o) => isFluxKustomization(o) && normaliseRel(String(specOf(o).path ?? '')) === clusterRel)
+  const self = rootOutput.docs
+    .filter((d) => !d.head || isFluxHead(d.head))
+    .map((d) => d.value())
+    .find((o) => isFluxKustomization(o) && normaliseRel(String(specOf(o).path ?? '')) === clusterRel)
   const root: Pending = self
     ? {id: idOf(self), name: nameOf(self), namespace: namespaceOf(self) ?? 'flux-system', spec: specOf(self)}
     : {id: 'flux-system/flux-system', name: 'flux-system', namespace: 'flux-system', spec: {path: `./${clusterRel}`, prune: true}}
@@ -132,11 +193,22 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
       const source = sourceOf(pending)
       if (pending !== root && source !== rootSource) {
         k.skipped = `its sourceRef ${source} is not this repository (${rootSource}); not built`
-        return {k, output: {objects: []} as BuildOutput, pending}
+        return {k, output: {docs: []} as BuildOutput, pending}
       }
 
-      const output = pending === root ? rootOutput : await buildPath(options, undefined, pending.spec)
-      return {k, output, pending}
+      if (pending === root) return {k, output: rootOutput, pending}
+      const plan = await planBuild(options, undefined, pending.spec)
+      if (options.defer && !('error' in plan) && plan.leaf && plan.key !== undefined) {
+        const sideOptions = options
+        k.deferred = {build: () => buildPath(sideOptions, undefined, pending.spec, plan), key: plan.key, pending}
+        const both = [...(options.defer.get(pending.id) ?? []), k.deferred]
+        options.defer.set(pending.id, both)
+        // Both revisions have it and it differs: build both now (resolveDeferred then finds the builds in the cache).
+        if (both.length === 2 && !sameDeferred(both[0], both[1])) for (const d of both) d.build().catch(() => {})
+        return {k, output: {docs: []} as BuildOutput, pending}
+      }
+
+      return {k, output: await buildPath(options, undefined, pending.spec, plan), pending}
     })
 
     const next: Pending[] = []
@@ -151,32 +223,26 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
         return true
       }
 
-      let objects = output.objects.map((o) => options.secrets.redact(o))
-      const postBuild = isRecord(pending.spec.postBuild) ? pending.spec.postBuild : undefined
-      if (postBuild) {
-        const warnings: string[] = []
-        const vars = variablesFor(pending, postBuild, [...allObjects, ...objects.map(toBuilt)], options.secrets, warnings)
-        if ('error' in vars) {
-          if (!last) return false
-          k.error = vars.error
-          return true
-        }
-
-        build.warnings.push(...warnings)
-
-        try {
-          // Only objects holding `${` can change (JSON.stringify keeps `$` and `{` as they are).
-          objects = objects.map((o) => (JSON.stringify(o).includes('${') ? substituteObject(o, vars.vars) : o))
-        } catch (error) {
-          k.error = `post-build substitution made invalid YAML: ${(error as Error).message.split('\n')[0]}`
-          return true
-        }
+      if (k.deferred) return true
+      const settled = settleObjects(output.docs, pending, allObjects, options.secrets)
+      if ('varsError' in settled) {
+        if (!last) return false
+        k.error = settled.varsError
+        return true
       }
 
-      for (const object of objects) {
-        const b = toBuilt(object)
+      if ('error' in settled) {
+        k.error = settled.error
+        return true
+      }
+
+      build.warnings.push(...settled.warnings)
+      const {objects} = settled
+      for (const b of objects) {
         k.objects.set(b.key, b)
         allObjects.push(b)
+        if (b.kind !== 'Kustomization' || !b.key.startsWith(`${FLUX_KUSTOMIZE_GROUP}/`)) continue
+        const object = b.value
         if (!isFluxKustomization(object)) continue
         const id = idOf(object)
         if (id === root.id) continue
@@ -208,6 +274,137 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   }
 
   return build
+}
+
+/**
+ * Starts the builds of the Flux Kustomizations the root folder defines before the root's own
+ * build is done (that build is what names them; waiting for it puts a whole kubectl run on the
+ * path). Only when the root's kustomization is of the simplest shape (simpleKustomization) with
+ * nothing but `resources` naming files in the folder — then kustomize prints those objects as
+ * written — at most as many as builds run at once, and only for a Kustomization that would not
+ * be put off (BuildOptions.defer). The
+ * builds go into the cache under their keys; buildRevision then finds them when the root's
+ * output names the same Kustomizations. One that the output names differently was built for
+ * nothing (never used: the cache is keyed by inputs and spec).
+ */
+async function prefetchChildren(options: BuildOptions, clusterRel: string): Promise<void> {
+  const dir = path.join(options.revision.dir, clusterRel)
+  await options.revision.ensure(clusterRel)
+  const present = KUSTOMIZATION_FILES.filter((f) => existsSync(path.join(dir, f)))
+  if (present.length !== 1) return
+  const k = simpleKustomization(await fs.readFile(path.join(dir, present[0]), 'utf8'))
+  if (!k || Object.keys(k).some((key) => !['apiVersion', 'kind', 'resources'].includes(key)) || !Array.isArray(k.resources)) return
+  const specs: Array<Record<string, unknown>> = []
+  for (const resource of k.resources as string[]) {
+    const rel = normaliseRel(path.posix.join(clusterRel, resource))
+    if (rel === undefined || path.posix.dirname(rel) !== clusterRel) return
+    const text = await fs.readFile(path.join(options.revision.dir, rel), 'utf8').catch(() => undefined)
+    if (text === undefined) return
+    if (!text.includes(FLUX_KUSTOMIZE_GROUP)) continue
+    for (const value of parseBuildOutput(text, options.parsed ?? new Map()))
+      if (isFluxKustomization(value) && normaliseRel(String(specOf(value).path ?? '')) !== clusterRel) specs.push(specOf(value))
+  }
+
+  // At most as many as builds run at once (a folder defining many Kustomizations waits for the root as before).
+  if (specs.length > (options.concurrency ?? Math.max(2, os.availableParallelism()))) return
+  await Promise.all(
+    specs.map(async (spec) => {
+      const plan = await planBuild(options, undefined, spec)
+      if ('error' in plan || (options.defer && plan.leaf && plan.key !== undefined)) return
+      buildPath(options, undefined, spec, plan).catch(() => {})
+    }),
+  )
+}
+
+/**
+ * A build's objects as Flux applies them: SOPS values as markers (SecretValues.redact), then the
+ * postBuild substitution with the variables of substituteFrom (looked up among `others` and the
+ * build's own objects) and substitute. Objects are parsed only when something reads them
+ * (compare.ts compares equal texts without parsing).
+ * @returns the objects and warnings; `varsError` when a substituteFrom source is not found (yet); `error` when substitution breaks the YAML
+ */
+function settleObjects(
+  docs: readonly OutputDoc[],
+  pending: Pending,
+  others: readonly BuiltObject[],
+  secrets: SecretValues,
+): {objects: BuiltObject[]; warnings: string[]} | {varsError: string} | {error: string} {
+  const redacted = docs.map((d) => builtOf(d, secrets))
+  const warnings: string[] = []
+  const postBuild = isRecord(pending.spec.postBuild) ? pending.spec.postBuild : undefined
+  if (!postBuild) return {objects: redacted, warnings}
+  const vars = variablesFor(pending, postBuild, [...others, ...redacted], secrets, warnings)
+  if ('error' in vars) return {varsError: vars.error}
+  try {
+    // Only objects holding `${` can change (JSON.stringify keeps `$` and `{` as they are). A
+    // document whose text has no `$` and no `\\` escape holds no `$` at all: not parsed for this.
+    const objects = redacted.map((b) => {
+      if (b.text !== undefined && !/[$\\]/.test(b.text)) return b
+      const value = b.value
+      if (!JSON.stringify(value).includes('${')) return b
+      const substituted = substituteObject(value, vars.vars)
+      return substituted === value ? b : toBuilt(substituted)
+    })
+    return {objects, warnings}
+  } catch (error) {
+    return {error: `post-build substitution made invalid YAML: ${(error as Error).message.split('\n')[0]}`}
+  }
+}
+
+/**
+ * Settles the Kustomizations {@link BuildOptions.defer} put off, once both revisions are built.
+ * One that both revisions have with the same inputs, Flux spec and postBuild variables (each
+ * side's, from its own objects) holds the same objects on both sides: it stays unbuilt, empty on
+ * both sides (reported unchanged). Any other is built now (the build usually started already) and
+ * its objects settled as buildRevision does. With `all`, every deferred one is built.
+ * @param secrets the SecretValues both revisions were built with
+ */
+export async function resolveDeferred(from: RevisionBuild, to: RevisionBuild, secrets: SecretValues, all = false): Promise<void> {
+  const ids = new Set<string>()
+  for (const b of [from, to]) for (const k of b.kustomizations.values()) if (k.deferred) ids.add(k.id)
+  const objectsOf = (b: RevisionBuild) => [...b.kustomizations.values()].flatMap((k) => [...k.objects.values()])
+  const varsOf = (b: RevisionBuild, d: DeferredBuild) => {
+    const postBuild = isRecord(d.pending.spec.postBuild) ? d.pending.spec.postBuild : undefined
+    if (!postBuild) return {vars: new Map<string, string>(), warnings: []}
+    const warnings: string[] = []
+    const vars = variablesFor(d.pending, postBuild, objectsOf(b), secrets, warnings)
+    return 'error' in vars ? undefined : {vars: vars.vars, warnings}
+  }
+
+  const settle = async (b: RevisionBuild, k: BuiltKustomization) => {
+    const d = k.deferred!
+    const output = await d.build()
+    delete k.deferred
+    if ('error' in output) {
+      k.error = output.error
+      return
+    }
+
+    const settled = settleObjects(output.docs, d.pending, objectsOf(b), secrets)
+    if ('varsError' in settled) k.error = settled.varsError
+    else if ('error' in settled) k.error = settled.error
+    else {
+      b.warnings.push(...settled.warnings)
+      for (const o of settled.objects) k.objects.set(o.key, o)
+    }
+  }
+
+  await Promise.all(
+    [...ids].map(async (id) => {
+      const a = from.kustomizations.get(id)
+      const b = to.kustomizations.get(id)
+      if (!all && a?.deferred && b?.deferred && sameDeferred(a.deferred, b.deferred)) {
+        const [va, vb] = [varsOf(from, a.deferred), varsOf(to, b.deferred)]
+        if (va && vb && isDeepStrictEqual([...va.vars].sort(), [...vb.vars].sort())) {
+          from.warnings.push(...va.warnings)
+          to.warnings.push(...vb.warnings)
+          return
+        }
+      }
+
+      await Promise.all([a?.deferred ? settle(from, a) : undefined, b?.deferred ? settle(to, b) : undefined])
+    }),
+  )
 }
 
 function emptyKustomization(id: string, specPath: string): BuiltKustomization {
@@ -262,7 +459,31 @@ function variablesFor(
  * `spec` (path plus the controller's own fields, through an overlay). Output cached by
  * {@link buildKey}: the same key in both revisions is built once.
  */
-async function buildPath(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildOutput> {
+async function buildPath(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>, planned?: BuildPlan | {error: string}): Promise<BuildOutput> {
+  const plan = planned ?? (await planBuild(options, clusterRel, spec))
+  if ('error' in plan) return plan
+  if (plan.key !== undefined) {
+    const cached = options.cache.get(plan.key)
+    if (cached) return cached
+  }
+
+  const run = runBuild(options, plan.dir, plan.written, plan.fields)
+  if (plan.key !== undefined) options.cache.set(plan.key, run)
+  return run
+}
+
+/** A build before it runs: where, with which of the controller's fields, and its cache key. */
+interface BuildPlan {
+  dir: string
+  written: string
+  fields: Record<string, unknown>
+  /** {@link exactBuildKey}, else {@link buildKey}; undefined when the build cannot be shared. */
+  key?: string
+  /** From {@link exactInputs}: the build's inputs hold no Flux Kustomization, ConfigMap or Secret (see {@link BuildOptions.defer}). */
+  leaf: boolean
+}
+
+async function planBuild(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
   const written = clusterRel ?? String(spec.path ?? '')
   const rel = normaliseRel(written)
   if (rel === undefined) return {error: `spec.path ${written} must be a relative path inside the repository`}
@@ -271,7 +492,7 @@ async function buildPath(options: BuildOptions, clusterRel: string | undefined, 
   const stat = await fs.stat(dir).catch(() => undefined)
   if (!stat?.isDirectory()) return {error: `spec.path ${written} does not exist in ${options.revision.label}`}
 
-  const fluxFields = {
+  const fields = {
     components: spec.components,
     images: spec.images,
     namePrefix: spec.namePrefix,
@@ -279,19 +500,16 @@ async function buildPath(options: BuildOptions, clusterRel: string | undefined, 
     patches: spec.patches,
     targetNamespace: spec.targetNamespace,
   }
-  const key = await buildKey(options.revision, rel, written, fluxFields)
-  if (key !== undefined) {
-    const cached = options.cache.get(key)
-    if (cached) return cached
+  const exact = await exactInputs(options.revision, rel, fields)
+  if (exact) {
+    const key = createHash('sha256').update(JSON.stringify(['exact', rel, written, fields, exact.ids])).digest('hex')
+    return {dir, fields, key, leaf: exact.leaf, written}
   }
 
-  const run = runBuild(options, dir, written, fluxFields)
-  if (key !== undefined) options.cache.set(key, run)
-  return run
+  return {dir, fields, key: await buildKey(options.revision, rel, written, fields), leaf: false, written}
 }
 
 async function runBuild(options: BuildOptions, dir: string, written: string, fields: Record<string, unknown>): Promise<BuildOutput> {
-  const {execa} = await import('execa')
   const hasKustomization = KUSTOMIZATION_FILES.some((f) => existsSync(path.join(dir, f)))
   const needsOverlay = !hasKustomization || Object.values(fields).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0))
   let overlay: string | undefined
@@ -304,9 +522,13 @@ async function runBuild(options: BuildOptions, dir: string, written: string, fie
     }
 
     const args = ['kustomize', ...(needsOverlay ? ['--load-restrictor', 'LoadRestrictionsNone'] : []), target]
-    const result = await execa(options.kubectl, args, {maxBuffer: 1024 * 1024 * 1024, reject: false, timeout: 300_000})
-    if (result.exitCode !== 0) return {error: `kubectl kustomize ${written} failed: ${kubectlError(String(result.stderr ?? ''), options.revision.dir)}`}
-    return {objects: parseBuildOutput(String(result.stdout), options.parsed ?? new Map())}
+    const result = await run(options.kubectl, args, {timeout: 300_000})
+    if (result.exitCode !== 0) {
+      const {kubectlError} = await import('../validate/checks/kustomize.js')
+      return {error: `kubectl kustomize ${written} failed: ${kubectlError(result.stderr, options.revision.dir)}`}
+    }
+
+    return {docs: splitBuildOutput(String(result.stdout), options.parsed ?? new Map())}
   } finally {
     if (overlay) await fs.rm(overlay, {force: true, recursive: true})
   }
@@ -377,6 +599,117 @@ export function parseBuildOutput(text: string, parsed: Map<string, Record<string
   }
 
   return objects
+}
+
+/**
+ * The documents of `kubectl kustomize` output, each parsed only when read (once per text through
+ * `parsed`, shared by both revisions). Split like {@link parseBuildOutput}; a document whose
+ * identity {@link documentHead} cannot read from its text is parsed at once, and output with any
+ * other document marker is parsed whole.
+ */
+export function splitBuildOutput(text: string, parsed: Map<string, Record<string, unknown> | undefined>): OutputDoc[] {
+  const parsedDoc = (value: Record<string, unknown>): OutputDoc => ({value: () => value})
+  if (/^(---[^\S\n]*\S|\.\.\.)/m.test(text)) return parseBuildOutput(text, parsed).map(parsedDoc)
+  const out: OutputDoc[] = []
+  for (const doc of text.split(/^---[^\S\n]*(?:\n|$)/m)) {
+    if (!doc.trim()) continue
+    const head = documentHead(doc)
+    if (!head) {
+      out.push(...parseBuildOutput(doc, parsed).map(parsedDoc))
+      continue
+    }
+
+    out.push({
+      head,
+      text: doc,
+      value() {
+        if (!parsed.has(doc)) parseBuildOutput(doc, parsed)
+        return parsed.get(doc)!
+      },
+    })
+  }
+
+  return out
+}
+
+/** A plain scalar that the YAML 1.2 core schema reads as this same string (a letter first; not a boolean or null). */
+const PLAIN_STRING = /^[A-Za-z][\w./-]*$/
+const NOT_STRING = /^(true|True|TRUE|false|False|FALSE|null|Null|NULL)$/
+/** A block mapping key written plain, with its value on the same line (or none). */
+const TOP_KEY = /^([A-Za-z][\w.-]*):(?: (.*))?$/
+const METADATA_KEY = /^ {2}([A-Za-z][\w.-]*):(?: (.*))?$/
+
+/**
+ * The identity (apiVersion, kind, metadata.name, metadata.namespace) of one YAML document as
+ * `kubectl kustomize` prints it (kyaml: a block mapping, keys at column 0, metadata's keys
+ * indented by two, long values folded onto lines indented further), read from the text without
+ * parsing it. Undefined — parse it instead — for anything else: a column-0 line that is not a
+ * plain `key:` (a comment, a quoted or complex key, a flow or quoted top-level value, a
+ * directive), a key written twice, a `metadata:` with a value on its line, a line indented by two
+ * under metadata that is not a plain `key:`, or an identity value that is not a plain string on
+ * one line (quoted, a number, `true`, a `${var}`, folded onto the next line).
+ */
+export function documentHead(text: string): DocumentHead | undefined {
+  const lines = text.split('\n')
+  const top = new Map<string, string | undefined>()
+  const metadata = new Map<string, string | undefined>()
+  let inMetadata = false
+  // The value must be one plain string, and the next non-empty line no deeper than its key (not a continuation).
+  const single = (value: string | undefined, at: number, indent: number): boolean => {
+    if (value === undefined || !PLAIN_STRING.test(value) || NOT_STRING.test(value)) return false
+    for (let j = at + 1; j < lines.length; j++) if (lines[j].trim() !== '') return lines[j].length - lines[j].trimStart().length <= indent
+    return true
+  }
+
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '') continue
+    if (line[0] !== ' ') {
+      const m = TOP_KEY.exec(line)
+      if (!m || top.has(m[1])) return undefined
+      if (m[2] !== undefined && /^["'{[&*!?%@`]/.test(m[2])) return undefined
+      top.set(m[1], m[2])
+      inMetadata = m[1] === 'metadata'
+      if (inMetadata && m[2] !== undefined) return undefined
+      if ((m[1] === 'apiVersion' || m[1] === 'kind') && !single(m[2], i, 0)) return undefined
+      continue
+    }
+
+    if (!inMetadata || line[2] === ' ') continue
+    const m = METADATA_KEY.exec(line)
+    if (!m || metadata.has(m[1])) return undefined
+    metadata.set(m[1], m[2])
+    if ((m[1] === 'name' || m[1] === 'namespace') && !single(m[2], i, 2)) return undefined
+  }
+
+  const [apiVersion, kind, name] = [top.get('apiVersion'), top.get('kind'), metadata.get('name')]
+  if (!apiVersion || !kind || !name || !top.has('metadata')) return undefined
+  const namespace = metadata.get('namespace')
+  return namespace === undefined ? {apiVersion, kind, name} : {apiVersion, kind, name, namespace}
+}
+
+/** A built object for an output document: its identity from the text, its value (SOPS values as markers) parsed on first use. */
+function builtOf(doc: OutputDoc, secrets: SecretValues): BuiltObject {
+  if (!doc.head || doc.text === undefined) return toBuilt(secrets.redact(doc.value()))
+  const {apiVersion, kind, name, namespace} = doc.head
+  const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : ''
+  let value: Record<string, unknown> | undefined
+  return {
+    display: namespace ? `${kind}/${namespace}/${name}` : `${kind}/${name}`,
+    key: `${group}/${kind}/${namespace ?? ''}/${name}`,
+    kind,
+    name,
+    namespace,
+    text: doc.text,
+    get value() {
+      value ??= secrets.redact(doc.value())
+      return value
+    },
+  }
+}
+
+/** True for the head of a Flux Kustomization (kustomize.toolkit.fluxcd.io, any version). */
+function isFluxHead(head: DocumentHead): boolean {
+  return head.kind === 'Kustomization' && head.apiVersion.startsWith(`${FLUX_KUSTOMIZE_GROUP}/`)
 }
 
 /** What a kustomization file's values point at: paths with a `..` segment, and whether it reaches beyond what can be followed. */
@@ -482,6 +815,226 @@ export async function buildKey(revision: MaterialisedRevision, rel: string, writ
   }
 
   return createHash('sha256').update(JSON.stringify([rel, written, fields, ids])).digest('hex')
+}
+
+/** A plain scalar the YAML core schema reads as this same string: a letter, `_`, `.` or `/` first, then word characters, `.`, `/` and `-` (not a boolean or null). */
+const PLAIN_PATH = /^[A-Za-z_./][\w./-]*$/
+
+/**
+ * A kustomization file of the simplest shape, read without the YAML parser: only comment and
+ * blank lines, `key: value` at column 0 with a plain value ({@link PLAIN_PATH}), and `key:`
+ * followed by a block sequence of plain values (`- item`, indented or not). The object the
+ * parser would give; undefined for anything else (the caller parses it).
+ */
+export function simpleKustomization(text: string): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {}
+  let list: {items: string[]; indent: number} | undefined
+  for (const line of text.split('\n')) {
+    if (/^\s*(#.*)?$/.test(line)) continue
+    if (list) {
+      const item = /^( *)- (\S+)$/.exec(line)
+      if (item && (list.indent === -1 || item[1].length === list.indent)) {
+        if (!PLAIN_PATH.test(item[2]) || NOT_STRING.test(item[2])) return undefined
+        list.indent = item[1].length
+        list.items.push(item[2])
+        continue
+      }
+
+      if (line[0] === ' ' || line[0] === '-') return undefined
+      list = undefined
+    }
+
+    const m = TOP_KEY.exec(line)
+    if (!m || m[1] in out) return undefined
+    if (m[2] === undefined || m[2].trim() === '') {
+      list = {indent: -1, items: []}
+      out[m[1]] = list.items
+    } else if (PLAIN_PATH.test(m[2]) && !NOT_STRING.test(m[2])) out[m[1]] = m[2]
+    else return undefined
+  }
+
+  // A key with nothing under it is null to the parser.
+  for (const [key, value] of Object.entries(out)) if (Array.isArray(value) && value.length === 0) out[key] = null
+  return out
+}
+
+/** Kustomization fields that name no file (kustomize's Kustomization type). */
+const NO_FILE_FIELDS = new Set([
+  'apiVersion',
+  'kind',
+  'metadata',
+  'namespace',
+  'namePrefix',
+  'nameSuffix',
+  'commonLabels',
+  'labels',
+  'commonAnnotations',
+  'images',
+  'replicas',
+  'buildMetadata',
+  'sortOptions',
+  'generatorOptions',
+])
+
+/** Text in an input that makes a build more than a leaf: a Flux Kustomization (children), a ConfigMap or Secret (a substituteFrom source). */
+const NOT_LEAF = /kustomize\.toolkit\.fluxcd\.io|configmap|secret/i
+
+/**
+ * Exactly the files a `kubectl kustomize` of `rel` (with the controller's `fields`) reads, with
+ * their identities (MaterialisedRevision.identity): each kustomization file, and what its
+ * `resources`/`bases`/`components` (files, or folders followed into their kustomization),
+ * `patches[].path`, `patchesStrategicMerge`, `patchesJson6902[].path`,
+ * `configMapGenerator`/`secretGenerator` `files`/`envs`/`env` and `crds` name, recursively. The
+ * three kustomization file names of each folder count (an absent one as `absent`).
+ * Undefined — the caller keys on folders instead ({@link buildKey}) — when anything is not a plain
+ * local path or cannot be vouched for: a field not listed here or in NO_FILE_FIELDS, a remote
+ * base, a path outside the repository, a folder without a kustomization file, a kustomization
+ * that does not parse, a symlink on the way, a path without an identity.
+ * `leaf` is true when no input's text mentions a Flux Kustomization, ConfigMap or Secret and
+ * every file named is there.
+ */
+export async function exactInputs(revision: MaterialisedRevision, rel: string, fields: Record<string, unknown>): Promise<{ids: Array<[string, string]>; leaf: boolean} | undefined> {
+  if (!revision.identity) return undefined
+  const files = new Set<string>()
+  const folders: string[] = [rel]
+  const components = Array.isArray(fields.components) ? fields.components : []
+  for (const c of components) {
+    if (typeof c !== 'string') return undefined
+    const target = normaliseRel(path.posix.join(rel, c))
+    if (target === undefined) return undefined
+    folders.push(target)
+  }
+
+  const seenFolders = new Set<string>()
+  const texts: string[] = []
+  const realRoot = await fs.realpath(revision.dir).catch(() => undefined)
+  if (!realRoot) return undefined
+  // A path counts only where it is what it says: no symlink on the way (the identity of a path under a linked folder would be `absent`).
+  const realChecked = new Map<string, Promise<boolean>>()
+  const real = (p: string) => {
+    let known = realChecked.get(p)
+    if (!known) {
+      known = fs.realpath(path.join(revision.dir, p)).then((r) => r === path.join(realRoot, p), () => false)
+      realChecked.set(p, known)
+    }
+
+    return known
+  }
+  const local = (from: string, value: unknown): string | undefined => {
+    if (typeof value !== 'string' || value === '' || /\s/.test(value) || /:\/\/|github\.com\/|git@|^git::|\?ref=/.test(value)) return undefined
+    return normaliseRel(path.posix.join(from, value))
+  }
+
+  while (folders.length > 0) {
+    const folder = folders.shift()!
+    if (seenFolders.has(folder)) continue
+    seenFolders.add(folder)
+    await revision.ensure(folder)
+    if (!(await real(folder))) return undefined
+    const present = KUSTOMIZATION_FILES.filter((f) => existsSync(path.join(revision.dir, folder, f)))
+    if (present.length !== 1) return undefined
+    for (const f of KUSTOMIZATION_FILES) files.add(path.posix.join(folder, f))
+    const text = await fs.readFile(path.join(revision.dir, folder, present[0]), 'utf8').catch(() => undefined)
+    if (text === undefined) return undefined
+    texts.push(text)
+    let k: unknown = simpleKustomization(text)
+    if (k === undefined)
+      try {
+        const docs = [...parseAllDocuments(text)]
+        if (docs.length !== 1 || docs[0].errors.length > 0) return undefined
+        k = docs[0].toJS()
+      } catch {
+        return undefined
+      }
+
+    if (!isRecord(k)) return undefined
+    const addFile = (value: unknown): boolean => {
+      const p = local(folder, value)
+      if (p === undefined) return false
+      files.add(p)
+      return true
+    }
+
+    const list = (value: unknown): unknown[] | undefined => (value === undefined || value === null ? [] : Array.isArray(value) ? value : undefined)
+    for (const [field, value] of Object.entries(k)) {
+      if (NO_FILE_FIELDS.has(field)) continue
+      const items = list(value)
+      if (!items) return undefined
+      switch (field) {
+        case 'resources':
+        case 'bases':
+        case 'components': {
+          for (const item of items) {
+            const p = local(folder, item)
+            if (p === undefined) return undefined
+            await revision.ensure(p)
+            const stat = await fs.stat(path.join(revision.dir, p)).catch(() => undefined)
+            if (stat?.isDirectory()) folders.push(p)
+            else files.add(p)
+          }
+
+          break
+        }
+
+        case 'crds': {
+          for (const item of items) if (!addFile(item)) return undefined
+          break
+        }
+
+        case 'patchesStrategicMerge': {
+          // A one-line entry is a file; a multi-line one an inline patch.
+          for (const item of items) if (typeof item !== 'string' || (!item.trim().includes('\n') && !addFile(item.trim()))) return undefined
+          break
+        }
+
+        case 'patches':
+        case 'patchesJson6902': {
+          for (const item of items) {
+            if (!isRecord(item)) return undefined
+            if (item.path !== undefined && !addFile(item.path)) return undefined
+          }
+
+          break
+        }
+
+        case 'configMapGenerator':
+        case 'secretGenerator': {
+          for (const item of items) {
+            if (!isRecord(item)) return undefined
+            const named = [...(list(item.files) ?? [undefined]), ...(list(item.envs) ?? [undefined]), ...(item.env === undefined ? [] : [item.env])]
+            for (const entry of named) {
+              const value = typeof entry === 'string' && entry.includes('=') ? entry.slice(entry.indexOf('=') + 1) : entry
+              if (!addFile(value)) return undefined
+            }
+          }
+
+          break
+        }
+
+        default: {
+          return undefined
+        }
+      }
+    }
+  }
+
+  const ids: Array<[string, string]> = []
+  // A file a kustomization names that is not there fails the build: never a leaf (its error is reported at both revisions).
+  let missing = false
+  for (const p of [...files].sort()) {
+    const id = await revision.identity(p)
+    if (id === undefined) return undefined
+    if (id === 'absent' && !KUSTOMIZATION_FILES.includes(path.posix.basename(p))) missing = true
+    if (id !== 'absent') {
+      if (!(await real(path.posix.dirname(p)))) return undefined
+      if (!KUSTOMIZATION_FILES.includes(path.posix.basename(p)) || !seenFolders.has(path.posix.dirname(p)))
+        texts.push(await fs.readFile(path.join(revision.dir, p), 'utf8').catch(() => ''))
+    }
+
+    ids.push([p, id])
+  }
+
+  return {ids, leaf: !missing && !texts.some((t) => NOT_LEAF.test(t))}
 }
 
 /** Every kustomization file under `target` (a folder, recursively, not following links; nothing for a file or a missing path). */

@@ -128,11 +128,11 @@ export async function compareBuilds(from: RevisionBuild, to: RevisionBuild, labe
 
     for (const [key, now] of newObjects) {
       const old = oldObjects.get(key)
-      if (old && isDeepStrictEqual(clean(old), clean(now))) continue
+      if (old && sameObject(old, now)) continue
       if (!old && from.kustomizations.size > 0 && [...from.kustomizations.values()].some((f) => f.objects.has(key))) {
         // Moved in from another Kustomization: the move is reported there; a content change here.
         const previous = [...from.kustomizations.values()].find((f) => f.objects.get(key))!.objects.get(key)!
-        if (isDeepStrictEqual(clean(previous), clean(now))) continue
+        if (sameObject(previous, now)) continue
         changes.push(changed(createTwoFilesPatch, previous, now, id, labels))
         continue
       }
@@ -196,6 +196,12 @@ function deletionFate(from: RevisionBuild, to: RevisionBuild): (id: string) => '
   }
 
   return fate
+}
+
+/** True when two built objects are the same as Flux applies them: the same output text (nothing parsed), else equal without the noise ({@link clean}). */
+export function sameObject(a: BuiltObject, b: BuiltObject): boolean {
+  if (a.text !== undefined && a.text === b.text) return true
+  return isDeepStrictEqual(clean(a), clean(b))
 }
 
 /** An object without the noise: status, Flux's own labels/annotations, server-set metadata. Secret values stay (as markers). */

@@ -295,12 +295,4 @@ export async function diffHost(options: DiffHostOptions): Promise<HostDiff> {
   }
 }
 
-/** A host part that was not built (`--offline`, or a host that could not be reached). */
-export function skippedHost(host: string, message: string, exitCode?: number): HostDiff {
-  return {...empty(), host, message, status: exitCode === undefined ? 'skipped' : 'failed', ...(exitCode === undefined ? {} : {exitCode})}
-}
-
-/** True when a host part differs (for --exit-code): packages, size or units changed, or another system. */
-export function hostChanged(h: HostDiff): boolean {
-  return h.status === 'changed' || h.packages.length > 0 || h.units.added.length + h.units.removed.length + h.units.changed.length > 0
-}
+export {hostChanged, skippedHost} from './host-result.js'

@@ -1,7 +1,7 @@
 import type {AgeIdentity} from '../age/identities.js'
 import {HomelabError} from '../errors.js'
 import {findExecutable} from '../validate/tools.js'
-import {type BuildOutput, buildRevision} from './build.js'
+import {type BuildOutput, buildRevision, type DeferredBuild, resolveDeferred} from './build.js'
 import {type ClusterDiff, compareBuilds} from './compare.js'
 import {materialise, type MaterialisedRevision, type RevisionSide} from './revision.js'
 import {SecretValues} from './secrets.js'
@@ -24,6 +24,8 @@ export interface DiffClusterOptions {
   identities: readonly AgeIdentity[]
   /** PATH to find kubectl on. */
   path: string | undefined
+  /** The commits `from` and `to` name, when the caller resolved them already (resolveCommit): not resolved again. */
+  commits?: {from?: string; to?: string}
 }
 
 /** The report of `homelab diff` (cluster side). `ok` is false when there is any error. */
@@ -51,8 +53,8 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
   // Both revisions are read at once; a side that was read is removed even when the other fails.
   const [kubectl, ...sides] = await Promise.allSettled([
     findExecutable('kubectl', options.path),
-    materialise(options.root, fromRev, '--from', top),
-    materialise(options.root, options.to, '--to', top),
+    materialise(options.root, fromRev, '--from', top, options.commits?.from),
+    materialise(options.root, options.to, '--to', top, options.commits?.to),
   ])
   const [fromSide, toSide] = sides as Array<PromiseSettledResult<MaterialisedRevision>>
   const cleanup = () => Promise.all(sides.map((s) => (s.status === 'fulfilled' ? (s.value as MaterialisedRevision).cleanup() : undefined)))
@@ -68,14 +70,44 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     const to = toSide.value
     const secrets = new SecretValues(options.identities)
     // Decrypting the changed SOPS files overlaps the first builds; objects are read only after it.
-    const ready = secrets.learnChanged(from.dir, to.dir, top[0])
+    // Decrypting (CPU work on this thread) starts once both revisions have started their first builds.
+    let started = 0
+    let bothStarted!: () => void
+    const builds = new Promise<void>((resolve) => {
+      bothStarted = resolve
+    })
+    const onStarted = () => {
+      if (++started === 2) bothStarted()
+    }
+
+    // Two commits: a file with the same blob id in both is the same (not read).
+    const same =
+      from.commit && to.commit && from.identity && to.identity
+        ? async (file: string) => {
+            const [a, b] = await Promise.all([from.identity!(file), to.identity!(file)])
+            return a !== undefined && a !== 'absent' && a === b
+          }
+        : undefined
+    const ready = builds.then(() => secrets.learnChanged(from.dir, to.dir, top[0], same))
+    // compare.ts's diff package loads while kubectl runs.
+    void builds.then(() => import('diff')).catch(() => {})
     ready.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
     const cache = new Map<string, Promise<BuildOutput>>()
-    const common = {cache, clusterPath: options.clusterPath, kubectl: kubectl.value, parsed: new Map(), ready, secrets}
+    const defer = new Map<string, DeferredBuild[]>()
+    const common = {cache, clusterPath: options.clusterPath, defer, kubectl: kubectl.value, onStarted, parsed: new Map(), ready, secrets}
     const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
     await ready
+    // A leaf Kustomization the same at both revisions is not built (build.ts BuildOptions.defer).
+    await resolveDeferred(before, after, secrets)
     const labels = {from: from.commit ? `${from.label} (${from.commit.slice(0, 7)})` : from.label, to: to.commit ? `${to.label} (${to.commit.slice(0, 7)})` : to.label}
-    const diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+    let diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+    // An object added, removed or moved may be one an unbuilt Kustomization holds too (moved, not pruned): then build them all and compare again.
+    const unbuilt = [...before.kustomizations.values(), ...after.kustomizations.values()].some((k) => k.deferred)
+    if (unbuilt && diff.objects.some((o) => o.action !== 'changed')) {
+      await resolveDeferred(before, after, secrets, true)
+      diff = await compareBuilds(before, after, {from: from.label, to: to.label})
+    }
+
     if (secrets.failures.size > 0) {
       const [file, reason] = [...secrets.failures][0]
       diff.warnings.push(`${secrets.failures.size} changed SOPS file(s) could not be decrypted (${file}: ${reason}): their values are compared by ciphertext, so a re-encrypted value shows as "value changed"`)

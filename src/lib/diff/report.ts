@@ -1,14 +1,12 @@
-import {execa} from 'execa'
-
 import type {AgeIdentity} from '../age/identities.js'
 import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
 import {serverHost} from '../config/hosts.js'
 import {HomelabError} from '../errors.js'
-import {runKubectl} from '../flux/kubectl.js'
-import {parseRevision} from '../flux/revision.js'
 import type {HostConnection} from '../ssh/index.js'
-import {diffHost, type HostDiff, hostChanged, skippedHost} from './host.js'
+import {run} from './exec.js'
+import type {HostDiff} from './host.js'
+import {hostChanged, skippedHost} from './host-result.js'
 import {diffCluster, type DiffReport} from './index.js'
 import {resolveCommit} from './revision.js'
 
@@ -54,6 +52,7 @@ export interface DiffAllOptions {
  * @throws KubectlError when kubectl fails on the host
  */
 export async function readFluxApplied(connection: HostConnection): Promise<string | undefined> {
+  const [{runKubectl}, {parseRevision}] = await Promise.all([import('../flux/kubectl.js'), import('../flux/revision.js')])
   const out = await runKubectl(connection, ['get', 'kustomization', ROOT_KUSTOMIZATION.name, '-n', ROOT_KUSTOMIZATION.namespace, '-o', 'jsonpath={.status.lastAppliedRevision}'])
   const raw = out.trim()
   return raw ? parseRevision(raw).commit : undefined
@@ -62,7 +61,7 @@ export async function readFluxApplied(connection: HostConnection): Promise<strin
 /** `<remote>/<branch>` when the repository has that remote-tracking branch, else undefined. */
 async function remoteTracking(root: string, remote: string, branch: string): Promise<string | undefined> {
   const ref = `${remote}/${branch}`
-  const r = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${ref}^{commit}`], {cwd: root, reject: false})
+  const r = await run('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${ref}^{commit}`], {cwd: root})
   return r.exitCode === 0 && r.stdout.trim() ? ref : undefined
 }
 
@@ -80,8 +79,13 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
   const {homelab} = options
   const {remote, branch} = homelab.config.git
   // Unknown revisions are usage errors before anything connects.
-  const hostCommit = await resolveCommit(homelab.root, options.to ?? 'HEAD', '--to')
-  if (options.from !== undefined) await resolveCommit(homelab.root, options.from, '--from')
+  const [toResolved, fromResolved] = await Promise.allSettled([
+    resolveCommit(homelab.root, options.to ?? 'HEAD', '--to'),
+    options.from === undefined ? undefined : resolveCommit(homelab.root, options.from, '--from'),
+  ])
+  if (toResolved.status === 'rejected') throw toResolved.reason
+  if (fromResolved.status === 'rejected') throw fromResolved.reason
+  const hostCommit = toResolved.value
   const connections = new Map<string, HostConnection>()
   const failed = new Map<string, HostDiff>()
   const warnings: string[] = []
@@ -111,7 +115,7 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
           if (!conn) throw new Error(failed.get(server.name)?.message ?? 'not reachable')
           const applied = await readFluxApplied(conn)
           if (applied) {
-            const known = await execa('git', ['cat-file', '-e', `${applied}^{commit}`], {cwd: homelab.root, reject: false})
+            const known = await run('git', ['cat-file', '-e', `${applied}^{commit}`], {cwd: homelab.root})
             if (known.exitCode !== 0)
               throw new HomelabError(`Flux last applied ${applied.slice(0, 7)}, which this repository does not have`, {suggestions: [`git fetch ${remote}, or give --from`]})
             from = applied
@@ -135,11 +139,21 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
         if (options.offline) return skippedHost(host.name, '--offline: not connected')
         const conn = connections.get(host.name)
         if (!conn) return failed.get(host.name)!
+        const {diffHost} = await import('./host.js')
         return diffHost({branch, commit: hostCommit, connection: conn, host, onLine: (l) => options.onLine?.(host.name, l), remote, root: homelab.root})
       }),
     )
     const [cluster, hosts] = await Promise.all([
-      diffCluster({clusterPath: homelab.config.cluster.path, from, identities: options.identities, path: options.path, root: homelab.root, to: options.to}),
+      diffCluster({
+        clusterPath: homelab.config.cluster.path,
+        // The commits resolved above, when the cluster side reads the same revisions (saves git runs).
+        commits: {from: from === options.from ? fromResolved.value : undefined, to: options.to === undefined ? undefined : hostCommit},
+        from,
+        identities: options.identities,
+        path: options.path,
+        root: homelab.root,
+        to: options.to,
+      }),
       hostParts,
     ])
     const hostsFailed = hosts.some((h) => h.status === 'failed')

@@ -1,10 +1,10 @@
-import {execa} from 'execa'
 import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
 import {HomelabError, UsageError} from '../errors.js'
+import {pipe, type ProcessResult, run} from './exec.js'
 
 /** One side of a diff: a commit of the repository, or the working tree as it is on disk. */
 export interface RevisionSide {
@@ -43,9 +43,9 @@ export const WORKING_TREE = 'working tree'
  */
 export async function resolveCommit(root: string, rev: string, flag: string): Promise<string> {
   if (rev.startsWith('-')) throw new UsageError(`${flag} ${rev}: not a revision (it starts with -)`)
-  const result = await execa('git', ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], {cwd: root, reject: false})
+  const result = await run('git', ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], {cwd: root})
   if (result.exitCode !== 0 || !result.stdout.trim()) {
-    const inRepo = await execa('git', ['rev-parse', '--git-dir'], {cwd: root, reject: false})
+    const inRepo = await run('git', ['rev-parse', '--git-dir'], {cwd: root})
     if (inRepo.exitCode !== 0) throw new UsageError(`${root} is not a git repository: ${flag} needs one (git init, and commit the homelab)`)
     throw new UsageError(`${flag} ${rev}: no such commit in ${root}`, {suggestions: ['give a commit, branch or tag (git log --oneline shows them)']})
   }
@@ -61,28 +61,41 @@ export async function resolveCommit(root: string, rev: string, flag: string): Pr
  * @throws HomelabError when git archive or tar fails (names the commit)
  */
 export async function materialiseCommit(root: string, side: Required<RevisionSide>, paths: readonly string[] = ['.']): Promise<MaterialisedRevision> {
-  const tree = await listTree(root, side)
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'homelab-diff-'))
   const cleanup = () => fs.rm(dir, {force: true, recursive: true})
+  const listed = listTree(root, side)
+  listed.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
   // Each folder's extraction, once: a second build asking for a folder waits for the first one's.
   const extracted = new Map<string, Promise<void>>()
+  const fail = (a: ProcessResult, t: ProcessResult) =>
+    new HomelabError(`cannot read ${side.label} (${side.commit.slice(0, 7)}) from git: ${(a.exitCode === 0 ? t.stderr : a.stderr).split('\n')[0]}`)
   const extract = async (rels: readonly string[]) => {
     // Only paths the commit has (git archive fails on a pathspec that matches nothing).
+    const tree = await listed
     const present = rels.filter((r) => r === '.' || tree.entries.has(r.replace(/\/+$/, '')))
     if (present.length === 0) return
-    const archive = execa('git', ['archive', '--format=tar', side.commit, '--', ...present], {buffer: false, cwd: root, reject: false, stdout: 'pipe'})
-    const tar = execa('tar', ['-x', '-f', '-', '-C', dir], {reject: false})
-    archive.stdout!.pipe(tar.stdin!)
-    const [a, t] = await Promise.all([archive, tar])
-    if (a.exitCode !== 0 || t.exitCode !== 0)
-      throw new HomelabError(`cannot read ${side.label} (${side.commit.slice(0, 7)}) from git: ${String(a.exitCode === 0 ? t.stderr : a.stderr).split('\n')[0]}`)
+    const [a, t] = await pipe({args: ['archive', '--format=tar', side.commit, '--', ...present], cwd: root, file: 'git'}, {args: ['-x', '-f', '-', '-C', dir], file: 'tar'})
+    if (a.exitCode !== 0 || t.exitCode !== 0) throw fail(a, t)
   }
 
+  // The first paths are extracted while the tree is listed; a path the commit lacks makes git
+  // archive fail, and is then checked against the tree (nothing to extract), as extract does.
+  const first = (async () => {
+    const [a, t] = await pipe({args: ['archive', '--format=tar', side.commit, '--', ...paths], cwd: root, file: 'git'}, {args: ['-x', '-f', '-', '-C', dir], file: 'tar'})
+    if (a.exitCode === 0 && t.exitCode === 0) return
+    const tree = await listed
+    if (paths.every((r) => r === '.' || tree.entries.has(r.replace(/\/+$/, '')))) throw fail(a, t)
+    await fs.rm(dir, {force: true, recursive: true})
+    await fs.mkdir(dir, {mode: 0o700})
+    await extract(paths)
+  })()
+  let tree: CommitTree
   try {
-    const first = extract(paths)
     for (const p of paths) extracted.set(p, first)
-    await first
+    const [listedTree] = await Promise.all([listed, first])
+    tree = listedTree
   } catch (error) {
+    await Promise.allSettled([listed, first])
     await cleanup()
     throw error
   }
@@ -112,7 +125,7 @@ interface CommitTree {
  * A folder holding a symlink (mode 120000) or submodule (160000) anywhere under it has no identity.
  */
 async function listTree(root: string, side: Required<RevisionSide>): Promise<CommitTree> {
-  const listed = await execa('git', ['ls-tree', '-r', '-t', '-z', '--full-tree', side.commit], {cwd: root, reject: false})
+  const listed = await run('git', ['ls-tree', '-r', '-t', '-z', '--full-tree', side.commit], {cwd: root})
   if (listed.exitCode !== 0) throw new HomelabError(`cannot read ${side.label} (${side.commit.slice(0, 7)}) from git: ${String(listed.stderr).split('\n')[0]}`)
   const entries = new Map<string, {mode: string; type: string; id: string}>()
   const unsafe = new Set<string>()
@@ -195,10 +208,11 @@ async function gitTreeId(dir: string): Promise<string | undefined> {
 /**
  * Materialises `rev` of the repository at `root`: the working tree itself when `rev` is
  * undefined, else a temp copy of the commit's `paths` (see {@link materialiseCommit}).
+ * @param resolved the commit `rev` names when the caller resolved it already ({@link resolveCommit})
  * @throws UsageError for an unknown revision; HomelabError when it cannot be read
  */
-export async function materialise(root: string, rev: string | undefined, flag: string, paths?: readonly string[]): Promise<MaterialisedRevision> {
+export async function materialise(root: string, rev: string | undefined, flag: string, paths?: readonly string[], resolved?: string): Promise<MaterialisedRevision> {
   if (rev === undefined) return {cleanup: async () => {}, dir: root, ensure: async () => {}, identity: (rel) => diskIdentity(root, rel), label: WORKING_TREE}
-  const commit = await resolveCommit(root, rev, flag)
+  const commit = resolved ?? (await resolveCommit(root, rev, flag))
   return materialiseCommit(root, {commit, label: rev}, paths)
 }

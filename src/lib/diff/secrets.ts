@@ -4,8 +4,6 @@ import path from 'node:path'
 import {parseAllDocuments} from 'yaml'
 
 import type {AgeIdentity} from '../age/identities.js'
-import {decryptSopsText} from '../sops/engine.js'
-import {isSopsFile} from '../sops/metadata.js'
 
 /** Prefix of a SOPS-encrypted value (getsops/sops aes cipher: `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`). */
 const ENC_PREFIX = 'ENC[AES256_GCM,'
@@ -54,19 +52,26 @@ export class SecretValues {
    * ciphertexts on both sides, which then compare equal without decrypting (and a re-encrypted
    * file, whose ciphertexts all change, is decrypted: only a new value shows as a change).
    * A file that does not decrypt (no matching identity, MAC mismatch) is recorded in {@link failures}.
+   * @param same tells (repository-relative POSIX path) when a file is the same in both revisions without reading it (git blob ids); optional
    */
-  async learnChanged(fromDir: string, toDir: string, rel: string): Promise<void> {
-    const read = async (dir: string) => {
+  async learnChanged(fromDir: string, toDir: string, rel: string, same?: (file: string) => Promise<boolean>): Promise<void> {
+    const list = async (dir: string) => new Set((await yamlFilesUnder(path.join(dir, rel))).map((file) => path.relative(dir, file)))
+    const [inFrom, inTo] = await Promise.all([list(fromDir), list(toDir)])
+    // A file both revisions hold with the same content holds the same ciphertexts: not read.
+    const skip = new Set<string>()
+    if (same) await Promise.all([...inFrom].filter((f) => inTo.has(f)).map(async (f) => (await same(f.split(path.sep).join('/'))) && skip.add(f)))
+    const read = async (dir: string, files: Set<string>) => {
       const out = new Map<string, string>()
-      for (const file of await yamlFilesUnder(path.join(dir, rel))) {
-        const text = await fs.readFile(file, 'utf8').catch(() => '')
-        if (text.includes(ENC_PREFIX)) out.set(path.relative(dir, file), text)
+      for (const file of files) {
+        if (skip.has(file)) continue
+        const text = await fs.readFile(path.join(dir, file), 'utf8').catch(() => '')
+        if (text.includes(ENC_PREFIX)) out.set(file, text)
       }
 
       return out
     }
 
-    const [a, b] = await Promise.all([read(fromDir), read(toDir)])
+    const [a, b] = await Promise.all([read(fromDir, inFrom), read(toDir, inTo)])
     const changed: Array<[string, string]> = []
     for (const [file, text] of a) if (b.get(file) !== text) changed.push([file, text])
     for (const [file, text] of b) if (a.get(file) !== text) changed.push([file, text])
@@ -76,19 +81,22 @@ export class SecretValues {
   /** Decrypts one SOPS text (see {@link learnChanged}); not a SOPS file: nothing. */
   async learnText(rel: string, text: string): Promise<void> {
     const hash = createHash('sha256').update(text).digest('hex')
-    if (this.seenFiles.has(hash) || !isSopsFile(text)) return
+    // isSopsFile's cheap test first (a SOPS file's mac); its parse only when decryption fails (the file is parsed once either way).
+    if (this.seenFiles.has(hash) || (!text.includes('mac: ENC[') && !text.includes('"mac": "ENC['))) return
     this.seenFiles.add(hash)
+    const isSops = async () => (await import('../sops/metadata.js')).isSopsFile(text)
     if (this.identities.length === 0) {
-      this.failures.set(rel, 'no age identity: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY')
+      if (await isSops()) this.failures.set(rel, 'no age identity: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY')
       return
     }
 
     try {
+      const {decryptSopsText} = await import('../sops/engine.js')
       const decrypted = await decryptSopsText({file: rel, identities: this.identities, text})
       const encrypted = parseAllDocuments(text).map((d) => (Array.isArray(d) ? undefined : d.toJS()))
       for (const [i, doc] of decrypted.documents.entries()) this.pair(encrypted[i], doc.toJS())
     } catch (error) {
-      this.failures.set(rel, (error as Error).message.split('\n')[0])
+      if (await isSops()) this.failures.set(rel, (error as Error).message.split('\n')[0])
     }
   }
 

@@ -1,0 +1,181 @@
+/**
+ * What makes `homelab diff` fast without changing its report (bench/diff): objects read from
+ * kubectl kustomize's text without parsing (build.ts documentHead), kustomization files of the
+ * simplest shape read without the parser (simpleKustomization), and a leaf Flux Kustomization the
+ * same at both revisions left unbuilt (BuildOptions.defer, resolveDeferred). Temporary git
+ * repositories per test, real git, real kubectl (counted through a wrapper that runs the real one).
+ */
+import {execFileSync} from 'node:child_process'
+import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {parse} from 'yaml'
+
+import {documentHead, simpleKustomization} from '../../../src/lib/diff/build.js'
+import {diffCluster} from '../../../src/lib/diff/index.js'
+import {haveTool} from '../../helpers/have-tool.js'
+
+const dirs: string[] = []
+let kubectl = ''
+
+beforeAll(() => {
+  if (process.env.CI && !haveTool('kubectl')) throw new Error('kubectl is required under CI (homelab diff builds with kubectl kustomize)')
+  kubectl = execFileSync('sh', ['-c', 'command -v kubectl'], {encoding: 'utf8'}).trim()
+})
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, {force: true, recursive: true})
+})
+
+function git(dir: string, args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], {cwd: dir, encoding: 'utf8'})
+}
+
+function write(dir: string, rel: string, text: string): void {
+  mkdirSync(path.dirname(path.join(dir, rel)), {recursive: true})
+  writeFileSync(path.join(dir, rel), text)
+}
+
+function commit(dir: string, message: string): void {
+  git(dir, ['add', '-A'])
+  git(dir, ['commit', '-q', '--allow-empty', '-m', message])
+}
+
+const kustomization = (...resources: string[]) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${resources.map((r) => `  - ${r}\n`).join('')}`
+const flux = (name: string, specPath: string, extra = '') =>
+  `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: ${name}\n  namespace: flux-system\nspec:\n  path: ${specPath}\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n${extra}`
+const namespace = (name: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n`
+const service = (name: string, port: string) =>
+  `apiVersion: v1\nkind: Service\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  ports:\n    - port: ${port}\n  selector:\n    app: ${name}\n`
+
+/**
+ * cluster/ (the root) defines Flux Kustomizations `vars` (apps/vars: a ConfigMap of variables in
+ * flux-system) and `leaf` (apps/leaf: a Namespace and a Service whose port is `${PORT}` from that
+ * ConfigMap; nothing in its folder names a Flux Kustomization, ConfigMap or Secret).
+ */
+function repo(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-'))
+  dirs.push(dir)
+  git(dir, ['init', '-q', '-b', 'main'])
+  write(dir, 'cluster/kustomization.yaml', kustomization('vars.yaml', 'leaf.yaml'))
+  write(dir, 'cluster/vars.yaml', flux('vars', './apps/vars'))
+  write(dir, 'cluster/leaf.yaml', flux('leaf', './apps/leaf', '  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: leaf-vars\n'))
+  write(dir, 'apps/vars/kustomization.yaml', kustomization('vars.yaml', 'extra.yaml'))
+  write(dir, 'apps/vars/vars.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leaf-vars\n  namespace: flux-system\ndata:\n  PORT: "80"\n')
+  write(dir, 'apps/vars/extra.yaml', namespace('extra'))
+  write(dir, 'apps/leaf/kustomization.yaml', kustomization('namespace.yaml', 'service.yaml'))
+  write(dir, 'apps/leaf/namespace.yaml', namespace('leaf'))
+  write(dir, 'apps/leaf/service.yaml', service('web', '${PORT}'))
+  commit(dir, 'initial')
+  return dir
+}
+
+/** A kubectl that logs the folder of each build, then runs the real one. */
+function countingKubectl(): {path: string; runs(): string[]} {
+  const bin = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-bin-'))
+  dirs.push(bin)
+  const log = path.join(bin, 'runs.log')
+  writeFileSync(log, '')
+  writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\nfor a; do last=$a; done\nprintf '%s\\n' "$last" >> '${log}'\nexec '${kubectl}' "$@"\n`)
+  chmodSync(path.join(bin, 'kubectl'), 0o755)
+  return {
+    path: `${bin}:${process.env.PATH}`,
+    runs() {
+      const lines = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean)
+      writeFileSync(log, '')
+      return lines.map((t) => t.replace(/^.*?\/(apps\/\w+|cluster)$/, '$1')).sort()
+    },
+  }
+}
+
+const summary = (report: Awaited<ReturnType<typeof diffCluster>>) => report.objects.map((o) => `${o.action} ${o.kustomization} ${o.object}${o.movedTo ? ` → ${o.movedTo}` : ''}`)
+
+describe('homelab diff: a leaf Kustomization the same at both revisions is not built', () => {
+  it('is not built when only another Kustomization changes, and is built when its own folder or its postBuild variables change', async () => {
+    const dir = repo()
+    const k = countingKubectl()
+    write(dir, 'apps/vars/extra.yaml', namespace('extra2'))
+    commit(dir, 'vars changed')
+    let report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
+    // The root once (the same at both revisions), vars twice, leaf never: an added/removed object makes the diff build it after all.
+    expect(summary(report)).toEqual(['pruned flux-system/vars Namespace/extra', 'added flux-system/vars Namespace/extra2'])
+    expect(k.runs()).toEqual(['apps/leaf', 'apps/vars', 'apps/vars', 'cluster'])
+    expect(report.kustomizations.map((c) => `${c.id} ${c.status}`)).toEqual(['flux-system/flux-system unchanged', 'flux-system/leaf unchanged', 'flux-system/vars changed'])
+
+    // Only a changed object (no add/remove): leaf stays unbuilt and is reported unchanged.
+    write(dir, 'apps/vars/vars.yaml', readFileSync(path.join(dir, 'apps/vars/vars.yaml'), 'utf8').replace('data:', 'data:\n  OTHER: "x"'))
+    commit(dir, 'an unused variable')
+    report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
+    expect(summary(report)).toEqual(['changed flux-system/vars ConfigMap/flux-system/leaf-vars'])
+    expect(report.kustomizations.find((c) => c.id === 'flux-system/leaf')?.status).toBe('unchanged')
+    expect(k.runs()).toEqual(['apps/vars', 'apps/vars', 'cluster'])
+
+    // A variable the leaf uses changes (its folder and spec do not): built (once: the same kustomize output), substituted per revision, the change shown.
+    write(dir, 'apps/vars/vars.yaml', readFileSync(path.join(dir, 'apps/vars/vars.yaml'), 'utf8').replace('PORT: "80"', 'PORT: "8080"'))
+    commit(dir, 'port')
+    report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
+    expect(summary(report)).toEqual(['changed flux-system/leaf Service/default/web', 'changed flux-system/vars ConfigMap/flux-system/leaf-vars'])
+    expect(report.objects[0].diff).toContain('-    - port: 80\n+    - port: 8080')
+    expect(k.runs()).toEqual(['apps/leaf', 'apps/vars', 'apps/vars', 'cluster'])
+
+    // Its own folder changes (working tree against HEAD): built at both revisions.
+    write(dir, 'apps/leaf/service.yaml', service('web', '${PORT}').replace('app: web', 'app: web2'))
+    report = await diffCluster({clusterPath: 'cluster', identities: [], path: k.path, root: dir})
+    expect(summary(report)).toEqual(['changed flux-system/leaf Service/default/web'])
+    expect(k.runs()).toEqual(['apps/leaf', 'apps/leaf', 'apps/vars', 'cluster'])
+  }, 180_000)
+
+  it('a leaf naming a file that is not there is built (its error shown at both revisions), though the same at both', async () => {
+    const dir = repo()
+    const k = countingKubectl()
+    write(dir, 'apps/leaf/kustomization.yaml', kustomization('namespace.yaml', 'service.yaml', 'gone.yaml'))
+    commit(dir, 'leaf names a missing file')
+    write(dir, 'apps/vars/extra.yaml', namespace('extra2'))
+    const report = await diffCluster({clusterPath: 'cluster', identities: [], path: k.path, root: dir})
+    expect(report.ok).toBe(false)
+    expect(report.errors.map((e) => `${e.kustomization} ${e.message.split(':')[0]}`)).toEqual(['flux-system/leaf HEAD', 'flux-system/leaf working tree'])
+    expect(k.runs()).toEqual(['apps/leaf', 'apps/vars', 'apps/vars', 'cluster'])
+  }, 180_000)
+
+  it('an object moved into an unbuilt leaf is reported moved, not pruned', async () => {
+    const dir = repo()
+    const k = countingKubectl()
+    write(dir, 'apps/vars/leaf-ns.yaml', namespace('leaf'))
+    write(dir, 'apps/vars/kustomization.yaml', kustomization('vars.yaml', 'extra.yaml', 'leaf-ns.yaml'))
+    commit(dir, 'vars also applies the leaf namespace')
+    write(dir, 'apps/vars/kustomization.yaml', kustomization('vars.yaml', 'extra.yaml'))
+    const report = await diffCluster({clusterPath: 'cluster', identities: [], path: k.path, root: dir})
+    expect(summary(report)).toEqual(['moved flux-system/vars Namespace/leaf → flux-system/leaf'])
+  }, 180_000)
+})
+
+describe('documentHead', () => {
+  it('reads the identity of kyaml output and gives up on anything it cannot read for sure', () => {
+    const doc = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    a: \'long value\n      namespace: x\'\n  labels:\n    name: other\n  name: web\n  namespace: apps\nspec:\n  replicas: 1\n'
+    expect(documentHead(doc)).toEqual({apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: 'apps'})
+    expect(documentHead('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n')).toEqual({apiVersion: 'v1', kind: 'Namespace', name: 'apps'})
+    for (const odd of [
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: "123"\n',
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${NAME}\n',
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n    b\n',
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n',
+      '# comment\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n',
+      'apiVersion: v1\nkind: Namespace\nkind: Other\nmetadata:\n  name: a\n',
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  "name": a\n',
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: true\n',
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  namespace:\n',
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n? namespace\n',
+    ])
+      expect(documentHead(odd), odd).toBeUndefined()
+  })
+})
+
+describe('simpleKustomization', () => {
+  it('gives what the YAML parser gives for key: value and lists of plain items, and nothing for other shapes', () => {
+    for (const text of [kustomization('a.yaml', '../b'), 'resources:\n- a\n- b\n# note\nnamespace: x\n', 'resources:\n', 'resources:\n  - a\n\n  - b\n'])
+      expect(simpleKustomization(text), text).toEqual(parse(text))
+    for (const text of ['resources: []\n', 'resources:\n  - a # note\n', 'a: true\n', 'resources:\n- 123\n', 'x: y\n  z\n', 'r:\n- a\n  - b\n', 'patches:\n  - path: p.yaml\n', 'kind: X\r\n', 'a: "b"\n'])
+      expect(simpleKustomization(text), text).toBeUndefined()
+  })
+})
