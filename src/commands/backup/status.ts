@@ -74,7 +74,7 @@ Exit 1 when anything above is not ok, including a failed restore drill. A stale 
       const settings = await loadBackupSettings(homelab, {host: host.name})
       const connection = await openHostConnection({...connectionOptions, homelab, host, progress: hosts.length === 1 ? connectionOptions.progress : undefined})
       try {
-        return await readBackupStatus({connection, homelab, now, settings})
+        return await readBackupStatus({connection, homelab, host: host.name, now, settings})
       } finally {
         await connection.close()
       }
