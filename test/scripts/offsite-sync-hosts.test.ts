@@ -197,8 +197,11 @@ describe('kopia-r2-sync on two hosts: each repository in its own prefix, with it
       expect(result.restoreTest).toMatchObject({formatBlob: {key: 'kopia-azalab-1/kopia.repository', ok: true, uniqueID: agentId}, mismatches: [], missing: [], ok: true})
       expect(result.blobs.total).toBe((await localBlobs(agentEnv)).length)
       const text = await offsite(['--host', 'azalab-1'])
+      // The real output for the README when HOMELAB_E2E_PRINT=1.
+      if (process.env.HOMELAB_E2E_PRINT === '1') console.log(`----- homelab backup offsite --host azalab-1\n${String(text.stdout)}\n-----`)
       expect(text.exitCode).toBe(0)
-      expect(String(text.stdout)).toContain(`s3://${BUCKET}/kopia-azalab-1/`)
+      expect(String(text.stdout)).toContain(`Bucket      s3://${BUCKET}/kopia-azalab-1/ at ${s3.endpoint}`)
+      expect(String(text.stdout)).toMatch(/Protection {2}deletions reach R2 after 30 days; no blobs pending deletion; marker homelab\/offsite-protection-azalab-1.json written /)
     }, 60_000)
 
     it('--host with a host homelab.yaml does not list: exit 3, one line naming the hosts', async () => {
