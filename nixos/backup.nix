@@ -165,7 +165,8 @@ in
     # deleted from the bucket only after backup.json `offsiteDeleteAfterDays` (ledger in stateDir;
     # 0 = at once = no protection, which `homelab backup offsite` reports as a failure). rclone
     # lists and deletes in the bucket and writes the marker homelab/offsite-protection.json that
-    # `homelab backup offsite` reads. Details: scripts/kopia-r2-sync.sh.
+    # `homelab backup offsite` reads (a host other than the k3s server: its own sibling prefix and
+    # marker, backup-settings.nix syncPrefix/markerKey). Details: scripts/kopia-r2-sync.sh.
     systemd.services.kopia-r2-sync = {
       description = "Sync the Kopia repository to Cloudflare R2";
       wants = [ "network-online.target" ];
@@ -174,7 +175,9 @@ in
       path = scriptPath ++ [ pkgs.rclone ];
       environment = commonEnvironment // {
         R2_BUCKET = settings.bucket;
-        R2_PREFIX = settings.prefix;
+        # This host's own prefix and marker (backup-settings.nix: the server keeps backup.json's).
+        R2_PREFIX = settings.syncPrefix;
+        R2_MARKER_KEY = settings.markerKey;
         R2_DELETE_AFTER_DAYS = toString settings.offsiteDeleteAfterDays;
       };
       serviceConfig = {

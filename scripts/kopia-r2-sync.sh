@@ -19,8 +19,8 @@
 #     propagate at once: no protection (`homelab backup offsite` fails on it).
 #   - guard: when the local listing fails, is empty or has no kopia.repository, nothing is copied
 #     or deleted and the run fails (a wiped or unmounted repository must never empty the bucket).
-#   - the marker homelab/offsite-protection.json (bucket root, outside the Kopia prefix) says what
-#     is in force, for `homelab backup offsite` and `--restore-test`:
+#   - the marker R2_MARKER_KEY (default homelab/offsite-protection.json; bucket root, outside the
+#     Kopia prefix) says what is in force, for `homelab backup offsite` and `--restore-test`:
 #       {version: 1, mode: "delayed-delete", deleteAfterDays, updatedAt, bucket, prefix,
 #        uniqueID (the repository's, from kopia.repository), pending (ledger entries),
 #        oldestPendingSince (RFC 3339 or null), blobs: {<blobId>: {length, sha256}}}
@@ -35,7 +35,11 @@
 #   KOPIA_PASSWORD                               repository password
 #   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY     R2 API token (kopia and rclone read them from the environment)
 #   R2_ACCOUNT_ID                                Cloudflare account: <id>.r2.cloudflarestorage.com
-#   R2_BUCKET, R2_PREFIX                         bucket and key prefix ("" or ending in "/"; nixos/backup.json)
+#   R2_BUCKET, R2_PREFIX                         bucket and this host's key prefix ("" or ending in "/";
+#                                                nixos/backup-settings.nix syncPrefix: backup.json prefix on the
+#                                                k3s server, a sibling "<prefix>-<host>/" on any other host)
+#   R2_MARKER_KEY                                key of the protection marker (default homelab/offsite-protection.json,
+#                                                the server's; homelab/offsite-protection-<host>.json on others)
 #   R2_DELETE_AFTER_DAYS                         deletion window in days (backup.json offsiteDeleteAfterDays, default 30)
 #   R2_ENDPOINT                                  optional: another S3 endpoint than R2's (host, or http(s)://host:port)
 #   KOPIA_REPOSITORY_PATH                        the local filesystem repository (its blob files are hashed)
@@ -82,7 +86,16 @@ provider=Other
 export RCLONE_CONFIG=/nonexistent RCLONE_CONFIG_R2_TYPE=s3 RCLONE_CONFIG_R2_PROVIDER=$provider \
   RCLONE_CONFIG_R2_ENDPOINT="$scheme://$kopia_endpoint" \
   RCLONE_CONFIG_R2_ENV_AUTH=true RCLONE_CONFIG_R2_REGION=auto RCLONE_CONFIG_R2_NO_CHECK_BUCKET=true
-marker_key=homelab/offsite-protection.json
+# Each host's repository has its own marker (one marker for two repositories would describe neither).
+marker_key=${R2_MARKER_KEY:-homelab/offsite-protection.json}
+if [[ ! $marker_key =~ ^[A-Za-z0-9][A-Za-z0-9._/-]*\.json$ || $marker_key == *//* ]]; then
+  echo "kopia-r2-sync: R2_MARKER_KEY '$marker_key' is not a marker key like homelab/offsite-protection.json (nixos/backup-settings.nix markerKey)" >&2
+  exit 1
+fi
+if [[ -n $prefix && $marker_key == "$prefix"* ]]; then
+  echo "kopia-r2-sync: R2_MARKER_KEY '$marker_key' lies under R2_PREFIX '$prefix': kopia would list it as a blob (nixos/backup-settings.nix)" >&2
+  exit 1
+fi
 
 now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 

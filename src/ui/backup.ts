@@ -133,7 +133,9 @@ function protectionLine(p: NonNullable<OffsiteStatus['protection']>, c: ChalkIns
   if (!p.marker) return `${window}; ${c.red('no marker in the bucket')}`
   const pending = p.marker.pending === 0 ? 'no blobs pending deletion' : `${p.marker.pending} blob${p.marker.pending === 1 ? '' : 's'} pending deletion, oldest since ${p.marker.oldestPendingSince}`
   const marker = p.marker.deleteAfterDays === p.deleteAfterDays ? '' : `; ${c.red(`the marker says ${p.marker.deleteAfterDays} days`)}`
-  return `${window}; ${pending}; marker written ${p.marker.updatedAt} (${formatAge(Math.max(0, p.marker.ageSeconds))} ago)${marker}`
+  // A host other than the k3s server has its own marker (src/lib/backup/offsite-target.ts): named.
+  const name = p.marker.key.endsWith('/homelab/offsite-protection.json') ? 'marker' : `marker ${p.marker.key.replace(/^s3:\/\/[^/]+\//, '')}`
+  return `${window}; ${pending}; ${name} written ${p.marker.updatedAt} (${formatAge(Math.max(0, p.marker.ageSeconds))} ago)${marker}`
 }
 
 /** The end of `homelab backup run|sync`: the unit's result and the new snapshots or the sync result. */

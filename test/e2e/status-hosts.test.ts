@@ -41,7 +41,9 @@ async function writeBackups(host: TestHost, hostName: string, sources: string[])
   const start = new Date(Date.now() - 3_660_000).toISOString()
   const snapshots = sources.map((p, i) => ({...template, endTime: end, id: `${hostName === 'azalab-0' ? 'a' : 'b'}${String(i).padStart(31, '0')}`, source: {...template.source, host: hostName, path: p, userName: 'root'}, startTime: start}))
   await fs.writeFile(path.join(dir, 'snapshots.json'), JSON.stringify(snapshots))
-  await fs.writeFile(path.join(dir, 'last-sync.json'), JSON.stringify({bucket: 'azalab-kopia', end, endpoint: 'e', error: null, exitCode: 0, prefix: 'kopia/', result: 'success', start, version: 1}))
+  // Each host syncs its own repository to its own prefix: the server backup.json's, the agent the sibling kopia-<host>/.
+  const prefix = hostName === 'azalab-0' ? 'kopia/' : `kopia-${hostName}/`
+  await fs.writeFile(path.join(dir, 'last-sync.json'), JSON.stringify({bucket: 'azalab-kopia', end, endpoint: 'e', error: null, exitCode: 0, prefix, result: 'success', start, version: 1}))
   await host.runOnHost(`chmod -R a+rX '${path.join(host.hostRoot, 'run')}/homelab-backup' '${path.join(host.hostRoot, 'run')}/srv'`)
 }
 
@@ -207,6 +209,25 @@ describe('homelab backup status grouped by host', {timeout: 300_000}, () => {
       'azalab-1 /srv/immich', 'azalab-1 /srv/kopia', 'azalab-1 /etc/nixos',
     ])
     expect(s.hosts.map((h: {name: string; status: {ok: boolean}}) => [h.name, h.status.ok])).toEqual([['azalab-0', true], ['azalab-1', true]])
+    expect(s.hosts.map((h: {status: {sync: {prefix: string}}}) => h.status.sync.prefix)).toEqual(['kopia/', 'kopia-azalab-1/'])
+  })
+
+  it('an agent whose last sync went to the server\'s prefix (deployed before its own prefix): the sync failed, exit 1, what to do', async () => {
+    const file = path.join(agent.hostRoot, 'run/homelab-backup/last-sync.json')
+    const original = await fs.readFile(file, 'utf8')
+    await fs.writeFile(file, JSON.stringify({...JSON.parse(original), prefix: 'kopia/'}))
+    try {
+      const r = await cli(['backup', 'status', '--json'])
+      expect(r.exitCode).toBe(1)
+      const s = JSON.parse(r.stdout)
+      expect(s.problems).toEqual([
+        "azalab-1: R2 sync went to s3://azalab-kopia/kopia/ but azalab-1's own prefix is s3://azalab-kopia/kopia-azalab-1/ (another host's repository may share that prefix): deploy it with `homelab deploy --host azalab-1`, then `homelab backup sync --host azalab-1`",
+      ])
+      expect(s.hosts[1].status.sync).toMatchObject({prefix: 'kopia/', state: 'failed'})
+      expect(s.hosts[0].status.sync).toMatchObject({prefix: 'kopia/', state: 'ok'})
+    } finally {
+      await fs.writeFile(file, original)
+    }
   })
 
   it('--host azalab-1: only the agent, under its heading', async () => {

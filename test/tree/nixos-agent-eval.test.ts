@@ -51,6 +51,8 @@ describe('an agent host (host add planner + module evaluation)', () => {
     expect(agent.summary.sops.secrets['k3s/token']).toMatchObject({key: 'k3s/token'})
     expect(agent.summary.firewall.interfaces).toEqual({enp2s0: {allowedTCPPorts: [10250], allowedUDPPorts: [8472]}})
     expect(agent.summary.firewall.allowedTCPPorts).toEqual([22, 6443])
+    // Its own Kopia repository goes to its own sibling prefix and marker, never the server's.
+    expect(agent.summary.offsiteSync).toEqual({bucket: 'azalab-kopia', markerKey: 'homelab/offsite-protection-azalab-1.json', prefix: 'kopia-azalab-1/'})
     // every bundled app is pinned to azalab-0: the agent creates no app folder
     expect(agent.summary.tmpfiles).toEqual(['d /srv 0755 root root -'])
 
@@ -59,6 +61,8 @@ describe('an agent host (host add planner + module evaluation)', () => {
     expect(server.summary.k3s).toMatchObject({disable: ['traefik'], role: 'server', serverAddr: '', tokenFile: '/run/secrets/k3s/token'})
     expect(server.summary.k3s.extraFlags).toEqual(['--write-kubeconfig-mode=0600', '--secrets-encryption'])
     expect(server.summary.tmpfiles).toContain('d /srv/immich 0750 1000 1000 -')
+    // The server keeps backup.json's prefix and the original marker (no migration).
+    expect(server.summary.offsiteSync).toEqual({bucket: 'azalab-kopia', markerKey: 'homelab/offsite-protection.json', prefix: 'kopia/'})
   }, 180_000)
 
   it('validate: with two hosts every host names its node interfaces, and nixos/hosts.json follows homelab.yaml', async () => {

@@ -38,7 +38,7 @@ Reads over SSH (no sudo) what each host's backup units wrote (last-run.json, sna
   failed     the last run of the source failed, or its newest snapshot has failed entries
   never      no snapshot at all
   uncovered  a folder under the storage root that is no backup source
-The R2 sync is stale after syncEveryHours + graceHours.
+The R2 sync is stale after syncEveryHours + graceHours, and failed when it went to another prefix than the host's own (the k3s server: backup.json prefix; any other host: the sibling <prefix>-<host>/): deploy that host.
 DRILL is each source's last restore drill (homelab backup drill, and weekly by timer at backup.json drillSchedule): ok, failed, stale (older than the drill schedule's period + graceHours) or never.
 Exit 1 when anything above is not ok, including a failed restore drill. A stale or missing drill is a warning only (listed, exit code unaffected): it says nothing is known to be wrong, only that the proof is old.`
 
@@ -74,7 +74,7 @@ Exit 1 when anything above is not ok, including a failed restore drill. A stale 
       const settings = await loadBackupSettings(homelab, {host: host.name})
       const connection = await openHostConnection({...connectionOptions, homelab, host, progress: hosts.length === 1 ? connectionOptions.progress : undefined})
       try {
-        return await readBackupStatus({connection, homelab, now, settings})
+        return await readBackupStatus({connection, homelab, host: host.name, now, settings})
       } finally {
         await connection.close()
       }

@@ -23,6 +23,7 @@ export {
   offsiteMarkerSchema,
   type OffsiteProtection,
 } from './offsite-protection.js'
+export {offsiteTarget, type OffsiteTarget} from './offsite-target.js'
 export {backupUnitFor, runBackupUnit, startUnit, type UnitRunResult, type UnitStart} from './run-unit.js'
 export {schedulePeriodSeconds} from './schedule.js'
 export {type BackupFile, backupFileSchema, type BackupSettings, loadBackupSettings} from './settings.js'

@@ -4,7 +4,8 @@ import {formatAge} from './status.js'
 
 /**
  * Key of the protection marker in the bucket, at its root (outside the Kopia prefix, so kopia
- * never lists it as a blob). Written by scripts/kopia-r2-sync.sh after every sync.
+ * never lists it as a blob). Written by scripts/kopia-r2-sync.sh after every sync: this is the k3s
+ * server's; every other host writes `homelab/offsite-protection-<host>.json` (offsite-target.ts).
  */
 export const OFFSITE_MARKER_KEY = 'homelab/offsite-protection.json'
 
@@ -76,11 +77,13 @@ export function judgeProtection(options: {
   deleteAfterDays: number
   backupFile: string
   where: string
+  /** The host's marker key (default {@link OFFSITE_MARKER_KEY}, the k3s server's; src/lib/backup/offsite-target.ts). */
+  markerKey?: string
   maxAgeSeconds: number
   now: Date
 }): {protection: OffsiteProtection; problems: string[]} {
   const {backupFile, deleteAfterDays, marker, maxAgeSeconds, where} = options
-  const key = `${where}${OFFSITE_MARKER_KEY}`
+  const key = `${where}${options.markerKey ?? OFFSITE_MARKER_KEY}`
   const problems: string[] = []
   const protection: OffsiteProtection = {deleteAfterDays, marker: null, mode: deleteAfterDays > 0 ? 'delayed-delete' : 'none'}
   if (deleteAfterDays === 0)

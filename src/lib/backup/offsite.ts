@@ -18,8 +18,10 @@ export interface OffsiteCheckOptions {
   /** S3 endpoint: a bare host (https, e.g. `<account>.r2.cloudflarestorage.com`) or a URL (`http://127.0.0.1:9000`). */
   endpoint: string
   bucket: string
-  /** Key prefix of the Kopia repository ("" or ending in "/"). */
+  /** Key prefix of the host's Kopia repository ("" or ending in "/"; offsite-target.ts offsiteTarget). */
   prefix: string
+  /** Key of the host's protection marker (default {@link OFFSITE_MARKER_KEY}, the k3s server's; offsite-target.ts). */
+  markerKey?: string
   credentials: OffsiteCredentials
   /** Where the credentials came from, for the error message (e.g. "nixos/secrets/host-secrets.sops.yaml"). */
   credentialsSource?: string
@@ -112,7 +114,7 @@ const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch'
  * loaded lazily): the bucket answers, the repository's blobs are there (kopia.repository and the
  * p/q pack blobs under the prefix; blob names from kopia `repo/content` and `repo/format`), and
  * the newest blob is younger than `maxAgeSeconds`. With `deleteAfterDays`, also reads the marker
- * {@link OFFSITE_MARKER_KEY} and judges the protection in force ({@link judgeProtection}); with
+ * (`markerKey`, default {@link OFFSITE_MARKER_KEY}) and judges the protection in force ({@link judgeProtection}); with
  * `restoreTest`, reads the format blob and a random sample of p/q blobs in full and checks them
  * against the marker's records ({@link OffsiteRestoreTest}).
  *
@@ -175,7 +177,7 @@ export async function checkOffsite(options: OffsiteCheckOptions): Promise<Offsit
     } while (token)
 
     if (options.deleteAfterDays !== undefined || options.restoreTest) {
-      const text = await getText(client, options.bucket, OFFSITE_MARKER_KEY, timeout)
+      const text = await getText(client, options.bucket, options.markerKey ?? OFFSITE_MARKER_KEY, timeout)
       if (text !== null) {
         try {
           marker = offsiteMarkerSchema.parse(JSON.parse(text))
@@ -229,6 +231,7 @@ export async function checkOffsite(options: OffsiteCheckOptions): Promise<Offsit
       backupFile: options.backupFile ?? 'nixos/backup.json',
       deleteAfterDays: options.deleteAfterDays,
       marker,
+      markerKey: options.markerKey,
       maxAgeSeconds: options.maxAgeSeconds,
       now: nowDate,
       where: `s3://${options.bucket}/`,

@@ -1,6 +1,7 @@
 import type {Homelab} from '../config/load.js'
 import {kopiaTime, latestByPath, snapshotFigures} from '../kopia/index.js'
 import type {BackupHost} from './host.js'
+import {offsiteTarget, type OffsiteTarget} from './offsite-target.js'
 import {type BackupSettings, loadBackupSettings} from './settings.js'
 import {type HostBackupState, readHostBackupState} from './state-files.js'
 
@@ -128,8 +129,11 @@ const trimPath = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, '') : 
 
 /**
  * Judges the host's backup state against the settings at `now` (pure; see {@link readBackupStatus}).
+ * With `target` (the host's off-site prefix, src/lib/backup/offsite-target.ts), a last sync that
+ * went to another prefix is a failed sync: the host runs a configuration from before its own
+ * prefix, and shares a prefix with another host's repository (deploy it).
  */
-export function evaluateBackupStatus(state: HostBackupState, settings: BackupSettings, now: Date): BackupStatus {
+export function evaluateBackupStatus(state: HostBackupState, settings: BackupSettings, now: Date, target?: Pick<OffsiteTarget, 'host' | 'prefix'>): BackupStatus {
   const nowMs = now.getTime()
   const age = (time: string) => Math.max(0, Math.round((nowMs - kopiaTime(time)) / 1000))
   const latest = latestByPath(state.snapshots ?? [])
@@ -254,6 +258,13 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
     problems.push(`R2 sync: last success ${formatAge(syncAge)} ago (stale after ${formatAge(settings.syncStaleAfterSeconds)})`)
   }
 
+  if (target && sync && syncState !== 'failed' && sync.prefix !== target.prefix) {
+    syncState = 'failed'
+    problems.push(
+      `R2 sync went to s3://${sync.bucket}/${sync.prefix} but ${target.host}'s own prefix is s3://${settings.bucket}/${target.prefix} (another host's repository may share that prefix): deploy it with \`homelab deploy --host ${target.host}\`, then \`homelab backup sync --host ${target.host}\``,
+    )
+  }
+
   const timer = (unit: string) => ({last: iso(state.timers[unit]?.last), next: iso(state.timers[unit]?.next)})
   const drillStates = sources.flatMap((s) => (s.drill ? [s.drill.state] : []))
   const drillState: DrillState =
@@ -286,7 +297,7 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
       bucket: sync?.bucket ?? settings.bucket,
       end: sync?.end ?? null,
       error: sync?.error ?? null,
-      prefix: sync?.prefix ?? settings.prefix,
+      prefix: sync?.prefix ?? target?.prefix ?? settings.prefix,
       result: sync?.result ?? null,
       start: sync?.start ?? null,
       state: syncState,
@@ -307,13 +318,16 @@ export function evaluateBackupStatus(state: HostBackupState, settings: BackupSet
  *
  * @param options.connection the host (a HostConnection of src/lib/ssh)
  * @param options.homelab the loaded homelab
+ * @param options.host the homelab.yaml host behind `connection`: its last sync must have gone to
+ *   its own off-site prefix (src/lib/backup/offsite-target.ts); without it, not checked
  * @param options.now the time to judge ages against (default: now)
  * @throws ConfigError for a bad backup/storage file; the transport's errors (HostUnreachableError …)
  */
-export async function readBackupStatus(options: {connection: BackupHost; homelab: Homelab; now?: Date; settings?: BackupSettings}): Promise<BackupStatus> {
+export async function readBackupStatus(options: {connection: BackupHost; homelab: Homelab; host?: string; now?: Date; settings?: BackupSettings}): Promise<BackupStatus> {
   const settings = options.settings ?? (await loadBackupSettings(options.homelab))
   const state = await readHostBackupState({connection: options.connection, stateDir: settings.stateDir, storageRoot: settings.storageRoot})
-  return evaluateBackupStatus(state, settings, options.now ?? new Date())
+  const target = options.host === undefined ? undefined : offsiteTarget(settings, options.homelab, options.host)
+  return evaluateBackupStatus(state, settings, options.now ?? new Date(), target)
 }
 
 /** "3d 4h", "5h 12m", "42m", "17s". */

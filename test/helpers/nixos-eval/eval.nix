@@ -86,6 +86,12 @@ in
     tmpfiles = config.systemd.tmpfiles.rules;
     systemdServices = names config.systemd.services;
     systemdTimers = names config.systemd.timers;
+    # Where this host's kopia-r2-sync copies its repository and writes its marker (nixos/backup.nix).
+    offsiteSync = let env = (config.systemd.services.kopia-r2-sync or { environment = { }; }).environment; in {
+      bucket = env.R2_BUCKET or null;
+      prefix = env.R2_PREFIX or null;
+      markerKey = env.R2_MARKER_KEY or null;
+    };
     etc = builtins.mapAttrs (_: e: toString e.source) config.environment.etc;
     systemPackages = pkgNames config.environment.systemPackages;
     revision = config.system.configurationRevision;

@@ -173,6 +173,32 @@ describe('check 4: backup', () => {
   })
 })
 
+describe('check 4: backup, the off-site prefix with several hosts', () => {
+  const backupJson = (prefix: string) =>
+    `${JSON.stringify({bucket: 'lab-kopia', prefix, repositoryPath: '/var/lib/kopia/repository', schedule: '*-*-* 02:30:00', stateDir: '/var/lib/homelab/backup', syncEveryHours: 6}, null, 2)}\n`
+
+  it('prefix "" with two hosts: an error on backup.json\'s prefix line (the server\'s listing would see every other host\'s copy)', async () => {
+    const dir = await homelab()
+    writeFileSync(path.join(dir, 'nixos/backup.json'), backupJson(''))
+    edit(dir, 'homelab.yaml', '    ssh: admin@lab-0\n', '    ssh: admin@lab-0\n  - name: lab-1\n    ssh: admin@lab-1\n    role: agent\n')
+    const report = await validate(dir)
+    expect(found(report, 'backup')).toEqual([
+      'nixos/backup.json:3: prefix is "" with 2 hosts: the k3s server\'s Kopia repository would sit at the bucket root, where its listing sees the other hosts\' off-site copies (lab-1/); set backup.json prefix, e.g. "kopia/" (each other host then syncs to its sibling "kopia-<host>/")',
+    ])
+    expect(failed(report)).toContain('backup')
+
+    // A prefix: each host in its own (the server kopia/, lab-1 kopia-lab-1/), nothing to report.
+    writeFileSync(path.join(dir, 'nixos/backup.json'), backupJson('kopia/'))
+    expect(found(await validate(dir), 'backup')).toEqual([])
+  })
+
+  it('prefix "" with one host: fine (nothing else is in the bucket)', async () => {
+    const dir = await homelab()
+    writeFileSync(path.join(dir, 'nixos/backup.json'), backupJson(''))
+    expect(found(await validate(dir), 'backup')).toEqual([])
+  })
+})
+
 describe('check 5: sops', () => {
   it('reports a plaintext file that a creation rule matches, and its plaintext Secret data', async () => {
     const dir = await homelab()

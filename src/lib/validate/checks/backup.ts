@@ -1,7 +1,8 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
 
-import {backupSources} from '../../config/load.js'
+import {serverHost} from '../../config/hosts.js'
+import {backupSources, type Homelab} from '../../config/load.js'
 import type {Check} from '../check.js'
 import {describeObject} from '../check.js'
 import {isRecord, lineOf} from '../context.js'
@@ -34,8 +35,39 @@ export const backupCheck: Check = {
 
     const storageText = await fs.readFile(path.resolve(context.root, storageFile), 'utf8').catch(() => undefined)
     checkCaptures(out, {apps: context.storage.apps, objects: context.objects, storageFile, storageText})
+    await checkOffsitePrefix(out, context.root, context.homelab)
     return {findings: out.findings}
   },
+}
+
+/**
+ * With more than one host, the backup file's `prefix` must not be "": each host syncs its own Kopia
+ * repository to its own prefix (the k3s server to `prefix`, any other host to a sibling
+ * "<prefix>-<host>/", src/lib/backup/offsite-target.ts), and a server repository at the bucket
+ * root would list every other host's blobs as its own. A backup file that does not load is the
+ * backup commands' matter (they name the error), not reported here.
+ */
+async function checkOffsitePrefix(out: FindingList, root: string, homelab: Homelab): Promise<void> {
+  const backupFile = homelab.config.backup.file
+  const hosts = homelab.config.hosts.map((h) => h.name)
+  if (hosts.length < 2) return
+  const text = await fs.readFile(path.resolve(root, backupFile), 'utf8').catch(() => undefined)
+  if (text === undefined) return
+  let prefix: unknown
+  try {
+    prefix = (JSON.parse(text) as {prefix?: unknown}).prefix ?? ''
+  } catch {
+    return
+  }
+
+  if (prefix !== '') return
+  const index = text.split('\n').findIndex((l) => /"prefix"\s*:/.test(l))
+  const others = hosts.filter((h) => h !== serverHost(homelab).name).map((h) => `${h}/`)
+  out.error(
+    backupFile,
+    index === -1 ? 1 : index + 1,
+    `prefix is "" with ${hosts.length} hosts: the k3s server's Kopia repository would sit at the bucket root, where its listing sees the other hosts' off-site copies (${others.join(', ')}); set backup.json prefix, e.g. "kopia/" (each other host then syncs to its sibling "kopia-<host>/")`,
+  )
 }
 
 /** Every `hostPath: {path}` anywhere in an object, with the key path of the hostPath map. */
