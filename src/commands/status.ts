@@ -160,5 +160,5 @@ async function backupReader(connection: HostConnection, homelab: Homelab, host: 
     import('../lib/backup/settings.js'),
     import('../lib/status/backups.js'),
   ])
-  return async (now) => backupLines(await readBackupStatus({connection, homelab, now, settings: await loadBackupSettings(homelab, {host: host.name})}))
+  return async (now) => backupLines(await readBackupStatus({connection, homelab, host: host.name, now, settings: await loadBackupSettings(homelab, {host: host.name})}))
 }

@@ -58,7 +58,7 @@ export async function checkMap(options: {connection: RemoteRunner; homelab: Home
   const [kubectlOut, fsOut, backups] = await Promise.all([
     runKubectl(connection, ['get', LIVE_KINDS, '-A', '-o', 'json']),
     connection.exec(script),
-    readBackupStatus({connection: connection as Parameters<typeof readBackupStatus>[0]['connection'], homelab: options.homelab, now: options.now}),
+    readBackupStatus({connection: connection as Parameters<typeof readBackupStatus>[0]['connection'], homelab: options.homelab, host: options.host, now: options.now}),
   ])
   const items = (JSON.parse(kubectlOut) as {items?: Live[]}).items ?? []
   const find = (kind: string, ns: string | undefined, name: string) => items.find((o) => o.kind === kind && o.metadata.name === name && (ns === undefined || (o.metadata.namespace ?? 'default') === ns))

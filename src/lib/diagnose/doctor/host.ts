@@ -185,7 +185,7 @@ export async function hostChecks(options: {homelab: Homelab; host: HostConfig; c
       return {detail: BACKUP_UNITS.join(', '), ok: true}
     }),
     check('backup-runs', 'see `homelab backup status`; run one now with `homelab backup run`', async () => {
-      const status = await readBackupStatus({connection, homelab, now: options.now})
+      const status = await readBackupStatus({connection, homelab, host: host.name, now: options.now})
       if (!status.ok) return {detail: status.problems.slice(0, 3).join('; ') + (status.problems.length > 3 ? `; and ${status.problems.length - 3} more` : ''), fix: 'see `homelab backup status`; run one now with `homelab backup run`', ok: false}
       const last = status.lastRun ? `last run ${status.lastRun.end} (${status.lastRun.result})` : 'no run yet'
       return {detail: `${status.sources.length} sources fresh, ${last}, R2 sync ${status.sync.state}`, ok: true}
