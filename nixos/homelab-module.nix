@@ -42,6 +42,7 @@ let
   serverAddress = if servers == [ ] then "" else (builtins.head servers).address;
   isServer = role == "server";
   labels = thisHost.labels or { };
+  serverTokenFile = "/run/homelab/k3s-server-token";
   # The labels a kubelet may give its own node with --node-labels (k3s --node-label): none in the
   # kubernetes.io or k8s.io namespaces but kubelet.kubernetes.io/ and node.kubernetes.io/ (the
   # NodeRestriction rule, kubernetes.io/docs/reference/access-authn-authz/admission-controllers/
@@ -257,14 +258,18 @@ in
       inherit role;
       disable = lib.optionals isServer [ "traefik" ];
       nodeName = cfg.hostName;
-      serverAddr = lib.mkIf (!isServer) "https://${serverAddress}:6443";
-      # The cluster token, shared: the server is started with it and each agent joins with it.
+      # An IPv6 address goes in brackets in a URL (RFC 3986 host = IP-literal).
+      serverAddr = lib.mkIf (!isServer) "https://${if builtins.match ".*:.*" serverAddress != null then "[${serverAddress}]" else serverAddress}:6443";
+      # The cluster token, shared: each agent joins with it, the server is started with it.
       # A server that ran before without a token file generated its own (kept in
       # /var/lib/rancher/k3s/server/token, and it encrypts k3s's bootstrap data: docs.k3s.io/cli/token),
       # so host secret k3s/token must hold THAT token, not a new one; a different one needs
       # `k3s token rotate` on the server first (k3s-io/k3s#4640: "bootstrap data already found
-      # and encrypted with different token").
-      tokenFile = lib.mkIf multiNode config.sops.secrets."k3s/token".path;
+      # and encrypted with different token"). That file holds the full ("secure") token,
+      # K10<CA hash>::server:<password>: agents join with it (they check the server's CA
+      # against the hash), the server gets only the password part (below), since a server
+      # rebuilt with a new CA would refuse a full token naming the old CA's hash.
+      tokenFile = lib.mkIf multiNode (if isServer then serverTokenFile else config.sops.secrets."k3s/token".path);
       # Node labels: k3s applies --node-label when the node registers, not to a node that exists
       # already (docs.k3s.io/cli/agent "Node"): `homelab deploy` applies later edits with
       # `kubectl label --overwrite` on the server (src/lib/deploy/node-labels.ts).
@@ -275,10 +280,25 @@ in
         "--secrets-encryption"
       ] ++ lib.optionals (multiNode && (thisHost.nodeInterfaces or [ ]) != [ ]) [
         "--flannel-iface=${builtins.head thisHost.nodeInterfaces}"
-      ] ++ map (k: "--node-label=${k}=${labels.${k}}") (builtins.filter selfLabel (builtins.attrNames labels)) ++ cfg.k3s.extraFlags;
+      ] ++ map (k: "--node-label=${k}=${labels.${k}}") (builtins.filter selfLabel (builtins.attrNames labels))
+        ++ lib.optionals isServer cfg.k3s.extraFlags;
     };
 
     sops.secrets."k3s/token" = lib.mkIf multiNode { };
+
+    # The server's token file: the password part of k3s/token (a full token's `K10<hash>::server:`
+    # prefix cut; a short token passes as it is), written before k3s starts, root only.
+    systemd.services.homelab-k3s-server-token = lib.mkIf (multiNode && isServer) {
+      description = "k3s server token: the password part of host secret k3s/token";
+      requiredBy = [ "k3s.service" ];
+      before = [ "k3s.service" ];
+      serviceConfig = { Type = "oneshot"; RemainAfterExit = true; UMask = "0077"; };
+      script = ''
+        mkdir -p ${builtins.dirOf serverTokenFile}
+        sed -E 's/^K10[0-9a-f]+::[^:]+://' ${config.sops.secrets."k3s/token".path} > ${serverTokenFile}.tmp
+        mv ${serverTokenFile}.tmp ${serverTokenFile}
+      '';
+    };
 
     # Host secrets, decrypted at activation into /run/secrets. The age identity is put on the
     # host once (never in the Nix store): /var/lib/sops-nix/key.txt, mode 0600.

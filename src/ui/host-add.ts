@@ -32,6 +32,8 @@ export interface HostRemoveResult {
   ageRecipient: string | null
   /** Host secret k3s/token dropped (the server is alone again). */
   tokenRemoved: boolean
+  /** `s3://bucket/prefix/` of the host's Kopia off-site copy, left in the bucket; null when unknown. */
+  offsiteCopy: string | null
 }
 
 /** The text summary of `homelab host add`. */
@@ -53,7 +55,11 @@ export function renderHostAdded(r: HostAddResult, c: ChalkInstance): string {
   )
   if (r.hostKey.fingerprint === null) lines.push('Host key: not pinned (--no-pin); homelab host install pins the key it generates.')
   else lines.push(`Host key: ${r.hostKey.fingerprint} ${r.hostKey.pinned ? 'pinned in known_hosts' : 'already known (known_hosts or ~/.ssh/known_hosts); nothing pinned'}.`)
-  const why = r.nixos === true ? 'it runs NixOS already' : r.nixos === false ? 'it does not run NixOS yet' : 'or homelab deploy --host ' + r.host + ' for a machine already running NixOS'
+  const why = r.nixos === true
+    ? 'it runs the homelab\'s NixOS already; every host deploys, the server first, since the host list changes their firewall and k3s flags'
+    : r.nixos === false
+      ? 'it does not run the homelab\'s NixOS yet'
+      : 'or only homelab deploy for a machine already installed with homelab host install'
   lines.push(`Next: commit, then ${c.bold(r.next)} (${why}).`)
   return lines.join('\n')
 }
@@ -66,6 +72,11 @@ export function renderHostRemoved(r: HostRemoveResult, c: ChalkInstance): string
   if (r.knownHostsLines.length > 0) lines.push(`known_hosts: its line${r.knownHostsLines.length === 1 ? '' : 's'} ${r.knownHostsLines.join(', ')} removed.`)
   if (r.ageRecipient) lines.push(`Host secrets: its recipient ${r.ageRecipient} removed from .sops.yaml and from the file's data key.`)
   if (r.tokenRemoved) lines.push('Host secret k3s/token removed: the server is the only node again.')
+  // What the repository cannot take back: the machine itself, and its off-site copy.
+  lines.push(
+    `The machine still holds the cluster token (full access to the cluster) and the homelab's age identity (/var/lib/sops-nix/key.txt): wipe or reinstall it; if it is lost or not trusted, rotate both (k3s token rotate on the server, then homelab secrets rotate-key).`,
+  )
+  if (r.offsiteCopy) lines.push(`Its Kopia off-site copy stays at ${r.offsiteCopy}; delete it there once you no longer need its snapshots.`)
   lines.push(`Next: commit, then ${c.bold('homelab deploy')}.`)
   return lines.join('\n')
 }

@@ -89,14 +89,14 @@ describe('homelab host add, deploy to both, host remove (two test hosts)', {time
   it('host add reads the running server\'s token, pins the new host\'s key, and says deploy next (it runs NixOS)', async () => {
     const knownBefore = await fs.readFile(path.join(repo.dir, 'known_hosts'), 'utf8')
     const r = await runCli(
-      ['host', 'add', 'azalab-1', '--ssh', agent.alias, '--node-interface', 'lo', '--server-node-interface', 'lo', '--labels', 'homelab.dev/gpu=true', '--accept-new-host-key', '--sudo-password-stdin', '--json', '--repo', repo.dir],
+      ['host', 'add', 'azalab-1', '--ssh', agent.alias, '--flake-dir', agentFlake, '--node-interface', 'lo', '--server-node-interface', 'lo', '--labels', 'homelab.dev/gpu=true', '--accept-new-host-key', '--sudo-password-stdin', '--json', '--repo', repo.dir],
       {env: env(), input: `${server.sudoPassword}\n`, timeout: 180_000},
     )
     expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0)
     expect(JSON.parse(r.stdout)).toMatchObject({
       host: 'azalab-1',
       hostKey: {fingerprint: agent.hostKeyFingerprint, pinned: true},
-      next: 'homelab deploy --host azalab-1',
+      next: 'homelab deploy',
       nixos: true,
       token: {server: 'azalab-0', source: 'server'},
     })
@@ -109,11 +109,8 @@ describe('homelab host add, deploy to both, host remove (two test hosts)', {time
   })
 
   it('homelab deploy then activates the server, then the new agent', async () => {
-    // The agent's bootstrap flake lives in its test folder, not /etc/nixos.
-    const file = path.join(repo.dir, 'homelab.yaml')
-    const doc = parseDocument(await fs.readFile(file, 'utf8'))
-    doc.setIn(['hosts', 1, 'flakeDir'], agentFlake)
-    await fs.writeFile(file, doc.toString())
+    // The agent's bootstrap flake lives in its test folder (host add --flake-dir).
+    expect(parseDocument(await fs.readFile(path.join(repo.dir, 'homelab.yaml'), 'utf8')).getIn(['hosts', 1, 'flakeDir'])).toBe(agentFlake)
     await repo.git(['add', '-A'])
     await repo.git(['commit', '-q', '-m', 'Add the agent azalab-1 (homelab host add)'])
     const commit = await repo.git(['rev-parse', 'HEAD'])

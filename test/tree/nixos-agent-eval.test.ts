@@ -3,7 +3,8 @@
 // gets a second host from the real `host add` planner (src/lib/host/add/plan.ts), then both hosts
 // are evaluated. A missing nix-instantiate skips locally and FAILS under CI=true.
 import {execFileSync} from 'node:child_process'
-import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import path from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 import {parseDocument} from 'yaml'
@@ -58,7 +59,23 @@ describe('an agent host (host add planner + module evaluation)', () => {
 
     const server = evaluate('nixos/configuration.nix')
     expect(server.summary.failedAssertions).toEqual([])
-    expect(server.summary.k3s).toMatchObject({disable: ['traefik'], role: 'server', serverAddr: '', tokenFile: '/run/secrets/k3s/token'})
+    expect(server.summary.k3s).toMatchObject({disable: ['traefik'], role: 'server', serverAddr: '', tokenFile: '/run/homelab/k3s-server-token'})
+    // The server starts with the password part of the full token agents join with (a rebuilt
+    // server's new CA would not match the hash of a full token): the unit's script, run for real.
+    const unit = server.summary.k3sServerToken as {script: string; requiredBy: string[]; before: string[]; serviceConfig: Record<string, unknown>}
+    expect(unit).toMatchObject({before: ['k3s.service'], requiredBy: ['k3s.service'], serviceConfig: {RemainAfterExit: true, Type: 'oneshot', UMask: '0077'}})
+    const dir = mkdtempSync(path.join(tmpdir(), 'homelab-k3s-token-'))
+    try {
+      for (const [token, expected] of [['K10' + 'ab12'.repeat(16) + '::server:s3cr3t-Pass\n', 's3cr3t-Pass\n'], ['0f9e8d7c6b5a\n', '0f9e8d7c6b5a\n']]) {
+        writeFileSync(path.join(dir, 'secret'), token)
+        const script = unit.script.replaceAll('/run/secrets/k3s/token', path.join(dir, 'secret')).replaceAll('/run/homelab', path.join(dir, 'run'))
+        execFileSync('bash', ['-euo', 'pipefail', '-c', script])
+        expect(readFileSync(path.join(dir, 'run/k3s-server-token'), 'utf8')).toBe(expected)
+      }
+    } finally {
+      rmSync(dir, {force: true, recursive: true})
+    }
+
     expect(server.summary.k3s.extraFlags).toEqual(['--write-kubeconfig-mode=0600', '--secrets-encryption'])
     expect(server.summary.tmpfiles).toContain('d /srv/immich 0750 1000 1000 -')
     // The server keeps backup.json's prefix and the original marker (no migration).

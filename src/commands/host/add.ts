@@ -52,6 +52,7 @@ It connects to --ssh and pins the machine's SSH host key into known_hosts (asked
     address: Flags.string({description: 'the address the other nodes reach it at (default: the host part of --ssh)'}),
     'node-interface': Flags.string({description: 'its LAN interface the nodes reach each other on (repeatable; k3s\'s node ports open only there)', helpValue: 'IF', multiple: true}),
     'server-node-interface': Flags.string({description: 'the server\'s LAN interface, when homelab.yaml names none for it yet (repeatable)', helpValue: 'IF', multiple: true}),
+    'flake-dir': Flags.string({description: 'the host\'s bootstrap flake folder on the host (homelab.yaml flakeDir; default /etc/nixos)', helpValue: 'PATH'}),
     disk: Flags.string({default: '/dev/nvme0n1', description: 'the disk homelab host install erases and partitions (a /dev/disk/by-id path is safest)', helpValue: '/dev/…'}),
     'age-recipient': Flags.string({description: 'the host\'s own age recipient for the host secrets (default: it gets the homelab\'s identity at host install)', helpValue: 'age1…'}),
     'new-token': Flags.boolean({default: false, description: 'generate a new cluster token instead of reading the running server\'s (a server not installed yet)'}),
@@ -115,6 +116,7 @@ It connects to --ssh and pins the machine's SSH host key into known_hosts (asked
       spec: {
         address: flags.address,
         diskDevice: flags.disk,
+        flakeDir: flags['flake-dir'],
         labels,
         name: args.name,
         nodeInterfaces: flags['node-interface'] ?? [],

@@ -3,6 +3,7 @@ import os from 'node:os'
 
 import {HomelabCommand} from '../../base-command.js'
 import {connectionFlags} from '../../connection-flags.js'
+import type {Homelab} from '../../lib/config/load.js'
 import {UsageError} from '../../lib/errors.js'
 import {colors} from '../../ui/color.js'
 import type {HostRemoveResult} from '../../ui/host-add.js'
@@ -53,8 +54,11 @@ Then, after a confirmation (--yes without a terminal), drains the node over SSH 
       stdinPassword = await readStdinLine(process.stdin)
     }
 
+    // Planned first (the host secrets decrypted), drained next, written last: a repository that
+    // cannot be changed leaves the node as it was.
     let drained = false
-    if (flags.drain) {
+    const drain = async () => {
+      if (!flags.drain) return
       const server = homelab.config.hosts.find((h) => h.name === checked.server)!
       const connection = await openHostConnection({...this.hostConnectionOptions(flags), homelab, host: server, stdinFlag: '--sudo-password-stdin', stdinPassword})
       try {
@@ -65,9 +69,11 @@ Then, after a confirmation (--yes without a terminal), drains the node over SSH 
       }
     }
 
+    // Where its off-site copy is, read while it is still a host.
+    const offsiteCopy = await offsiteCopyOf(homelab, args.name)
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
-    const outcome = await removeHostFiles({checked, env: process.env, homeDir: os.homedir(), homelab, identities})
-    const result: HostRemoveResult = {...outcome, drained, host: args.name}
+    const outcome = await removeHostFiles({beforeWrite: drain, checked, env: process.env, homeDir: os.homedir(), homelab, identities})
+    const result: HostRemoveResult = {...outcome, drained, host: args.name, offsiteCopy}
     if (!this.jsonEnabled()) this.log(renderHostRemoved(result, colors()))
     return result
   }
@@ -78,5 +84,16 @@ Then, after a confirmation (--yes without a terminal), drains the node over SSH 
     if (!this.canPrompt()) throw new UsageError(`host remove needs --yes when not running in a terminal: it ${server ? `drains ${name} on ${server} and ` : ''}removes it from the repository; nothing was changed`)
     const {confirm} = await import('@inquirer/prompts')
     if (!(await confirm({default: false, message: `${server ? `Drain ${name} on ${server} and remove` : 'Remove'} it from the homelab?`}))) throw new UsageError(`not confirmed: nothing was changed, ${name} is still a host`)
+  }
+}
+
+/** `s3://bucket/prefix/` of a host's Kopia off-site copy (nixos/backup.json and its host), or null when the backup settings cannot be read. */
+async function offsiteCopyOf(homelab: Homelab, host: string): Promise<string | null> {
+  try {
+    const [{loadBackupSettings}, {offsiteTarget}] = await Promise.all([import('../../lib/backup/settings.js'), import('../../lib/backup/offsite-target.js')])
+    const settings = await loadBackupSettings(homelab, {host})
+    return `s3://${settings.bucket}/${offsiteTarget(settings, homelab, host).prefix}`
+  } catch {
+    return null
   }
 }

@@ -51,7 +51,7 @@ describe('homelab host add / remove (command)', () => {
       created: ['nixos/hosts/azalab-1/configuration.nix', 'nixos/hosts/azalab-1/flake.nix'],
       host: 'azalab-1',
       hostKey: {fingerprint: null, pinned: false},
-      next: 'homelab host install azalab-1',
+      next: 'homelab host install azalab-1, then homelab deploy',
       nixos: null,
       role: 'agent',
       schemaVersion: 1,
@@ -114,7 +114,7 @@ describe('homelab host add / remove (command)', () => {
 
     const r = await runCli(['host', 'remove', 'azalab-1', '--no-drain', '--yes', '--json', '--repo', dir], {env: env()})
     expect(r.exitCode, r.stderr).toBe(0)
-    expect(JSON.parse(r.stdout)).toMatchObject({ageRecipient: null, deleted: ['nixos/hosts/azalab-1/configuration.nix', 'nixos/hosts/azalab-1/flake.nix'], drained: false, host: 'azalab-1', tokenRemoved: true})
+    expect(JSON.parse(r.stdout)).toMatchObject({ageRecipient: null, deleted: ['nixos/hosts/azalab-1/configuration.nix', 'nixos/hosts/azalab-1/flake.nix'], drained: false, host: 'azalab-1', offsiteCopy: 's3://azalab-kopia/kopia-azalab-1/', tokenRemoved: true})
     const yaml = readFileSync(path.join(dir, 'homelab.yaml'), 'utf8')
     expect(yaml).not.toContain('azalab-1')
     // The server keeps the interface it was given; hosts.json lists it alone again.

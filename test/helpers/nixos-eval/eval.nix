@@ -69,6 +69,9 @@ in
       groups = names config.users.groups;
     };
     k3s = { inherit (config.services.k3s) enable role disable nodeName extraFlags tokenFile serverAddr clusterInit; };
+    # The oneshot that gives the server the password part of k3s/token (several hosts only).
+    k3sServerToken = let s = config.systemd.services; in
+      if s ? homelab-k3s-server-token then { inherit (s.homelab-k3s-server-token) script requiredBy before serviceConfig; } else null;
     sops = {
       inherit (config.sops) defaultSopsFormat;
       defaultSopsFile = toString config.sops.defaultSopsFile;

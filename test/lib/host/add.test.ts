@@ -122,7 +122,7 @@ describe('homelab host add (lib)', () => {
     expect(out.token).toEqual({server: 'azalab-0', source: 'server'})
     expect(out.hostKey).toEqual({fingerprint: 'SHA256:fake', line: HOST_KEY_LINE, pinned: true})
     expect(out.nixos).toBe(false)
-    expect(out.next).toBe('homelab host install azalab-1')
+    expect(out.next).toBe('homelab host install azalab-1, then homelab deploy')
     expect(calls.server).toEqual(['connect azalab-0', `sudo cat ${K3S_SERVER_TOKEN_FILE}`])
     // The stored token is the server's, SOPS-encrypted (not in the file as plain text).
     expect(await readHostToken(homelab.root, demo)).toBe(SERVER_TOKEN)

@@ -8,6 +8,7 @@ import {hostDir, hostsFileEntries, renderHostsFile} from '../../config/hosts-fil
 import {CONFIG_FILE, type Homelab, parseYamlWithSchema} from '../../config/load.js'
 import {homelabConfigSchema, type HostConfig} from '../../config/schema.js'
 import {HomelabError, UsageError} from '../../errors.js'
+import {shellQuote} from '../../ssh/shell.js'
 import {applyChanges, type FileChange, type TransactionFs} from '../../fs/transaction.js'
 import {matchCreationRule, parseSopsConfig, SOPS_CONFIG_NAMES} from '../../sops/creation-rules.js'
 import {HOST_SECRETS_FILE} from '../install/host-secrets.js'
@@ -120,7 +121,8 @@ async function readServerToken(connection: AddConnection, server: string): Promi
  *    /var/lib/rancher/k3s/server/token over SSH — a running server's bootstrap data is encrypted
  *    with its own token, so a different one would not start it (k3s-io/k3s#4640);
  * 3. the new host's SSH host key, pinned by connecting to it (unless `pin` is false), and whether
- *    it runs NixOS (`/etc/NIXOS` or nixos-version on its PATH);
+ *    it runs NixOS installed the homelab's way (`/etc/NIXOS` or nixos-version, and its host
+ *    bootstrap flake's flake.lock pins the flake input);
  * 4. with `ageRecipient`, the recipient added to the `.sops.yaml` rule of the host secrets and
  *    the file's data key wrapped for it (updatekeys).
  * Nothing is written before every step succeeded; the write itself is the journaled transaction
@@ -183,7 +185,10 @@ export async function addHost(request: HostAddRequest): Promise<HostAddOutcome> 
       const connection = await request.connectNew(shadow, plan.host)
       try {
         fingerprint = connection.hostKeyFingerprint
-        nixos = (await connection.exec('test -e /etc/NIXOS || command -v nixos-version >/dev/null 2>&1', {timeoutMs: 30_000})).exitCode === 0
+        // Installed the homelab's way: NixOS with the host bootstrap flake pinning this repository
+        // (a NixOS installer or another NixOS has no such flake.lock; host install makes it).
+        const lock = `${plan.host.flakeDir}/flake.lock`
+        nixos = (await connection.exec(`{ test -e /etc/NIXOS || command -v nixos-version >/dev/null 2>&1; } && grep -qF ${shellQuote(`"${plan.host.flakeInput}"`)} ${shellQuote(lock)}`, {timeoutMs: 30_000})).exitCode === 0
       } finally {
         await connection.close()
       }
@@ -228,7 +233,9 @@ export async function addHost(request: HostAddRequest): Promise<HostAddOutcome> 
     created: changes.filter((c) => c.before === null).map((c) => rel(c.path)),
     host: plan.host,
     hostKey: {fingerprint, line: pinnedLine, pinned: pinnedLine !== null},
-    next: nixos ? `homelab deploy --host ${spec.name}` : `homelab host install ${spec.name}`,
+    // Every host's configuration changes with the host list (node ports, flannel interface, the
+    // token file): a whole deploy, the server first, not only the new host.
+    next: nixos ? 'homelab deploy' : `homelab host install ${spec.name}, then homelab deploy`,
     nixos,
     token: {server: server.name, source},
   }

@@ -31,6 +31,8 @@ export interface HostAddSpec {
   nodeInterfaces: string[]
   /** The disk disko partitions at `homelab host install`. */
   diskDevice: string
+  /** The host's bootstrap flake folder (homelab.yaml flakeDir; default /etc/nixos). */
+  flakeDir?: string
 }
 
 /**
@@ -88,6 +90,7 @@ export async function planHostAdd(homelab: Homelab, spec: HostAddSpec): Promise<
   const entry: Record<string, unknown> = {name: spec.name, ssh: spec.ssh, role: spec.role}
   if (Object.keys(spec.labels).length > 0) entry.labels = spec.labels
   if (spec.tags.length > 0) entry.tags = spec.tags
+  if (spec.flakeDir !== undefined) entry.flakeDir = spec.flakeDir
   if (spec.address !== undefined) entry.address = spec.address
   if (spec.nodeInterfaces.length > 0) entry.nodeInterfaces = spec.nodeInterfaces
   const node = doc.createNode(entry) as YAMLMap
@@ -119,6 +122,15 @@ export async function planHostAdd(homelab: Homelab, spec: HostAddSpec): Promise<
     }
   }
 
+  // The new host's configuration imports the shared nixos/configuration.nix and sets its own
+  // hostName and disk: a plain value there (homelabs made before these were defaults) would be a
+  // conflicting definition, and the new host would not build.
+  const shared = await fs.readFile(path.join(root, 'nixos/configuration.nix'), 'utf8').catch(() => '')
+  const plain = ['hostName', 'diskDevice'].filter((option) => new RegExp(`(^|[\\s{;.])${option}\\s*=\\s*"`, 'm').test(shared))
+  if (plain.length > 0)
+    throw new UsageError(`nixos/configuration.nix sets ${plain.map((o) => `homelab.${o}`).join(' and ')} as a plain value; every added host's configuration imports that file and sets its own, which Nix refuses as conflicting definitions`, {
+      suggestions: [`write them as defaults first, e.g. \`${plain[0]} = lib.mkDefault "…";\` (with \`lib\` among the file's arguments), commit, then run homelab host add again`],
+    })
   const firstFlake = await fs.readFile(path.join(root, 'nixos/flake.nix'), 'utf8').catch(() => '')
   const homelabUrl = flakeInputUrl(firstFlake, (server ?? config.hosts[0]).flakeInput)?.url
   if (homelabUrl === undefined)

@@ -85,6 +85,12 @@ export interface HostRemoveRequest {
   env?: Record<string, string | undefined>
   /** Test hook: the writer's file-system calls. */
   fs?: Partial<TransactionFs>
+  /**
+   * Runs once every change is planned (the host secrets decrypted) and before anything is written:
+   * the drain, so a repository that cannot be changed leaves the node untouched. A throw here
+   * writes nothing.
+   */
+  beforeWrite?: () => Promise<void>
 }
 
 /** What {@link removeHostFiles} changed. */
@@ -142,6 +148,7 @@ export async function removeHostFiles(request: HostRemoveRequest): Promise<HostR
     if (secrets.change) changes.push(secrets.change)
   }
 
+  await request.beforeWrite?.()
   await applyChanges(changes, {command: `host remove ${name}`, fs: request.fs, removeEmptyDirs: [path.join(root, 'nixos/hosts', name), path.join(root, 'nixos/hosts')], root})
   const rel = (p: string) => path.relative(root, p)
   return {

@@ -56,6 +56,12 @@ function checkHostsFile(out: FindingList, context: ValidateContext, line: number
       if ((host.nodeInterfaces ?? []).length === 0)
         out.error(CONFIG_FILE, line, `host ${host.name}: nodeInterfaces is empty; with more than one host, name the LAN interface the nodes reach each other on (e.g. nodeInterfaces: [enp1s0]): k3s's node ports open only there`)
 
+  // Agents join https://<server address>:6443; without `address` that is the host part of the
+  // server's `ssh`, often an alias of the operator's ~/.ssh/config that no agent resolves.
+  const server = homelab.config.hosts.find((h) => h.role === 'server')
+  if (homelab.config.hosts.length > 1 && server && server.address === undefined)
+    out.warning(CONFIG_FILE, line, `host ${server.name}: no address; agents join https://${server.ssh.replace(/^[^@]*@/, '').replace(/:\d+$/, '')}:6443 (the host part of its ssh), which must resolve on every agent: set address: to its LAN address or a name the agents resolve`)
+
   for (const host of homelab.config.hosts) {
     const own = `${hostDir(host.name)}/configuration.nix`
     if (existsSync(path.join(context.root, hostDir(host.name))) && !existsSync(path.join(context.root, own))) out.error(own, 1, `host ${host.name}: missing (its NixOS values file; \`homelab host add\` writes it)`)

@@ -133,7 +133,9 @@ in
         description = optD types.str "";
         wants = optD (types.listOf types.str) [ ];
         after = optD (types.listOf types.str) [ ];
+        before = optD (types.listOf types.str) [ ];
         wantedBy = optD (types.listOf types.str) [ ];
+        requiredBy = optD (types.listOf types.str) [ ];
         onFailure = optD (types.listOf types.str) [ ];
         path = optD (types.listOf (types.either types.package types.str)) [ ];
         environment = optD (types.attrsOf (types.nullOr (types.oneOf [ types.str types.path types.package ]))) { };
