@@ -11,7 +11,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runCli, startCli} from '../helpers/cli.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
-import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
+import type {TestHost, TestRepo} from './host/test-host.js'
+import {startServerAndAgent} from './host/two-hosts.js'
 
 let server: TestHost
 let agent: TestHost
@@ -27,16 +28,8 @@ async function k3sActive(host: TestHost): Promise<void> {
 }
 
 beforeAll(async () => {
-  ;[server, agent] = await Promise.all([
-    startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'k3s', 'kubectl', 'systemctl']}),
-    startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'systemctl']}),
-  ])
-  repo = await server.homelabRepo({hostName: 'azalab-0'})
-  ;({flakeDir: agentFlake} = await agent.hostFlake({hostName: 'azalab-1', remote: repo.remote}))
-  // One operator: the server's HOME (its ssh key and config) reaches both hosts; one sudo password.
-  await fs.appendFile(agent.authorizedKeys, await fs.readFile(path.join(server.home, '.ssh/id_ed25519.pub'), 'utf8'))
-  await fs.appendFile(path.join(server.home, '.ssh/config'), `Host ${agent.alias}\n  HostName 127.0.0.1\n  Port ${agent.sshPort}\n  User ${agent.user}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n`)
-  await agent.runOnHost(`echo '${agent.user}:${server.sudoPassword}' | chpasswd`)
+  // One operator reaching both hosts (test/e2e/host/two-hosts.ts).
+  ;({agent, agentFlake, repo, server} = await startServerAndAgent())
   const doc = parseDocument(await fs.readFile(path.join(repo.dir, 'homelab.yaml'), 'utf8'))
   doc.setIn(['hosts', 0, 'role'], 'server')
   doc.addIn(['hosts'], doc.createNode({flakeDir: agentFlake, flakeInput: 'homelab', labels: {'homelab.dev/gpu': 'true'}, name: 'azalab-1', role: 'agent', ssh: agent.alias}))

@@ -15,7 +15,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
-import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
+import type {TestHost, TestRepo} from './host/test-host.js'
+import {startServerAndAgent} from './host/two-hosts.js'
 
 let server: TestHost
 let agent: TestHost
@@ -48,17 +49,10 @@ async function writeBackups(host: TestHost, hostName: string, sources: string[])
 }
 
 beforeAll(async () => {
-  ;[server, agent] = await Promise.all([
-    startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'k3s', 'kubectl', 'systemctl']}),
-    startTestHost({standIns: ['nixos-rebuild', 'nixos-version', 'systemctl']}),
-  ])
-  repo = await server.homelabRepo({hostName: 'azalab-0'})
+  // One operator reaching both hosts (test/e2e/host/two-hosts.ts).
+  let agentFlake: string
+  ;({agent, agentFlake, repo, server} = await startServerAndAgent())
   first = await repo.git(['rev-parse', 'HEAD'])
-  const {flakeDir: agentFlake} = await agent.hostFlake({hostName: 'azalab-1', remote: repo.remote})
-  // One operator: the server's HOME (its ssh key and config) reaches both hosts; one sudo password.
-  await fs.appendFile(agent.authorizedKeys, await fs.readFile(path.join(server.home, '.ssh/id_ed25519.pub'), 'utf8'))
-  await fs.appendFile(path.join(server.home, '.ssh/config'), `Host ${agent.alias}\n  HostName 127.0.0.1\n  Port ${agent.sshPort}\n  User ${agent.user}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n`)
-  await agent.runOnHost(`echo '${agent.user}:${server.sudoPassword}' | chpasswd`)
 
   // The agent in homelab.yaml; immich and kopia stored on the agent; each host's state folder and storage root in its own /run.
   const doc = parseDocument(await fs.readFile(path.join(repo.dir, 'homelab.yaml'), 'utf8'))

@@ -119,3 +119,25 @@ export async function requireTools(tools: string[]): Promise<void> {
     if (r.exitCode !== 0) throw new Error(`${tool} is missing: run scripts/install-test-tools.sh (CI=${process.env.CI ?? ''})`)
   }
 }
+
+/**
+ * The environment the host's backup units give scripts/kopia-backup.sh and kopia-r2-sync.sh, for a
+ * fixture's host folder (nixos/backup.nix): sources, state, storage file, Kopia config, repository
+ * and password, the stand-ins first on PATH, and the S3 server's credentials and endpoint as R2's.
+ * The bucket, prefix, marker key and deletion window are the caller's (they differ per host).
+ */
+export function backupScriptEnv(fx: BackupFixture, s3: {accessKeyId: string; secretAccessKey: string; endpoint: string}, binDir: string): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
+    HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
+    HOMELAB_STORAGE_FILE: path.join(fx.repo, 'nixos/storage.json'),
+    KOPIA_CONFIG_PATH: path.join(fx.hostDir, 'kopia', 'repository.config'),
+    KOPIA_PASSWORD: 'correct horse $battery',
+    KOPIA_REPOSITORY_PATH: path.join(fx.hostDir, 'repository'),
+    PATH: `${binDir}:${process.env.PATH}`,
+    R2_ACCOUNT_ID: 'abc123',
+    R2_ENDPOINT: s3.endpoint,
+  }
+}

@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadBackupSettings} from '../../src/lib/backup/index.js'
 import {loadHomelab} from '../../src/lib/config/load.js'
-import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
+import {type BackupFixture, backupScriptEnv, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
 import {evalBackupModule, installBackupStandIns} from '../helpers/backup-units.js'
 import {REPO_ROOT} from '../helpers/cli.js'
 import {type S3TestServer, startS3Server} from '../helpers/s3-server.js'
@@ -122,18 +122,8 @@ describe('the scripts against the stand-in kopia', () => {
     await fs.mkdir(kopiaState, {recursive: true})
     await fs.writeFile(path.join(fx.hostDir, 'sources'), fx.sources.join('\n') + '\n')
     env = {
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
-      HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
-      HOMELAB_STORAGE_FILE: path.join(fx.repo, 'nixos/storage.json'),
-      KOPIA_CONFIG_PATH: path.join(fx.hostDir, 'kopia', 'repository.config'),
-      KOPIA_PASSWORD: 'correct horse $battery',
-      KOPIA_REPOSITORY_PATH: path.join(fx.hostDir, 'repository'),
-      PATH: `${binDir}:${process.env.PATH}`,
-      R2_ACCOUNT_ID: 'abc123',
+      ...backupScriptEnv(fx, s3, binDir),
       R2_BUCKET: 'azalab-kopia',
-      R2_ENDPOINT: s3.endpoint,
       R2_PREFIX: 'kopia/',
     }
   })

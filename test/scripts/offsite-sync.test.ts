@@ -6,7 +6,7 @@ import {parseDocument} from 'yaml'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {createSopsFile} from '../../src/lib/sops/index.js'
-import {type BackupFixture, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
+import {type BackupFixture, backupScriptEnv, makeBackupFixture, requireTools} from '../helpers/backup-fixture.js'
 import {installBackupStandIns} from '../helpers/backup-units.js'
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
 import {copyBundledHomelab} from '../helpers/copy-homelab.js'
@@ -39,19 +39,9 @@ describe('kopia-r2-sync: an off-site copy a local deletion or corruption cannot 
     await fs.writeFile(path.join(fx.hostDir, 'sources'), fx.sources.join('\n') + '\n')
     repository = path.join(fx.hostDir, 'repository')
     env = {
-      AWS_ACCESS_KEY_ID: s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      HOMELAB_BACKUP_SOURCES: path.join(fx.hostDir, 'sources'),
-      HOMELAB_BACKUP_STATE_DIR: fx.stateDir,
-      HOMELAB_STORAGE_FILE: path.join(fx.repo, 'nixos/storage.json'),
-      KOPIA_CONFIG_PATH: path.join(fx.hostDir, 'kopia', 'repository.config'),
-      KOPIA_PASSWORD: 'correct horse $battery',
-      KOPIA_REPOSITORY_PATH: repository,
-      PATH: `${binDir}:${process.env.PATH}`,
-      R2_ACCOUNT_ID: 'abc123',
+      ...backupScriptEnv(fx, s3, binDir),
       R2_BUCKET: BUCKET,
       R2_DELETE_AFTER_DAYS: '30',
-      R2_ENDPOINT: s3.endpoint,
       R2_PREFIX: 'kopia/',
     }
     const r = await run('kopia-backup.sh')

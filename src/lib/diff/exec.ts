@@ -26,13 +26,19 @@ export interface RunOptions {
  * @returns the result; never rejects (a process that cannot start has exit code -1 and the reason in stderr)
  */
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
-  return new Promise((resolve) => {
-    const child = spawn(file, args, {cwd: options.cwd, stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'], timeout: options.timeout})
+  const child = spawn(file, args, {cwd: options.cwd, stdio: [options.input ? 'pipe' : 'ignore', 'pipe', 'pipe'], timeout: options.timeout})
+  const result = collect(child, true)
+  if (options.input) child.stdin!.end(options.input)
+  return result
+}
+
+/** Waits for a child to end, collecting its stderr and (with `capture`) its stdout. Never rejects. */
+function collect(child: ReturnType<typeof spawn>, capture: boolean): Promise<ProcessResult> {
+  return new Promise<ProcessResult>((resolve) => {
     const out: Buffer[] = []
     const err: Buffer[] = []
-    child.stdout!.on('data', (b: Buffer) => out.push(b))
-    child.stderr!.on('data', (b: Buffer) => err.push(b))
-    if (options.input) child.stdin!.end(options.input)
+    if (capture) child.stdout?.on('data', (b: Buffer) => out.push(b))
+    child.stderr?.on('data', (b: Buffer) => err.push(b))
     let failed: Error | undefined
     child.on('error', (error) => {
       failed = error
@@ -50,21 +56,6 @@ export function run(file: string, args: readonly string[], options: RunOptions =
  * @returns both results (`from`'s stdout is empty: it went to `into`)
  */
 export async function pipe(from: {file: string; args: readonly string[]; cwd?: string}, into: {file: string; args: readonly string[]; cwd?: string}): Promise<[ProcessResult, ProcessResult]> {
-  const collect = (child: ReturnType<typeof spawn>, capture: boolean) =>
-    new Promise<ProcessResult>((resolve) => {
-      const out: Buffer[] = []
-      const err: Buffer[] = []
-      if (capture) child.stdout?.on('data', (b: Buffer) => out.push(b))
-      child.stderr?.on('data', (b: Buffer) => err.push(b))
-      let failed: Error | undefined
-      child.on('error', (error) => {
-        failed = error
-      })
-      child.on('close', (code) => {
-        const stderr = Buffer.concat(err).toString('utf8')
-        resolve({exitCode: failed || code === null ? -1 : code, stderr: failed ? `${stderr}${failed.message}` : stderr, stdout: Buffer.concat(out).toString('utf8')})
-      })
-    })
   const a = spawn(from.file, from.args, {cwd: from.cwd, stdio: ['ignore', 'pipe', 'pipe']})
   // The pipe itself is handed to `into` (the data never passes through this process).
   const b = spawn(into.file, into.args, {cwd: into.cwd, stdio: [a.stdout!, 'pipe', 'pipe']})

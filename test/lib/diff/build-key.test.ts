@@ -4,7 +4,7 @@
  * test, real git, real kubectl (counted through a wrapper script that runs the real one).
  */
 import {execFileSync} from 'node:child_process'
-import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
@@ -14,6 +14,7 @@ import {diffCluster} from '../../../src/lib/diff/index.js'
 import {materialise, type MaterialisedRevision} from '../../../src/lib/diff/revision.js'
 import {SecretValues} from '../../../src/lib/diff/secrets.js'
 import {haveTool} from '../../helpers/have-tool.js'
+import {commit, flux, git, kustomization, write} from './git-fixture.js'
 
 const dirs: string[] = []
 const opened: MaterialisedRevision[] = []
@@ -29,24 +30,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, {force: true, recursive: true})
 })
 
-function git(dir: string, args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], {cwd: dir, encoding: 'utf8'})
-}
-
-function write(dir: string, rel: string, text: string): void {
-  mkdirSync(path.dirname(path.join(dir, rel)), {recursive: true})
-  writeFileSync(path.join(dir, rel), text)
-}
-
-function commit(dir: string, message: string): void {
-  git(dir, ['add', '-A'])
-  git(dir, ['commit', '-q', '--allow-empty', '-m', message])
-}
-
 const configMap = (name: string, value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: default\ndata:\n  value: "${value}"\n`
-const kustomization = (...resources: string[]) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${resources.map((r) => `  - ${r}\n`).join('')}`
-const flux = (name: string, specPath: string) =>
-  `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: ${name}\n  namespace: flux-system\nspec:\n  path: ${specPath}\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n`
 
 /**
  * A repository: cluster/ (the root, defining Flux Kustomizations foo and bar), apps/foo (reaches

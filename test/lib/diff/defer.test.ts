@@ -6,7 +6,7 @@
  * repositories per test, real git, real kubectl (counted through a wrapper that runs the real one).
  */
 import {execFileSync} from 'node:child_process'
-import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
@@ -15,6 +15,7 @@ import {parse} from 'yaml'
 import {documentHead, simpleKustomization} from '../../../src/lib/diff/build.js'
 import {diffCluster} from '../../../src/lib/diff/index.js'
 import {haveTool} from '../../helpers/have-tool.js'
+import {commit, flux, git, kustomization, write} from './git-fixture.js'
 
 const dirs: string[] = []
 let kubectl = ''
@@ -28,23 +29,6 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, {force: true, recursive: true})
 })
 
-function git(dir: string, args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], {cwd: dir, encoding: 'utf8'})
-}
-
-function write(dir: string, rel: string, text: string): void {
-  mkdirSync(path.dirname(path.join(dir, rel)), {recursive: true})
-  writeFileSync(path.join(dir, rel), text)
-}
-
-function commit(dir: string, message: string): void {
-  git(dir, ['add', '-A'])
-  git(dir, ['commit', '-q', '--allow-empty', '-m', message])
-}
-
-const kustomization = (...resources: string[]) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${resources.map((r) => `  - ${r}\n`).join('')}`
-const flux = (name: string, specPath: string, extra = '') =>
-  `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: ${name}\n  namespace: flux-system\nspec:\n  path: ${specPath}\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n${extra}`
 const namespace = (name: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n`
 const service = (name: string, port: string) =>
   `apiVersion: v1\nkind: Service\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  ports:\n    - port: ${port}\n  selector:\n    app: ${name}\n`
