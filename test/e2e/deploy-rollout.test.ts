@@ -12,7 +12,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runCli, startCli} from '../helpers/cli.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
 import type {TestHost, TestRepo} from './host/test-host.js'
-import {startServerAndAgent} from './host/two-hosts.js'
+import {activations, expectServerThenAgent, startServerAndAgent} from './host/two-hosts.js'
 
 let server: TestHost
 let agent: TestHost
@@ -59,15 +59,6 @@ const hostsOf = (stdout: string) => {
   return Object.fromEntries(((json.error?.result ?? json).hosts as HostJson[]).map((h) => [h.host, h])) as Record<string, HostJson>
 }
 
-/** The activations a host's log recorded: `[{at (epoch s), what: start|end, system}]`. */
-async function activations(file: string): Promise<{at: number; what: string; system: string}[]> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '')
-  return text.split('\n').filter(Boolean).map((l) => {
-    const [at, what, system] = l.split(' ')
-    return {at: Number(at), system, what}
-  })
-}
-
 const running = (host: TestHost) => host.runOnHost('readlink -f /run/current-system')
 const generation = async (host: TestHost) => (JSON.parse(await host.runOnHost('nixos-rebuild list-generations --json')) as {generation: number; current: boolean}[]).find((g) => g.current)!.generation
 
@@ -81,11 +72,7 @@ describe('homelab deploy across a server and an agent', {timeout: 400_000}, () =
     const hosts = hostsOf(r.stdout)
     expect(hosts['azalab-0']).toMatchObject({configurationRevision: commit, ok: true, rollout: 'activated'})
     expect(hosts['azalab-1']).toMatchObject({configurationRevision: commit, ok: true, rollout: 'activated'})
-    const [s, a] = [await activations(logs.server), await activations(logs.agent)]
-    expect(s.map((x) => x.what)).toEqual(['start', 'end'])
-    expect(a.map((x) => x.what)).toEqual(['start', 'end'])
-    // The agent's switch started after the server's ended (2 s each: no overlap by chance).
-    expect(a[0].at).toBeGreaterThan(s[1].at)
+    await expectServerThenAgent(logs.server, logs.agent)
     // Its homelab.yaml label set on its Node by the server's kubectl, once: the next deploy has nothing to set.
     expect(hosts['azalab-1'].nodeLabels).toBe('set homelab.dev/gpu=true')
     const again = hostsOf((await deploy()).stdout)

@@ -16,7 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {REPO_ROOT, runCli} from '../helpers/cli.js'
 import {azalabFixture} from '../lib/flux/fixtures.js'
 import type {TestHost, TestRepo} from './host/test-host.js'
-import {startServerAndAgent} from './host/two-hosts.js'
+import {expectServerThenAgent, startServerAndAgent} from './host/two-hosts.js'
 
 const DEMO_KEY = path.join(REPO_ROOT, 'test/fixtures/keys/demo.agekey')
 const TOKEN_DIR = '/var/lib/rancher/k3s/server'
@@ -69,15 +69,6 @@ afterAll(async () => {
   for (const dir of madeMountPoint) await fs.rmdir(dir).catch(() => {})
 })
 
-/** The activations a host's log recorded: `[{at (epoch s), what: start|end}]`. */
-async function activations(file: string): Promise<{at: number; what: string}[]> {
-  const text = await fs.readFile(file, 'utf8').catch(() => '')
-  return text.split('\n').filter(Boolean).map((l) => {
-    const [at, what] = l.split(' ')
-    return {at: Number(at), what}
-  })
-}
-
 describe('homelab host add, deploy to both, host remove (two test hosts)', {timeout: 600_000}, () => {
   it('host add reads the running server\'s token, pins the new host\'s key, and says deploy next (it runs NixOS)', async () => {
     const knownBefore = await fs.readFile(path.join(repo.dir, 'known_hosts'), 'utf8')
@@ -112,10 +103,7 @@ describe('homelab host add, deploy to both, host remove (two test hosts)', {time
     const hosts = Object.fromEntries((JSON.parse(r.stdout).hosts as Array<{host: string}>).map((h) => [h.host, h]))
     expect(hosts['azalab-0']).toMatchObject({configurationRevision: commit, ok: true, rollout: 'activated'})
     expect(hosts['azalab-1']).toMatchObject({configurationRevision: commit, ok: true, rollout: 'activated'})
-    const [s, a] = [await activations(logs.server), await activations(logs.agent)]
-    expect(s.map((x) => x.what)).toEqual(['start', 'end'])
-    expect(a.map((x) => x.what)).toEqual(['start', 'end'])
-    expect(a[0].at).toBeGreaterThan(s[1].at)
+    await expectServerThenAgent(logs.server, logs.agent)
   })
 
   it('host remove drains the node on the server, deletes it, and removes the host everywhere add wrote', async () => {

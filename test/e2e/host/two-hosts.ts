@@ -1,5 +1,6 @@
 import {promises as fs} from 'node:fs'
 import path from 'node:path'
+import {expect} from 'vitest'
 
 import {startTestHost, type TestHost, type TestRepo} from './test-host.js'
 
@@ -32,4 +33,22 @@ export async function startServerAndAgent(): Promise<TwoHosts> {
   await fs.appendFile(path.join(server.home, '.ssh/config'), `Host ${agent.alias}\n  HostName 127.0.0.1\n  Port ${agent.sshPort}\n  User ${agent.user}\n  IdentityFile ~/.ssh/id_ed25519\n  IdentitiesOnly yes\n`)
   await agent.runOnHost(`echo '${agent.user}:${server.sudoPassword}' | chpasswd`)
   return {agent, agentFlake, repo, server}
+}
+
+/** The activations a host's STANDIN_ACTIVATION_LOG recorded: `[{at (epoch s), what: start|end, system}]` (stand-in nixos-rebuild). */
+export async function activations(file: string): Promise<{at: number; what: string; system: string}[]> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '')
+  return text.split('\n').filter(Boolean).map((l) => {
+    const [at, what, system] = l.split(' ')
+    return {at: Number(at), system, what}
+  })
+}
+
+/** Asserts from both hosts' activation logs: each switched once, the agent only after the server's switch ended. */
+export async function expectServerThenAgent(serverLog: string, agentLog: string): Promise<void> {
+  const [s, a] = [await activations(serverLog), await activations(agentLog)]
+  expect(s.map((x) => x.what)).toEqual(['start', 'end'])
+  expect(a.map((x) => x.what)).toEqual(['start', 'end'])
+  // The agent's switch started after the server's ended (2 s each: no overlap by chance).
+  expect(a[0].at).toBeGreaterThan(s[1].at)
 }
