@@ -47,7 +47,14 @@ export abstract class HomelabCommand extends Command {
    */
   private readonly onInterrupt = (): void => {
     if (process.listenerCount('SIGINT') > 1) return
-    const err = new HomelabError('interrupted (SIGINT); whatever the command was waiting for was left as it was', {exitCode: signalExitCode('SIGINT')})
+    this.exitNow(new HomelabError('interrupted (SIGINT); whatever the command was waiting for was left as it was', {exitCode: signalExitCode('SIGINT')}))
+  }
+
+  /**
+   * Reports `err` as every command does (one `Error:` line, or the JSON error document under
+   * --json) and exits with its code at once, from a signal handler where throwing cannot reach oclif.
+   */
+  protected exitNow(err: HomelabError): never {
     if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
     else writeErrorLines(err)
     process.exit(err.exitCode)

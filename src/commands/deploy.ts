@@ -5,7 +5,6 @@ import {connectionFlags, connectionSettings} from '../connection-flags.js'
 import type {DeployHostResult, PlannedStep, PreflightResult, RebuildAction} from '../lib/deploy/index.js'
 import {HomelabError, UsageError} from '../lib/errors.js'
 import {signalExitCode} from '../lib/signal-exit.js'
-import {errorJson, writeErrorLines} from '../ui/error.js'
 import {colors} from '../ui/color.js'
 import type {FluxWaitResult} from '../ui/flux-wait.js'
 import type {DiffReport} from '../lib/diff/index.js'
@@ -190,10 +189,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
           return
         }
 
-        const err = new HomelabError(ui.interruptedRolloutMessage(info), {exitCode: signalExitCode(info.signal)})
-        if (this.jsonEnabled()) process.stdout.write(`${JSON.stringify(errorJson(err), null, 2)}\n`)
-        else writeErrorLines(err)
-        process.exit(err.exitCode)
+        this.exitNow(new HomelabError(ui.interruptedRolloutMessage(info), {exitCode: signalExitCode(info.signal)}))
       },
       async publish() {
         const pushStarted = performance.now()

@@ -3,7 +3,6 @@ import os from 'node:os'
 
 import {HomelabCommand} from '../../base-command.js'
 import {connectionFlags} from '../../connection-flags.js'
-import type {Homelab} from '../../lib/config/load.js'
 import {UsageError} from '../../lib/errors.js'
 import {colors} from '../../ui/color.js'
 import type {HostRemoveResult} from '../../ui/host-add.js'
@@ -70,7 +69,7 @@ Then, after a confirmation (--yes without a terminal), drains the node over SSH 
     }
 
     // Where its off-site copy is, read while it is still a host.
-    const offsiteCopy = await offsiteCopyOf(homelab, args.name)
+    const offsiteCopy = await (await import('../../lib/backup/offsite-target.js')).offsiteCopyUrl(homelab, args.name)
     const identities = await loadIdentities({env: process.env, homeDir: os.homedir()})
     const outcome = await removeHostFiles({beforeWrite: drain, checked, env: process.env, homeDir: os.homedir(), homelab, identities})
     const result: HostRemoveResult = {...outcome, drained, host: args.name, offsiteCopy}
@@ -84,16 +83,5 @@ Then, after a confirmation (--yes without a terminal), drains the node over SSH 
     if (!this.canPrompt()) throw new UsageError(`host remove needs --yes when not running in a terminal: it ${server ? `drains ${name} on ${server} and ` : ''}removes it from the repository; nothing was changed`)
     const {confirm} = await import('@inquirer/prompts')
     if (!(await confirm({default: false, message: `${server ? `Drain ${name} on ${server} and remove` : 'Remove'} it from the homelab?`}))) throw new UsageError(`not confirmed: nothing was changed, ${name} is still a host`)
-  }
-}
-
-/** `s3://bucket/prefix/` of a host's Kopia off-site copy (nixos/backup.json and its host), or null when the backup settings cannot be read. */
-async function offsiteCopyOf(homelab: Homelab, host: string): Promise<string | null> {
-  try {
-    const [{loadBackupSettings}, {offsiteTarget}] = await Promise.all([import('../../lib/backup/settings.js'), import('../../lib/backup/offsite-target.js')])
-    const settings = await loadBackupSettings(homelab, {host})
-    return `s3://${settings.bucket}/${offsiteTarget(settings, homelab, host).prefix}`
-  } catch {
-    return null
   }
 }

@@ -36,3 +36,17 @@ export function offsiteTarget(settings: {prefix: string}, homelab: Homelab, host
   const stem = settings.prefix.endsWith('/') ? settings.prefix.slice(0, -1) : settings.prefix
   return {host, markerKey: `homelab/offsite-protection-${host}.json`, prefix: stem === '' ? `${host}/` : `${stem}-${host}/`, server: false}
 }
+
+/**
+ * `s3://bucket/prefix/` of a host's Kopia off-site copy (nixos/backup.json and {@link offsiteTarget}),
+ * or null when the backup settings cannot be read (e.g. a homelab without backup.json).
+ */
+export async function offsiteCopyUrl(homelab: Homelab, host: string): Promise<string | null> {
+  try {
+    const {loadBackupSettings} = await import('./settings.js')
+    const settings = await loadBackupSettings(homelab, {host})
+    return `s3://${settings.bucket}/${offsiteTarget(settings, homelab, host).prefix}`
+  } catch {
+    return null
+  }
+}
