@@ -65,10 +65,9 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     // The renderer loads while the diff waits for git and kubectl.
     const renderer = this.jsonEnabled() ? undefined : import('../ui/diff.js')
     renderer?.catch(() => {})
-    const [identities, {diffAll}] = await Promise.all([
-      import('../lib/age/identities.js').then(({loadIdentities}) => loadIdentities({env: process.env, homeDir: os.homedir()})),
-      import('../lib/diff/report.js'),
-    ])
+    // The identities (the age library, the key files) load once kubectl runs (diffCluster calls this).
+    const identities = async () => (await import('../lib/age/identities.js')).loadIdentities({env: process.env, homeDir: os.homedir()})
+    const {diffAll} = await import('../lib/diff/report.js')
     const connection = this.hostConnectionOptions(flags)
     let stdinPassword: string | undefined
     if (flags['sudo-password-stdin']) {

@@ -20,13 +20,21 @@ export interface DiffClusterOptions {
   from?: string
   /** New side: a git revision; undefined for the working tree. */
   to?: string
-  /** The operator's age identities, to compare SOPS values (loadIdentities). */
-  identities: readonly AgeIdentity[]
+  /**
+   * The operator's age identities, to compare SOPS values (loadIdentities), or a loader of them:
+   * called once both revisions' first builds run, so loading the age library and the key files
+   * overlaps kubectl instead of delaying it. A rejection is thrown by diffCluster (after its temp
+   * folders are removed).
+   */
+  identities: Identities
   /** PATH to find kubectl on. */
   path: string | undefined
   /** The commits `from` and `to` name, when the caller resolved them already (resolveCommit): not resolved again. */
   commits?: {from?: string; to?: string}
 }
+
+/** Age identities, or a loader of them (see DiffClusterOptions.identities). */
+export type Identities = readonly AgeIdentity[] | (() => Promise<readonly AgeIdentity[]>)
 
 /** The report of `homelab diff` (cluster side). `ok` is false when there is any error. */
 export interface DiffReport extends ClusterDiff {
@@ -68,7 +76,6 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     if (toSide.status === 'rejected') throw toSide.reason
     const from = fromSide.value
     const to = toSide.value
-    const secrets = new SecretValues(options.identities)
     // Decrypting the changed SOPS files overlaps the first builds; objects are read only after it.
     // Decrypting (CPU work on this thread) starts once both revisions have started their first builds.
     let started = 0
@@ -76,6 +83,11 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     const builds = new Promise<void>((resolve) => {
       bothStarted = resolve
     })
+    const {identities: given} = options
+    const identities = typeof given === 'function' ? builds.then(given) : Promise.resolve(given)
+    // A bad key file fails the diff once the builds are done; never an unhandled rejection meanwhile.
+    identities.catch(() => {})
+    const secrets = new SecretValues(identities)
     const onStarted = () => {
       if (++started === 2) bothStarted()
     }
@@ -97,6 +109,7 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     const common = {cache, clusterPath: options.clusterPath, defer, kubectl: kubectl.value, onStarted, parsed: new Map(), ready, secrets}
     const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
     await ready
+    await identities
     // A leaf Kustomization the same at both revisions is not built (build.ts BuildOptions.defer).
     await resolveDeferred(before, after, secrets)
     const labels = {from: from.commit ? `${from.label} (${from.commit.slice(0, 7)})` : from.label, to: to.commit ? `${to.label} (${to.commit.slice(0, 7)})` : to.label}

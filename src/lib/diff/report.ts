@@ -1,4 +1,3 @@
-import type {AgeIdentity} from '../age/identities.js'
 import type {Homelab} from '../config/load.js'
 import type {HostConfig} from '../config/schema.js'
 import {serverHost} from '../config/hosts.js'
@@ -7,7 +6,7 @@ import type {HostConnection} from '../ssh/index.js'
 import {run} from './exec.js'
 import type {HostDiff} from './host.js'
 import {hostChanged, skippedHost} from './host-result.js'
-import {diffCluster, type DiffReport} from './index.js'
+import {diffCluster, type DiffReport, type Identities} from './index.js'
 import {resolveCommit} from './revision.js'
 
 /** The root Flux Kustomization (flux bootstrap's `flux-system/flux-system`): its lastAppliedRevision is what the cluster runs. */
@@ -38,7 +37,8 @@ export interface DiffAllOptions {
   /** --to; undefined = the working tree (cluster side) and HEAD (host side: only commits can be built on a host). */
   to?: string
   offline: boolean
-  identities: readonly AgeIdentity[]
+  /** The operator's age identities, or a loader of them (see DiffClusterOptions.identities). */
+  identities: Identities
   path: string | undefined
   /** Opens a connection to a host (the command's openHostConnection); throws HostUnreachableError (exit 2). */
   open(host: HostConfig): Promise<HostConnection>
@@ -73,7 +73,7 @@ async function remoteTracking(root: string, remote: string, branch: string): Pro
  * Kustomization's lastAppliedRevision read on the k3s server host (a failure to read it is a
  * warning and falls back like offline); offline, `<remote>/<branch>`, else HEAD.
  * With `offline` nothing connects and every host part is `skipped`. Connections are closed.
- * @throws UsageError for an unknown revision; HomelabError when Flux's commit is not in the local repository
+ * @throws UsageError for an unknown revision; HomelabError when Flux's commit is not in the local repository; AgeIdentityError for an unreadable or malformed key file
  */
 export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> {
   const {homelab} = options
@@ -85,6 +85,8 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
   ])
   if (toResolved.status === 'rejected') throw toResolved.reason
   if (fromResolved.status === 'rejected') throw fromResolved.reason
+  // A bad key file is reported before anything connects (offline, it loads while the builds run).
+  const identities = !options.offline && typeof options.identities === 'function' ? await options.identities() : options.identities
   const hostCommit = toResolved.value
   const connections = new Map<string, HostConnection>()
   const failed = new Map<string, HostDiff>()
@@ -149,7 +151,7 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
         // The commits resolved above, when the cluster side reads the same revisions (saves git runs).
         commits: {from: from === options.from ? fromResolved.value : undefined, to: options.to === undefined ? undefined : hostCommit},
         from,
-        identities: options.identities,
+        identities,
         path: options.path,
         root: homelab.root,
         to: options.to,

@@ -24,8 +24,12 @@ export class SecretValues {
   /** Files that did not decrypt, with the reason (one line, never a value). */
   readonly failures = new Map<string, string>()
 
-  /** @param identities the operator's age identities (loadIdentities); [] compares ciphertexts only */
-  constructor(private readonly identities: readonly AgeIdentity[]) {}
+  /**
+   * @param identities the operator's age identities (loadIdentities); [] compares ciphertexts only.
+   *   A promise is awaited only when a changed SOPS file is decrypted; a rejection counts as no
+   *   identity here and is the caller's to report (diffCluster awaits it).
+   */
+  constructor(private readonly identities: readonly AgeIdentity[] | Promise<readonly AgeIdentity[]>) {}
 
   /** The fingerprint (16 hex digits) of a plaintext under this run's key. */
   fingerprint(plaintext: string): string {
@@ -85,14 +89,15 @@ export class SecretValues {
     if (this.seenFiles.has(hash) || (!text.includes('mac: ENC[') && !text.includes('"mac": "ENC['))) return
     this.seenFiles.add(hash)
     const isSops = async () => (await import('../sops/metadata.js')).isSopsFile(text)
-    if (this.identities.length === 0) {
+    const identities = await Promise.resolve(this.identities).catch(() => [])
+    if (identities.length === 0) {
       if (await isSops()) this.failures.set(rel, 'no age identity: set SOPS_AGE_KEY_FILE or SOPS_AGE_KEY')
       return
     }
 
     try {
       const {decryptSopsText} = await import('../sops/engine.js')
-      const decrypted = await decryptSopsText({file: rel, identities: this.identities, text})
+      const decrypted = await decryptSopsText({file: rel, identities, text})
       const encrypted = parseAllDocuments(text).map((d) => (Array.isArray(d) ? undefined : d.toJS()))
       for (const [i, doc] of decrypted.documents.entries()) this.pair(encrypted[i], doc.toJS())
     } catch (error) {

@@ -203,6 +203,20 @@ data:
     expect(report.errors.map((e) => e.message)).toContain('PersistentVolume/immich-data: would be deleted (pruned): a PersistentVolume holds an app\'s data; keep it in the tree, or annotate it kustomize.toolkit.fluxcd.io/prune: disabled before removing it')
   }, 180_000)
 
+  it('identities given as a loader: called once the builds run, used to decrypt; a failing loader fails the diff with its error', async () => {
+    const dir = repo()
+    const file = path.join(dir, `${APPS}/immich/secret.sops.yaml`)
+    await setSopsValues({file, identities, values: {'stringData.DB_PASSWORD': 'LoaderPassw0rd'}})
+    let calls = 0
+    const report = await diffCluster({clusterPath: CLUSTER, identities: async () => (calls++, identities), path: process.env.PATH, root: dir})
+    expect(calls).toBe(1)
+    expect(report.objects).toEqual([expect.objectContaining({object: 'Secret/immich/immich-secret', secretKeys: [{change: 'value changed', key: 'stringData.DB_PASSWORD'}]})])
+    expect(report.warnings).toEqual([])
+
+    const failing = diffCluster({clusterPath: CLUSTER, identities: () => Promise.reject(new Error('cannot read SOPS_AGE_KEY_FILE /x: ENOENT')), path: process.env.PATH, root: dir})
+    await expect(failing).rejects.toThrow('cannot read SOPS_AGE_KEY_FILE /x: ENOENT')
+  }, 120_000)
+
   it('a Kustomization that does not build is an error naming it', async () => {
     const dir = repo()
     edit(dir, `${APPS}/kustomization.yaml`, '  - zeroclaw\n', '  - zeroclaw\n  - missing-app\n')
@@ -258,6 +272,12 @@ describe('homelab diff (the command)', () => {
     const names = await runCli(['diff', '--repo', dir, '--name-only', '--offline'], {env})
     expect(names).toMatchObject({exitCode: 0, stdout: 'flux-system/apps\tPersistentVolumeClaim/immich/immich-data'})
     expect((await runCli(['diff', '--repo', dir, '--offline', '--name-only', '--exit-code'], {env})).exitCode).toBe(1)
+
+    // An unreadable key file is one line and exit 1, as before the identities loaded during the builds.
+    const badKey = await runCli(['diff', '--repo', dir, '--offline'], {env: {...env, SOPS_AGE_KEY_FILE: path.join(dir, 'missing.agekey')}})
+    expect(badKey).toMatchObject({exitCode: 1, stdout: ''})
+    expect(badKey.stderr).toContain(`cannot read SOPS_AGE_KEY_FILE ${path.join(dir, 'missing.agekey')}: ENOENT`)
+    expect(badKey.stderr).not.toMatch(/\n\s+at /)
 
     const unknown = await runCli(['diff', '--repo', dir, '--offline', '--from', 'nope'], {env})
     expect(unknown).toMatchObject({exitCode: 3, stderr: expect.stringContaining('--from nope: no such commit in')})
