@@ -76,6 +76,8 @@ export interface DeferredBuild {
   pending: Pending
   /** Runs (or finds in the cache) the build. */
   build(): Promise<BuildOutput>
+  /** Its inputs mention a ConfigMap or Secret: it may hold a postBuild.substituteFrom source, so it is built once a Kustomization of its revision reads one. */
+  sources: boolean
 }
 
 /** The same inputs and the same Flux spec (variables aside). */
@@ -112,10 +114,12 @@ export interface BuildOptions {
   onStarted?: () => void
   /**
    * Put off the build of a leaf Kustomization (inputs known exactly, none mentioning a Flux
-   * Kustomization, ConfigMap or Secret: it makes no Kustomization and no substituteFrom source)
-   * and leave it `deferred`: when the other revision gives it the same inputs, Flux spec and
-   * variables it cannot differ and need not be built at all ({@link resolveDeferred}). The map is
-   * shared by both revisions: a leaf whose inputs differ is built as soon as both sides know it.
+   * Kustomization: it makes no Kustomization) and leave it `deferred`: when the other revision
+   * gives it the same inputs, Flux spec and variables it cannot differ and need not be built at
+   * all ({@link resolveDeferred}). One whose inputs mention a ConfigMap or Secret may hold a
+   * substituteFrom source: it is built as soon as a Kustomization of the same revision has a
+   * `postBuild.substituteFrom` (before that one's variables are looked up). The map is shared by
+   * both revisions: a leaf whose inputs differ is built as soon as both sides know it.
    */
   defer?: Map<string, DeferredBuild[]>
 }
@@ -186,6 +190,10 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   const allObjects: BuiltObject[] = []
 
   let deferred: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
+  // Deferred builds that may hold substituteFrom sources (DeferredBuild.sources), and those built after their level was settled.
+  const heldSources: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
+  const laterSettled: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
+  let readSources = false
   while (level.length > 0) {
     const built = await mapLimit(level, concurrency, async (pending) => {
       const k = emptyKustomization(pending.id, String(pending.spec.path ?? ''))
@@ -200,7 +208,7 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
       const plan = await planBuild(options, undefined, pending.spec)
       if (options.defer && !('error' in plan) && plan.leaf && plan.key !== undefined) {
         const sideOptions = options
-        k.deferred = {build: () => buildPath(sideOptions, undefined, pending.spec, plan), key: plan.key, pending}
+        k.deferred = {build: () => buildPath(sideOptions, undefined, pending.spec, plan), key: plan.key, pending, sources: plan.sources}
         const both = [...(options.defer.get(pending.id) ?? []), k.deferred]
         options.defer.set(pending.id, both)
         // Both revisions have it and it differs: build both now (resolveDeferred then finds the builds in the cache).
@@ -212,6 +220,22 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
     })
 
     const next: Pending[] = []
+    for (const item of built) if (item.k.deferred?.sources) heldSources.push(item)
+    // A substituteFrom reads objects of any Kustomization of the revision: once one is seen (deferred
+    // or not), the deferred builds that may hold its sources are built, these and any of later levels.
+    readSources ||= [...deferred, ...built].some((item) => readsSources(item.pending))
+    if (readSources && heldSources.length > 0) {
+      const undeferred = heldSources.splice(0)
+      await Promise.all(
+        undeferred.map(async (item) => {
+          item.output = await item.k.deferred!.build()
+          delete item.k.deferred
+        }),
+      )
+      // Those of earlier levels are settled now, so their objects are there for this level's lookups (this level's below).
+      for (const item of undeferred) if (!built.includes(item)) laterSettled.push(item)
+    }
+
     // A Kustomization whose postBuild reads an object not built yet (another Kustomization of the
     // same or a later level makes it; in the cluster dependsOn orders this) waits until it is there.
     const waiting: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
@@ -258,7 +282,7 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
       return true
     }
 
-    for (const item of [...deferred, ...built]) if (!settle(item, false)) waiting.push(item)
+    for (const item of [...laterSettled.splice(0), ...deferred, ...built]) if (!settle(item, false)) waiting.push(item)
     deferred = []
     // Retry while progress is made; what still waits goes on to the next level (or fails at the end).
     let progress = true
@@ -479,8 +503,10 @@ interface BuildPlan {
   fields: Record<string, unknown>
   /** {@link exactBuildKey}, else {@link buildKey}; undefined when the build cannot be shared. */
   key?: string
-  /** From {@link exactInputs}: the build's inputs hold no Flux Kustomization, ConfigMap or Secret (see {@link BuildOptions.defer}). */
+  /** From {@link exactInputs}: the build's inputs hold no Flux Kustomization (see {@link BuildOptions.defer}). */
   leaf: boolean
+  /** From {@link exactInputs}: the build's inputs mention a ConfigMap or Secret. */
+  sources: boolean
 }
 
 async function planBuild(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
@@ -503,10 +529,10 @@ async function planBuild(options: BuildOptions, clusterRel: string | undefined, 
   const exact = await exactInputs(options.revision, rel, fields)
   if (exact) {
     const key = createHash('sha256').update(JSON.stringify(['exact', rel, written, fields, exact.ids])).digest('hex')
-    return {dir, fields, key, leaf: exact.leaf, written}
+    return {dir, fields, key, leaf: exact.leaf, sources: exact.sources, written}
   }
 
-  return {dir, fields, key: await buildKey(options.revision, rel, written, fields), leaf: false, written}
+  return {dir, fields, key: await buildKey(options.revision, rel, written, fields), leaf: false, sources: true, written}
 }
 
 async function runBuild(options: BuildOptions, dir: string, written: string, fields: Record<string, unknown>): Promise<BuildOutput> {
@@ -876,8 +902,17 @@ const NO_FILE_FIELDS = new Set([
   'generatorOptions',
 ])
 
-/** Text in an input that makes a build more than a leaf: a Flux Kustomization (children), a ConfigMap or Secret (a substituteFrom source). */
-const NOT_LEAF = /kustomize\.toolkit\.fluxcd\.io|configmap|secret/i
+/** Text in an input that makes a build more than a leaf: a Flux Kustomization (children). */
+const NOT_LEAF = /kustomize\.toolkit\.fluxcd\.io/i
+
+/** Text in an input that may make a substituteFrom source: a ConfigMap or Secret (also a generator of one). */
+const SOURCES = /configmap|secret/i
+
+/** True when the Kustomization's postBuild reads variables from ConfigMaps or Secrets (`substituteFrom`). */
+function readsSources(pending: Pending): boolean {
+  const postBuild = isRecord(pending.spec.postBuild) ? pending.spec.postBuild : undefined
+  return Array.isArray(postBuild?.substituteFrom) && postBuild.substituteFrom.length > 0
+}
 
 /**
  * Exactly the files a `kubectl kustomize` of `rel` (with the controller's `fields`) reads, with
@@ -890,10 +925,10 @@ const NOT_LEAF = /kustomize\.toolkit\.fluxcd\.io|configmap|secret/i
  * local path or cannot be vouched for: a field not listed here or in NO_FILE_FIELDS, a remote
  * base, a path outside the repository, a folder without a kustomization file, a kustomization
  * that does not parse, a symlink on the way, a path without an identity.
- * `leaf` is true when no input's text mentions a Flux Kustomization, ConfigMap or Secret and
+ * `leaf` is true when no input's text mentions a Flux Kustomization and
  * every file named is there.
  */
-export async function exactInputs(revision: MaterialisedRevision, rel: string, fields: Record<string, unknown>): Promise<{ids: Array<[string, string]>; leaf: boolean} | undefined> {
+export async function exactInputs(revision: MaterialisedRevision, rel: string, fields: Record<string, unknown>): Promise<{ids: Array<[string, string]>; leaf: boolean; sources: boolean} | undefined> {
   if (!revision.identity) return undefined
   const files = new Set<string>()
   const folders: string[] = [rel]
@@ -1034,7 +1069,7 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
     ids.push([p, id])
   }
 
-  return {ids, leaf: !missing && !texts.some((t) => NOT_LEAF.test(t))}
+  return {ids, leaf: !missing && !texts.some((t) => NOT_LEAF.test(t)), sources: texts.some((t) => SOURCES.test(t))}
 }
 
 /** Every kustomization file under `target` (a folder, recursively, not following links; nothing for a file or a missing path). */

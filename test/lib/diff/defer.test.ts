@@ -134,6 +134,74 @@ describe('homelab diff: a leaf Kustomization the same at both revisions is not b
   }, 180_000)
 })
 
+describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same at both revisions', () => {
+  const secret = (name: string) => `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: flux-system\nstringData:\n  TOKEN: t\n`
+
+  /** One Flux Kustomization per app (the layout bench/diff's larger tree has): apps/a holds a Secret, apps/b a Service; no substituteFrom anywhere. */
+  function perApp(): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-'))
+    dirs.push(dir)
+    git(dir, ['init', '-q', '-b', 'main'])
+    write(dir, 'cluster/kustomization.yaml', kustomization('a.yaml', 'b.yaml'))
+    write(dir, 'cluster/a.yaml', flux('a', './apps/a'))
+    write(dir, 'cluster/b.yaml', flux('b', './apps/b'))
+    write(dir, 'apps/a/kustomization.yaml', kustomization('secret.yaml'))
+    write(dir, 'apps/a/secret.yaml', secret('a-token'))
+    write(dir, 'apps/b/kustomization.yaml', kustomization('service.yaml'))
+    write(dir, 'apps/b/service.yaml', service('b', '80'))
+    commit(dir, 'initial')
+    return dir
+  }
+
+  it('is not built when no Kustomization of the tree reads substituteFrom sources', async () => {
+    const dir = perApp()
+    const k = countingKubectl()
+    write(dir, 'apps/b/service.yaml', service('b', '81'))
+    commit(dir, 'b port')
+    const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
+    expect(summary(report)).toEqual(['changed flux-system/b Service/default/b'])
+    expect(k.runs()).toEqual(['apps/b', 'apps/b', 'cluster'])
+    expect(report.kustomizations.map((c) => `${c.id} ${c.status}`)).toEqual(['flux-system/flux-system unchanged', 'flux-system/a unchanged', 'flux-system/b changed'])
+  }, 180_000)
+
+  it('is built when a Kustomization reads a source, also one defined a level further down: its variables are there, no error', async () => {
+    const dir = perApp()
+    // m (a level down from the root, like a) makes b, which reads TOKEN from a's Secret.
+    write(dir, 'cluster/kustomization.yaml', kustomization('a.yaml', 'm.yaml'))
+    write(dir, 'cluster/m.yaml', flux('m', './apps/m'))
+    write(dir, 'apps/m/kustomization.yaml', kustomization('b.yaml'))
+    write(dir, 'apps/m/b.yaml', flux('b', './apps/b', '  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: a-token\n'))
+    write(dir, 'apps/b/service.yaml', service('b', '80').replace('app: b', 'app: b-${TOKEN}'))
+    commit(dir, 'b reads a-token')
+    const k = countingKubectl()
+    write(dir, 'apps/b/service.yaml', service('b', '81').replace('app: b', 'app: b-${TOKEN}'))
+    commit(dir, 'b port')
+    const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
+    expect(report.errors).toEqual([])
+    expect(summary(report)).toEqual(['changed flux-system/b Service/default/b'])
+    // The Secret's value is a marker, substituted the same on both sides: only the port differs.
+    expect(report.objects[0].diff).toContain('-    - port: 80\n+    - port: 81')
+    expect(report.objects[0].diff).toMatch(/ {4}app: b-<secret value [0-9a-f]{16}>/)
+    // a (unchanged, deferred a level up) is built once, when b is found reading a source.
+    expect(k.runs()).toEqual(['apps/a', 'apps/b', 'apps/b', 'apps/m', 'cluster'])
+
+    // Nothing b reads changes and b is the same: b stays unbuilt; a is still built once (b reads its source), no error.
+    write(dir, 'README', 'x')
+    commit(dir, 'unrelated')
+    const quiet = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
+    expect(quiet.errors).toEqual([])
+    expect(summary(quiet)).toEqual([])
+    expect(k.runs()).toEqual(['apps/a', 'apps/m', 'cluster'])
+
+    // The source's value changes: b is built on both sides and shows it (as a marker), a shows its Secret changed.
+    write(dir, 'apps/a/secret.yaml', secret('a-token').replace('TOKEN: t', 'TOKEN: u'))
+    commit(dir, 'token')
+    const token = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
+    expect(token.errors).toEqual([])
+    expect(summary(token)).toEqual(['changed flux-system/a Secret/flux-system/a-token', 'changed flux-system/b Service/default/b'])
+  }, 180_000)
+})
+
 describe('documentHead', () => {
   it('reads the identity of kyaml output and gives up on anything it cannot read for sure', () => {
     const doc = 'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  annotations:\n    a: \'long value\n      namespace: x\'\n  labels:\n    name: other\n  name: web\n  namespace: apps\nspec:\n  replicas: 1\n'
