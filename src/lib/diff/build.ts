@@ -206,7 +206,8 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
 
       if (pending === root) return {k, output: rootOutput, pending}
       const plan = await planBuild(options, undefined, pending.spec)
-      if (options.defer && !('error' in plan) && plan.leaf && plan.key !== undefined) {
+      // Once a Kustomization of this revision reads substituteFrom sources, a build that may hold one is not put off (it would be built next anyway).
+      if (options.defer && !('error' in plan) && plan.leaf && plan.key !== undefined && !(plan.sources && readSources)) {
         const sideOptions = options
         k.deferred = {build: () => buildPath(sideOptions, undefined, pending.spec, plan), key: plan.key, pending, sources: plan.sources}
         const both = [...(options.defer.get(pending.id) ?? []), k.deferred]
@@ -282,7 +283,11 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
       return true
     }
 
-    for (const item of [...laterSettled.splice(0), ...deferred, ...built]) if (!settle(item, false)) waiting.push(item)
+    const late = laterSettled.splice(0)
+    for (const item of late) if (!settle(item, false)) waiting.push(item)
+    // substituteFrom takes the first object that matches, as a full build meets them: in tree order, not in the order the late ones were built.
+    if (late.length > 0) allObjects.splice(0, allObjects.length, ...[...build.kustomizations.values()].flatMap((k) => [...k.objects.values()]))
+    for (const item of [...deferred, ...built]) if (!settle(item, false)) waiting.push(item)
     deferred = []
     // Retry while progress is made; what still waits goes on to the next level (or fails at the end).
     let progress = true
@@ -925,7 +930,8 @@ function readsSources(pending: Pending): boolean {
  * local path or cannot be vouched for: a field not listed here or in NO_FILE_FIELDS, a remote
  * base, a path outside the repository, a folder without a kustomization file, a kustomization
  * that does not parse, a symlink on the way, a path without an identity.
- * `leaf` is true when no input's text mentions a Flux Kustomization and
+ * `leaf` is true when no input's text mentions a Flux Kustomization, no kustomization has a
+ * ConfigMap or Secret generator (it can fail with every file there) and
  * every file named is there.
  */
 export async function exactInputs(revision: MaterialisedRevision, rel: string, fields: Record<string, unknown>): Promise<{ids: Array<[string, string]>; leaf: boolean; sources: boolean} | undefined> {
@@ -942,6 +948,7 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
 
   const seenFolders = new Set<string>()
   const texts: string[] = []
+  let generates = false
   const realRoot = await fs.realpath(revision.dir).catch(() => undefined)
   if (!realRoot) return undefined
   // A path counts only where it is what it says: no symlink on the way (the identity of a path under a linked folder would be `absent`).
@@ -1034,6 +1041,8 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
 
         case 'configMapGenerator':
         case 'secretGenerator': {
+          // A generator can fail to build with every file there (a literal without `=`, a bad env key, a clash): never put off, so its error shows.
+          if (items.length > 0) generates = true
           for (const item of items) {
             if (!isRecord(item)) return undefined
             const named = [...(list(item.files) ?? [undefined]), ...(list(item.envs) ?? [undefined]), ...(item.env === undefined ? [] : [item.env])]
@@ -1069,7 +1078,7 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
     ids.push([p, id])
   }
 
-  return {ids, leaf: !missing && !texts.some((t) => NOT_LEAF.test(t)), sources: texts.some((t) => SOURCES.test(t))}
+  return {ids, leaf: !missing && !generates && !texts.some((t) => NOT_LEAF.test(t)), sources: texts.some((t) => SOURCES.test(t))}
 }
 
 /** Every kustomization file under `target` (a folder, recursively, not following links; nothing for a file or a missing path). */

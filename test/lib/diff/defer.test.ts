@@ -200,6 +200,42 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
     expect(token.errors).toEqual([])
     expect(summary(token)).toEqual(['changed flux-system/a Secret/flux-system/a-token', 'changed flux-system/b Service/default/b'])
   }, 180_000)
+
+  it('one with a ConfigMap or Secret generator is always built: a generator can fail with every file there, and its error shows', async () => {
+    const dir = perApp()
+    write(dir, 'apps/a/kustomization.yaml', 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nconfigMapGenerator:\n  - name: settings\n    literals:\n      - noequals\n')
+    commit(dir, 'a generator without =')
+    write(dir, 'apps/b/service.yaml', service('b', '81'))
+    commit(dir, 'b port')
+    const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: process.env.PATH, root: dir, to: 'HEAD'})
+    expect(report.ok).toBe(false)
+    expect(report.errors.map((e) => `${e.kustomization} ${e.message.split(':')[0]}`)).toEqual(['flux-system/a HEAD~1', 'flux-system/a HEAD'])
+    expect(summary(report)).toEqual(['changed flux-system/b Service/default/b'])
+  }, 180_000)
+
+  it('a source defined twice: substituteFrom takes the first in tree order, also when the holder was built late', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-'))
+    dirs.push(dir)
+    git(dir, ['init', '-q', '-b', 'main'])
+    const vars = (port: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\n  namespace: flux-system\ndata:\n  PORT: "${port}"\n`
+    write(dir, 'cluster/kustomization.yaml', kustomization('h.yaml', 'm.yaml'))
+    write(dir, 'cluster/h.yaml', flux('h', './apps/h'))
+    write(dir, 'cluster/m.yaml', flux('m', './apps/m'))
+    write(dir, 'apps/h/kustomization.yaml', kustomization('vars.yaml'))
+    write(dir, 'apps/h/vars.yaml', vars('80'))
+    write(dir, 'apps/m/kustomization.yaml', kustomization('vars.yaml', 'c.yaml'))
+    write(dir, 'apps/m/vars.yaml', vars('90'))
+    write(dir, 'apps/m/c.yaml', flux('c', './apps/c', '  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: vars\n'))
+    // c is built as usual (its kustomization names the Flux API group: not a leaf).
+    write(dir, 'apps/c/kustomization.yaml', `# ${'kustomize.toolkit.fluxcd.io'}\n${kustomization('service.yaml')}`)
+    write(dir, 'apps/c/service.yaml', service('c', '${PORT}'))
+    commit(dir, 'initial')
+    write(dir, 'apps/h/vars.yaml', vars('81'))
+    commit(dir, 'h port')
+    const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: process.env.PATH, root: dir, to: 'HEAD'})
+    expect(summary(report)).toEqual(['changed flux-system/h ConfigMap/flux-system/vars', 'changed flux-system/c Service/default/c'])
+    expect(report.objects[1].diff).toContain('-    - port: 80\n+    - port: 81')
+  }, 180_000)
 })
 
 describe('documentHead', () => {
