@@ -135,6 +135,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       const {connectHost} = await import('../lib/ssh/index.js')
       const {askHostKey, askPassphrase, askSudoPassword} = callbacks
       const diff = await diffAll({
+        buildCache: (await import('../lib/diff/build-cache.js')).defaultBuildCacheDir(process.env),
         homelab,
         hosts,
         identities: await loadIdentities(),
@@ -159,7 +160,8 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
         const {execa} = await import('execa')
         const tracking = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${remote}/${branch}^{commit}`], {cwd: homelab.root, reject: false})
         const from = tracking.exitCode === 0 ? `${remote}/${branch}` : pre.commit
-        cluster = await diffCluster({clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
+        const {defaultBuildCacheDir} = await import('../lib/diff/build-cache.js')
+        cluster = await diffCluster({buildCache: defaultBuildCacheDir(process.env), clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
         out(diffUi.renderDiffReport(cluster, c))
       } catch (error) {
         out(`${c.yellow('warning:')} the cluster part of the diff could not be built: ${(error as Error).message}`)
