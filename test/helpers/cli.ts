@@ -1,10 +1,11 @@
 import {execa, type Result} from 'execa'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readdirSync, rmSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
+import {isProcessAlive, processStartTime} from '../../src/lib/fs/process-alive.js'
 import {expectJsonContract} from './json-schema.js'
 
 /** The repository root (where bin/ and package.json live). */
@@ -14,15 +15,23 @@ export const REPO_ROOT = path.resolve(import.meta.dirname, '../..')
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href
 
 let cacheHome: string | undefined
+const CACHE_HOME_PREFIX = 'homelab-test-cache-'
 
 /**
  * The XDG_CACHE_HOME every CLI a test starts gets unless the test gives its own: a temp folder of
- * this test process (removed when it exits), so no test run writes to the real ~/.cache (e.g.
- * homelab diff's kustomize build cache, src/lib/diff/build-cache.ts).
+ * this test process, so no test run writes to the real ~/.cache (e.g. homelab diff's kustomize
+ * build cache, src/lib/diff/build-cache.ts). Named after the process (pid and start time): it is
+ * removed when the process exits normally, and a folder left by a process that is gone (a test
+ * worker is killed at the end of a run) is removed by the next test process that makes one.
  */
 export function testCacheHome(): string {
   if (cacheHome === undefined) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-test-cache-'))
+    for (const name of readdirSync(os.tmpdir())) {
+      const m = new RegExp(`^${CACHE_HOME_PREFIX}(\\d+)-(\\d+|x)-`).exec(name)
+      if (m && !isProcessAlive(Number(m[1]), m[2] === 'x' ? null : m[2])) rmSync(path.join(os.tmpdir(), name), {force: true, recursive: true})
+    }
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), `${CACHE_HOME_PREFIX}${process.pid}-${processStartTime(process.pid) ?? 'x'}-`))
     cacheHome = dir
     process.once('exit', () => rmSync(dir, {force: true, recursive: true}))
   }
