@@ -107,8 +107,11 @@ describe('homelab diff: the persistent kustomize build cache', () => {
       expect(bytes.toString('utf8')).toMatch(new RegExp(`^homelab-kustomize-build ${BUILD_CACHE_FORMAT} sha256:[0-9a-f]{64}\\n(apiVersion|kind)`))
     }
 
-    // Warm: every build read back, none run, the same report.
+    // Warm: every build read back, none run, the same report; each hit refreshes its entry's mtime (what a prune keeps).
+    const past = new Date(Date.now() - 86_400_000)
+    for (const name of stored.keys()) utimesSync(path.join(cache, name), past, past)
     const second = await run()
+    for (const name of stored.keys()) expect(statSync(path.join(cache, name)).mtimeMs).toBeGreaterThan(past.getTime() + 3_600_000)
     expect(second.builds).toEqual({cached: 3, run: 0})
     expect(k.runs()).toEqual([])
     expect(withoutBuilds(second)).toEqual(withoutBuilds(first))
