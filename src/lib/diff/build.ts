@@ -500,7 +500,35 @@ interface BuildPlan {
   leaf: boolean
 }
 
-async function planBuild(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
+/** Plans made, per revision, by what they depend on ({@link planBuild}). */
+const plans = new WeakMap<MaterialisedRevision, Map<string, Promise<BuildPlan | {error: string}>>>()
+
+/**
+ * The plan of a build: where it runs, the controller's fields, its key and whether it is a leaf.
+ * Made once per revision, path and fields: a Kustomization built ahead of the root's build
+ * (prefetchChildren) is planned again when the root's output names it, and reading its inputs
+ * for the key ({@link exactInputs}) is most of the time of a build read from the cache.
+ */
+function planBuild(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
+  let byRevision = plans.get(options.revision)
+  if (!byRevision) {
+    byRevision = new Map()
+    plans.set(options.revision, byRevision)
+  }
+
+  const fields = [spec.components, spec.images, spec.namePrefix, spec.nameSuffix, spec.patches, spec.targetNamespace]
+  // undefined and null are different fields to the key (JSON keeps null, drops undefined).
+  const id = JSON.stringify([clusterRel ?? null, clusterRel === undefined ? String(spec.path ?? '') : null, ...fields.map((f) => (f === undefined ? [] : [f]))])
+  let plan = byRevision.get(id)
+  if (!plan) {
+    plan = makePlan(options, clusterRel, spec)
+    byRevision.set(id, plan)
+  }
+
+  return plan
+}
+
+async function makePlan(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
   const written = clusterRel ?? String(spec.path ?? '')
   const rel = normaliseRel(written)
   if (rel === undefined) return {error: `spec.path ${written} must be a relative path inside the repository`}
