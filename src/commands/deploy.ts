@@ -53,7 +53,7 @@ export default class Deploy extends HomelabCommand {
   3. as root: check the input's branch head is now the pushed commit, update the flake input (only that input) (nix flake update <input> on Nix >= 2.19, nix flake lock --update-input <input> before), check flake.lock pins the pushed commit
   4. nixos-rebuild build, show nix store diff-closures against the running system, ask (--yes skips), then nixos-rebuild <action> detached on the host (systemd-run, or setsid when there is no systemd) while its output is followed; any failure from here puts the previous flake.lock back
   5. switch: a magic rollback is armed first; a NEW connection confirms the host answers and runs the pushed commit, else the host switches back after --confirm-timeout seconds
-  Before it asks (4.), the host's part of the homelab diff report is shown: package version changes, closure size change, systemd units added, removed and changed; without --yes, the cluster part (<remote>/<branch> against the commit, built offline) is shown after the preflight. --diff-only shows the whole homelab diff report for the commit (host systems built with --override-input and --no-write-lock-file) and stops: nothing is pushed, no flake.lock or profile changes.
+  Before it asks (4.), the host's part of the homelab diff report is shown: package version changes, closure size change, systemd units added, removed and changed; without --yes, the cluster part (<remote>/<branch> against the commit, built offline) is shown after the preflight. --diff-only shows the whole homelab diff report for the commit (host systems built with --override-input and --no-write-lock-file) and stops: nothing is pushed, no flake.lock or profile changes. Both use homelab diff's kustomize build cache (~/.cache/homelab/kustomize-builds; see homelab diff --help).
   6. report the old and new generation, the pinned commit and every step's time
   7. with --wait: on a new connection, request the GitRepository's reconciliation and wait until it serves the pushed commit and every Kustomization's lastAppliedRevision is it (Ready), showing the pending objects live; --wait-timeout bounds it
 Several hosts build in parallel (each line prefixed by its host), then activate in order: the k3s server first, then the agents, at most --max-unavailable at a time. After each host's switch a health gate (k3s.service active, the node Ready on the server, its kubelet's Lease renewed since k3s last started, and for the server the API's /readyz) must pass before its magic rollback is cancelled; a host failing it switches back at once and the hosts not yet activated are left on their previous generation (flake.lock put back). Gates run by default when more than one host deploys (--gate / --no-gate). An agent whose switch restarts k3s is cordoned on the server first (--drain drains it) and uncordoned after its gate. A summary table says per host: ok, rolled back (gate failed), failed at a step, or not started. Ctrl-C releases the hosts still waiting (previous flake.lock back) and lets the ones activating finish, then exits 130; a second Ctrl-C exits at once.
@@ -135,6 +135,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       const {connectHost} = await import('../lib/ssh/index.js')
       const {askHostKey, askPassphrase, askSudoPassword} = callbacks
       const diff = await diffAll({
+        buildCache: (await import('../lib/diff/build-cache.js')).defaultBuildCacheDir(process.env),
         homelab,
         hosts,
         identities: await loadIdentities(),
@@ -159,7 +160,8 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
         const {execa} = await import('execa')
         const tracking = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${remote}/${branch}^{commit}`], {cwd: homelab.root, reject: false})
         const from = tracking.exitCode === 0 ? `${remote}/${branch}` : pre.commit
-        cluster = await diffCluster({clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
+        const {defaultBuildCacheDir} = await import('../lib/diff/build-cache.js')
+        cluster = await diffCluster({buildCache: defaultBuildCacheDir(process.env), clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
         out(diffUi.renderDiffReport(cluster, c))
       } catch (error) {
         out(`${c.yellow('warning:')} the cluster part of the diff could not be built: ${(error as Error).message}`)

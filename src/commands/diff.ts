@@ -14,7 +14,7 @@ import {colors} from '../ui/color.js'
  * `--json` prints the {@link FullDiffReport} (schemas/diff.schema.json): `{schemaVersion: 1, ok, changed, cluster, fromSource, from: {label, commit?}, to: {label,
  * commit?}, kustomizations: [{id, status, prune, skipped?}], objects: [{action:
  * "added"|"changed"|"pruned"|"orphaned"|"moved", kustomization, object, kind, namespace?, name, diff,
- * secretKeys?: [{key, change}], movedTo?}], errors: [{kustomization, object?, message}], warnings, hosts: [{host, status, commit?, overrideUrl?,
+ * secretKeys?: [{key, change}], movedTo?}], errors: [{kustomization, object?, message}], warnings, builds: {run, cached}, hosts: [{host, status, commit?, overrideUrl?,
  * currentSystem?, newSystem?, packages: [{name, from[], to[], sizeKiB?}], sizeDeltaBytes, units: {added, removed, changed},
  * message?, exitCode?}]}`.
  * Exit 1 when there is any error (also without --exit-code); 2 when a host is unreachable or its key refused;
@@ -31,6 +31,8 @@ Host side (each host of --host/--on, default all; skipped with --offline): over 
 
 The report groups by Flux Kustomization, then Kind/namespace/name: deletions first (pruned when the Kustomization has prune: true, orphaned — left in the cluster — when not), then added and changed objects with a unified YAML diff (status and Flux's own labels/annotations left out). SOPS-encrypted values are decrypted in memory with your age identity (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, ~/.config/sops/age/keys.txt) and only compared: a Secret shows key names and "value changed", never a value.
 
+Builds are cached: each successful kubectl kustomize output is kept in $XDG_CACHE_HOME/homelab/kustomize-builds (default ~/.cache/homelab/kustomize-builds; at most 64 MiB, oldest dropped first), keyed by the content of every file the build reads, the Kustomization's fields and the kubectl binary, so the old side and every unchanged Kustomization are read back instead of built again. What is kept is kubectl's output before post-build substitution: values of substituteFrom Secrets are never written (SOPS Secrets stay encrypted, as in the repository). --no-cache neither reads nor writes it; rm -rf ~/.cache/homelab/kustomize-builds clears it. homelab deploy's report uses the same cache.
+
 A change Kubernetes refuses or that deletes storage is an error line and exits 1: a PersistentVolume or PersistentVolumeClaim pruned; a claim shrunk; a claim's storageClassName, volumeName or accessModes, a volume's capacity (down), hostPath, storageClassName, claimRef or accessModes changed; a Deployment or StatefulSet selector, a StatefulSet's volumeClaimTemplates or serviceName changed. A Kustomization that does not build is an error too.`
 
   static override examples = [
@@ -40,6 +42,7 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     {command: '<%= config.bin %> <%= command.id %> --from origin/main --to HEAD', description: 'What pushing your commits does, Flux tracking origin/main.'},
     {command: '<%= config.bin %> <%= command.id %> --from HEAD~1 --to HEAD --json', description: 'The last commit\'s change as JSON.'},
     {command: '<%= config.bin %> <%= command.id %> --name-only --exit-code', description: 'Only the objects that change; exit 1 when any does (like git diff --exit-code).'},
+    {command: '<%= config.bin %> <%= command.id %> --offline --no-cache', description: 'Build everything afresh: earlier builds in ~/.cache/homelab/kustomize-builds are neither read nor added to.'},
   ]
 
   static override enableJsonFlag = true
@@ -54,6 +57,7 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     ...connectionFlags,
     'exit-code': Flags.boolean({description: 'exit 1 when anything differs (like git diff --exit-code)', default: false}),
     'name-only': Flags.boolean({description: 'print only KUSTOMIZATION<TAB>Kind/namespace/name of each object that changes', default: false, exclusive: ['json']}),
+    cache: Flags.boolean({description: 'reuse kubectl kustomize outputs of earlier runs from ~/.cache/homelab/kustomize-builds (--no-cache: neither read nor write it)', default: true, allowNo: true}),
   }
 
   async run(): Promise<FullDiffReport> {
@@ -67,7 +71,7 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     renderer?.catch(() => {})
     // The identities (the age library, the key files) load once kubectl runs (diffCluster calls this).
     const identities = async () => (await import('../lib/age/identities.js')).loadIdentities({env: process.env, homeDir: os.homedir()})
-    const {diffAll} = await import('../lib/diff/report.js')
+    const {defaultBuildCacheDir, diffAll} = await import('../lib/diff/report.js')
     const connection = this.hostConnectionOptions(flags)
     let stdinPassword: string | undefined
     if (flags['sudo-password-stdin']) {
@@ -84,6 +88,7 @@ A change Kubernetes refuses or that deletes storage is an error line and exits 1
     }
 
     const report = await diffAll({
+      buildCache: flags.cache ? defaultBuildCacheDir(process.env) : undefined,
       from: flags.from,
       homelab,
       hosts,

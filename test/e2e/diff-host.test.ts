@@ -156,6 +156,12 @@ describe('homelab diff with the host side', {timeout: 300_000}, () => {
     expect(r.stdout).toContain(`diff only: nothing was pushed, no host was changed`)
     expect(r.stdout).not.toContain('▸ flake-update')
     expect(await hostState()).toEqual(before)
+    // The same report again: its kustomize builds come from the build cache the first run filled (runCli's temp XDG_CACHE_HOME).
+    const again = await runCli(['deploy', '--repo', repo.dir, '--diff-only', '--no-validate', '--sudo-password-stdin', '--json'], {env: env(), input: `${host.sudoPassword}\n`, timeout: 240_000})
+    expect(again.exitCode, again.stderr).toBe(0)
+    const builds = (JSON.parse(again.stdout) as {diff: {builds: {cached: number; run: number}}}).diff.builds
+    expect(builds.run).toBe(0)
+    expect(builds.cached).toBeGreaterThan(0)
 
     // And without it, deploy shows the host section before it activates (the cluster half only when it asks: not with --yes).
     const commit = await repo.commit('docs/diff-host-2.md', 'deploy\n', 'deploy it')

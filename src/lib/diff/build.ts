@@ -16,6 +16,7 @@ import {isDeepStrictEqual} from 'node:util'
 import {parseAllDocuments, stringify} from 'yaml'
 
 import {mapLimit} from '../validate/tools.js'
+import type {BuildCache, BuildCounts} from './build-cache.js'
 import {run} from './exec.js'
 import type {MaterialisedRevision, RevisionSide} from './revision.js'
 import type {SecretValues} from './secrets.js'
@@ -104,6 +105,14 @@ export interface BuildOptions {
   secrets: SecretValues
   /** Shared between the two revisions: build output by input hash (an unchanged folder is built once). */
   cache: Map<string, Promise<BuildOutput>>
+  /**
+   * The persistent build cache (build-cache.ts), shared by both revisions: a build with a key is
+   * looked up there before kubectl runs, and a successful one stored (kubectl's output as printed,
+   * before post-build substitution). Undefined: nothing persists (--no-cache).
+   */
+  store?: BuildCache
+  /** Shared between the two revisions: kubectl kustomize runs started and builds taken from {@link store}, counted here. */
+  counts?: BuildCounts
   /** Builds at once (default: the CPU count, at least 2). */
   concurrency?: number
   /** Shared between the two revisions: parsed objects by the text of their YAML document (a document both builds print is parsed once; never mutated). */
@@ -486,18 +495,26 @@ function variablesFor(
 /**
  * Builds a folder with `kubectl kustomize`: `clusterRel` as it is, or a Flux Kustomization's
  * `spec` (path plus the controller's own fields, through an overlay). Output cached by
- * {@link buildKey}: the same key in both revisions is built once.
+ * {@link buildKey}: the same key in both revisions is built once, and with
+ * {@link BuildOptions.store} a build of an earlier run is read instead of run again.
  */
 async function buildPath(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>, planned?: BuildPlan | {error: string}): Promise<BuildOutput> {
   const plan = planned ?? (await planBuild(options, clusterRel, spec))
   if ('error' in plan) return plan
-  if (plan.key !== undefined) {
-    const cached = options.cache.get(plan.key)
-    if (cached) return cached
-  }
-
-  const run = runBuild(options, plan.dir, plan.written, plan.fields)
-  if (plan.key !== undefined) options.cache.set(plan.key, run)
+  if (plan.key === undefined) return runBuild(options, plan.dir, plan.written, plan.fields)
+  const cached = options.cache.get(plan.key)
+  if (cached) return cached
+  const {key} = plan
+  const {store} = options
+  const run = store
+    ? (async (): Promise<BuildOutput> => {
+        const text = await store.get(key)
+        if (text === undefined) return runBuild(options, plan.dir, plan.written, plan.fields, (stdout) => store.put(key, stdout))
+        if (options.counts) options.counts.cached++
+        return {docs: splitBuildOutput(text, options.parsed ?? new Map())}
+      })()
+    : runBuild(options, plan.dir, plan.written, plan.fields)
+  options.cache.set(key, run)
   return run
 }
 
@@ -514,7 +531,35 @@ interface BuildPlan {
   sources: boolean
 }
 
-async function planBuild(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
+/** Plans made, per revision, by what they depend on ({@link planBuild}). */
+const plans = new WeakMap<MaterialisedRevision, Map<string, Promise<BuildPlan | {error: string}>>>()
+
+/**
+ * The plan of a build: where it runs, the controller's fields, its key and whether it is a leaf.
+ * Made once per revision, path and fields: a Kustomization built ahead of the root's build
+ * (prefetchChildren) is planned again when the root's output names it, and reading its inputs
+ * for the key ({@link exactInputs}) is most of the time of a build read from the cache.
+ */
+function planBuild(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
+  let byRevision = plans.get(options.revision)
+  if (!byRevision) {
+    byRevision = new Map()
+    plans.set(options.revision, byRevision)
+  }
+
+  const fields = [spec.components, spec.images, spec.namePrefix, spec.nameSuffix, spec.patches, spec.targetNamespace]
+  // undefined and null are different fields to the key (JSON keeps null, drops undefined).
+  const id = JSON.stringify([clusterRel ?? null, clusterRel === undefined ? String(spec.path ?? '') : null, ...fields.map((f) => (f === undefined ? [] : [f]))])
+  let plan = byRevision.get(id)
+  if (!plan) {
+    plan = makePlan(options, clusterRel, spec)
+    byRevision.set(id, plan)
+  }
+
+  return plan
+}
+
+async function makePlan(options: BuildOptions, clusterRel: string | undefined, spec: Record<string, unknown>): Promise<BuildPlan | {error: string}> {
   const written = clusterRel ?? String(spec.path ?? '')
   const rel = normaliseRel(written)
   if (rel === undefined) return {error: `spec.path ${written} must be a relative path inside the repository`}
@@ -540,7 +585,13 @@ async function planBuild(options: BuildOptions, clusterRel: string | undefined, 
   return {dir, fields, key: await buildKey(options.revision, rel, written, fields), leaf: false, sources: true, written}
 }
 
-async function runBuild(options: BuildOptions, dir: string, written: string, fields: Record<string, unknown>): Promise<BuildOutput> {
+/**
+ * Runs one `kubectl kustomize` (through an overlay for the controller's fields). `keep` receives
+ * kubectl's stdout of a successful build that can be reused by a later run: not one whose output
+ * names the temp overlay folder, the path from it to the revision, or the revision's folder (the
+ * temp copy of a commit has a random name), which would differ next time.
+ */
+async function runBuild(options: BuildOptions, dir: string, written: string, fields: Record<string, unknown>, keep?: (stdout: string) => void): Promise<BuildOutput> {
   const hasKustomization = KUSTOMIZATION_FILES.some((f) => existsSync(path.join(dir, f)))
   const needsOverlay = !hasKustomization || Object.values(fields).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0))
   let overlay: string | undefined
@@ -553,13 +604,23 @@ async function runBuild(options: BuildOptions, dir: string, written: string, fie
     }
 
     const args = ['kustomize', ...(needsOverlay ? ['--load-restrictor', 'LoadRestrictionsNone'] : []), target]
+    if (options.counts) options.counts.run++
     const result = await run(options.kubectl, args, {timeout: 300_000})
     if (result.exitCode !== 0) {
       const {kubectlError} = await import('../validate/checks/kustomize.js')
       return {error: `kubectl kustomize ${written} failed: ${kubectlError(result.stderr, options.revision.dir)}`}
     }
 
-    return {docs: splitBuildOutput(String(result.stdout), options.parsed ?? new Map())}
+    const stdout = String(result.stdout)
+    if (keep) {
+      const revisionDir = options.revision.dir
+      const local = [revisionDir, ...(overlay ? [overlay, path.basename(overlay), path.relative(overlay, revisionDir)] : [])]
+      // A commit's temp folder has a random name (revision.ts materialiseCommit); the working tree's name is the person's.
+      if (options.revision.commit) local.push(path.basename(revisionDir))
+      if (!local.some((p) => p && stdout.includes(p))) keep(stdout)
+    }
+
+    return {docs: splitBuildOutput(stdout, options.parsed ?? new Map())}
   } finally {
     if (overlay) await fs.rm(overlay, {force: true, recursive: true})
   }

@@ -2,11 +2,13 @@ import type {AgeIdentity} from '../age/identities.js'
 import {HomelabError} from '../errors.js'
 import {findExecutable} from '../validate/tools.js'
 import {type BuildOutput, buildRevision, type DeferredBuild, resolveDeferred} from './build.js'
+import {BuildCache, type BuildCounts} from './build-cache.js'
 import {type ClusterDiff, compareBuilds} from './compare.js'
 import {materialise, type MaterialisedRevision, type RevisionSide} from './revision.js'
 import {SecretValues} from './secrets.js'
 
 export {type BuiltKustomization, type BuiltObject, type RevisionBuild} from './build.js'
+export {type BuildCounts, defaultBuildCacheDir} from './build-cache.js'
 export {type ClusterDiff, type DiffError, type KustomizationChange, type ObjectAction, type ObjectChange, type SecretKeyChange} from './compare.js'
 export {WORKING_TREE} from './revision.js'
 
@@ -31,6 +33,12 @@ export interface DiffClusterOptions {
   path: string | undefined
   /** The commits `from` and `to` name, when the caller resolved them already (resolveCommit): not resolved again. */
   commits?: {from?: string; to?: string}
+  /**
+   * The persistent kustomize build cache folder (build-cache.ts; the commands pass
+   * defaultBuildCacheDir(), `homelab diff --no-cache` nothing): builds of earlier runs are read
+   * from it, this run's are added. Undefined: nothing is read or written there.
+   */
+  buildCache?: string
 }
 
 /** Age identities, or a loader of them (see DiffClusterOptions.identities). */
@@ -44,6 +52,8 @@ export interface DiffReport extends ClusterDiff {
   from: RevisionSide
   to: RevisionSide
   cluster: string
+  /** kubectl kustomize builds this run started (`run`) and took from the persistent build cache (`cached`). */
+  builds: BuildCounts
 }
 
 /**
@@ -51,7 +61,9 @@ export interface DiffReport extends ClusterDiff {
  * folder (`git archive`; the working tree is read where it is), built like Flux builds it
  * (build.ts, with `kubectl kustomize`, the builds in parallel and a folder that is the same in
  * both built once), SOPS values decrypted in memory and compared by fingerprint only
- * (secrets.ts), then compared (compare.ts). Temp folders are removed, also on failure.
+ * (secrets.ts), then compared (compare.ts). With `buildCache`, builds of earlier runs are read
+ * from the persistent cache and this run's kept there (build-cache.ts; `builds` counts both).
+ * Temp folders are removed, also on failure.
  * @throws UsageError for an unknown revision; HomelabError when kubectl is not installed or git cannot read a revision
  */
 export async function diffCluster(options: DiffClusterOptions): Promise<DiffReport> {
@@ -65,6 +77,7 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     materialise(options.root, options.to, '--to', top, options.commits?.to),
   ])
   const [fromSide, toSide] = sides as Array<PromiseSettledResult<MaterialisedRevision>>
+  let store: BuildCache | undefined
   const cleanup = () => Promise.all(sides.map((s) => (s.status === 'fulfilled' ? (s.value as MaterialisedRevision).cleanup() : undefined)))
   try {
     if (kubectl.status === 'rejected') throw kubectl.reason
@@ -105,8 +118,10 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     void builds.then(() => import('diff')).catch(() => {})
     ready.catch(() => {}) // awaited below; this only keeps an early failure from being unhandled
     const cache = new Map<string, Promise<BuildOutput>>()
+    store = options.buildCache === undefined ? undefined : new BuildCache(options.buildCache, kubectl.value)
+    const counts: BuildCounts = {cached: 0, run: 0}
     const defer = new Map<string, DeferredBuild[]>()
-    const common = {cache, clusterPath: options.clusterPath, defer, kubectl: kubectl.value, onStarted, parsed: new Map(), ready, secrets}
+    const common = {cache, clusterPath: options.clusterPath, counts, defer, kubectl: kubectl.value, onStarted, parsed: new Map(), ready, secrets, store}
     const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
     await ready
     await identities
@@ -121,6 +136,9 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
       diff = await compareBuilds(before, after, {from: from.label, to: to.label})
     }
 
+    // This run's cache writes are done by now (they started as each build finished); a write that failed is one warning.
+    await store?.flush()
+    if (store?.warning) diff.warnings.push(store.warning)
     if (secrets.failures.size > 0) {
       const [file, reason] = [...secrets.failures][0]
       diff.warnings.push(`${secrets.failures.size} changed SOPS file(s) could not be decrypted (${file}: ${reason}): their values are compared by ciphertext, so a re-encrypted value shows as "value changed"`)
@@ -131,10 +149,12 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
       changed: diff.objects.length > 0 || diff.kustomizations.some((k) => k.status !== 'unchanged'),
       cluster: options.clusterPath,
       from: {commit: from.commit, label: labels.from},
+      builds: counts,
       ok: diff.errors.length === 0,
       to: {commit: to.commit, label: labels.to},
     }
   } finally {
-    await cleanup()
+    // The cache is pruned (when this run wrote to it) while the temp folders are removed.
+    await Promise.all([cleanup(), store?.close()])
   }
 }

@@ -9,6 +9,8 @@ import {hostChanged, skippedHost} from './host-result.js'
 import {diffCluster, type DiffReport, type Identities} from './index.js'
 import {resolveCommit} from './revision.js'
 
+export {defaultBuildCacheDir} from './build-cache.js'
+
 /** The root Flux Kustomization (flux bootstrap's `flux-system/flux-system`): its lastAppliedRevision is what the cluster runs. */
 export const ROOT_KUSTOMIZATION = {name: 'flux-system', namespace: 'flux-system'}
 
@@ -43,6 +45,8 @@ export interface DiffAllOptions {
   /** Opens a connection to a host (the command's openHostConnection); throws HostUnreachableError (exit 2). */
   open(host: HostConfig): Promise<HostConnection>
   onLine?(host: string, line: string): void
+  /** The persistent kustomize build cache folder (DiffClusterOptions.buildCache); undefined: none. */
+  buildCache?: string
 }
 
 /**
@@ -147,6 +151,7 @@ export async function diffAll(options: DiffAllOptions): Promise<FullDiffReport> 
     )
     const [cluster, hosts] = await Promise.all([
       diffCluster({
+        buildCache: options.buildCache,
         clusterPath: homelab.config.cluster.path,
         // The commits resolved above, when the cluster side reads the same revisions (saves git runs).
         commits: {from: from === options.from ? fromResolved.value : undefined, to: options.to === undefined ? undefined : hostCommit},
