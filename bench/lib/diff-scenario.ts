@@ -1,7 +1,8 @@
 /**
  * The repositories bench/diff measures: a copy of the bundled homelab in a temp git repository
- * with two commits — the base, then one change (vaultwarden's image and immich's SOPS value
- * `stringData.DB_PASSWORD`) — and a git worktree of each commit for the sequential baseline.
+ * with three commits — the base; the change (vaultwarden's image and immich's SOPS value
+ * `stringData.DB_PASSWORD`); one more app changed (kopia's image: the next edit of an edit-diff
+ * loop) — and a git worktree of the base and the change for the sequential baseline.
  * `layout: 'per-app'` first gives every app its own Flux Kustomization (per-app-layout.ts).
  */
 import {execa} from 'execa'
@@ -22,9 +23,11 @@ export const CLUSTER = 'flux/clusters/azalab-0'
 
 /** A prepared repository. */
 export interface DiffScenario {
-  /** The repository (HEAD~1 = base, HEAD = the change). */
+  /** The repository. */
   work: string
-  /** Worktrees of HEAD~1 and HEAD. */
+  /** Commit ids: the base, the change, and the change plus one more app changed. */
+  commits: {base: string; change: string; more: string}
+  /** Worktrees of the base and the change. */
   trees: string[]
   /** Repository-relative folder of every Flux Kustomization of the base (the root first). */
   kustomizations: string[]
@@ -55,7 +58,11 @@ export async function prepareDiffScenario(layout: 'bundled' | 'per-app'): Promis
     const identities = await parseIdentities(readFileSync(KEY_FILE, 'utf8'), KEY_FILE)
     await setSopsValues({file: path.join(work, CLUSTER, 'manifests/apps/immich/secret.sops.yaml'), identities, values: {'stringData.DB_PASSWORD': 'BenchPassw0rd'}})
     await git(['commit', '-q', '-am', 'change'])
-    for (const rev of ['HEAD~1', 'HEAD']) {
+    const kopia = path.join(work, CLUSTER, 'manifests/apps/kopia/deployment.yaml')
+    await fs.writeFile(kopia, (await fs.readFile(kopia, 'utf8')).replace(/image: (\S+):(\S+)/, 'image: $1:8.8.8'))
+    await git(['commit', '-q', '-am', 'one more app'])
+    const [base, change, more] = (await git(['rev-list', '--reverse', 'HEAD'])).stdout.trim().split('\n')
+    for (const rev of [base, change]) {
       const tree = await fs.mkdtemp(path.join(work, '..', 'homelab-bench-diff-tree-'))
       await fs.rm(tree, {recursive: true})
       await git(['worktree', 'add', '-q', '--detach', tree, rev])
@@ -69,7 +76,7 @@ export async function prepareDiffScenario(layout: 'bundled' | 'per-app'): Promis
       .filter((o) => o?.kind === 'Kustomization' && typeof o.spec?.path === 'string')
       .map((o) => path.posix.normalize(o!.spec!.path!))
       .filter((p) => p !== CLUSTER)
-    return {kustomizations: [CLUSTER, ...paths], remove, trees, work}
+    return {commits: {base, change, more}, kustomizations: [CLUSTER, ...paths], remove, trees, work}
   } catch (error) {
     await remove()
     throw error
