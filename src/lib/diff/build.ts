@@ -131,6 +131,20 @@ export interface BuildOptions {
    * both revisions: a leaf whose inputs differ is built as soon as both sides know it.
    */
   defer?: Map<string, DeferredBuild[]>
+  /**
+   * Shared between the two revisions: the leaf Kustomizations the root folder's files define, as
+   * each revision plans them ahead of the root's build (prefetchChildren), by id. When both
+   * revisions have planned one and its key or spec differs, both builds start at once, while the
+   * roots build (at most as many such pairs as builds run at once).
+   */
+  early?: EarlyLeaves
+}
+
+/** See {@link BuildOptions.early}. */
+export interface EarlyLeaves {
+  byId: Map<string, {key: string; spec: Record<string, unknown>; start: () => void}>
+  /** Pairs started so far. */
+  started: number
 }
 
 /** The result of one `kubectl kustomize`: its documents (parsed on demand, see {@link splitBuildOutput}), or the error line. */
@@ -319,8 +333,9 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
  * build is done (that build is what names them; waiting for it puts a whole kubectl run on the
  * path). Only when the root's kustomization is of the simplest shape (simpleKustomization) with
  * nothing but `resources` naming files in the folder — then kustomize prints those objects as
- * written — at most as many as builds run at once, and only for a Kustomization that would not
- * be put off (BuildOptions.defer). The
+ * written. A Kustomization that would not be put off (BuildOptions.defer) is built ahead when
+ * there are at most as many as builds run at once; a leaf that would be put off is built ahead
+ * only once the other revision has planned it too and it differs there (BuildOptions.early). The
  * builds go into the cache under their keys; buildRevision then finds them when the root's
  * output names the same Kustomizations. One that the output names differently was built for
  * nothing (never used: the cache is keyed by inputs and spec).
@@ -332,7 +347,7 @@ async function prefetchChildren(options: BuildOptions, clusterRel: string): Prom
   if (present.length !== 1) return
   const k = simpleKustomization(await fs.readFile(path.join(dir, present[0]), 'utf8'))
   if (!k || Object.keys(k).some((key) => !['apiVersion', 'kind', 'resources'].includes(key)) || !Array.isArray(k.resources)) return
-  const specs: Array<Record<string, unknown>> = []
+  const specs: Array<{id: string; spec: Record<string, unknown>}> = []
   for (const resource of k.resources as string[]) {
     const rel = normaliseRel(path.posix.join(clusterRel, resource))
     if (rel === undefined || path.posix.dirname(rel) !== clusterRel) return
@@ -340,18 +355,35 @@ async function prefetchChildren(options: BuildOptions, clusterRel: string): Prom
     if (text === undefined) return
     if (!text.includes(FLUX_KUSTOMIZE_GROUP)) continue
     for (const value of parseBuildOutput(text, options.parsed ?? new Map()))
-      if (isFluxKustomization(value) && normaliseRel(String(specOf(value).path ?? '')) !== clusterRel) specs.push(specOf(value))
+      if (isFluxKustomization(value) && normaliseRel(String(specOf(value).path ?? '')) !== clusterRel) specs.push({id: idOf(value), spec: specOf(value)})
   }
 
-  // At most as many as builds run at once (a folder defining many Kustomizations waits for the root as before).
-  if (specs.length > (options.concurrency ?? Math.max(2, os.availableParallelism()))) return
-  await Promise.all(
-    specs.map(async (spec) => {
-      const plan = await planBuild(options, undefined, spec)
-      if ('error' in plan || (options.defer && plan.leaf && plan.key !== undefined)) return
+  const concurrency = options.concurrency ?? Math.max(2, os.availableParallelism())
+  const planned = await Promise.all(specs.map(async ({id, spec}) => ({id, plan: await planBuild(options, undefined, spec), spec})))
+  // Not put off (BuildOptions.defer): built ahead, at most as many as builds run at once (a folder defining more waits for the root as before).
+  const ahead = planned.filter(({plan}) => !('error' in plan) && !(options.defer && plan.leaf && plan.key !== undefined))
+  if (ahead.length <= concurrency) for (const {plan, spec} of ahead) buildPath(options, undefined, spec, plan).catch(() => {})
+  // Put off: built ahead only when the other revision planned it too and it differs there (it will be built on both sides).
+  const {early} = options
+  if (!early || !options.defer) return
+  for (const {id, plan, spec} of planned) {
+    if ('error' in plan || !plan.leaf || plan.key === undefined) continue
+    const start = () => {
       buildPath(options, undefined, spec, plan).catch(() => {})
-    }),
-  )
+    }
+
+    const other = early.byId.get(id)
+    if (!other) {
+      early.byId.set(id, {key: plan.key, spec, start})
+      continue
+    }
+
+    if ((other.key !== plan.key || !isDeepStrictEqual(other.spec, spec)) && early.started < concurrency) {
+      early.started++
+      other.start()
+      start()
+    }
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import type {AgeIdentity} from '../age/identities.js'
 import {HomelabError} from '../errors.js'
 import {findExecutable} from '../validate/tools.js'
-import {type BuildOutput, buildRevision, type DeferredBuild, resolveDeferred} from './build.js'
+import {type BuildOutput, buildRevision, type DeferredBuild, type EarlyLeaves, resolveDeferred} from './build.js'
 import {BuildCache, type BuildCounts} from './build-cache.js'
 import {type ClusterDiff, compareBuilds} from './compare.js'
 import {materialise, type MaterialisedRevision, type RevisionSide} from './revision.js'
@@ -121,7 +121,8 @@ export async function diffCluster(options: DiffClusterOptions): Promise<DiffRepo
     store = options.buildCache === undefined ? undefined : new BuildCache(options.buildCache, kubectl.value)
     const counts: BuildCounts = {cached: 0, run: 0}
     const defer = new Map<string, DeferredBuild[]>()
-    const common = {cache, clusterPath: options.clusterPath, counts, defer, kubectl: kubectl.value, onStarted, parsed: new Map(), ready, secrets, store}
+    const early: EarlyLeaves = {byId: new Map(), started: 0}
+    const common = {cache, clusterPath: options.clusterPath, counts, defer, early, kubectl: kubectl.value, onStarted, parsed: new Map(), ready, secrets, store}
     const [before, after] = await Promise.all([buildRevision({...common, revision: from}), buildRevision({...common, revision: to})])
     await ready
     await identities

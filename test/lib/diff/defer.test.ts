@@ -164,6 +164,29 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
     expect(report.kustomizations.map((c) => `${c.id} ${c.status}`)).toEqual(['flux-system/flux-system unchanged', 'flux-system/a unchanged', 'flux-system/b changed'])
   }, 180_000)
 
+  it('a leaf that differs between the revisions is built while the roots build (one Flux Kustomization per app)', async () => {
+    const dir = perApp()
+    write(dir, 'apps/b/service.yaml', service('b', '81'))
+    commit(dir, 'b port')
+    // A kubectl that logs start and end of each build, and takes its time over the root.
+    const bin = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-bin-'))
+    dirs.push(bin)
+    const log = path.join(bin, 'runs.log')
+    writeFileSync(log, '')
+    writeFileSync(
+      path.join(bin, 'kubectl'),
+      `#!/bin/sh\nfor a; do last=$a; done\nname=$(basename "$last")\necho "start $name" >> '${log}'\n[ "$name" = cluster ] && sleep 2\n'${kubectl}' "$@"\nrc=$?\necho "end $name" >> '${log}'\nexit $rc\n`,
+    )
+    chmodSync(path.join(bin, 'kubectl'), 0o755)
+    const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: `${bin}:${process.env.PATH}`, root: dir, to: 'HEAD'})
+    expect(summary(report)).toEqual(['changed flux-system/b Service/default/b'])
+    const lines = readFileSync(log, 'utf8').trim().split('\n')
+    // Both of b's builds started before the root's build ended; a (the same at both revisions) never built.
+    expect(lines.filter((l) => l === 'start b')).toHaveLength(2)
+    expect(lines.lastIndexOf('start b')).toBeLessThan(lines.indexOf('end cluster'))
+    expect(lines.filter((l) => l.endsWith(' a'))).toEqual([])
+  }, 180_000)
+
   it('is built when a Kustomization reads a source, also one defined a level further down: its variables are there, no error', async () => {
     const dir = perApp()
     // m (a level down from the root, like a) makes b, which reads TOKEN from a's Secret.
