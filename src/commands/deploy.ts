@@ -78,6 +78,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     yes: Flags.boolean({char: 'y', description: 'activate without asking (needed without a terminal)', default: false}),
     'dry-run': Flags.boolean({description: 'print every step and remote command; contact nothing', default: false}),
     'diff-only': Flags.boolean({description: 'show the homelab diff report (cluster and hosts) for the commit and stop: no push, no flake.lock or profile change', default: false, exclusive: ['dry-run']}),
+    cache: Flags.boolean({description: 'reuse kubectl kustomize outputs of earlier runs for the diff report (~/.cache/homelab/kustomize-builds; --no-cache: neither read nor write it)', default: true, allowNo: true}),
     'allow-dirty': Flags.boolean({description: 'deploy even with uncommitted changes (the pushed commit is what deploys)', default: false}),
     validate: Flags.boolean({description: 'run the validate checks first (--no-validate: skip them, e.g. right after homelab validate)', default: true, allowNo: true}),
     push: Flags.boolean({description: 'push the branch first (--no-push: only verify the remote has HEAD)', default: true, allowNo: true}),
@@ -135,7 +136,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
       const {connectHost} = await import('../lib/ssh/index.js')
       const {askHostKey, askPassphrase, askSudoPassword} = callbacks
       const diff = await diffAll({
-        buildCache: (await import('../lib/diff/build-cache.js')).defaultBuildCacheDir(process.env),
+        buildCache: flags.cache ? (await import('../lib/diff/build-cache.js')).defaultBuildCacheDir(process.env) : undefined,
         homelab,
         hosts,
         identities: await loadIdentities(),
@@ -161,7 +162,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
         const tracking = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${remote}/${branch}^{commit}`], {cwd: homelab.root, reject: false})
         const from = tracking.exitCode === 0 ? `${remote}/${branch}` : pre.commit
         const {defaultBuildCacheDir} = await import('../lib/diff/build-cache.js')
-        cluster = await diffCluster({buildCache: defaultBuildCacheDir(process.env), clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
+        cluster = await diffCluster({buildCache: flags.cache ? defaultBuildCacheDir(process.env) : undefined, clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
         out(diffUi.renderDiffReport(cluster, c))
       } catch (error) {
         out(`${c.yellow('warning:')} the cluster part of the diff could not be built: ${(error as Error).message}`)

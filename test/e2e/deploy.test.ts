@@ -13,7 +13,7 @@ import {promises as fs} from 'node:fs'
 import path from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {REPO_ROOT, runCli} from '../helpers/cli.js'
+import {REPO_ROOT, runCli, testCacheHome} from '../helpers/cli.js'
 import {startTestHost, type TestHost, type TestRepo} from './host/test-host.js'
 
 let host: TestHost
@@ -297,7 +297,7 @@ describe('homelab deploy on the e2e host', {timeout: 180_000}, () => {
     // Like runCli, but keeping the subprocess to kill it.
     const entry = process.env.HOMELAB_TEST_BUILT === '1' ? ['bin/run.js'] : ['--import', 'tsx', 'bin/dev.js']
     const child = execa(process.execPath, [...entry, 'deploy', '--repo', repo.dir, '--yes', '--no-validate', '--confirm-timeout', '300', '--sudo-password-stdin'], {
-      cwd: REPO_ROOT, env: {...host.env, NO_COLOR: '1'}, input: `${host.sudoPassword}\n`, reject: false,
+      cwd: REPO_ROOT, env: {...host.env, NO_COLOR: '1', XDG_CACHE_HOME: testCacheHome()}, input: `${host.sudoPassword}\n`, reject: false,
     })
     let seen = ''
     await new Promise<void>((resolve) => {
@@ -332,7 +332,7 @@ describe('homelab deploy on the e2e host', {timeout: 180_000}, () => {
     const rollbacksBefore = await detachedRuns('homelab-rollback-')
     const entry = process.env.HOMELAB_TEST_BUILT === '1' ? ['bin/run.js'] : ['--import', 'tsx', 'bin/dev.js']
     const a = execa(process.execPath, [...entry, 'deploy', '--repo', repo.dir, '--yes', '--no-validate', '--confirm-timeout', '20', '--sudo-password-stdin'], {
-      cwd: REPO_ROOT, env: {...host.env, NO_COLOR: '1'}, input: `${host.sudoPassword}\n`, reject: false,
+      cwd: REPO_ROOT, env: {...host.env, NO_COLOR: '1', XDG_CACHE_HOME: testCacheHome()}, input: `${host.sudoPassword}\n`, reject: false,
     })
     let seen = ''
     await new Promise<void>((resolve) => {

@@ -14,6 +14,11 @@
  * content is one header line `homelab-kustomize-build <format> sha256:<hex of the body>` and the
  * body (the output). A file whose body does not match its header's hash (truncated, overwritten)
  * is a miss, and the build that follows replaces it.
+ *
+ * Not stored: an output holding a Secret that is not SOPS-encrypted (a secretGenerator, a plain
+ * Secret: its values would sit in ~/.cache, which backups often take), an output larger than a
+ * quarter of the limit. Not used at all: a folder that is a symlink, not a folder, owned by
+ * another user, or writable by group or others when it is not ours to tighten (one warning).
  */
 import {createHash} from 'node:crypto'
 import {promises as fs} from 'node:fs'
@@ -21,6 +26,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {writeFileAtomic} from '../fs/atomic-write.js'
+import {run} from './exec.js'
 
 /**
  * Bumped whenever what a build key stands for changes in a way the key does not show (the overlay
@@ -58,18 +64,53 @@ export function defaultBuildCacheDir(env: NodeJS.ProcessEnv = process.env, home:
 }
 
 /**
- * What identifies a kubectl binary without running it (a process costs ~50 ms): its real path,
- * size and mtime. An upgrade replaces the file, so its builds are not reused.
- * @returns undefined when the binary cannot be stat'ed (then nothing is cached)
+ * What identifies the kubectl that runs the builds: its real path, size and mtime (an upgrade
+ * replaces the file, so its builds are not reused). A script (`#!`: an asdf/mise shim, a wrapper)
+ * stays the same file whatever kubectl it runs, so for one `kubectl version --client` is run
+ * (~50 ms, alongside git) and its output is part of the identity too.
+ * @returns undefined when the binary cannot be read or the version not told (then nothing is cached)
  */
 export async function kubectlIdentity(kubectl: string): Promise<string | undefined> {
   try {
     const real = await fs.realpath(kubectl)
     const stat = await fs.stat(real)
-    return `${real}\0${stat.size}\0${stat.mtimeMs}`
+    const file = `${real}\0${stat.size}\0${stat.mtimeMs}`
+    const handle = await fs.open(real, 'r')
+    const head = Buffer.alloc(2)
+    try {
+      await handle.read(head, 0, 2, 0)
+    } finally {
+      await handle.close()
+    }
+
+    if (head.toString('latin1') !== '#!') return file
+    const version = await run(kubectl, ['version', '--client'], {timeout: 30_000})
+    return version.exitCode === 0 ? `${file}\0${version.stdout}` : undefined
   } catch {
     return undefined
   }
+}
+
+/** A Secret document in kubectl kustomize output (kind at column 0) without a SOPS `sops:` block: its values are plaintext (base64 is not a cipher). */
+export function holdsPlainSecret(output: string): boolean {
+  return output.split(/^---$/m).some((doc) => /^kind: Secret\s*$/m.test(doc) && !/^sops:/m.test(doc))
+}
+
+/**
+ * Whether a cache folder may be used: absent (created 0700 on the first write), or a real folder
+ * (not a symlink) owned by this user; one writable by group or others is narrowed to 0700.
+ * @returns undefined when usable, else why not (one line)
+ */
+async function untrusted(dir: string): Promise<string | undefined> {
+  // Absent (or under a file: then the first write fails and says so).
+  const stat = await fs.lstat(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' || error.code === 'ENOTDIR' ? undefined : error))
+  if (stat === undefined) return undefined
+  if (stat instanceof Error) return `cannot be read (${(stat as NodeJS.ErrnoException).code ?? stat.message})`
+  if (stat.isSymbolicLink() || !stat.isDirectory()) return 'is not a folder (a symlink or a file)'
+  const uid = process.getuid?.()
+  if (uid !== undefined && stat.uid !== uid) return `is owned by uid ${stat.uid}, not you`
+  if (stat.mode & 0o022) await fs.chmod(dir, 0o700)
+  return undefined
 }
 
 /**
@@ -82,6 +123,7 @@ export class BuildCache {
   /** One line for the report when the cache could not be written (unwritable folder, disk full); undefined otherwise. */
   warning: string | undefined
   private readonly identity: Promise<string | undefined>
+  private trust: Promise<boolean> | undefined
   private readonly pending = new Set<Promise<unknown>>()
   private made: Promise<void> | undefined
   private wrote = 0
@@ -119,10 +161,17 @@ export class BuildCache {
     return body.toString('utf8')
   }
 
-  /** Stores a successful build's output under its key, in the background ({@link BuildCache.close} waits for it). */
-  put(key: string, output: string): void {
+  /**
+   * Stores a successful build's output under its key, in the background ({@link BuildCache.close}
+   * waits for it); not an output holding a plaintext Secret ({@link holdsPlainSecret}) or larger
+   * than a quarter of {@link BUILD_CACHE_LIMITS}.bytes.
+   * @param confirm asked before writing: false skips it (e.g. the working tree changed while kubectl ran, so the output may not be the key's)
+   */
+  put(key: string, output: string, confirm?: () => Promise<boolean>): void {
+    if (output.length > BUILD_CACHE_LIMITS.bytes / 4 || holdsPlainSecret(output)) return
     this.track(
       (async () => {
+        if (confirm && !(await confirm().catch(() => false))) return
         const file = await this.file(key)
         if (!file) return
         try {
@@ -132,7 +181,7 @@ export class BuildCache {
           await writeFileAtomic(file, Buffer.concat([Buffer.from(`${HEADER} ${BUILD_CACHE_FORMAT} sha256:${sha256(body)}\n`), body]), {mode: 0o600})
           this.wrote++
         } catch (error) {
-          this.warning ??= `the kustomize build cache ${this.dir} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); builds are not kept for the next run (make it writable, or pass --no-cache)`
+          this.warning ??= `the kustomize build cache ${this.dir} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); builds are not kept for the next run (free space or make it writable, or pass --no-cache)`
         }
       })(),
     )
@@ -154,6 +203,14 @@ export class BuildCache {
   }
 
   private async file(key: string): Promise<string | undefined> {
+    this.trust ??= untrusted(this.dir).then(
+      (why) => {
+        if (why) this.warning ??= `the kustomize build cache ${this.dir} ${why}: it is not used (remove it, or pass --no-cache)`
+        return why === undefined
+      },
+      () => false,
+    )
+    if (!(await this.trust)) return undefined
     const identity = await this.identity
     if (identity === undefined) return undefined
     return path.join(this.dir, sha256(`${HEADER}\0${BUILD_CACHE_FORMAT}\0${key}\0${identity}`))

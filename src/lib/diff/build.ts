@@ -541,7 +541,15 @@ async function buildPath(options: BuildOptions, clusterRel: string | undefined, 
   const run = store
     ? (async (): Promise<BuildOutput> => {
         const text = await store.get(key)
-        if (text === undefined) return runBuild(options, plan.dir, plan.written, plan.fields, (stdout) => store.put(key, stdout))
+        if (text === undefined) {
+          // The working tree can change while kubectl reads it (an editor's save, a checkout): its key is worked out again, and the output kept only if it still holds.
+          const confirm = options.revision.commit ? undefined : async () => {
+            const again = await makePlan(options, clusterRel, spec)
+            return !('error' in again) && again.key === key
+          }
+          return runBuild(options, plan.dir, plan.written, plan.fields, (stdout) => store.put(key, stdout, confirm))
+        }
+
         if (options.counts) options.counts.cached++
         return {docs: splitBuildOutput(text, options.parsed ?? new Map())}
       })()
@@ -869,7 +877,7 @@ function kustomizationRefs(text: string): KustomizationRefs | undefined {
 
     refs = {open: undefined, up: []}
     for (const value of strings) {
-      if (/:\/\/|github\.com\/|git@|^git::/.test(value)) refs.open = 'remote'
+      if (/:\/\/|github\.com\/|git@|^git::|^[\w.-]+@[^/:]+:/.test(value)) refs.open = 'remote'
       const single = !/\s/.test(value.trim())
       const candidate = single && value.includes('=') ? value.slice(value.indexOf('=') + 1) : value.trim()
       if (single && candidate.startsWith('/') && candidate.length > 1) refs.open ??= 'absolute'
@@ -1056,7 +1064,8 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
     return known
   }
   const local = (from: string, value: unknown): string | undefined => {
-    if (typeof value !== 'string' || value === '' || /\s/.test(value) || /:\/\/|github\.com\/|git@|^git::|\?ref=/.test(value)) return undefined
+    // A remote base: a URL, github.com/…, git::…, ?ref=, or scp-style user@host:path.
+    if (typeof value !== 'string' || value === '' || /\s/.test(value) || /:\/\/|github\.com\/|git@|^git::|\?ref=|^[\w.-]+@[^/:]+:/.test(value)) return undefined
     return normaliseRel(path.posix.join(from, value))
   }
 

@@ -13,7 +13,7 @@ import path from 'node:path'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {parseIdentities} from '../../../src/lib/age/identities.js'
-import {BUILD_CACHE_FORMAT, defaultBuildCacheDir, pruneBuildCache} from '../../../src/lib/diff/build-cache.js'
+import {BUILD_CACHE_FORMAT, BuildCache, defaultBuildCacheDir, holdsPlainSecret, pruneBuildCache} from '../../../src/lib/diff/build-cache.js'
 import {diffCluster, type DiffReport} from '../../../src/lib/diff/index.js'
 import {decryptSopsFile, setSopsValues} from '../../../src/lib/sops/index.js'
 import {REPO_ROOT, runCli} from '../../helpers/cli.js'
@@ -68,7 +68,8 @@ function countingKubectl(): {bin: string; path: string; runs(): string[]} {
     bin: path.join(bin, 'kubectl'),
     path: `${bin}:${process.env.PATH}`,
     runs() {
-      const lines = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean)
+      // `kubectl version --client`: a script kubectl (this wrapper) is identified by the version it runs too (kubectlIdentity).
+      const lines = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l && l !== '--client')
       writeFileSync(log, '')
       // A build through an overlay (the controller's fields) names the overlay's temp folder.
       return lines.map((t) => (t.includes('homelab-diff-overlay-') ? 'overlay' : t.replace(/^.*?\/(apps\/\w+|cluster)$/, '$1'))).sort()
@@ -166,6 +167,100 @@ describe('homelab diff: the persistent kustomize build cache', () => {
       expect(k.runs()).toEqual(['apps/web'])
       expect(entries(cache).size).toBe(6)
     }
+  }, 180_000)
+
+  it('a script kubectl (a shim) is identified by the version it runs: another version behind the same script misses', async () => {
+    const dir = repo()
+    const cache = temp('homelab-diff-cache-home-')
+    const bin = temp('homelab-diff-cache-shim-')
+    // A shim like asdf's or mise's: the same file whatever kubectl it runs; here `version --client` tells which.
+    const shim = (version: string) => writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\nif [ "$1" = version ]; then echo 'Client Version: ${version}'; exit 0; fi\nexec '${kubectl}' "$@"\n`, {mode: 0o755})
+    shim('v1.31.0')
+    const past = new Date(Date.now() - 86_400_000)
+    utimesSync(path.join(bin, 'kubectl'), past, past)
+    write(dir, 'apps/web/service.yaml', service('web', '81'))
+    const run = () => diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: `${bin}:${process.env.PATH}`, root: dir})
+    expect((await run()).builds).toEqual({cached: 0, run: 3})
+    expect((await run()).builds).toEqual({cached: 3, run: 0})
+    shim('v1.32.0') // same size, same mtime: only the version differs
+    utimesSync(path.join(bin, 'kubectl'), past, past)
+    expect((await run()).builds).toEqual({cached: 0, run: 3})
+  }, 180_000)
+
+  it('keeps no output holding a plaintext Secret (a secretGenerator, a plain Secret); SOPS-encrypted ones are kept', async () => {
+    expect(holdsPlainSecret('apiVersion: v1\nkind: Secret\nmetadata:\n  name: a\ndata:\n  password: aHVudGVyMg==\n')).toBe(true)
+    expect(holdsPlainSecret('apiVersion: v1\nkind: Secret\ndata:\n  password: ENC[AES256_GCM,data:x]\nsops:\n  mac: ENC[AES256_GCM,data:y]\n---\nkind: Service\n')).toBe(false)
+    expect(holdsPlainSecret('apiVersion: v1\nkind: ConfigMap\ndata:\n  kind: Secret\n')).toBe(false)
+    const dir = repo()
+    const cache = temp('homelab-diff-cache-home-')
+    write(dir, 'apps/db/kustomization.yaml', `${kustomization('service.yaml')}secretGenerator:\n  - name: db\n    namespace: default\n    files:\n      - password.txt\n`)
+    write(dir, 'apps/db/password.txt', 'hunter2-generated')
+    const report = await diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: process.env.PATH, root: dir})
+    expect(report.objects.map((o) => `${o.action} ${o.object}`)).toEqual([expect.stringMatching(/^added Secret\/default\/db-/)])
+    const kept = [...entries(cache).values()].map((b) => b.toString('utf8')).join('\n')
+    expect(entries(cache).size).toBeGreaterThan(0) // the root and apps/db at HEAD are kept
+    expect(kept).not.toContain('hunter2-generated')
+    expect(kept).not.toContain(Buffer.from('hunter2-generated').toString('base64'))
+  }, 180_000)
+
+  it('the working tree changed while kubectl read it: the output is not kept under the old content\'s key', async () => {
+    const dir = repo()
+    const cache = temp('homelab-diff-cache-home-')
+    const bin = temp('homelab-diff-cache-race-')
+    const file = path.join(dir, 'apps/web/service.yaml')
+    write(dir, 'apps/web/service.yaml', service('web', '81'))
+    // A save just as the working tree's apps/web builds (as an editor might): planned with port 81, built with 99; then undone to 81.
+    writeFileSync(
+      path.join(bin, 'kubectl'),
+      `#!/bin/sh\nfor a; do last=$a; done\n[ -f '${bin}/race' ] && [ "$last" = '${dir}/apps/web' ] && sed -i 's/port: 81/port: 99/' '${file}'\nexec '${kubectl}' "$@"\n`,
+      {mode: 0o755},
+    )
+    writeFileSync(path.join(bin, 'race'), '')
+    const raced = await diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: `${bin}:${process.env.PATH}`, root: dir})
+    rmSync(path.join(bin, 'race'))
+    expect(raced.objects[0].diff).toContain('+    - port: 99')
+    write(dir, 'apps/web/service.yaml', service('web', '81'))
+    // The next run (the file as it is now, 81) builds the working tree's web again and shows 81, never the 99 of the race.
+    const next = await diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: `${bin}:${process.env.PATH}`, root: dir})
+    expect(next.objects[0].diff).toContain('+    - port: 81')
+    expect(next.builds).toEqual({cached: 2, run: 1})
+  }, 180_000)
+
+  it('a cache folder that is a symlink or another user\'s is not used (one warning); a group-writable one of ours is narrowed to 0700', async () => {
+    const dir = repo()
+    write(dir, 'apps/web/service.yaml', service('web', '81'))
+    const home = temp('homelab-diff-cache-trust-')
+    const real = path.join(home, 'real')
+    mkdirSync(real, {mode: 0o700})
+    const link = path.join(home, 'link')
+    execFileSync('ln', ['-s', real, link])
+    const viaLink = await diffCluster({buildCache: link, clusterPath: 'cluster', identities: [], path: process.env.PATH, root: dir})
+    expect(viaLink.warnings).toEqual([`the kustomize build cache ${link} is not a folder (a symlink or a file): it is not used (remove it, or pass --no-cache)`])
+    expect(readdirSync(real)).toEqual([])
+
+    const loose = path.join(home, 'loose')
+    mkdirSync(loose)
+    chmodSync(loose, 0o777)
+    const narrowed = await diffCluster({buildCache: loose, clusterPath: 'cluster', identities: [], path: process.env.PATH, root: dir})
+    expect(narrowed.warnings).toEqual([])
+    expect(statSync(loose).mode & 0o777).toBe(0o700)
+    expect(readdirSync(loose).length).toBeGreaterThan(0)
+
+    if (process.getuid?.() === 0) {
+      // Another user's folder (as root: one given to nobody): never read, never written.
+      const theirs = path.join(home, 'theirs')
+      mkdirSync(theirs, {mode: 0o777})
+      execFileSync('chown', ['65534', theirs])
+      const other = await diffCluster({buildCache: theirs, clusterPath: 'cluster', identities: [], path: process.env.PATH, root: dir})
+      expect(other.warnings).toEqual([`the kustomize build cache ${theirs} is owned by uid 65534, not you: it is not used (remove it, or pass --no-cache)`])
+      expect(readdirSync(theirs)).toEqual([])
+    }
+
+    // BuildCache.put with a confirmation that fails writes nothing.
+    const store = new BuildCache(path.join(home, 'confirm'), kubectl)
+    store.put('k', 'apiVersion: v1\nkind: Service\n', async () => false)
+    await store.close()
+    expect(existsSync(path.join(home, 'confirm'))).toBe(false)
   }, 180_000)
 
   it('prunes oldest-first to its bounds, and temp files of writes that never finished', async () => {
