@@ -7,10 +7,9 @@
  * the real one), every cache in a temp XDG_CACHE_HOME (or a temp folder given to diffCluster).
  */
 import {execFileSync} from 'node:child_process'
-import {chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
+import {chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
-import {afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 
 import {parseIdentities} from '../../../src/lib/age/identities.js'
 import {BUILD_CACHE_FORMAT, BuildCache, defaultBuildCacheDir, holdsPlainSecret, pruneBuildCache} from '../../../src/lib/diff/build-cache.js'
@@ -18,26 +17,11 @@ import {diffCluster, type DiffReport} from '../../../src/lib/diff/index.js'
 import {decryptSopsFile, setSopsValues} from '../../../src/lib/sops/index.js'
 import {REPO_ROOT, runCli} from '../../helpers/cli.js'
 import {copyBundledHomelab} from '../../helpers/copy-homelab.js'
-import {haveTool} from '../../helpers/have-tool.js'
 import {commit, flux, git, kustomization, write} from './git-fixture.js'
+import {kubectlFixture} from './kubectl-fixture.js'
 
-const dirs: string[] = []
-let kubectl = ''
-
-beforeAll(() => {
-  if (process.env.CI && !haveTool('kubectl')) throw new Error('kubectl is required under CI (homelab diff builds with kubectl kustomize)')
-  kubectl = execFileSync('sh', ['-c', 'command -v kubectl'], {encoding: 'utf8'}).trim()
-})
-
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, {force: true, recursive: true})
-})
-
-function temp(prefix: string): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
-  dirs.push(dir)
-  return dir
-}
+const k8s = kubectlFixture()
+const {temp} = k8s
 
 const service = (name: string, port: string) =>
   `apiVersion: v1\nkind: Service\nmetadata:\n  name: ${name}\n  namespace: default\nspec:\n  ports:\n    - port: ${port}\n  selector:\n    app: ${name}\n`
@@ -57,26 +41,6 @@ function repo(): string {
   return dir
 }
 
-/** A kubectl that logs the folder of each build, then runs the real one. */
-function countingKubectl(): {bin: string; path: string; runs(): string[]} {
-  const bin = temp('homelab-diff-cache-bin-')
-  const log = path.join(bin, 'runs.log')
-  writeFileSync(log, '')
-  writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\nfor a; do last=$a; done\nprintf '%s\\n' "$last" >> '${log}'\nexec '${kubectl}' "$@"\n`)
-  chmodSync(path.join(bin, 'kubectl'), 0o755)
-  return {
-    bin: path.join(bin, 'kubectl'),
-    path: `${bin}:${process.env.PATH}`,
-    runs() {
-      // `kubectl version --client`: a script kubectl (this wrapper) is identified by the version it runs too (kubectlIdentity).
-      const lines = readFileSync(log, 'utf8').trim().split('\n').filter((l) => l && l !== '--client')
-      writeFileSync(log, '')
-      // A build through an overlay (the controller's fields) names the overlay's temp folder.
-      return lines.map((t) => (t.includes('homelab-diff-overlay-') ? 'overlay' : t.replace(/^.*?\/(apps\/\w+|cluster)$/, '$1'))).sort()
-    },
-  }
-}
-
 /** The cache folder's entries (name → bytes). */
 function entries(cache: string): Map<string, Buffer> {
   if (!existsSync(cache)) return new Map()
@@ -90,7 +54,7 @@ describe('homelab diff: the persistent kustomize build cache', () => {
   it('a second identical run builds nothing and reports the same; a changed app runs only its new side; a corrupt entry is rebuilt and replaced', async () => {
     const dir = repo()
     const cache = path.join(temp('homelab-diff-cache-home-'), 'kustomize-builds')
-    const k = countingKubectl()
+    const k = k8s.counting()
     write(dir, 'apps/web/service.yaml', service('web', '81'))
     const run = () => diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: k.path, root: dir})
 
@@ -145,7 +109,7 @@ describe('homelab diff: the persistent kustomize build cache', () => {
   it('another kubectl binary (same path, another mtime) misses; an output naming the folder it was built in is never kept', async () => {
     const dir = repo()
     const cache = temp('homelab-diff-cache-home-')
-    const k = countingKubectl()
+    const k = k8s.counting()
     write(dir, 'apps/web/service.yaml', service('web', '81'))
     const run = () => diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: k.path, root: dir})
     expect((await run()).builds).toEqual({cached: 0, run: 3})
@@ -174,7 +138,7 @@ describe('homelab diff: the persistent kustomize build cache', () => {
     const cache = temp('homelab-diff-cache-home-')
     const bin = temp('homelab-diff-cache-shim-')
     // A shim like asdf's or mise's: the same file whatever kubectl it runs; here `version --client` tells which.
-    const shim = (version: string) => writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\nif [ "$1" = version ]; then echo 'Client Version: ${version}'; exit 0; fi\nexec '${kubectl}' "$@"\n`, {mode: 0o755})
+    const shim = (version: string) => writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\nif [ "$1" = version ]; then echo 'Client Version: ${version}'; exit 0; fi\nexec '${k8s.kubectl}' "$@"\n`, {mode: 0o755})
     shim('v1.31.0')
     const past = new Date(Date.now() - 86_400_000)
     utimesSync(path.join(bin, 'kubectl'), past, past)
@@ -206,22 +170,18 @@ describe('homelab diff: the persistent kustomize build cache', () => {
   it('the working tree changed while kubectl read it: the output is not kept under the old content\'s key', async () => {
     const dir = repo()
     const cache = temp('homelab-diff-cache-home-')
-    const bin = temp('homelab-diff-cache-race-')
     const file = path.join(dir, 'apps/web/service.yaml')
     write(dir, 'apps/web/service.yaml', service('web', '81'))
     // A save just as the working tree's apps/web builds (as an editor might): planned with port 81, built with 99; then undone to 81.
-    writeFileSync(
-      path.join(bin, 'kubectl'),
-      `#!/bin/sh\nfor a; do last=$a; done\n[ -f '${bin}/race' ] && [ "$last" = '${dir}/apps/web' ] && sed -i 's/port: 81/port: 99/' '${file}'\nexec '${kubectl}' "$@"\n`,
-      {mode: 0o755},
-    )
-    writeFileSync(path.join(bin, 'race'), '')
-    const raced = await diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: `${bin}:${process.env.PATH}`, root: dir})
-    rmSync(path.join(bin, 'race'))
+    const marker = path.join(temp('homelab-diff-cache-race-'), 'race')
+    const racing = k8s.wrapper((real) => `[ -f '${marker}' ] && [ "$last" = '${dir}/apps/web' ] && sed -i 's/port: 81/port: 99/' '${file}'\nexec '${real}' "$@"`)
+    writeFileSync(marker, '')
+    const raced = await diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: racing.path, root: dir})
+    rmSync(marker)
     expect(raced.objects[0].diff).toContain('+    - port: 99')
     write(dir, 'apps/web/service.yaml', service('web', '81'))
     // The next run (the file as it is now, 81) builds the working tree's web again and shows 81, never the 99 of the race.
-    const next = await diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: `${bin}:${process.env.PATH}`, root: dir})
+    const next = await diffCluster({buildCache: cache, clusterPath: 'cluster', identities: [], path: racing.path, root: dir})
     expect(next.objects[0].diff).toContain('+    - port: 81')
     expect(next.builds).toEqual({cached: 2, run: 1})
   }, 180_000)
@@ -257,7 +217,7 @@ describe('homelab diff: the persistent kustomize build cache', () => {
     }
 
     // BuildCache.put with a confirmation that fails writes nothing.
-    const store = new BuildCache(path.join(home, 'confirm'), kubectl)
+    const store = new BuildCache(path.join(home, 'confirm'), k8s.kubectl)
     store.put('k', 'apiVersion: v1\nkind: Service\n', async () => false)
     await store.close()
     expect(existsSync(path.join(home, 'confirm'))).toBe(false)
@@ -296,7 +256,7 @@ describe('homelab diff: the build cache never holds a value substituted from a S
     const CLUSTER = 'flux/clusters/azalab-0'
     const identities = await parseIdentities(readFileSync(KEY_FILE, 'utf8'), KEY_FILE)
     const dir = copyBundledHomelab('homelab-diff-cache-sops-')
-    dirs.push(dir)
+    k8s.removeAfter(dir)
     // A Kustomization in namespace immich whose ConfigMap takes DB_PASSWORD from the SOPS Secret immich/immich-secret.
     write(dir, `${CLUSTER}/kustomization.yaml`, readFileSync(path.join(dir, CLUSTER, 'kustomization.yaml'), 'utf8').replace('  - apps.yaml\n', '  - apps.yaml\n  - db-url.yaml\n'))
     write(dir, `${CLUSTER}/db-url.yaml`, flux('db-url', `./${CLUSTER}/manifests/db-url`, '  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: immich-secret\n').replace('namespace: flux-system\nspec', 'namespace: immich\nspec').replace('name: flux-system\n', 'name: flux-system\n    namespace: flux-system\n'))

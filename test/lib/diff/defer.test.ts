@@ -5,29 +5,17 @@
  * same at both revisions left unbuilt (BuildOptions.defer, resolveDeferred). Temporary git
  * repositories per test, real git, real kubectl (counted through a wrapper that runs the real one).
  */
-import {execFileSync} from 'node:child_process'
-import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import os from 'node:os'
+import {readFileSync} from 'node:fs'
 import path from 'node:path'
-import {afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
 import {documentHead, simpleKustomization} from '../../../src/lib/diff/build.js'
 import {diffCluster} from '../../../src/lib/diff/index.js'
-import {haveTool} from '../../helpers/have-tool.js'
 import {commit, flux, git, kustomization, write} from './git-fixture.js'
+import {kubectlFixture} from './kubectl-fixture.js'
 
-const dirs: string[] = []
-let kubectl = ''
-
-beforeAll(() => {
-  if (process.env.CI && !haveTool('kubectl')) throw new Error('kubectl is required under CI (homelab diff builds with kubectl kustomize)')
-  kubectl = execFileSync('sh', ['-c', 'command -v kubectl'], {encoding: 'utf8'}).trim()
-})
-
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, {force: true, recursive: true})
-})
+const k8s = kubectlFixture()
 
 const namespace = (name: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${name}\n`
 const service = (name: string, port: string) =>
@@ -39,8 +27,7 @@ const service = (name: string, port: string) =>
  * ConfigMap; nothing in its folder names a Flux Kustomization, ConfigMap or Secret).
  */
 function repo(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-'))
-  dirs.push(dir)
+  const dir = k8s.temp('homelab-diff-defer-')
   git(dir, ['init', '-q', '-b', 'main'])
   write(dir, 'cluster/kustomization.yaml', kustomization('vars.yaml', 'leaf.yaml'))
   write(dir, 'cluster/vars.yaml', flux('vars', './apps/vars'))
@@ -55,30 +42,12 @@ function repo(): string {
   return dir
 }
 
-/** A kubectl that logs the folder of each build, then runs the real one. */
-function countingKubectl(): {path: string; runs(): string[]} {
-  const bin = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-bin-'))
-  dirs.push(bin)
-  const log = path.join(bin, 'runs.log')
-  writeFileSync(log, '')
-  writeFileSync(path.join(bin, 'kubectl'), `#!/bin/sh\nfor a; do last=$a; done\nprintf '%s\\n' "$last" >> '${log}'\nexec '${kubectl}' "$@"\n`)
-  chmodSync(path.join(bin, 'kubectl'), 0o755)
-  return {
-    path: `${bin}:${process.env.PATH}`,
-    runs() {
-      const lines = readFileSync(log, 'utf8').trim().split('\n').filter(Boolean)
-      writeFileSync(log, '')
-      return lines.map((t) => t.replace(/^.*?\/(apps\/\w+|cluster)$/, '$1')).sort()
-    },
-  }
-}
-
 const summary = (report: Awaited<ReturnType<typeof diffCluster>>) => report.objects.map((o) => `${o.action} ${o.kustomization} ${o.object}${o.movedTo ? ` → ${o.movedTo}` : ''}`)
 
 describe('homelab diff: a leaf Kustomization the same at both revisions is not built', () => {
   it('is not built when only another Kustomization changes, and is built when its own folder or its postBuild variables change', async () => {
     const dir = repo()
-    const k = countingKubectl()
+    const k = k8s.counting()
     write(dir, 'apps/vars/extra.yaml', namespace('extra2'))
     commit(dir, 'vars changed')
     let report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
@@ -112,7 +81,7 @@ describe('homelab diff: a leaf Kustomization the same at both revisions is not b
 
   it('a leaf naming a file that is not there is built (its error shown at both revisions), though the same at both', async () => {
     const dir = repo()
-    const k = countingKubectl()
+    const k = k8s.counting()
     write(dir, 'apps/leaf/kustomization.yaml', kustomization('namespace.yaml', 'service.yaml', 'gone.yaml'))
     commit(dir, 'leaf names a missing file')
     write(dir, 'apps/vars/extra.yaml', namespace('extra2'))
@@ -124,7 +93,7 @@ describe('homelab diff: a leaf Kustomization the same at both revisions is not b
 
   it('an object moved into an unbuilt leaf is reported moved, not pruned', async () => {
     const dir = repo()
-    const k = countingKubectl()
+    const k = k8s.counting()
     write(dir, 'apps/vars/leaf-ns.yaml', namespace('leaf'))
     write(dir, 'apps/vars/kustomization.yaml', kustomization('vars.yaml', 'extra.yaml', 'leaf-ns.yaml'))
     commit(dir, 'vars also applies the leaf namespace')
@@ -139,8 +108,7 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
 
   /** One Flux Kustomization per app (the layout bench/diff's larger tree has): apps/a holds a Secret, apps/b a Service; no substituteFrom anywhere. */
   function perApp(): string {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-'))
-    dirs.push(dir)
+    const dir = k8s.temp('homelab-diff-defer-')
     git(dir, ['init', '-q', '-b', 'main'])
     write(dir, 'cluster/kustomization.yaml', kustomization('a.yaml', 'b.yaml'))
     write(dir, 'cluster/a.yaml', flux('a', './apps/a'))
@@ -155,7 +123,7 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
 
   it('is not built when no Kustomization of the tree reads substituteFrom sources', async () => {
     const dir = perApp()
-    const k = countingKubectl()
+    const k = k8s.counting()
     write(dir, 'apps/b/service.yaml', service('b', '81'))
     commit(dir, 'b port')
     const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
@@ -169,18 +137,10 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
     write(dir, 'apps/b/service.yaml', service('b', '81'))
     commit(dir, 'b port')
     // A kubectl that logs start and end of each build, and takes its time over the root.
-    const bin = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-bin-'))
-    dirs.push(bin)
-    const log = path.join(bin, 'runs.log')
-    writeFileSync(log, '')
-    writeFileSync(
-      path.join(bin, 'kubectl'),
-      `#!/bin/sh\nfor a; do last=$a; done\nname=$(basename "$last")\necho "start $name" >> '${log}'\n[ "$name" = cluster ] && sleep 2\n'${kubectl}' "$@"\nrc=$?\necho "end $name" >> '${log}'\nexit $rc\n`,
-    )
-    chmodSync(path.join(bin, 'kubectl'), 0o755)
-    const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: `${bin}:${process.env.PATH}`, root: dir, to: 'HEAD'})
+    const slow = k8s.wrapper((real, log) => `name=$(basename "$last")\necho "start $name" >> '${log}'\n[ "$name" = cluster ] && sleep 2\n'${real}' "$@"\nrc=$?\necho "end $name" >> '${log}'\nexit $rc`)
+    const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: slow.path, root: dir, to: 'HEAD'})
     expect(summary(report)).toEqual(['changed flux-system/b Service/default/b'])
-    const lines = readFileSync(log, 'utf8').trim().split('\n')
+    const lines = readFileSync(slow.log, 'utf8').trim().split('\n')
     // Both of b's builds started before the root's build ended; a (the same at both revisions) never built.
     expect(lines.filter((l) => l === 'start b')).toHaveLength(2)
     expect(lines.lastIndexOf('start b')).toBeLessThan(lines.indexOf('end cluster'))
@@ -196,7 +156,7 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
     write(dir, 'apps/m/b.yaml', flux('b', './apps/b', '  postBuild:\n    substituteFrom:\n      - kind: Secret\n        name: a-token\n'))
     write(dir, 'apps/b/service.yaml', service('b', '80').replace('app: b', 'app: b-${TOKEN}'))
     commit(dir, 'b reads a-token')
-    const k = countingKubectl()
+    const k = k8s.counting()
     write(dir, 'apps/b/service.yaml', service('b', '81').replace('app: b', 'app: b-${TOKEN}'))
     commit(dir, 'b port')
     const report = await diffCluster({clusterPath: 'cluster', from: 'HEAD~1', identities: [], path: k.path, root: dir, to: 'HEAD'})
@@ -237,8 +197,7 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
   }, 180_000)
 
   it('a source defined twice: substituteFrom takes the first in tree order, also when the holder was built late', async () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-defer-'))
-    dirs.push(dir)
+    const dir = k8s.temp('homelab-diff-defer-')
     git(dir, ['init', '-q', '-b', 'main'])
     const vars = (port: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\n  namespace: flux-system\ndata:\n  PORT: "${port}"\n`
     write(dir, 'cluster/kustomization.yaml', kustomization('h.yaml', 'm.yaml'))
