@@ -98,7 +98,8 @@ describe('consistent capture by kopia-backup.sh', () => {
       () => true,
       () => false,
     )
-  const sqlite = async (db: string, sql: string) => (await execa('sqlite3', [db, sql])).stdout.trim()
+  // The test's own reads wait for the writer's lock like any client would (busy timeout), instead of failing with SQLITE_BUSY.
+  const sqlite = async (db: string, sql: string) => (await execa('sqlite3', ['-cmd', '.timeout 30000', db, sql])).stdout.trim()
   const kubectlCalls = async () =>
     (await fs.readFile(path.join(kubectlState, 'calls.log'), 'utf8'))
       .trim()
