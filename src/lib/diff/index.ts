@@ -64,7 +64,7 @@ export interface DiffReport extends ClusterDiff {
  * (secrets.ts), then compared (compare.ts). With `buildCache`, builds of earlier runs are read
  * from the persistent cache and this run's kept there (build-cache.ts; `builds` counts both).
  * Temp folders are removed, also on failure.
- * @throws UsageError for an unknown revision; HomelabError when kubectl is not installed or git cannot read a revision
+ * @throws UsageError for an unknown revision; HomelabError when kubectl is not installed or git cannot read a revision; what the identities loader throws (AgeIdentityError for an unreadable or malformed key file)
  */
 export async function diffCluster(options: DiffClusterOptions): Promise<DiffReport> {
   const fromRev = options.from ?? 'HEAD'
