@@ -130,13 +130,15 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
     const width = hosts.length > 1 ? Math.max(...hosts.map((h) => h.name.length)) : 0
     const callbacks = deployCallbacks({canPrompt: this.canPrompt(), env: process.env, stdinPassword, yes: flags.yes})
     const diffUi = await import('../ui/diff.js')
+    // The kustomize build cache of the diff report (--no-cache: none).
+    const buildCache = async () => (flags.cache ? (await import('../lib/diff/build-cache.js')).defaultBuildCacheDir(process.env) : undefined)
     const loadIdentities = async () => (await import('../lib/sops/index.js')).loadIdentities({env: process.env, homeDir: (await import('node:os')).homedir()})
     if (flags['diff-only']) {
       const {diffAll} = await import('../lib/diff/report.js')
       const {connectHost} = await import('../lib/ssh/index.js')
       const {askHostKey, askPassphrase, askSudoPassword} = callbacks
       const diff = await diffAll({
-        buildCache: flags.cache ? (await import('../lib/diff/build-cache.js')).defaultBuildCacheDir(process.env) : undefined,
+        buildCache: await buildCache(),
         homelab,
         hosts,
         identities: await loadIdentities(),
@@ -161,8 +163,7 @@ Exit status: 0 done, 1 a step failed, 2 host unreachable or host key refused, 3 
         const {execa} = await import('execa')
         const tracking = await execa('git', ['rev-parse', '--verify', '--quiet', `refs/remotes/${remote}/${branch}^{commit}`], {cwd: homelab.root, reject: false})
         const from = tracking.exitCode === 0 ? `${remote}/${branch}` : pre.commit
-        const {defaultBuildCacheDir} = await import('../lib/diff/build-cache.js')
-        cluster = await diffCluster({buildCache: flags.cache ? defaultBuildCacheDir(process.env) : undefined, clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
+        cluster = await diffCluster({buildCache: await buildCache(), clusterPath: homelab.config.cluster.path, from, identities: await loadIdentities(), path: process.env.PATH, root: homelab.root, to: pre.commit})
         out(diffUi.renderDiffReport(cluster, c))
       } catch (error) {
         out(`${c.yellow('warning:')} the cluster part of the diff could not be built: ${(error as Error).message}`)

@@ -15,6 +15,7 @@ import path from 'node:path'
 import {isDeepStrictEqual} from 'node:util'
 import {parseAllDocuments, stringify} from 'yaml'
 
+import {isRemoteEntry} from '../validate/kustomizations.js'
 import {mapLimit} from '../validate/tools.js'
 import type {BuildCache, BuildCounts} from './build-cache.js'
 import {run} from './exec.js'
@@ -167,6 +168,9 @@ export interface OutputDoc {
   value(): Record<string, unknown>
 }
 
+/** A Kustomization of a level as buildRevision settles it: its result so far, its build output, what was found. */
+type LevelItem = {k: BuiltKustomization; output: BuildOutput; pending: Pending}
+
 /** A Flux Kustomization found and not settled yet. */
 export interface Pending {
   id: string
@@ -212,10 +216,9 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
   const seen = new Set<string>([root.id])
   const allObjects: BuiltObject[] = []
 
-  let deferred: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
-  // Deferred builds that may hold substituteFrom sources (DeferredBuild.sources), and those built after their level was settled.
-  const heldSources: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
-  const laterSettled: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
+  let deferred: LevelItem[] = []
+  // Deferred builds that may hold substituteFrom sources (DeferredBuild.sources), until a substituteFrom makes them built.
+  const heldSources: LevelItem[] = []
   let readSources = false
   while (level.length > 0) {
     const built = await mapLimit(level, concurrency, async (pending) => {
@@ -244,6 +247,8 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
     })
 
     const next: Pending[] = []
+    // Held sources of earlier levels built now: settled before this level's own.
+    const late: LevelItem[] = []
     for (const item of built) if (item.k.deferred?.sources) heldSources.push(item)
     // A substituteFrom reads objects of any Kustomization of the revision: once one is seen (deferred
     // or not), the deferred builds that may hold its sources are built, these and any of later levels.
@@ -257,13 +262,13 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
         }),
       )
       // Those of earlier levels are settled now, so their objects are there for this level's lookups (this level's below).
-      for (const item of undeferred) if (!built.includes(item)) laterSettled.push(item)
+      for (const item of undeferred) if (!built.includes(item)) late.push(item)
     }
 
     // A Kustomization whose postBuild reads an object not built yet (another Kustomization of the
     // same or a later level makes it; in the cluster dependsOn orders this) waits until it is there.
-    const waiting: Array<{k: BuiltKustomization; output: BuildOutput; pending: Pending}> = []
-    const settle = (item: {k: BuiltKustomization; output: BuildOutput; pending: Pending}, last: boolean): boolean => {
+    const waiting: LevelItem[] = []
+    const settle = (item: LevelItem, last: boolean): boolean => {
       const {k, output, pending} = item
       build.kustomizations.set(k.id, k)
       if ('error' in output) {
@@ -306,7 +311,6 @@ export async function buildRevision(options: BuildOptions): Promise<RevisionBuil
       return true
     }
 
-    const late = laterSettled.splice(0)
     for (const item of late) if (!settle(item, false)) waiting.push(item)
     // substituteFrom takes the first object that matches, as a full build meets them: in tree order, not in the order the late ones were built.
     if (late.length > 0) allObjects.splice(0, allObjects.length, ...[...build.kustomizations.values()].flatMap((k) => [...k.objects.values()]))
@@ -877,7 +881,7 @@ function kustomizationRefs(text: string): KustomizationRefs | undefined {
 
     refs = {open: undefined, up: []}
     for (const value of strings) {
-      if (/:\/\/|github\.com\/|git@|^git::|^[\w.-]+@[^/:]+:/.test(value)) refs.open = 'remote'
+      if (isRemoteEntry(value)) refs.open = 'remote'
       const single = !/\s/.test(value.trim())
       const candidate = single && value.includes('=') ? value.slice(value.indexOf('=') + 1) : value.trim()
       if (single && candidate.startsWith('/') && candidate.length > 1) refs.open ??= 'absolute'
@@ -1064,8 +1068,7 @@ export async function exactInputs(revision: MaterialisedRevision, rel: string, f
     return known
   }
   const local = (from: string, value: unknown): string | undefined => {
-    // A remote base: a URL, github.com/…, git::…, ?ref=, or scp-style user@host:path.
-    if (typeof value !== 'string' || value === '' || /\s/.test(value) || /:\/\/|github\.com\/|git@|^git::|\?ref=|^[\w.-]+@[^/:]+:/.test(value)) return undefined
+    if (typeof value !== 'string' || value === '' || /\s/.test(value) || isRemoteEntry(value)) return undefined
     return normaliseRel(path.posix.join(from, value))
   }
 

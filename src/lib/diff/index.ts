@@ -8,7 +8,7 @@ import {materialise, type MaterialisedRevision, type RevisionSide} from './revis
 import {SecretValues} from './secrets.js'
 
 export {type BuiltKustomization, type BuiltObject, type RevisionBuild} from './build.js'
-export {type BuildCounts, defaultBuildCacheDir} from './build-cache.js'
+export {type BuildCounts} from './build-cache.js'
 export {type ClusterDiff, type DiffError, type KustomizationChange, type ObjectAction, type ObjectChange, type SecretKeyChange} from './compare.js'
 export {WORKING_TREE} from './revision.js'
 

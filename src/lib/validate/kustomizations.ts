@@ -4,6 +4,15 @@ import {isMap, isSeq, isScalar} from 'yaml'
 import {isKustomizationFile} from './repo-files.js'
 import type {YamlFile} from './context.js'
 
+/**
+ * True when a kustomization entry (or any string in a kustomization) names a remote base rather
+ * than a local path: a URL (`https://…`, `ssh://…`), `github.com/…`-style, `git@…`, `git::…`, a
+ * `?ref=`, or scp-style `user@host:path` (kustomize api/internal/git/repospec.go accepts these).
+ */
+export function isRemoteEntry(value: string): boolean {
+  return /:\/\/|(github|gitlab)\.com\/|bitbucket\.org\/|git@|^git::|\?ref=|^[\w.-]+@[^/:]+:/.test(value)
+}
+
 /** One path entry of a kustomization (`resources`, `components`, `patches[].path`, `patchesStrategicMerge`). */
 export interface KustomizationEntry {
   /** The kustomization file. */
@@ -34,8 +43,7 @@ export function kustomizationEntries(yaml: YamlFile[]): KustomizationEntry[] {
       if (!isScalar(node) || typeof node.value !== 'string') return
       const entry = node.value
       const line = node.range ? file.lineCounter.linePos(node.range[0]).line : 1
-      const remote = /^[a-z][a-z0-9+.-]*:\/\//i.test(entry) || /^(github\.com|gitlab\.com|bitbucket\.org)\//.test(entry) || entry.startsWith('git@')
-      out.push({entry, field, file, line, target: remote ? undefined : path.posix.normalize(path.posix.join(dir, entry))})
+      out.push({entry, field, file, line, target: isRemoteEntry(entry) ? undefined : path.posix.normalize(path.posix.join(dir, entry))})
     }
 
     for (const field of ['resources', 'components', 'patchesStrategicMerge']) {
