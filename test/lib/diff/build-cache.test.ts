@@ -17,7 +17,7 @@ import {diffCluster, type DiffReport} from '../../../src/lib/diff/index.js'
 import {decryptSopsFile, setSopsValues} from '../../../src/lib/sops/index.js'
 import {REPO_ROOT, runCli} from '../../helpers/cli.js'
 import {copyBundledHomelab} from '../../helpers/copy-homelab.js'
-import {commit, flux, git, kustomization, write} from './git-fixture.js'
+import {commit, flux, git, initialCommit, kustomization, write} from './git-fixture.js'
 import {kubectlFixture} from './kubectl-fixture.js'
 
 const k8s = kubectlFixture()
@@ -29,15 +29,15 @@ const service = (name: string, port: string) =>
 /** cluster/ (the root) defines the leaf Flux Kustomizations `web` (apps/web) and `db` (apps/db), one Service each. */
 function repo(): string {
   const dir = temp('homelab-diff-cache-')
-  git(dir, ['init', '-q', '-b', 'main'])
-  write(dir, 'cluster/kustomization.yaml', kustomization('web.yaml', 'db.yaml'))
-  write(dir, 'cluster/web.yaml', flux('web', './apps/web'))
-  write(dir, 'cluster/db.yaml', flux('db', './apps/db'))
-  write(dir, 'apps/web/kustomization.yaml', kustomization('service.yaml'))
-  write(dir, 'apps/web/service.yaml', service('web', '80'))
-  write(dir, 'apps/db/kustomization.yaml', kustomization('service.yaml'))
-  write(dir, 'apps/db/service.yaml', service('db', '5432'))
-  commit(dir, 'initial')
+  initialCommit(dir, 'initial', {
+    'cluster/kustomization.yaml': kustomization('web.yaml', 'db.yaml'),
+    'cluster/web.yaml': flux('web', './apps/web'),
+    'cluster/db.yaml': flux('db', './apps/db'),
+    'apps/web/kustomization.yaml': kustomization('service.yaml'),
+    'apps/web/service.yaml': service('web', '80'),
+    'apps/db/kustomization.yaml': kustomization('service.yaml'),
+    'apps/db/service.yaml': service('db', '5432'),
+  })
   return dir
 }
 

@@ -14,7 +14,7 @@ import {diffCluster} from '../../../src/lib/diff/index.js'
 import {materialise, type MaterialisedRevision} from '../../../src/lib/diff/revision.js'
 import {SecretValues} from '../../../src/lib/diff/secrets.js'
 import {haveTool} from '../../helpers/have-tool.js'
-import {commit, flux, git, kustomization, write} from './git-fixture.js'
+import {commit, flux, initialCommit, kustomization, write} from './git-fixture.js'
 
 const dirs: string[] = []
 const opened: MaterialisedRevision[] = []
@@ -39,19 +39,19 @@ const configMap = (name: string, value: string) => `apiVersion: v1\nkind: Config
 function repo(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'homelab-diff-key-'))
   dirs.push(dir)
-  git(dir, ['init', '-q', '-b', 'main'])
-  write(dir, 'cluster/kustomization.yaml', kustomization('foo.yaml', 'bar.yaml'))
-  write(dir, 'cluster/foo.yaml', flux('foo', './apps/foo'))
-  write(dir, 'cluster/bar.yaml', flux('bar', './apps/bar'))
-  write(dir, 'apps/foo/kustomization.yaml', kustomization('own.yaml', '../../base/web'))
-  write(dir, 'apps/foo/own.yaml', configMap('foo-own', '1'))
-  write(dir, 'base/web/kustomization.yaml', kustomization('web.yaml', '../../shared/labels'))
-  write(dir, 'base/web/web.yaml', configMap('web', '1'))
-  write(dir, 'shared/labels/kustomization.yaml', kustomization('labels.yaml'))
-  write(dir, 'shared/labels/labels.yaml', configMap('labels', '1'))
-  write(dir, 'apps/bar/kustomization.yaml', kustomization('bar.yaml'))
-  write(dir, 'apps/bar/bar.yaml', configMap('bar', '1'))
-  commit(dir, 'initial')
+  initialCommit(dir, 'initial', {
+    'cluster/kustomization.yaml': kustomization('foo.yaml', 'bar.yaml'),
+    'cluster/foo.yaml': flux('foo', './apps/foo'),
+    'cluster/bar.yaml': flux('bar', './apps/bar'),
+    'apps/foo/kustomization.yaml': kustomization('own.yaml', '../../base/web'),
+    'apps/foo/own.yaml': configMap('foo-own', '1'),
+    'base/web/kustomization.yaml': kustomization('web.yaml', '../../shared/labels'),
+    'base/web/web.yaml': configMap('web', '1'),
+    'shared/labels/kustomization.yaml': kustomization('labels.yaml'),
+    'shared/labels/labels.yaml': configMap('labels', '1'),
+    'apps/bar/kustomization.yaml': kustomization('bar.yaml'),
+    'apps/bar/bar.yaml': configMap('bar', '1'),
+  })
   return dir
 }
 

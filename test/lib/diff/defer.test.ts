@@ -12,7 +12,7 @@ import {parse} from 'yaml'
 
 import {documentHead, simpleKustomization} from '../../../src/lib/diff/build.js'
 import {diffCluster} from '../../../src/lib/diff/index.js'
-import {commit, flux, git, kustomization, write} from './git-fixture.js'
+import {commit, flux, git, initialCommit, kustomization, write} from './git-fixture.js'
 import {kubectlFixture} from './kubectl-fixture.js'
 
 const k8s = kubectlFixture()
@@ -28,17 +28,17 @@ const service = (name: string, port: string) =>
  */
 function repo(): string {
   const dir = k8s.temp('homelab-diff-defer-')
-  git(dir, ['init', '-q', '-b', 'main'])
-  write(dir, 'cluster/kustomization.yaml', kustomization('vars.yaml', 'leaf.yaml'))
-  write(dir, 'cluster/vars.yaml', flux('vars', './apps/vars'))
-  write(dir, 'cluster/leaf.yaml', flux('leaf', './apps/leaf', '  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: leaf-vars\n'))
-  write(dir, 'apps/vars/kustomization.yaml', kustomization('vars.yaml', 'extra.yaml'))
-  write(dir, 'apps/vars/vars.yaml', 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leaf-vars\n  namespace: flux-system\ndata:\n  PORT: "80"\n')
-  write(dir, 'apps/vars/extra.yaml', namespace('extra'))
-  write(dir, 'apps/leaf/kustomization.yaml', kustomization('namespace.yaml', 'service.yaml'))
-  write(dir, 'apps/leaf/namespace.yaml', namespace('leaf'))
-  write(dir, 'apps/leaf/service.yaml', service('web', '${PORT}'))
-  commit(dir, 'initial')
+  initialCommit(dir, 'initial', {
+    'cluster/kustomization.yaml': kustomization('vars.yaml', 'leaf.yaml'),
+    'cluster/vars.yaml': flux('vars', './apps/vars'),
+    'cluster/leaf.yaml': flux('leaf', './apps/leaf', '  postBuild:\n    substituteFrom:\n      - kind: ConfigMap\n        name: leaf-vars\n'),
+    'apps/vars/kustomization.yaml': kustomization('vars.yaml', 'extra.yaml'),
+    'apps/vars/vars.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leaf-vars\n  namespace: flux-system\ndata:\n  PORT: "80"\n',
+    'apps/vars/extra.yaml': namespace('extra'),
+    'apps/leaf/kustomization.yaml': kustomization('namespace.yaml', 'service.yaml'),
+    'apps/leaf/namespace.yaml': namespace('leaf'),
+    'apps/leaf/service.yaml': service('web', '${PORT}'),
+  })
   return dir
 }
 
@@ -109,15 +109,15 @@ describe('homelab diff: a Kustomization holding ConfigMaps or Secrets, the same 
   /** One Flux Kustomization per app (the layout bench/diff's larger tree has): apps/a holds a Secret, apps/b a Service; no substituteFrom anywhere. */
   function perApp(): string {
     const dir = k8s.temp('homelab-diff-defer-')
-    git(dir, ['init', '-q', '-b', 'main'])
-    write(dir, 'cluster/kustomization.yaml', kustomization('a.yaml', 'b.yaml'))
-    write(dir, 'cluster/a.yaml', flux('a', './apps/a'))
-    write(dir, 'cluster/b.yaml', flux('b', './apps/b'))
-    write(dir, 'apps/a/kustomization.yaml', kustomization('secret.yaml'))
-    write(dir, 'apps/a/secret.yaml', secret('a-token'))
-    write(dir, 'apps/b/kustomization.yaml', kustomization('service.yaml'))
-    write(dir, 'apps/b/service.yaml', service('b', '80'))
-    commit(dir, 'initial')
+    initialCommit(dir, 'initial', {
+      'cluster/kustomization.yaml': kustomization('a.yaml', 'b.yaml'),
+      'cluster/a.yaml': flux('a', './apps/a'),
+      'cluster/b.yaml': flux('b', './apps/b'),
+      'apps/a/kustomization.yaml': kustomization('secret.yaml'),
+      'apps/a/secret.yaml': secret('a-token'),
+      'apps/b/kustomization.yaml': kustomization('service.yaml'),
+      'apps/b/service.yaml': service('b', '80'),
+    })
     return dir
   }
 

@@ -20,6 +20,13 @@ export function commit(dir: string, message: string): void {
   git(dir, ['commit', '-q', '--allow-empty', '-m', message])
 }
 
+/** Makes `dir` a git repository (branch main) holding `files` (path → text), committed with `message`. */
+export function initialCommit(dir: string, message: string, files: Record<string, string>): void {
+  git(dir, ['init', '-q', '-b', 'main'])
+  for (const [rel, text] of Object.entries(files)) write(dir, rel, text)
+  commit(dir, message)
+}
+
 /** A kustomize kustomization.yaml listing `resources`. */
 export const kustomization = (...resources: string[]) => `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${resources.map((r) => `  - ${r}\n`).join('')}`
 
